@@ -1,0 +1,93 @@
+//! Argument definitions (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Output;
+
+/// Just-in-time access to AWS RDS PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "rdspg", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub(crate) output: Output,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// IAM policies: print the connector or end-user policy, lint a policy, evaluate a request.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Read a settings file and report whether it is valid (exit 2 with the key path when not).
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// The settings file (TOML, or JSON when it ends in `.json`).
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// The connector's `rds-db:connect` policy (the setup guide's document by default).
+    Connector(PolicyScopeArgs),
+    /// The end users' policy: `rds-db:connect` as `${SAML:sub}` plus `rds:DescribeDBInstances`.
+    User(UserPolicyArgs),
+    /// Lint a policy document; exit 1 when a finding has severity error or warning.
+    Lint(LintArgs),
+    /// Evaluate whether the policy allows an action on a resource; exit 1 when denied.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PolicyScopeArgs {
+    /// Narrow to one region (also picks the partition: `cn-*` is aws-cn, `us-gov-*` aws-us-gov).
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Narrow to one 12-digit AWS account.
+    #[arg(long)]
+    pub(crate) account: Option<String>,
+    /// Narrow to instances by `DbiResourceId` (`db-…`), cluster (`cluster-…`) or proxy (`prx-…`); repeatable.
+    #[arg(long = "resource-id")]
+    pub(crate) resource_ids: Vec<String>,
+    /// The database user (default: `apono_connector` for the connector, `${SAML:sub}` for users).
+    #[arg(long)]
+    pub(crate) db_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UserPolicyArgs {
+    #[command(flatten)]
+    pub(crate) scope: PolicyScopeArgs,
+    /// Add the `saml:sub_type = persistent` condition (recommended with `${SAML:sub}`).
+    #[arg(long)]
+    pub(crate) require_persistent_sub: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LintArgs {
+    /// The policy JSON file.
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalArgs {
+    /// The policy JSON file.
+    pub(crate) file: PathBuf,
+    /// The action, e.g. `rds-db:connect`.
+    #[arg(long)]
+    pub(crate) action: String,
+    /// The resource ARN, e.g. `arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABC/alice`.
+    #[arg(long)]
+    pub(crate) resource: String,
+    /// A request-context value `KEY=VALUE` (e.g. `SAML:sub=alice`); repeat a key for several values.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub(crate) vars: Vec<String>,
+}

@@ -1,0 +1,31 @@
+//! `rdspg`: the command-line face of the rds-pg-access crates.
+//!
+//! It stays thin: it parses arguments, calls the crates and prints. Exit codes: 0 on success,
+//! 1 when the job ran and failed (a denied evaluation, a lint finding of severity error or
+//! warning, ...), 2 on bad usage or bad settings, always with one clear line on stderr.
+
+mod cli;
+mod config;
+mod output;
+mod policy;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Policy(args) => policy::run(args, cli.output),
+        Command::Validate(args) => config::run_validate(args, cli.output),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("rdspg: {}", failure.message());
+            failure.exit_code()
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Output format, exit codes and the one-line failure message.
+
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use serde::Serialize;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// Human-readable lines.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Why a command did not succeed; each kind has its exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Bad usage or bad settings: exit 2.
+    Usage(String),
+    /// The job ran and failed: exit 1.
+    Job(String),
+}
+
+impl Failure {
+    pub(crate) fn usage(message: impl std::fmt::Display) -> Self {
+        Failure::Usage(one_line(&message.to_string()))
+    }
+
+    pub(crate) fn job(message: impl std::fmt::Display) -> Self {
+        Failure::Job(one_line(&message.to_string()))
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Failure::Usage(m) | Failure::Job(m) => m,
+        }
+    }
+
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Usage(_) => ExitCode::from(2),
+            Failure::Job(_) => ExitCode::from(1),
+        }
+    }
+}
+
+/// Folds a multi-line message (e.g. a TOML error with a source excerpt) into one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::job(format!("cannot render JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! `rdspg policy …`: print, lint and evaluate IAM policies.
+
+use std::process::ExitCode;
+
+use iam_policy::eval::{Outcome, RequestContext, evaluate};
+use iam_policy::lint::{Severity, lint};
+use iam_policy::{ConnectorPolicy, EndUserPolicy, PolicyDocument};
+use serde_json::json;
+
+use crate::cli::{EvalArgs, LintArgs, PolicyCommand, PolicyScopeArgs, UserPolicyArgs};
+use crate::output::{Failure, Output, print_json};
+
+pub(crate) fn run(command: &PolicyCommand, output: Output) -> Result<ExitCode, Failure> {
+    match command {
+        PolicyCommand::Connector(args) => print_policy(&connector_policy(args)?),
+        PolicyCommand::User(args) => print_policy(&user_policy(args)?),
+        PolicyCommand::Lint(args) => run_lint(args, output),
+        PolicyCommand::Eval(args) => run_eval(args, output),
+    }
+}
+
+fn connector_policy(args: &PolicyScopeArgs) -> Result<PolicyDocument, Failure> {
+    let mut builder = ConnectorPolicy::builder();
+    if let Some(user) = &args.db_user {
+        builder = builder.db_user(user);
+    }
+    if let Some(region) = &args.region {
+        builder = builder.region(region);
+    }
+    if let Some(account) = &args.account {
+        builder = builder.account(account);
+    }
+    for id in &args.resource_ids {
+        builder = builder.resource_id(id);
+    }
+    builder.build().map_err(Failure::usage)
+}
+
+fn user_policy(args: &UserPolicyArgs) -> Result<PolicyDocument, Failure> {
+    let scope = &args.scope;
+    let mut builder = EndUserPolicy::builder().require_persistent_sub(args.require_persistent_sub);
+    if let Some(user) = &scope.db_user {
+        builder = builder.db_user(user);
+    }
+    if let Some(region) = &scope.region {
+        builder = builder.region(region);
+    }
+    if let Some(account) = &scope.account {
+        builder = builder.account(account);
+    }
+    for id in &scope.resource_ids {
+        builder = builder.resource_id(id);
+    }
+    builder.build().map_err(Failure::usage)
+}
+
+/// A policy is printed as its JSON in both output formats: it is a JSON document already.
+fn print_policy(policy: &PolicyDocument) -> Result<ExitCode, Failure> {
+    println!("{}", policy.to_json_pretty());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_policy(path: &std::path::Path) -> Result<(String, PolicyDocument), Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let policy = PolicyDocument::from_json(&text)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    Ok((text, policy))
+}
+
+fn run_lint(args: &LintArgs, output: Output) -> Result<ExitCode, Failure> {
+    let (_, policy) = read_policy(&args.file)?;
+    let findings = lint(&policy);
+    match output {
+        Output::Json => print_json(&findings)?,
+        Output::Text if findings.is_empty() => println!("no findings"),
+        Output::Text => {
+            for finding in &findings {
+                println!("{finding}");
+            }
+        }
+    }
+    let failing = findings
+        .iter()
+        .any(|f| matches!(f.severity, Severity::Error | Severity::Warning));
+    Ok(if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_eval(args: &EvalArgs, output: Output) -> Result<ExitCode, Failure> {
+    let (_, policy) = read_policy(&args.file)?;
+    let mut request = RequestContext::new(&args.action, &args.resource);
+    for var in &args.vars {
+        let (key, value) = var.split_once('=').ok_or_else(|| {
+            Failure::usage(format!(
+                "--var {var:?}: expected KEY=VALUE, e.g. SAML:sub=alice"
+            ))
+        })?;
+        if key.is_empty() {
+            return Err(Failure::usage(format!("--var {var:?}: the key is empty")));
+        }
+        request.insert(key, value.to_owned());
+    }
+    let decision = evaluate(std::slice::from_ref(&policy), &request)
+        .map_err(|e| Failure::usage(format!("{}: {e}", args.file.display())))?;
+    let allowed = decision.outcome == Outcome::Allow;
+    match output {
+        Output::Text => println!("{decision}"),
+        Output::Json => print_json(&json!({
+            "allowed": allowed,
+            "outcome": decision.outcome.to_string(),
+            "decision": decision.to_string(),
+            "deciding": decision.deciding.iter().map(|s| json!({
+                "policy": s.policy,
+                "statement": s.statement,
+                "sid": s.sid,
+            })).collect::<Vec<_>>(),
+        }))?,
+    }
+    Ok(if allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

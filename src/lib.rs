@@ -1,0 +1,36 @@
+//! `rds-pg-access`: just-in-time access to AWS RDS PostgreSQL, as a library.
+//!
+//! This package is the facade: it re-exports the workspace's crates so that one dependency
+//! brings them all, and (as the crates land) wires them for an integration:
+//! discovery → credentials → TLS → pool → grants.
+//!
+//! | module | crate | what it owns |
+//! |---|---|---|
+//! | [`integration_model`] | `integration-model` | settings, names, SSL modes, resource paths, access requests (no I/O) |
+//! | [`iam_policy`] | `iam-policy` | IAM policy documents, ARNs, policy builders, evaluator, linter (no I/O) |
+//!
+//! ```
+//! use rds_pg_access::iam_policy::{ConnectorPolicy, lint};
+//! use rds_pg_access::integration_model::Settings;
+//!
+//! let settings = Settings::from_toml_str(r#"
+//!     name = "orders-prod"
+//!     region = "eu-west-1"
+//!     auth = "iam"
+//!     [instance]
+//!     id = "orders-db"
+//! "#)?;
+//! let orders = settings.get("orders-prod").expect("the file names it");
+//!
+//! // The connector's policy, narrowed to the integration's region.
+//! let policy = ConnectorPolicy::builder()
+//!     .db_user(orders.connector_user().as_str())
+//!     .region(orders.region().as_str())
+//!     .build()?;
+//! assert!(policy.to_json().contains("arn:aws:rds-db:eu-west-1:*:dbuser:*/apono_connector"));
+//! assert!(lint(&policy).iter().all(|f| f.severity < rds_pg_access::iam_policy::Severity::Warning));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub use iam_policy;
+pub use integration_model;

@@ -1,0 +1,286 @@
+//! The `rdspg` example binary, run as a user runs it: arguments in, stdout, stderr and exit code
+//! out. `cargo test` builds the examples before it runs the tests.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+/// The `rdspg` example built by `cargo test`, next to this test's own executable.
+fn rdspg_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("current test executable");
+    // target/<profile>/deps/cli-<hash> -> target/<profile>/examples/rdspg
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let path = profile_dir.join("examples").join("rdspg");
+    assert!(
+        path.exists(),
+        "{} does not exist: run the tests with `cargo test --workspace` (which builds the \
+         examples) or build it first with `cargo build --example rdspg`",
+        path.display()
+    );
+    path
+}
+
+fn rdspg(args: &[&str]) -> Output {
+    Command::new(rdspg_path())
+        .args(args)
+        .output()
+        .expect("run rdspg")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A temporary file with the given name and content, removed on drop.
+struct TempFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl TempFile {
+    fn new(name: &str, content: &str) -> TempFile {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).expect("write temp file");
+        TempFile { _dir: dir, path }
+    }
+
+    fn path(&self) -> &str {
+        self.path.to_str().expect("utf-8 temp path")
+    }
+}
+
+// The two documents of the setup guide (`shared/reference/aws-rds-postgresql-setup-guide.txt`).
+fn guide_connector_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Action": "rds-db:connect",
+            "Resource": "arn:aws:rds-db:*:*:dbuser:*/apono_connector",
+            "Effect": "Allow"
+        }]
+    })
+}
+
+fn guide_user_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["rds-db:connect"],
+                "Resource": ["arn:aws:rds-db:*:*:dbuser:*/${SAML:sub}"]
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["rds:DescribeDBInstances"],
+                "Resource": ["arn:aws:rds:*:*:db:*"]
+            }
+        ]
+    })
+}
+
+#[test]
+fn policy_connector_defaults_to_the_setup_guide_document() {
+    let out = rdspg(&["policy", "connector"]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout_json(&out), guide_connector_policy());
+}
+
+#[test]
+fn policy_user_defaults_to_the_setup_guide_document() {
+    let out = rdspg(&["policy", "user"]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout_json(&out), guide_user_policy());
+}
+
+#[test]
+fn policy_connector_narrows_to_region_account_and_resource_id() {
+    let out = rdspg(&[
+        "policy",
+        "connector",
+        "--region",
+        "cn-north-1",
+        "--account",
+        "123456789012",
+        "--resource-id",
+        "db-ABCDEFGHIJKLMNOPQRSTUVWXY1",
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let doc = stdout_json(&out);
+    assert_eq!(
+        doc["Statement"][0]["Resource"],
+        json!(
+            "arn:aws-cn:rds-db:cn-north-1:123456789012:dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY1/apono_connector"
+        )
+    );
+}
+
+#[test]
+fn policy_connector_rejects_a_bad_account_with_exit_2() {
+    let out = rdspg(&["policy", "connector", "--account", "12345"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.starts_with("rdspg: "), "{err}");
+    assert!(err.contains("account"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn policy_lint_passes_the_guide_documents_and_fails_a_broad_policy() {
+    let guide = TempFile::new("guide.json", &guide_user_policy().to_string());
+    let out = rdspg(&["policy", "lint", guide.path()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let broad = TempFile::new(
+        "broad.json",
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"rds-db:connect","Resource":"*"}}"#,
+    );
+    let out = rdspg(&["--output", "json", "policy", "lint", broad.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    let findings = stdout_json(&out);
+    let findings = findings.as_array().expect("array of findings");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["pointer"] == json!("/Statement/Resource")
+                && matches!(f["severity"].as_str(), Some("error" | "warning"))),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn policy_eval_allows_the_saml_user_and_denies_another_name() {
+    let policy = TempFile::new("user.json", &guide_user_policy().to_string());
+    let arn =
+        |user: &str| format!("arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFGHIJKL/{user}");
+
+    let alice = arn("alice");
+    let out = rdspg(&[
+        "policy",
+        "eval",
+        policy.path(),
+        "--action",
+        "rds-db:connect",
+        "--resource",
+        &alice,
+        "--var",
+        "SAML:sub=alice",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("allowed"), "{text}");
+    assert!(text.contains("statement 0"), "{text}");
+
+    let bob = arn("bob");
+    let out = rdspg(&[
+        "--output",
+        "json",
+        "policy",
+        "eval",
+        policy.path(),
+        "--action",
+        "rds-db:connect",
+        "--resource",
+        &bob,
+        "--var",
+        "SAML:sub=alice",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout_json(&out)["allowed"], json!(false));
+}
+
+#[test]
+fn policy_eval_rejects_a_malformed_var_with_exit_2() {
+    let policy = TempFile::new("user.json", &guide_user_policy().to_string());
+    let out = rdspg(&[
+        "policy",
+        "eval",
+        policy.path(),
+        "--action",
+        "rds-db:connect",
+        "--resource",
+        "*",
+        "--var",
+        "no-equals-sign",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("KEY=VALUE"), "{}", stderr(&out));
+}
+
+#[test]
+fn unknown_subcommand_is_bad_usage() {
+    let out = rdspg(&["no-such-command"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+const FULL_EXAMPLE: &str = r#"
+name = "orders-prod"
+region = "us-east-1"
+auth = "password"
+connector_user = "apono_connector"
+database = "postgres"
+ssl_mode = "verify-full"
+ssl_root_cert = "/etc/ssl/rds-global-bundle.pem"
+credentials_rotation_days = 30
+resource_types = ["database", "schema", "table"]
+[instance]
+id = "orders-db"
+[secret]
+id = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds/orders-AbCdEf"
+[endpoint]
+host = "127.0.0.1"
+port = 5432
+[aws]
+endpoint_url = "http://127.0.0.1:5055"
+profile = "ops"
+"#;
+
+#[test]
+fn validate_accepts_the_full_example() {
+    let config = TempFile::new("orders.toml", FULL_EXAMPLE);
+    let out = rdspg(&["validate", "--config", config.path()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("orders-prod"));
+}
+
+#[test]
+fn validate_names_the_key_path_of_a_bad_value_in_one_line() {
+    let config = TempFile::new(
+        "bad.toml",
+        &FULL_EXAMPLE.replace("\"orders-db\"", "\"9orders\""),
+    );
+    let out = rdspg(&["validate", "--config", config.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("instance.id"), "{err}");
+    assert!(err.contains("9orders"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn validate_rejects_an_unknown_key() {
+    let config = TempFile::new("typo.toml", &FULL_EXAMPLE.replace("ssl_mode", "sslmode"));
+    let out = rdspg(&["validate", "--config", config.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("sslmode"), "{}", stderr(&out));
+}
