@@ -1,13 +1,16 @@
 //! `rds-pg-access`: just-in-time access to AWS RDS PostgreSQL, as a library.
 //!
 //! This package is the facade: it re-exports the workspace's crates so that one dependency
-//! brings them all, and (as the crates land) wires them for an integration:
+//! brings them all, and (as the facade issue lands) wires them for an integration:
 //! discovery → credentials → TLS → pool → grants.
 //!
 //! | module | crate | what it owns |
 //! |---|---|---|
 //! | [`integration_model`] | `integration-model` | settings, names, SSL modes, resource paths, access requests (no I/O) |
 //! | [`iam_policy`] | `iam-policy` | IAM policy documents, ARNs, policy builders, evaluator, linter (no I/O) |
+//! | [`rds_discovery`] | `rds-discovery` | `InstanceDirectory`: RDS and Aurora PostgreSQL instances by ID or tag, or a static endpoint |
+//! | [`pg_auth`] | `pg-auth` | `CredentialSource` (password, Secrets Manager, IAM token), libpq-exact TLS, connect, pool |
+//! | [`pg_grants`] | `pg-grants` | quoting, time-bound roles, privileges: inspect → plan → apply, revoke, inventory |
 //!
 //! ```
 //! use rds_pg_access::iam_policy::{ConnectorPolicy, lint};
@@ -34,3 +37,6 @@
 
 pub use iam_policy;
 pub use integration_model;
+pub use pg_auth;
+pub use pg_grants;
+pub use rds_discovery;

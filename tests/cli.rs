@@ -284,3 +284,221 @@ fn validate_rejects_an_unknown_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("sslmode"), "{}", stderr(&out));
 }
+
+fn rdspg_with_env(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut command = Command::new(rdspg_path());
+    command.args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run rdspg")
+}
+
+#[test]
+fn ping_reports_tls_and_server_version_as_json() {
+    let cluster = pg_testkit::TestCluster::builder()
+        .ssl(true)
+        .start()
+        .expect("start a TLS cluster");
+    let ca = cluster.ca_cert_path().expect("TLS cluster has a CA");
+    let port = cluster.port().to_string();
+    let connector = cluster.connector();
+    let env = [("RDSPG_TEST_PASSWORD", connector.password.clone())];
+    let base = [
+        "--output",
+        "json",
+        "ping",
+        "--host",
+        "localhost",
+        "--port",
+        &port,
+        "--user",
+        &connector.user,
+        "--password-env",
+        "RDSPG_TEST_PASSWORD",
+    ];
+
+    let mut args = base.to_vec();
+    args.extend([
+        "--sslmode",
+        "verify-full",
+        "--sslrootcert",
+        ca.to_str().expect("utf-8"),
+    ]);
+    let out = rdspg_with_env(&args, &env);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let report = stdout_json(&out);
+    assert_eq!(report["tls"], json!(true));
+    let expected = cluster
+        .sql("postgres", "SHOW server_version")
+        .expect("version");
+    assert_eq!(report["server_version"], json!(expected.trim()));
+
+    let mut args = base.to_vec();
+    args.extend(["--sslmode", "disable"]);
+    let out = rdspg_with_env(&args, &env);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(stdout_json(&out)["tls"], json!(false));
+
+    // The wrong CA: verification fails, exit 1 with one line naming the certificate problem.
+    let other = cluster.other_ca_cert_path().expect("other CA");
+    let mut args = base.to_vec();
+    args.extend([
+        "--sslmode",
+        "verify-ca",
+        "--sslrootcert",
+        other.to_str().expect("utf-8"),
+    ]);
+    let out = rdspg_with_env(&args, &env);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert!(
+        !err.contains(&connector.password),
+        "the password leaked: {err}"
+    );
+}
+
+#[test]
+fn ping_with_a_wrong_password_exits_1_without_printing_it() {
+    let cluster = pg_testkit::TestCluster::start().expect("start a cluster");
+    let port = cluster.port().to_string();
+    let wrong = "not-the-password-0123456789".to_owned();
+    let out = rdspg_with_env(
+        &[
+            "ping",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            "apono_connector",
+            "--password-env",
+            "RDSPG_TEST_PASSWORD",
+            "--sslmode",
+            "disable",
+        ],
+        &[("RDSPG_TEST_PASSWORD", wrong.clone())],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains(&wrong), "{err}");
+}
+
+#[test]
+fn token_prints_a_presigned_rds_db_connect_url() {
+    let out = rdspg_with_env(
+        &[
+            "token",
+            "--host",
+            "orders.abc.eu-west-1.rds.amazonaws.com",
+            "--user",
+            "bob+ops@corp.io",
+            "--region",
+            "eu-west-1",
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE".to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
+            ),
+            ("AWS_CONFIG_FILE", "/nonexistent".to_owned()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".to_owned()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        token.starts_with(
+            "orders.abc.eu-west-1.rds.amazonaws.com:5432/?Action=connect&DBUser=bob%2Bops%40corp.io&"
+        ),
+        "{token}"
+    );
+    assert!(token.contains("X-Amz-Expires=900"), "{token}");
+    assert!(
+        token.contains("%2Feu-west-1%2Frds-db%2Faws4_request"),
+        "{token}"
+    );
+    assert!(
+        !token.contains("wJalrXUtnFEMI"),
+        "the secret key leaked: {token}"
+    );
+}
+
+#[test]
+fn discover_lists_tagged_postgres_instances_from_moto() {
+    let moto = pg_testkit::MotoServer::start().expect("start moto_server");
+    moto.boto3(
+        r#"
+for name, engine, team in [("orders-a", "postgres", "orders"), ("orders-b", "postgres", "orders"),
+                           ("billing", "postgres", "billing"), ("orders-mysql", "mysql", "orders")]:
+    rds.create_db_instance(DBInstanceIdentifier=name, Engine=engine, DBInstanceClass="db.t3.micro",
+                           MasterUsername="postgres", MasterUserPassword="password123",
+                           AllocatedStorage=20, Tags=[{"Key": "team", "Value": team}],
+                           EnableIAMDatabaseAuthentication=(name == "orders-a"))
+"#,
+    )
+    .expect("create instances in moto");
+    let env: Vec<(&str, String)> = moto.env_vars();
+    let out = rdspg_with_env(
+        &[
+            "--output",
+            "json",
+            "discover",
+            "--region",
+            moto.region(),
+            "--endpoint-url",
+            moto.endpoint_url(),
+            "--tag",
+            "team=orders",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let instances = stdout_json(&out);
+    let ids: Vec<&str> = instances
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["orders-a", "orders-b"]);
+    let first = &instances[0];
+    for key in [
+        "id",
+        "arn",
+        "account",
+        "region",
+        "dbi_resource_id",
+        "engine",
+        "engine_version",
+        "status",
+        "host",
+        "port",
+        "iam_auth",
+        "ca_certificate",
+        "tags",
+    ] {
+        assert!(first.get(key).is_some(), "missing {key}: {first}");
+    }
+    assert_eq!(first["iam_auth"], json!(true));
+    assert_eq!(first["tags"], json!({"team": "orders"}));
+
+    let out = rdspg_with_env(
+        &[
+            "discover",
+            "--region",
+            moto.region(),
+            "--endpoint-url",
+            moto.endpoint_url(),
+            "--instance-id",
+            "orders-mysql",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("orders-mysql"), "{}", stderr(&out));
+}

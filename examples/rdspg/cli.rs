@@ -25,6 +25,12 @@ pub(crate) enum Command {
     Policy(PolicyCommand),
     /// Read a settings file and report whether it is valid (exit 2 with the key path when not).
     Validate(ValidateArgs),
+    /// Print an IAM database-authentication token (valid 15 minutes).
+    Token(TokenArgs),
+    /// Connect once and report whether TLS is in use and the server version.
+    Ping(PingArgs),
+    /// List the RDS and Aurora PostgreSQL instances matching an identifier or tags.
+    Discover(DiscoverArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,4 +96,74 @@ pub(crate) struct EvalArgs {
     /// A request-context value `KEY=VALUE` (e.g. `SAML:sub=alice`); repeat a key for several values.
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub(crate) vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The instance's endpoint host name (the token signs it).
+    #[arg(long)]
+    pub(crate) host: String,
+    /// The instance's port.
+    #[arg(long, default_value_t = 5432)]
+    pub(crate) port: u16,
+    /// The database user to log in as.
+    #[arg(long)]
+    pub(crate) user: String,
+    /// The instance's AWS region.
+    #[arg(long)]
+    pub(crate) region: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("credential").required(true).args(["password_env", "iam"])))]
+pub(crate) struct PingArgs {
+    /// Server host name or IP address.
+    #[arg(long)]
+    pub(crate) host: String,
+    /// Server port.
+    #[arg(long, default_value_t = 5432)]
+    pub(crate) port: u16,
+    /// The user to log in as.
+    #[arg(long)]
+    pub(crate) user: String,
+    /// The database to connect to.
+    #[arg(long, default_value = "postgres")]
+    pub(crate) database: String,
+    /// libpq SSL mode: disable, allow, prefer, require, verify-ca, verify-full.
+    #[arg(long, default_value = "prefer")]
+    pub(crate) sslmode: String,
+    /// PEM file of root certificates to verify the server with.
+    #[arg(long)]
+    pub(crate) sslrootcert: Option<PathBuf>,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) password_env: Option<String>,
+    /// Log in with an IAM database-authentication token (AWS credentials from the standard chain).
+    #[arg(long, requires = "region")]
+    pub(crate) iam: bool,
+    /// The AWS region, with --iam.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Give up connecting after this many seconds.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) connect_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiscoverArgs {
+    /// The AWS region to look in.
+    #[arg(long)]
+    pub(crate) region: String,
+    /// One RDS instance (or Aurora cluster) identifier.
+    #[arg(long, conflicts_with = "tags", required_unless_present = "tags")]
+    pub(crate) instance_id: Option<String>,
+    /// A tag filter, `KEY=VALUE` or `KEY` (tag present); repeat to require several.
+    #[arg(long = "tag", value_name = "K=V")]
+    pub(crate) tags: Vec<String>,
+    /// Send AWS API calls here instead of AWS (a local emulator).
+    #[arg(long)]
+    pub(crate) endpoint_url: Option<String>,
+    /// The AWS shared-config profile to use.
+    #[arg(long)]
+    pub(crate) profile: Option<String>,
 }

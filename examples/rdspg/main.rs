@@ -6,6 +6,8 @@
 
 mod cli;
 mod config;
+mod connect;
+mod discover;
 mod output;
 mod policy;
 
@@ -20,6 +22,9 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Policy(args) => policy::run(args, cli.output),
         Command::Validate(args) => config::run_validate(args, cli.output),
+        Command::Token(args) => connect::run_token(args, cli.output),
+        Command::Ping(args) => connect::run_ping(args, cli.output),
+        Command::Discover(args) => discover::run(args, cli.output),
     };
     match result {
         Ok(code) => code,

@@ -32,6 +32,22 @@ impl Failure {
         Failure::Job(one_line(&message.to_string()))
     }
 
+    /// A job failure from an error, with its chain of causes (`error: cause: cause`), skipping
+    /// causes whose text the message already contains.
+    pub(crate) fn job_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        Failure::job(message)
+    }
+
     pub(crate) fn message(&self) -> &str {
         match self {
             Failure::Usage(m) | Failure::Job(m) => m,
@@ -62,4 +78,12 @@ pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure
         .map_err(|e| Failure::job(format!("cannot render JSON: {e}")))?;
     println!("{text}");
     Ok(())
+}
+
+/// A current-thread Tokio runtime for one command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::job(format!("cannot start the async runtime: {e}")))
 }

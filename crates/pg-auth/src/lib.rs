@@ -1,3 +1,78 @@
-//! `pg-auth`: Connector credentials (password, Secrets Manager, IAM token), libpq-exact TLS modes and pools for PostgreSQL.
+//! Connector credentials, libpq-exact TLS modes, connections and pools for PostgreSQL
+//! (built for AWS RDS, usable with any server).
 //!
-//! Filled by its own issue; no public items yet, so that nothing pretends to work before it does.
+//! - [`CredentialSource`]: where the user name and secret come from: [`StaticPassword`],
+//!   [`EnvPassword`] and, with the default `aws` feature, [`SecretsManagerSource`] and
+//!   [`IamTokenSource`] (tokens signed exactly as botocore, see [`generate_auth_token`]).
+//! - [`SslMode`] (from `integration-model`) and [`RootCertificates`]: TLS behaving as libpq
+//!   for all six modes (checked against `psql` cell by cell in `tests/libpq_conformance.rs`):
+//!
+//! | mode | attempts | certificate checks |
+//! |---|---|---|
+//! | `disable` | plaintext | — |
+//! | `allow` | plaintext; TLS if the server answered with an error | chain if a root cert is given |
+//! | `prefer` | TLS (plaintext if the server has none); plaintext if the handshake failed or the server sent an error over TLS | chain if a root cert is given |
+//! | `require` | TLS only | chain if a root cert is given (libpq's rule for an existing root file) |
+//! | `verify-ca` | TLS only | chain; a root cert is required |
+//! | `verify-full` | TLS only | chain and host name (DNS SANs; IP SANs for IP hosts) |
+//!
+//! - [`connect`] / [`ping`] with [`ConnectOptions`]: one connection, retried once with a fresh
+//!   credential after an authentication failure.
+//! - [`Pool`]: a deadpool pool whose every new physical connection asks the source.
+//! - [`Clock`]: injectable time for signing, expiry and cache decisions.
+//! - [`AuthError`]: the one error type; it never contains a secret.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), pg_auth::AuthError> {
+//! use std::sync::Arc;
+//! use pg_auth::{ConnectOptions, Pool, PoolOptions, RootCertificates, SslMode, StaticPassword};
+//!
+//! let options = ConnectOptions::builder("mydb.abc.eu-west-1.rds.amazonaws.com")
+//!     .dbname("appdb")
+//!     .ssl_mode(SslMode::VerifyFull)
+//!     .root_certificates(RootCertificates::from_pem_file("global-bundle.pem")?)
+//!     .build()?;
+//! let source = Arc::new(StaticPassword::new("apono_connector", "secret".into()));
+//! let report = pg_auth::ping(&options, source.as_ref()).await?;
+//! println!("TLS: {}, server {}", report.tls, report.server_version);
+//!
+//! let pool = Pool::new(options, source, PoolOptions::builder().max_size(4).build()?)?;
+//! let client = pool.get().await?;
+//! client.simple_query("SELECT 1").await.map_err(|source| pg_auth::AuthError::Query { context: "example", source })?;
+//! # Ok(()) }
+//! ```
+
+mod clock;
+mod connect;
+mod credential;
+mod error;
+mod pool;
+#[cfg(feature = "aws")]
+mod secrets_manager;
+mod source;
+mod tls;
+#[cfg(feature = "aws")]
+mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use connect::{
+    ConnectOptions, ConnectOptionsBuilder, Connection, DEFAULT_CONNECT_TIMEOUT, PingReport,
+    connect, ping,
+};
+pub use credential::Credential;
+pub use error::AuthError;
+pub use pool::{
+    Pool, PoolManager, PoolObject, PoolOptions, PoolOptionsBuilder, PoolStatus, PooledConnection,
+    RecycleCheck,
+};
+#[cfg(feature = "aws")]
+pub use secrets_manager::{AWSCURRENT, DEFAULT_SECRET_TTL, RdsSecret, SecretsManagerSource};
+pub use source::{CredentialSource, EnvPassword, StaticPassword};
+pub use tls::{RootCertificates, SslMode};
+#[cfg(feature = "aws")]
+pub use token::{
+    DEFAULT_REFRESH_MARGIN, IamTokenSource, TOKEN_LIFETIME, TokenRequest, generate_auth_token,
+};
+
+/// Re-exported so that users need not depend on `secrecy` to build credentials.
+pub use secrecy::{ExposeSecret, SecretString};

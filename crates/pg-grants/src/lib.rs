@@ -1,3 +1,100 @@
-//! `pg-grants`: Time-bound PostgreSQL roles and privileges: quoting, inspect, plan, apply, revoke, inventory.
+//! Time-bound PostgreSQL roles and privileges for just-in-time access, built for RDS, where
+//! nobody is a superuser.
 //!
-//! Filled by its own issue; no public items yet, so that nothing pretends to work before it does.
+//! The crate knows PostgreSQL only (through `tokio-postgres`), nothing of AWS. Its parts:
+//!
+//! * [`quote`]: the one place that turns text into SQL identifiers and literals;
+//! * [`password`]: random passwords and their SCRAM-SHA-256 verifiers;
+//! * [`version`]: [`ServerRules`], every version-dependent decision in one place;
+//! * [`marker`]: how managed roles are marked ([`ManagedRecord`]);
+//! * [`role`]: pure builders of role lifecycle SQL;
+//! * [`privilege`]: privileges, scopes and the [`LevelPolicy`] table of what each level grants;
+//! * [`plan`]: one catalog query to inspect a role, and the pure diff to the wanted state;
+//! * [`Session`] ([`session`]): the thin layer that runs all of it on one connection;
+//! * [`revoke`]: ending access without losing data;
+//! * [`inventory`]: databases, schemas and tables, streamed.
+//!
+//! All SQL is built by pure functions returning [`Statement`]s, so a plan can be printed before
+//! it is applied; [`Session`] only executes them.
+//!
+//! # What each level grants
+//!
+//! | object kind | `read-only` | `read-write` | `admin` |
+//! |---|---|---|---|
+//! | database | `CONNECT` | `CONNECT`, `TEMPORARY` | `CONNECT`, `CREATE`, `TEMPORARY` |
+//! | schema | `USAGE` | `USAGE` | `USAGE`, `CREATE` |
+//! | table, view, materialized view, partitioned and foreign table | `SELECT` | `SELECT`, `INSERT`, `UPDATE`, `DELETE` | all: `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, `REFERENCES`, `TRIGGER`, and `MAINTAIN` on 17+ |
+//! | sequence | `SELECT` | `SELECT`, `USAGE` | `SELECT`, `USAGE`, `UPDATE` |
+//! | function, procedure | none | none | `EXECUTE` |
+//!
+//! Change any cell with [`LevelPolicy::set`]. Privileges `PUBLIC` already holds are neither
+//! granted nor revoked. Scopes (database, schema, table) are described in [`privilege`].
+//!
+//! # Marks
+//!
+//! Every role this crate creates is a member of a `NOLOGIN` marker role (`rdspg_managed`) and
+//! carries a JSON comment such as
+//! `{"rdspg":1,"request_id":"req-42","level":"read-only","expires_at":"2026-11-24T18:00:00Z","creator":"apono_connector"}`
+//! (see [`marker`]). Roles without both marks are never altered, revoked or dropped.
+//!
+//! # Acting for object owners
+//!
+//! To grant on an object the connector must own it, be a member of its owner (with `INHERIT`
+//! on 16+), or hold the privilege `WITH GRANT OPTION`. [`plan::plan`] checks this before any
+//! change and fails with [`GrantsError::OwnerMembershipMissing`], listing each object, its owner
+//! and the SQL that fixes it on this server version: `GRANT owner TO connector` (15),
+//! `GRANT owner TO connector WITH INHERIT TRUE, SET FALSE` (16+), or, when the owner is itself a
+//! member of the connector (on 16+ the master user that created it), the owner's
+//! `GRANT … ON object TO connector WITH GRANT OPTION`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use pg_grants::role::{LoginAuth, NewRole};
+//! use pg_grants::password::Password;
+//! use pg_grants::quote::Ident;
+//! use pg_grants::{AccessLevel, Grant, ManagedRecord, Scope, Session, Settings, drive_connection};
+//! use time::{Duration, OffsetDateTime};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let (client, connection) = tokio_postgres::connect(
+//!     "host=db.example user=apono_connector dbname=appdb", tokio_postgres::NoTls).await?;
+//! let (notices, _driver) = drive_connection(connection);
+//! let session = Session::new(&client, Settings::default()).await?.with_notices(notices);
+//!
+//! let role = Ident::new("alice@example.com")?;
+//! let password = Password::generate();
+//! let record = ManagedRecord::new("req-42", AccessLevel::ReadOnly,
+//!     OffsetDateTime::now_utc() + Duration::hours(8), session.connector().as_str());
+//! session.create_role(&NewRole::new(role.clone(), LoginAuth::Password(password.clone()), record)).await?;
+//!
+//! let grants = [Grant::new(Scope::Schema(Ident::new("sales")?), AccessLevel::ReadOnly)];
+//! println!("{}", session.plan(&role, &grants).await?);   // the SQL, for review
+//! session.apply(&role, &grants).await?;                   // one transaction, one round trip
+//! assert!(session.plan(&role, &grants).await?.is_empty());
+//! # Ok(()) }
+//! ```
+
+pub mod error;
+pub mod inventory;
+pub mod marker;
+pub mod password;
+pub mod plan;
+pub mod privilege;
+pub mod quote;
+pub mod revoke;
+pub mod role;
+pub mod session;
+pub mod statement;
+pub mod version;
+
+pub use error::{GrantsError, OwnerFix};
+pub use integration_model::AccessLevel;
+pub use marker::ManagedRecord;
+pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
+pub use revoke::{DatabaseConnector, RevokeReport};
+pub use session::{
+    ApplyReport, CreateOutcome, ManagedRole, NoticeLog, Session, Settings, drive_connection,
+};
+pub use statement::Statement;
+pub use version::{ServerRules, ServerVersion};

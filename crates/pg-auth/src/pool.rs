@@ -1,0 +1,308 @@
+//! A deadpool pool whose every new physical connection asks the credential source.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use deadpool::Runtime;
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+
+use crate::clock::{SharedClock, system_clock};
+use crate::connect::connect;
+use crate::{AuthError, Clock, ConnectOptions, CredentialSource};
+
+/// How a pooled connection is checked before it is handed out again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RecycleCheck {
+    /// Only check that the connection is not closed (no round trip).
+    Fast,
+    /// Run `SELECT 1` (one round trip); broken connections are replaced.
+    #[default]
+    Query,
+}
+
+/// Pool settings. Built with [`PoolOptions::builder`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PoolOptions {
+    /// Maximum number of connections.
+    pub max_size: usize,
+    /// How long `get` waits for a free connection (`None`: forever).
+    pub wait_timeout: Option<Duration>,
+    /// Connections older than this are closed at their next recycle (`None`: no limit).
+    pub max_lifetime: Option<Duration>,
+    /// Check run before a connection is reused.
+    pub recycle_check: RecycleCheck,
+}
+
+/// Builder of [`PoolOptions`].
+#[derive(Debug, Clone)]
+pub struct PoolOptionsBuilder {
+    options: PoolOptions,
+}
+
+impl PoolOptions {
+    /// Defaults: 10 connections, 30 s wait timeout, 30 min max lifetime, `SELECT 1` check.
+    pub fn builder() -> PoolOptionsBuilder {
+        PoolOptionsBuilder {
+            options: PoolOptions {
+                max_size: 10,
+                wait_timeout: Some(Duration::from_secs(30)),
+                max_lifetime: Some(Duration::from_secs(30 * 60)),
+                recycle_check: RecycleCheck::Query,
+            },
+        }
+    }
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self::builder().options
+    }
+}
+
+impl PoolOptionsBuilder {
+    /// Maximum number of connections (at least 1).
+    #[must_use]
+    pub fn max_size(mut self, size: usize) -> Self {
+        self.options.max_size = size;
+        self
+    }
+    /// How long `get` waits for a free connection.
+    #[must_use]
+    pub fn wait_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.wait_timeout = timeout;
+        self
+    }
+    /// Maximum age of a connection.
+    #[must_use]
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.options.max_lifetime = lifetime;
+        self
+    }
+    /// Check run before reuse.
+    #[must_use]
+    pub fn recycle_check(mut self, check: RecycleCheck) -> Self {
+        self.options.recycle_check = check;
+        self
+    }
+    /// Validates the settings.
+    pub fn build(self) -> Result<PoolOptions, AuthError> {
+        if self.options.max_size == 0 {
+            return Err(AuthError::InvalidConfig {
+                field: "max_size",
+                reason: "a pool needs at least one connection".into(),
+            });
+        }
+        if self.options.max_lifetime.is_some_and(|d| d.is_zero()) {
+            return Err(AuthError::InvalidConfig {
+                field: "max_lifetime",
+                reason: "zero would close every connection at once; use None for no limit".into(),
+            });
+        }
+        Ok(self.options)
+    }
+}
+
+/// A pooled physical connection: a deadpool-postgres client wrapper (with its statement
+/// cache) plus when it was opened and whether it is encrypted.
+pub struct PooledConnection {
+    client: deadpool_postgres::ClientWrapper,
+    created_at: SystemTime,
+    tls: bool,
+}
+
+impl fmt::Debug for PooledConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledConnection")
+            .field("created_at", &self.created_at)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PooledConnection {
+    /// When the physical connection was opened (by the pool's clock).
+    pub fn created_at(&self) -> SystemTime {
+        self.created_at
+    }
+    /// Whether the session runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+}
+
+impl Deref for PooledConnection {
+    type Target = deadpool_postgres::ClientWrapper;
+    fn deref(&self) -> &Self::Target {
+        &self.client
+    }
+}
+
+/// The deadpool manager: `create` connects with a fresh credential, `recycle` enforces the
+/// max lifetime and the recycle check.
+pub struct PoolManager {
+    options: ConnectOptions,
+    source: Arc<dyn CredentialSource>,
+    clock: SharedClock,
+    max_lifetime: Option<Duration>,
+    check: RecycleCheck,
+}
+
+impl fmt::Debug for PoolManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolManager")
+            .field("options", &self.options)
+            .field("source", &self.source)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("check", &self.check)
+            .finish()
+    }
+}
+
+impl managed::Manager for PoolManager {
+    type Type = PooledConnection;
+    type Error = AuthError;
+
+    async fn create(&self) -> Result<PooledConnection, AuthError> {
+        let connection = connect(&self.options, self.source.as_ref()).await?;
+        let tls = connection.is_tls();
+        let (client, task) = connection.into_parts();
+        Ok(PooledConnection {
+            client: deadpool_postgres::ClientWrapper::new(client, task),
+            created_at: self.clock.now(),
+            tls,
+        })
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut PooledConnection,
+        _metrics: &Metrics,
+    ) -> RecycleResult<AuthError> {
+        if conn.client.is_closed() {
+            return Err(RecycleError::message("connection is closed"));
+        }
+        if let Some(max) = self.max_lifetime {
+            let age = self
+                .clock
+                .now()
+                .duration_since(conn.created_at)
+                .unwrap_or(Duration::ZERO);
+            if age >= max {
+                return Err(RecycleError::message("connection reached its max lifetime"));
+            }
+        }
+        if self.check == RecycleCheck::Query {
+            conn.client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(|source| {
+                    RecycleError::Backend(AuthError::Query {
+                        context: "recycle check SELECT 1",
+                        source,
+                    })
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// A connection pool; every new physical connection asks the credential source.
+///
+/// Cheap to clone (clones share the pool).
+#[derive(Clone)]
+pub struct Pool {
+    inner: managed::Pool<PoolManager>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.inner.status();
+        f.debug_struct("Pool")
+            .field("size", &status.size)
+            .field("available", &status.available)
+            .field("max_size", &status.max_size)
+            .finish()
+    }
+}
+
+/// A connection borrowed from a [`Pool`]; returned to it on drop.
+pub type PoolObject = managed::Object<PoolManager>;
+
+impl Pool {
+    /// Creates a pool (no connection is opened until the first `get`).
+    ///
+    /// Must be called inside a Tokio runtime.
+    pub fn new(
+        options: ConnectOptions,
+        source: Arc<dyn CredentialSource>,
+        pool_options: PoolOptions,
+    ) -> Result<Self, AuthError> {
+        Self::with_clock(options, source, pool_options, system_clock())
+    }
+
+    /// Like [`Pool::new`] with a clock for the max-lifetime decisions (tests).
+    pub fn with_clock(
+        options: ConnectOptions,
+        source: Arc<dyn CredentialSource>,
+        pool_options: PoolOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AuthError> {
+        let create_timeout = options.connect_timeout().saturating_mul(3);
+        let manager = PoolManager {
+            options,
+            source,
+            clock,
+            max_lifetime: pool_options.max_lifetime,
+            check: pool_options.recycle_check,
+        };
+        let inner = managed::Pool::builder(manager)
+            .max_size(pool_options.max_size)
+            .wait_timeout(pool_options.wait_timeout)
+            .create_timeout(Some(create_timeout))
+            .recycle_timeout(Some(create_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| AuthError::Pool {
+                detail: format!("cannot build the pool: {e}"),
+                source: None,
+            })?;
+        Ok(Self { inner })
+    }
+
+    /// Borrows a connection, opening a new one (with a fresh credential) when none is idle.
+    pub async fn get(&self) -> Result<PoolObject, AuthError> {
+        self.inner.get().await.map_err(|e| match e {
+            managed::PoolError::Backend(err) => err,
+            other => AuthError::Pool {
+                detail: other.to_string(),
+                source: None,
+            },
+        })
+    }
+
+    /// Current size, idle count and maximum size.
+    pub fn status(&self) -> PoolStatus {
+        let status = self.inner.status();
+        PoolStatus {
+            size: status.size,
+            available: status.available,
+            max_size: status.max_size,
+        }
+    }
+}
+
+/// A snapshot of a pool's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// Open connections.
+    pub size: usize,
+    /// Idle connections.
+    pub available: usize,
+    /// Maximum size.
+    pub max_size: usize,
+}

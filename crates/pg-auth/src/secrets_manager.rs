@@ -1,0 +1,359 @@
+//! Credentials from AWS Secrets Manager, in RDS's JSON shape or as a plain string.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use tokio::sync::Mutex;
+use tracing::Instrument;
+
+use crate::clock::{SharedClock, system_clock};
+use crate::{AuthError, Clock, Credential, CredentialSource};
+
+/// The version stage read unless another is configured.
+pub const AWSCURRENT: &str = "AWSCURRENT";
+
+/// Default time a fetched secret is reused before it is read again.
+pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
+
+/// A secret as RDS stores it (`username`, `password`, `host`, `port`, `dbname`, `engine`),
+/// or a plain-string password with the user name from the source's configuration.
+///
+/// `Debug` redacts the password.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RdsSecret {
+    /// Database user.
+    pub username: String,
+    /// Its password.
+    pub password: SecretString,
+    /// Endpoint host, when the secret names one.
+    pub host: Option<String>,
+    /// Endpoint port, when the secret names one.
+    pub port: Option<u16>,
+    /// Database name, when the secret names one.
+    pub dbname: Option<String>,
+    /// Engine (`postgres`), when the secret names one.
+    pub engine: Option<String>,
+}
+
+impl fmt::Debug for RdsSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RdsSecret")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("dbname", &self.dbname)
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+impl RdsSecret {
+    /// Parses a `SecretString`: RDS JSON when it is a JSON object, otherwise a plain password
+    /// for `fallback_user`. Errors name the missing field, never the value.
+    pub fn parse(
+        secret_id: &str,
+        text: &str,
+        fallback_user: Option<&str>,
+    ) -> Result<Self, AuthError> {
+        let format_error = |reason: String| AuthError::SecretFormat {
+            secret_id: secret_id.to_owned(),
+            reason,
+        };
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('{') {
+            let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                format_error(format!(
+                    "it looks like JSON but does not parse (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ))
+            })?;
+            let field = |name: &str| value.get(name);
+            let string_field = |name: &'static str| -> Result<Option<String>, AuthError> {
+                match field(name) {
+                    None | Some(serde_json::Value::Null) => Ok(None),
+                    Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                    Some(_) => Err(format_error(format!("field \"{name}\" is not a string"))),
+                }
+            };
+            let password = string_field("password")?
+                .ok_or_else(|| format_error("the JSON has no \"password\" field".into()))?;
+            let username = match (string_field("username")?, fallback_user) {
+                (Some(u), _) => u,
+                (None, Some(u)) => u.to_owned(),
+                (None, None) => {
+                    return Err(format_error(
+                        "the JSON has no \"username\" field and no user is configured".into(),
+                    ));
+                }
+            };
+            let port = match field("port") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::Number(n)) => Some(
+                    n.as_u64()
+                        .and_then(|p| u16::try_from(p).ok())
+                        .ok_or_else(|| {
+                            format_error("field \"port\" is not a port number".into())
+                        })?,
+                ),
+                Some(serde_json::Value::String(s)) => Some(
+                    s.parse::<u16>()
+                        .map_err(|_| format_error("field \"port\" is not a port number".into()))?,
+                ),
+                Some(_) => return Err(format_error("field \"port\" is not a port number".into())),
+            };
+            Ok(Self {
+                username,
+                password: password.into(),
+                host: string_field("host")?,
+                port,
+                dbname: string_field("dbname")?,
+                engine: string_field("engine")?,
+            })
+        } else {
+            let username = fallback_user.ok_or_else(|| {
+                format_error(
+                    "it is a plain string (a password only): configure the user name with SecretsManagerSource::with_user".into(),
+                )
+            })?;
+            if text.is_empty() {
+                return Err(format_error("the secret string is empty".into()));
+            }
+            Ok(Self {
+                username: username.to_owned(),
+                password: text.to_owned().into(),
+                host: None,
+                port: None,
+                dbname: None,
+                engine: None,
+            })
+        }
+    }
+}
+
+struct Cached {
+    secret: RdsSecret,
+    fetched_at: SystemTime,
+}
+
+/// A [`CredentialSource`] reading a secret from AWS Secrets Manager.
+///
+/// The secret is addressed by name or ARN, version stage `AWSCURRENT` unless configured. It is
+/// cached for a TTL (default 5 minutes) and read again after the server rejected the password,
+/// so a rotated secret is picked up by the next connection.
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+    version_stage: String,
+    user: Option<String>,
+    ttl: Duration,
+    clock: SharedClock,
+    cached: Mutex<Option<Cached>>,
+}
+
+impl fmt::Debug for SecretsManagerSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsManagerSource")
+            .field("secret_id", &self.secret_id)
+            .field("version_stage", &self.version_stage)
+            .field("user", &self.user)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretsManagerSource {
+    /// A source for `secret_id` (name or ARN) using the AWS settings in `config`
+    /// (region, credentials, endpoint).
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        secret_id: impl Into<String>,
+    ) -> Result<Self, AuthError> {
+        let secret_id = secret_id.into();
+        if secret_id.trim().is_empty() {
+            return Err(AuthError::InvalidConfig {
+                field: "secret_id",
+                reason: "the secret name or ARN is empty".into(),
+            });
+        }
+        Ok(Self {
+            client: aws_sdk_secretsmanager::Client::new(config),
+            secret_id,
+            version_stage: AWSCURRENT.to_owned(),
+            user: None,
+            ttl: DEFAULT_SECRET_TTL,
+            clock: system_clock(),
+            cached: Mutex::new(None),
+        })
+    }
+
+    /// Reads this version stage instead of `AWSCURRENT` (e.g. `AWSPENDING` while rotating).
+    pub fn with_version_stage(mut self, stage: impl Into<String>) -> Result<Self, AuthError> {
+        let stage = stage.into();
+        if stage.trim().is_empty() {
+            return Err(AuthError::InvalidConfig {
+                field: "version_stage",
+                reason: "the version stage is empty".into(),
+            });
+        }
+        self.version_stage = stage;
+        Ok(self)
+    }
+
+    /// User name for a plain-string secret, or for a JSON secret without `username`.
+    #[must_use]
+    pub fn with_user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// How long a fetched secret is reused (zero: read at every call).
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Uses `clock` for cache decisions (tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The whole secret (endpoint fields included), from the cache when it is fresh.
+    pub async fn secret(&self) -> Result<RdsSecret, AuthError> {
+        let mut cached = self.cached.lock().await;
+        let now = self.clock.now();
+        if let Some(entry) = cached.as_ref() {
+            let age = now
+                .duration_since(entry.fetched_at)
+                .unwrap_or(Duration::ZERO);
+            if age < self.ttl {
+                return Ok(entry.secret.clone());
+            }
+        }
+        let secret = self.fetch().await?;
+        *cached = Some(Cached {
+            secret: secret.clone(),
+            fetched_at: now,
+        });
+        Ok(secret)
+    }
+
+    async fn fetch(&self) -> Result<RdsSecret, AuthError> {
+        let span = tracing::info_span!(
+            "aws.secretsmanager.get_secret_value",
+            secret_id = %self.secret_id,
+            version_stage = %self.version_stage
+        );
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_stage(&self.version_stage)
+            .send()
+            .instrument(span)
+            .await
+            .map_err(|e| AuthError::SecretsManager {
+                secret_id: self.secret_id.clone(),
+                version_stage: self.version_stage.clone(),
+                source: aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                    .to_string()
+                    .into(),
+            })?;
+        let text = output
+            .secret_string()
+            .ok_or_else(|| AuthError::SecretFormat {
+                secret_id: self.secret_id.clone(),
+                reason: "it has no SecretString (binary secrets are not supported)".into(),
+            })?;
+        RdsSecret::parse(&self.secret_id, text, self.user.as_deref())
+    }
+}
+
+#[async_trait]
+impl CredentialSource for SecretsManagerSource {
+    async fn credential(&self) -> Result<Credential, AuthError> {
+        let secret = self.secret().await?;
+        Ok(Credential::new(secret.username, secret.password))
+    }
+
+    async fn on_auth_failure(&self) -> bool {
+        *self.cached.lock().await = None;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn parses_rds_json_shape() {
+        // Shape documented at https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html
+        let s = RdsSecret::parse(
+            "id",
+            r#"{"engine":"postgres","host":"db.x","username":"conn","password":"pw","dbname":"appdb","port":5432}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.username, "conn");
+        assert_eq!(s.password.expose_secret(), "pw");
+        assert_eq!(s.port, Some(5432));
+        assert_eq!(s.host.as_deref(), Some("db.x"));
+        assert_eq!(s.dbname.as_deref(), Some("appdb"));
+        assert_eq!(s.engine.as_deref(), Some("postgres"));
+        let s = RdsSecret::parse(
+            "id",
+            r#"{"username":"c","password":"p","port":"6543"}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.port, Some(6543));
+    }
+
+    proptest::proptest! {
+        /// Any text parses or fails with SecretFormat; an error never contains the text.
+        #[test]
+        fn parse_never_panics_or_echoes(text in "\\PC{0,60}", json_pw in "[a-z]{12,20}") {
+            if let Err(e) = RdsSecret::parse("id", &text, None) {
+                let is_format_error = matches!(e, AuthError::SecretFormat { .. });
+                proptest::prop_assert!(is_format_error);
+            }
+            let doc = format!("{{\"username\": 7, \"password\": \"{json_pw}\"}}");
+            let err = RdsSecret::parse("id", &doc, None).unwrap_err();
+            proptest::prop_assert!(!err.to_string().contains(&json_pw));
+        }
+    }
+
+    #[test]
+    fn plain_string_needs_user() {
+        let err = RdsSecret::parse("id", "hunter2", None).unwrap_err();
+        assert!(err.to_string().contains("with_user"), "{err}");
+        assert!(!err.to_string().contains("hunter2"));
+        let s = RdsSecret::parse("id", "hunter2", Some("conn")).unwrap();
+        assert_eq!(s.username, "conn");
+        assert_eq!(s.password.expose_secret(), "hunter2");
+    }
+
+    #[test]
+    fn bad_json_errors_never_echo_the_value() {
+        for text in [
+            r#"{"username":"c"}"#,
+            r#"{"username":"c","password":"topsecret","port":99999}"#,
+            r#"{"username":"c","password":"topsecret""#,
+            r#"{"username":5,"password":"topsecret"}"#,
+        ] {
+            let err = RdsSecret::parse("id", text, None).unwrap_err();
+            assert!(!err.to_string().contains("topsecret"), "{err}");
+            assert!(matches!(err, AuthError::SecretFormat { .. }));
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! TLS policy per SSL mode, following libpq.
+//!
+//! | mode | first attempt | fallback | certificate checks |
+//! |---|---|---|---|
+//! | `disable` | plaintext | none | — |
+//! | `allow` | plaintext | TLS if the server sent an error | chain only if a root cert is given |
+//! | `prefer` | TLS (plaintext on the same socket if the server says `N`) | plaintext if the handshake failed or the server sent an error over TLS | chain only if a root cert is given |
+//! | `require` | TLS | none (`N` is an error) | chain only if a root cert is given |
+//! | `verify-ca` | TLS | none | chain (root cert required) |
+//! | `verify-full` | TLS | none | chain and host name (DNS SANs, IP SANs for IP hosts) |
+//!
+//! Sources: <https://www.postgresql.org/docs/current/libpq-ssl.html> ("If a root CA file
+//! exists, the behavior of sslmode=require will be the same as that of verify-ca") and
+//! libpq's `fe-connect.c` / `fe-secure-openssl.c` (which load an existing root file and verify
+//! the chain in every mode that uses TLS, and retry as in the table).
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+
+use crate::AuthError;
+
+pub use integration_model::SslMode;
+
+/// A set of trusted root certificates (a PEM bundle such as RDS's `global-bundle.pem`).
+#[derive(Clone)]
+pub struct RootCertificates {
+    certs: Arc<Vec<native_tls::Certificate>>,
+    origin: String,
+}
+
+impl fmt::Debug for RootCertificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RootCertificates")
+            .field("origin", &self.origin)
+            .field("count", &self.certs.len())
+            .finish()
+    }
+}
+
+const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+const PEM_END: &str = "-----END CERTIFICATE-----";
+
+impl RootCertificates {
+    /// Parses every certificate of a PEM bundle. Fails when the text holds none or one is invalid.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, AuthError> {
+        Self::parse(pem, "in-memory PEM".to_owned())
+    }
+
+    /// Reads and parses a PEM bundle file.
+    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Self, AuthError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| AuthError::RootCert {
+            origin: origin.clone(),
+            reason: format!("cannot read the file: {e}"),
+        })?;
+        Self::parse(&bytes, origin)
+    }
+
+    fn parse(pem: &[u8], origin: String) -> Result<Self, AuthError> {
+        let error = |reason: String| AuthError::RootCert {
+            origin: origin.clone(),
+            reason,
+        };
+        let text = std::str::from_utf8(pem).map_err(|_| error("the PEM is not text".into()))?;
+        let mut certs = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find(PEM_BEGIN) {
+            let after = &rest[start..];
+            let end = after.find(PEM_END).ok_or_else(|| {
+                error(format!("certificate #{} has no END line", certs.len() + 1))
+            })? + PEM_END.len();
+            let block = &after[..end];
+            let cert = native_tls::Certificate::from_pem(block.as_bytes()).map_err(|e| {
+                error(format!(
+                    "certificate #{} does not parse: {e}",
+                    certs.len() + 1
+                ))
+            })?;
+            certs.push(cert);
+            rest = &after[end..];
+        }
+        if certs.is_empty() {
+            return Err(error("no \"BEGIN CERTIFICATE\" block found".into()));
+        }
+        Ok(Self {
+            certs: Arc::new(certs),
+            origin,
+        })
+    }
+
+    /// Number of certificates in the bundle.
+    pub fn len(&self) -> usize {
+        self.certs.len()
+    }
+
+    /// Always false: a bundle holds at least one certificate.
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+}
+
+/// How the attempts for one connection are made, derived from the SSL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Plaintext only.
+    Plain,
+    /// Plaintext; after a server error, TLS (plaintext again if the server says `N`).
+    PlainThenTls,
+    /// TLS (plaintext on `N`); after a failed handshake or a server error over TLS, plaintext.
+    TlsThenPlain,
+    /// TLS only; `N` is an error.
+    TlsOnly,
+}
+
+/// The TLS side of a connection: plan plus a configured connector.
+#[derive(Clone)]
+pub(crate) struct TlsPolicy {
+    pub(crate) plan: Plan,
+    connector: Option<native_tls::TlsConnector>,
+}
+
+impl fmt::Debug for TlsPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsPolicy")
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsPolicy {
+    pub(crate) fn new(
+        mode: SslMode,
+        roots: Option<&RootCertificates>,
+        host: &str,
+        port: u16,
+    ) -> Result<Self, AuthError> {
+        let (plan, verify_host) = match mode {
+            SslMode::Disable => (Plan::Plain, false),
+            SslMode::Allow => (Plan::PlainThenTls, false),
+            SslMode::Prefer => (Plan::TlsThenPlain, false),
+            SslMode::Require => (Plan::TlsOnly, false),
+            SslMode::VerifyCa => (Plan::TlsOnly, false),
+            SslMode::VerifyFull => (Plan::TlsOnly, true),
+            other => {
+                return Err(AuthError::InvalidConfig {
+                    field: "ssl_mode",
+                    reason: format!("{other:?} is not supported by this version of pg-auth"),
+                });
+            }
+        };
+        let needs_roots = matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull);
+        if needs_roots && roots.is_none() {
+            return Err(AuthError::RootCertMissing {
+                mode: mode.as_str().to_owned(),
+            });
+        }
+        if plan == Plan::Plain {
+            return Ok(Self {
+                plan,
+                connector: None,
+            });
+        }
+        let mut builder = native_tls::TlsConnector::builder();
+        builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
+        match roots {
+            // libpq verifies the chain whenever a root certificate exists, in every mode.
+            Some(roots) => {
+                builder.disable_built_in_roots(true);
+                for cert in roots.certs.iter() {
+                    builder.add_root_certificate(cert.clone());
+                }
+            }
+            None => {
+                builder.danger_accept_invalid_certs(true);
+            }
+        }
+        builder.danger_accept_invalid_hostnames(!verify_host);
+        let connector = builder.build().map_err(|e| AuthError::Tls {
+            host: host.to_owned(),
+            port,
+            detail: "cannot build the TLS connector".into(),
+            source: Box::new(e),
+        })?;
+        Ok(Self {
+            plan,
+            connector: Some(connector),
+        })
+    }
+
+    /// A tokio-postgres TLS maker that records whether a handshake was started.
+    pub(crate) fn maker(&self) -> Option<(TrackingTls, Arc<AtomicBool>)> {
+        let connector = self.connector.clone()?;
+        let started = Arc::new(AtomicBool::new(false));
+        Some((
+            TrackingTls {
+                inner: postgres_native_tls::MakeTlsConnector::new(connector),
+                started: started.clone(),
+            },
+            started,
+        ))
+    }
+}
+
+/// Wraps the native-tls maker to note that the server accepted the SSLRequest ('S').
+#[derive(Clone)]
+pub(crate) struct TrackingTls {
+    inner: postgres_native_tls::MakeTlsConnector,
+    started: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for TrackingTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackingTls").finish_non_exhaustive()
+    }
+}
+
+impl<S> MakeTlsConnect<S> for TrackingTls
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static + Send,
+{
+    type Stream = postgres_native_tls::TlsStream<S>;
+    type TlsConnect = TrackingConnect;
+    type Error = native_tls::Error;
+
+    fn make_tls_connect(&mut self, domain: &str) -> Result<TrackingConnect, native_tls::Error> {
+        let inner = MakeTlsConnect::<S>::make_tls_connect(&mut self.inner, domain)?;
+        Ok(TrackingConnect {
+            inner,
+            started: self.started.clone(),
+        })
+    }
+}
+
+/// One TLS handshake, flagged as started when tokio-postgres runs it.
+pub(crate) struct TrackingConnect {
+    inner: postgres_native_tls::TlsConnector,
+    started: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for TrackingConnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackingConnect").finish_non_exhaustive()
+    }
+}
+
+impl<S> TlsConnect<S> for TrackingConnect
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = postgres_native_tls::TlsStream<S>;
+    type Error = native_tls::Error;
+    type Future = <postgres_native_tls::TlsConnector as TlsConnect<S>>::Future;
+
+    fn connect(self, stream: S) -> Self::Future {
+        // Only called after the server answered 'S' to the SSLRequest.
+        self.started.store(true, Ordering::SeqCst);
+        TlsConnect::<S>::connect(self.inner, stream)
+    }
+}
+
+pub(crate) fn started(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOT_A_CERT: &str = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn root_bundle_errors_name_the_problem() {
+        let err = RootCertificates::from_pem(b"hello")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no \"BEGIN CERTIFICATE\" block"), "{err}");
+        let err = RootCertificates::from_pem(NOT_A_CERT.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("certificate #1 does not parse"), "{err}");
+        let err = RootCertificates::from_pem(b"-----BEGIN CERTIFICATE-----\nAAAA")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no END line"), "{err}");
+        let err = RootCertificates::from_pem_file("/nonexistent/ca.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn plans_follow_libpq() {
+        // Source: libpq-ssl.html, table "SSL Mode Descriptions"; fe-connect.c retry rules.
+        let rows = [
+            (SslMode::Disable, Plan::Plain),
+            (SslMode::Allow, Plan::PlainThenTls),
+            (SslMode::Prefer, Plan::TlsThenPlain),
+            (SslMode::Require, Plan::TlsOnly),
+        ];
+        for (mode, plan) in rows {
+            assert_eq!(
+                TlsPolicy::new(mode, None, "h", 5432).unwrap().plan,
+                plan,
+                "{mode}"
+            );
+        }
+        for mode in [SslMode::VerifyCa, SslMode::VerifyFull] {
+            let err = TlsPolicy::new(mode, None, "h", 5432).unwrap_err();
+            assert!(matches!(err, AuthError::RootCertMissing { .. }), "{mode}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bundle_parser_never_panics(text in "(-----BEGIN CERTIFICATE-----|-----END CERTIFICATE-----|\\PC){0,20}") {
+            let _ = RootCertificates::from_pem(text.as_bytes());
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The crate's error type.
+
+use crate::password::PasswordError;
+use crate::quote::QuoteError;
+
+/// A privilege change the connector cannot make because it is not (a member of) an object's
+/// owner, with the SQL an administrator runs to allow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OwnerFix {
+    /// Database the object lives in.
+    pub database: String,
+    /// What the object is (`table`, `schema`, `database`, ...).
+    pub kind: &'static str,
+    /// The object's name (`schema.table`, schema name or database name).
+    pub object: String,
+    /// The object's owner.
+    pub owner: String,
+    /// SQL that lets the connector act for `owner` on this server version.
+    pub fix_sql: String,
+    /// Who can run `fix_sql`.
+    pub run_as: String,
+}
+
+impl std::fmt::Display for OwnerFix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {:?} in database {:?} is owned by {:?}: as {} run `{}`",
+            self.kind, self.object, self.database, self.owner, self.run_as, self.fix_sql
+        )
+    }
+}
+
+fn list_fixes(fixes: &[OwnerFix]) -> String {
+    let objects: Vec<String> = fixes.iter().map(ToString::to_string).collect();
+    objects.join("; ")
+}
+
+/// Everything that can go wrong in `pg-grants`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrantsError {
+    /// An identifier or literal was refused before any SQL was built.
+    #[error(transparent)]
+    Quote(#[from] QuoteError),
+    /// A password could not be made.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// The server is older than PostgreSQL 13.
+    #[error(
+        "PostgreSQL server_version_num {version_num} is not supported: use PostgreSQL 13 or newer"
+    )]
+    UnsupportedServer {
+        /// The reported `server_version_num`.
+        version_num: u32,
+    },
+    /// A statement failed on the server.
+    #[error("{action} failed: {message}{}", code.as_deref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default())]
+    Database {
+        /// What this crate was doing.
+        action: String,
+        /// The server's SQLSTATE, when the server answered.
+        code: Option<String>,
+        /// The server's message (or the client error).
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The server answered a statement with a warning meaning nothing happened.
+    #[error(
+        "{action}: the server warned {message:?}, so nothing changed; check the grantor's privileges"
+    )]
+    NothingHappened {
+        /// What this crate was doing.
+        action: String,
+        /// The warning's text.
+        message: String,
+    },
+    /// The role exists but carries no mark of this library, so it is not touched.
+    #[error(
+        "role {role:?} is not managed by this library (it is not a member of {marker:?} with a \
+         valid record in its comment): refusing to alter, revoke or drop it"
+    )]
+    NotManaged {
+        /// The refused role.
+        role: String,
+        /// The marker role looked for.
+        marker: String,
+    },
+    /// A managed role of that name exists for another request.
+    #[error(
+        "role {role:?} already exists for request {request_id:?}: choose another role name or revoke that one first"
+    )]
+    RoleInUse {
+        /// The role.
+        role: String,
+        /// The request it belongs to.
+        request_id: String,
+    },
+    /// The role does not exist.
+    #[error("role {role:?} does not exist")]
+    RoleNotFound {
+        /// The missing role.
+        role: String,
+    },
+    /// A managed role's comment is not a record this version can read.
+    #[error("role {role:?} has an unreadable management record: {reason}")]
+    InvalidRecord {
+        /// The role.
+        role: String,
+        /// Why the record was refused.
+        reason: String,
+    },
+    /// The connector is not (a member of) the owner of objects it must grant on; nothing changed.
+    #[error("the connector cannot grant on objects it does not own: {}", list_fixes(.fixes))]
+    OwnerMembershipMissing {
+        /// One entry per object.
+        fixes: Vec<OwnerFix>,
+    },
+    /// The connector may not grant membership in a role it needs (for example `rds_iam`).
+    #[error(
+        "the connector {connector:?} may not grant membership in {role:?}; as an administrator run: {fix_sql}"
+    )]
+    CannotGrantRole {
+        /// The role that cannot be granted.
+        role: String,
+        /// The connector.
+        connector: String,
+        /// SQL that allows it on this server version.
+        fix_sql: String,
+    },
+    /// The scope names an object that does not exist.
+    #[error("{kind} {name:?} does not exist in database {database:?}")]
+    ObjectNotFound {
+        /// Database searched.
+        database: String,
+        /// `schema` or `table`.
+        kind: &'static str,
+        /// The missing name.
+        name: String,
+    },
+    /// A connection to another database could not be opened.
+    #[error("cannot connect to database {database:?}: {source}")]
+    Connect {
+        /// The database.
+        database: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A revocation stopped part way; the role cannot log in. Run the revocation again.
+    #[error(
+        "revoking role {role:?} is incomplete: it can no longer log in, but databases {remaining:?} \
+         still hold its objects or privileges ({reason}); run the revocation again when they are reachable"
+    )]
+    RevokeIncomplete {
+        /// The role.
+        role: String,
+        /// Databases not yet cleaned.
+        remaining: Vec<String>,
+        /// The first failure.
+        reason: String,
+    },
+}
+
+/// Reads column `idx` of a catalog row without panicking on an unexpected type.
+pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    idx: usize,
+    action: &str,
+) -> Result<T, GrantsError> {
+    row.try_get(idx).map_err(|e| GrantsError::db(action, e))
+}
+
+impl GrantsError {
+    pub(crate) fn db(action: impl Into<String>, source: tokio_postgres::Error) -> Self {
+        let (code, message) = match source.as_db_error() {
+            Some(db) => (
+                Some(db.code().code().to_owned()),
+                match db.detail() {
+                    Some(d) => format!("{} ({d})", db.message()),
+                    None => db.message().to_owned(),
+                },
+            ),
+            None => (
+                source.code().map(|c| c.code().to_owned()),
+                source.to_string(),
+            ),
+        };
+        Self::Database {
+            action: action.into(),
+            code,
+            message,
+            source,
+        }
+    }
+
+    /// The SQLSTATE of a server error, if any.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Self::Database { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}

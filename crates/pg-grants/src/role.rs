@@ -1,0 +1,339 @@
+//! Role lifecycle statements: create, mark, change expiry, rotate password, disable, drop.
+//!
+//! Every function here is pure: it returns the SQL as [`Statement`]s and touches no server.
+//! [`Session`](crate::Session) runs them after checking the marks.
+//!
+//! ```
+//! use pg_grants::{AccessLevel, ManagedRecord, ServerRules, ServerVersion};
+//! use pg_grants::quote::Ident;
+//! use pg_grants::role::{self, LoginAuth, NewRole};
+//! use time::macros::datetime;
+//!
+//! let rules = ServerRules::new(ServerVersion::from_num(170_002)?);
+//! let record = ManagedRecord::new("req-1", AccessLevel::ReadOnly,
+//!     datetime!(2026-11-24 18:00 UTC), "apono_connector");
+//! let new = NewRole::new(Ident::new("alice@corp.io")?, LoginAuth::Iam, record).connection_limit(3);
+//! let names = role::RoleNames::default();
+//! let sql: Vec<String> = role::create_role(&new, &names, &rules)?.iter().map(|s| s.to_string()).collect();
+//! assert_eq!(sql[0], r#"CREATE ROLE "alice@corp.io" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 3 PASSWORD NULL VALID UNTIL '2026-11-24T18:00:00Z';"#);
+//! assert_eq!(sql[2], r#"GRANT "rds_iam" TO "alice@corp.io";"#);
+//! # Ok::<(), pg_grants::GrantsError>(())
+//! ```
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::GrantsError;
+use crate::marker::{DEFAULT_MARKER_ROLE, ManagedRecord};
+use crate::password::{Password, ScramVerifier};
+use crate::quote::{Ident, Literal};
+use crate::statement::Statement;
+use crate::version::ServerRules;
+
+/// Name of the role RDS uses for IAM database authentication.
+pub const RDS_IAM_ROLE: &str = "rds_iam";
+
+/// How the new role logs in.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LoginAuth {
+    /// With this password (only its SCRAM verifier is sent).
+    Password(Password),
+    /// With IAM database authentication: membership in `rds_iam`, no password.
+    Iam,
+}
+
+/// The roles the lifecycle statements refer to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoleNames {
+    /// The NOLOGIN marker role ([`DEFAULT_MARKER_ROLE`]).
+    pub marker: Ident,
+    /// The IAM authentication role ([`RDS_IAM_ROLE`]).
+    pub iam: Ident,
+}
+
+impl Default for RoleNames {
+    fn default() -> Self {
+        Self {
+            marker: Ident::known_valid(DEFAULT_MARKER_ROLE),
+            iam: Ident::known_valid(RDS_IAM_ROLE),
+        }
+    }
+}
+
+/// A role to create for a requester.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NewRole {
+    /// The role's name.
+    pub name: Ident,
+    /// How it logs in.
+    pub auth: LoginAuth,
+    /// The management record (its `expires_at` becomes `VALID UNTIL`).
+    pub record: ManagedRecord,
+    /// `CONNECTION LIMIT`, none when `None`.
+    pub connection_limit: Option<u32>,
+}
+
+impl NewRole {
+    /// A role with no connection limit.
+    pub fn new(name: Ident, auth: LoginAuth, record: ManagedRecord) -> Self {
+        Self {
+            name,
+            auth,
+            record,
+            connection_limit: None,
+        }
+    }
+
+    /// Sets `CONNECTION LIMIT`.
+    #[must_use]
+    pub fn connection_limit(mut self, limit: u32) -> Self {
+        self.connection_limit = Some(limit);
+        self
+    }
+}
+
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `CREATE ROLE marker NOLOGIN`.
+pub fn create_marker(marker: &Ident) -> Statement {
+    Statement::new(format!(
+        "CREATE ROLE {} WITH NOLOGIN NOINHERIT;",
+        marker.quoted()
+    ))
+}
+
+/// `COMMENT ON ROLE role IS '<record JSON>'`.
+pub fn comment(role: &Ident, record: &ManagedRecord) -> Result<Statement, GrantsError> {
+    let lit = Literal::new(record.to_comment())?;
+    Ok(Statement::new(format!(
+        "COMMENT ON ROLE {} IS {};",
+        role.quoted(),
+        lit.quoted()
+    )))
+}
+
+fn password_clause(verifier: &ScramVerifier) -> Result<(String, String), GrantsError> {
+    let lit = Literal::new(verifier.as_str())?;
+    Ok((
+        format!("PASSWORD {}", lit.quoted()),
+        "PASSWORD '[redacted]'".to_owned(),
+    ))
+}
+
+/// The statements creating `role` with its marks: `CREATE ROLE`, marker membership, `rds_iam`
+/// membership for IAM, `COMMENT`.
+///
+/// # Errors
+/// Only [`GrantsError::Quote`] (never for values this crate generates).
+pub fn create_role(
+    role: &NewRole,
+    names: &RoleNames,
+    rules: &ServerRules,
+) -> Result<Vec<Statement>, GrantsError> {
+    let limit = role
+        .connection_limit
+        .map(|n| format!(" CONNECTION LIMIT {n}"))
+        .unwrap_or_default();
+    let until = Literal::new(rfc3339(role.record.expires_at))?;
+    let head = format!(
+        "CREATE ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS{limit}",
+        role.name.quoted()
+    );
+    let (pw_sql, pw_shown) = match &role.auth {
+        LoginAuth::Password(pw) => password_clause(&pw.scram_verifier())?,
+        LoginAuth::Iam => ("PASSWORD NULL".to_owned(), "PASSWORD NULL".to_owned()),
+    };
+    let tail = format!(" VALID UNTIL {};", until.quoted());
+    let mut out = vec![
+        Statement::redacted(
+            format!("{head} {pw_sql}{tail}"),
+            format!("{head} {pw_shown}{tail}"),
+        ),
+        Statement::new(grant_marker(&names.marker, &role.name, rules)),
+    ];
+    if matches!(role.auth, LoginAuth::Iam) {
+        out.push(Statement::new(format!(
+            "GRANT {} TO {};",
+            names.iam.quoted(),
+            role.name.quoted()
+        )));
+    }
+    out.push(comment(&role.name, &role.record)?);
+    Ok(out)
+}
+
+fn grant_marker(marker: &Ident, role: &Ident, rules: &ServerRules) -> String {
+    if rules.membership_options() {
+        // The marker grants nothing; the membership is a label, not a privilege.
+        format!(
+            "GRANT {} TO {} WITH INHERIT FALSE, SET FALSE;",
+            marker.quoted(),
+            role.quoted()
+        )
+    } else {
+        format!("GRANT {} TO {};", marker.quoted(), role.quoted())
+    }
+}
+
+/// Moves the expiry: `VALID UNTIL` and the record's `expires_at`.
+///
+/// # Errors
+/// Only [`GrantsError::Quote`].
+pub fn set_expiry(role: &Ident, record: &ManagedRecord) -> Result<Vec<Statement>, GrantsError> {
+    let until = Literal::new(rfc3339(record.expires_at))?;
+    Ok(vec![
+        Statement::new(format!(
+            "ALTER ROLE {} VALID UNTIL {};",
+            role.quoted(),
+            until.quoted()
+        )),
+        comment(role, record)?,
+    ])
+}
+
+/// Sets a new password (as its SCRAM verifier).
+///
+/// # Errors
+/// Only [`GrantsError::Quote`].
+pub fn set_password(role: &Ident, password: &Password) -> Result<Statement, GrantsError> {
+    let (sql, shown) = password_clause(&password.scram_verifier())?;
+    Ok(Statement::redacted(
+        format!("ALTER ROLE {} WITH {sql};", role.quoted()),
+        format!("ALTER ROLE {} WITH {shown};", role.quoted()),
+    ))
+}
+
+/// `ALTER ROLE role NOLOGIN`: the first step of revocation.
+pub fn disable_login(role: &Ident) -> Statement {
+    Statement::new(format!("ALTER ROLE {} WITH NOLOGIN;", role.quoted()))
+}
+
+/// Ends the role's sessions (on the whole server).
+pub fn terminate_sessions(role: &Ident) -> Result<Statement, GrantsError> {
+    let lit = Literal::new(role.as_str())?;
+    Ok(Statement::new(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {} AND pid <> pg_backend_pid();",
+        lit.quoted()
+    )))
+}
+
+/// `REASSIGN OWNED BY role TO new_owner; DROP OWNED BY role;` (run in each database).
+pub fn reassign_and_drop_owned(role: &Ident, new_owner: &Ident) -> Vec<Statement> {
+    vec![
+        Statement::new(format!(
+            "REASSIGN OWNED BY {} TO {};",
+            role.quoted(),
+            new_owner.quoted()
+        )),
+        Statement::new(format!("DROP OWNED BY {};", role.quoted())),
+    ]
+}
+
+/// `DROP ROLE role`.
+pub fn drop_role(role: &Ident) -> Statement {
+    Statement::new(format!("DROP ROLE {};", role.quoted()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::ServerVersion;
+    use integration_model::AccessLevel;
+    use secrecy::SecretString;
+    use time::macros::datetime;
+
+    fn record() -> ManagedRecord {
+        ManagedRecord::new(
+            "req-'1",
+            AccessLevel::ReadWrite,
+            datetime!(2026-11-24 18:00 UTC),
+            "apono_connector",
+        )
+    }
+
+    fn rules(n: u32) -> ServerRules {
+        ServerRules::new(ServerVersion::from_num(n).unwrap())
+    }
+
+    #[test]
+    fn password_role_sends_only_the_verifier_and_display_redacts_it() {
+        let pw = Password::from_secret(SecretString::from("plain-text-secret"));
+        let new = NewRole::new(
+            Ident::new("Bob").unwrap(),
+            LoginAuth::Password(pw),
+            record(),
+        );
+        let st = create_role(&new, &RoleNames::default(), &rules(150_000)).unwrap();
+        assert_eq!(st.len(), 3);
+        let sql = st[0].sql();
+        assert!(sql.contains("PASSWORD 'SCRAM-SHA-256$4096:"), "{sql}");
+        assert!(!sql.contains("plain-text-secret"));
+        assert_eq!(
+            st[0].to_string(),
+            r#"CREATE ROLE "Bob" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS PASSWORD '[redacted]' VALID UNTIL '2026-11-24T18:00:00Z';"#
+        );
+        assert_eq!(st[1].sql(), r#"GRANT "rdspg_managed" TO "Bob";"#);
+        assert_eq!(
+            st[2].sql(),
+            r#"COMMENT ON ROLE "Bob" IS '{"rdspg":1,"request_id":"req-''1","level":"read-write","expires_at":"2026-11-24T18:00:00Z","creator":"apono_connector"}';"#
+        );
+    }
+
+    #[test]
+    fn marker_membership_grants_nothing_on_16_plus() {
+        let new = NewRole::new(Ident::new("u").unwrap(), LoginAuth::Iam, record());
+        let st = create_role(&new, &RoleNames::default(), &rules(170_000)).unwrap();
+        assert_eq!(
+            st[1].sql(),
+            r#"GRANT "rdspg_managed" TO "u" WITH INHERIT FALSE, SET FALSE;"#
+        );
+        assert_eq!(st[2].sql(), r#"GRANT "rds_iam" TO "u";"#);
+    }
+
+    #[test]
+    fn lifecycle_statements() {
+        let r = Ident::new("a\"b").unwrap();
+        let st = set_expiry(&r, &record()).unwrap();
+        assert_eq!(
+            st[0].sql(),
+            r#"ALTER ROLE "a""b" VALID UNTIL '2026-11-24T18:00:00Z';"#
+        );
+        let pw = set_password(&r, &Password::generate()).unwrap();
+        assert_eq!(
+            pw.to_string(),
+            r#"ALTER ROLE "a""b" WITH PASSWORD '[redacted]';"#
+        );
+        assert_eq!(
+            disable_login(&r).sql(),
+            r#"ALTER ROLE "a""b" WITH NOLOGIN;"#
+        );
+        assert_eq!(
+            terminate_sessions(&r).unwrap().sql(),
+            r#"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'a"b' AND pid <> pg_backend_pid();"#
+        );
+        let owner = Ident::new("apono_connector").unwrap();
+        let st: Vec<_> = reassign_and_drop_owned(&r, &owner)
+            .iter()
+            .map(|s| s.sql().to_owned())
+            .collect();
+        assert_eq!(
+            st,
+            [
+                r#"REASSIGN OWNED BY "a""b" TO "apono_connector";"#,
+                r#"DROP OWNED BY "a""b";"#
+            ]
+        );
+        assert_eq!(drop_role(&r).sql(), r#"DROP ROLE "a""b";"#);
+        assert_eq!(
+            create_marker(&Ident::new("m").unwrap()).sql(),
+            r#"CREATE ROLE "m" WITH NOLOGIN NOINHERIT;"#
+        );
+    }
+}

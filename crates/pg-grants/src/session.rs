@@ -1,0 +1,789 @@
+//! The thin layer that runs this crate's SQL on one connection.
+//!
+//! A [`Session`] wraps a `tokio_postgres::Client` connected as the connector to one database. It
+//! reads the server version once ([`ServerRules`]), checks marks before touching any role, and runs
+//! every change in a transaction under `pg_advisory_xact_lock` keyed by the role name, so several
+//! connector replicas can work side by side. Serialization failures (`40001`), deadlocks
+//! (`40P01`) and `tuple concurrently updated` (`XX000`) are retried.
+//!
+//! Warnings that mean nothing happened (`no privileges were granted`, `no privileges could be
+//! revoked`, `role … is not a member of role …`) arrive as notices on the connection, which
+//! tokio-postgres hands to whoever drives it. [`drive_connection`] drives it and records them in
+//! a [`NoticeLog`]; a session given that log ([`Session::with_notices`]) turns them into errors and
+//! rolls back. Independently of notices, [`Session::apply`] re-inspects the catalogs inside its
+//! transaction and rolls back unless the plan is then empty.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio_postgres::{AsyncMessage, Client, Connection};
+
+use crate::error::{GrantsError, col};
+use crate::marker::ManagedRecord;
+use crate::password::Password;
+use crate::plan::{self, Inspection, Plan};
+use crate::privilege::{Grant, LevelPolicy};
+use crate::quote::{Ident, Literal, SET_STANDARD_STRINGS};
+use crate::role::{self, LoginAuth, NewRole, RoleNames};
+use crate::statement::Statement;
+use crate::version::ServerRules;
+
+/// A notice or warning the server sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Notice {
+    /// `WARNING`, `NOTICE`, ...
+    pub severity: String,
+    /// SQLSTATE.
+    pub code: String,
+    /// The message.
+    pub message: String,
+}
+
+impl Notice {
+    /// Whether this warning means a `GRANT`/`REVOKE` did nothing.
+    pub fn means_nothing_happened(&self) -> bool {
+        // 01007 warning_privilege_not_granted, 01006 warning_privilege_not_revoked
+        // (https://www.postgresql.org/docs/current/errcodes-appendix.html); membership
+        // warnings carry the generic 01000 so they are recognised by their text.
+        self.code == "01007"
+            || self.code == "01006"
+            || (self.severity == "WARNING"
+                && (self.message.contains("is not a member of role")
+                    || self.message.contains("has not been granted membership")))
+    }
+}
+
+/// Notices received on a connection driven by [`drive_connection`].
+#[derive(Debug, Clone, Default)]
+pub struct NoticeLog(Arc<Mutex<Vec<Notice>>>);
+
+impl NoticeLog {
+    fn push(&self, n: Notice) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(n);
+        }
+    }
+
+    /// Removes and returns the notices received so far.
+    pub fn take(&self) -> Vec<Notice> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+/// Spawns a task driving `connection` (as `tokio::spawn(connection)` would) that records the
+/// server's notices in the returned [`NoticeLog`]. The task ends when the client is dropped.
+pub fn drive_connection<S, T>(
+    mut connection: Connection<S, T>,
+) -> (
+    NoticeLog,
+    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let log = NoticeLog::default();
+    let sink = log.clone();
+    let handle = tokio::spawn(async move {
+        loop {
+            match futures_util::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notice(n))) => sink.push(Notice {
+                    severity: n.severity().to_owned(),
+                    code: n.code().code().to_owned(),
+                    message: n.message().to_owned(),
+                }),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            }
+        }
+    });
+    (log, handle)
+}
+
+/// Options of a [`Session`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Marker and IAM role names.
+    pub names: RoleNames,
+    /// What each level grants.
+    pub policy: LevelPolicy,
+    /// Who receives a revoked role's objects; `None`: the connector itself.
+    pub reassign_to: Option<Ident>,
+    /// Attempts for a transaction that hits a serialization failure or deadlock (at least 1).
+    pub max_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            names: RoleNames::default(),
+            policy: LevelPolicy::default(),
+            reassign_to: None,
+            max_attempts: 5,
+        }
+    }
+}
+
+impl Settings {
+    /// Uses `marker` as the marker role.
+    #[must_use]
+    pub fn marker_role(mut self, marker: Ident) -> Self {
+        self.names.marker = marker;
+        self
+    }
+
+    /// Uses `policy` for the level table.
+    #[must_use]
+    pub fn policy(mut self, policy: LevelPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Gives revoked roles' objects to `owner`.
+    #[must_use]
+    pub fn reassign_to(mut self, owner: Ident) -> Self {
+        self.reassign_to = Some(owner);
+        self
+    }
+}
+
+/// A role this library manages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ManagedRole {
+    /// The role's name.
+    pub name: Ident,
+    /// Its record.
+    pub record: ManagedRecord,
+    /// Whether it may log in (false once revocation started).
+    pub can_login: bool,
+}
+
+/// What [`Session::create_role`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CreateOutcome {
+    /// The role was created.
+    Created,
+    /// A managed role of that name for the same request already existed; nothing changed.
+    AlreadyExists(ManagedRecord),
+}
+
+/// What [`Session::apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApplyReport {
+    /// The plan that was executed (empty when nothing was needed).
+    pub plan: Plan,
+    /// Transactions tried (more than one after retries).
+    pub attempts: u32,
+}
+
+fn is_retryable(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            code == "40001"
+                || code == "40P01"
+                || (code == "XX000" && db.message().contains("tuple concurrently updated"))
+        }
+        None => false,
+    }
+}
+
+fn lock_stmt(role: &Ident) -> Result<String, GrantsError> {
+    let key = Literal::new(format!("rdspg:{role}"))?;
+    Ok(format!(
+        "SELECT pg_advisory_xact_lock(hashtextextended({}, 0));",
+        key.quoted()
+    ))
+}
+
+fn join(stmts: &[Statement]) -> String {
+    stmts
+        .iter()
+        .map(Statement::sql)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One connection, as the connector, to one database.
+#[derive(Debug)]
+pub struct Session<'c> {
+    client: &'c Client,
+    rules: ServerRules,
+    connector: Ident,
+    database: String,
+    settings: Settings,
+    notices: Option<NoticeLog>,
+}
+
+impl<'c> Session<'c> {
+    /// Reads the server version, current user and database (one round trip).
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`], [`GrantsError::UnsupportedServer`].
+    pub async fn new(client: &'c Client, settings: Settings) -> Result<Self, GrantsError> {
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int4, current_user::text, current_database()::text",
+                &[],
+            )
+            .await
+            .map_err(|e| GrantsError::db("reading the server version", e))?;
+        let action = "reading the server version";
+        let num: i32 = col(&row, 0, action)?;
+        let version = crate::version::ServerVersion::from_num(u32::try_from(num).unwrap_or(0))?;
+        let user: String = col(&row, 1, action)?;
+        Ok(Self {
+            client,
+            rules: ServerRules::new(version),
+            connector: Ident::new(user)?,
+            database: col(&row, 2, action)?,
+            settings,
+            notices: None,
+        })
+    }
+
+    /// Turns the warnings recorded in `log` (see [`drive_connection`]) into errors.
+    #[must_use]
+    pub fn with_notices(mut self, log: NoticeLog) -> Self {
+        self.notices = Some(log);
+        self
+    }
+
+    /// The server's rules.
+    pub fn rules(&self) -> ServerRules {
+        self.rules
+    }
+
+    /// The connector (the session's `current_user`).
+    pub fn connector(&self) -> &Ident {
+        &self.connector
+    }
+
+    /// The database this session is connected to.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        self.client
+    }
+
+    async fn rollback(&self) {
+        // The transaction may already be gone; nothing to report then.
+        let _ = self.client.batch_execute("ROLLBACK").await;
+    }
+
+    fn bad_notice(&self) -> Option<Notice> {
+        self.notices
+            .as_ref()
+            .and_then(|l| l.take().into_iter().find(Notice::means_nothing_happened))
+    }
+
+    /// Sends `BEGIN`, the lock for `role` and `stmts` in one round trip, leaving the transaction
+    /// open. On error the transaction is rolled back.
+    async fn begin_with(
+        &self,
+        action: &str,
+        role: &Ident,
+        stmts: &[Statement],
+    ) -> Result<(), tokio_postgres::Error> {
+        if let Some(l) = &self.notices {
+            l.take();
+        }
+        let batch = format!(
+            "BEGIN;\n{SET_STANDARD_STRINGS}\n{}\n{}",
+            lock_stmt(role).unwrap_or_default(),
+            join(stmts)
+        );
+        tracing::debug!(database = %self.database, %role, action, statements = stmts.len(), "sending batch");
+        match self.client.batch_execute(&batch).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn commit(&self, action: &str) -> Result<(), GrantsError> {
+        if let Some(n) = self.bad_notice() {
+            self.rollback().await;
+            return Err(GrantsError::NothingHappened {
+                action: action.to_owned(),
+                message: n.message,
+            });
+        }
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| GrantsError::db(format!("{action} (COMMIT)"), e))
+    }
+
+    /// Runs `stmts` in one locked transaction, retrying transient failures.
+    pub(crate) async fn run_locked(
+        &self,
+        action: &str,
+        role: &Ident,
+        stmts: &[Statement],
+    ) -> Result<u32, GrantsError> {
+        let max = self.settings.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.begin_with(action, role, stmts).await {
+                Ok(()) => {
+                    self.commit(action).await?;
+                    return Ok(attempt);
+                }
+                Err(e) if is_retryable(&e) && attempt < max => {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(GrantsError::db(action, e)),
+            }
+        }
+    }
+
+    // ----- roles -----
+
+    /// Looks `name` up and checks its marks.
+    ///
+    /// # Errors
+    /// [`GrantsError::RoleNotFound`], [`GrantsError::NotManaged`], [`GrantsError::InvalidRecord`].
+    pub async fn managed_role(&self, name: &Ident) -> Result<ManagedRole, GrantsError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                  JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+                                 WHERE m.member = r.oid AND g.rolname = $2)
+                   FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
+                &[&name.as_str(), &self.settings.names.marker.as_str()],
+            )
+            .await
+            .map_err(|e| GrantsError::db(format!("looking up role {name}"), e))?;
+        let Some(row) = row else {
+            return Err(GrantsError::RoleNotFound {
+                role: name.to_string(),
+            });
+        };
+        let action = "reading a role's marks";
+        let can_login: bool = col(&row, 0, action)?;
+        let comment: Option<String> = col(&row, 1, action)?;
+        let marked: bool = col(&row, 2, action)?;
+        let not_managed = || GrantsError::NotManaged {
+            role: name.to_string(),
+            marker: self.settings.names.marker.to_string(),
+        };
+        if !marked {
+            return Err(not_managed());
+        }
+        let comment = comment.ok_or_else(not_managed)?;
+        let record =
+            ManagedRecord::from_comment(&comment).map_err(|reason| GrantsError::InvalidRecord {
+                role: name.to_string(),
+                reason,
+            })?;
+        Ok(ManagedRole {
+            name: name.clone(),
+            record,
+            can_login,
+        })
+    }
+
+    /// Every role carrying the marker membership with a readable record. Roles with an
+    /// unreadable record are skipped (and logged).
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn managed_roles(&self) -> Result<Vec<ManagedRole>, GrantsError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT r.rolname::text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid')
+                   FROM pg_catalog.pg_roles r
+                   JOIN pg_catalog.pg_auth_members m ON m.member = r.oid
+                   JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+                  WHERE g.rolname = $1 ORDER BY 1",
+                &[&self.settings.names.marker.as_str()],
+            )
+            .await
+            .map_err(|e| GrantsError::db("listing managed roles", e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let action = "listing managed roles";
+            let name: String = col(&row, 0, action)?;
+            let comment: Option<String> = col(&row, 2, action)?;
+            let can_login: bool = col(&row, 1, action)?;
+            let parsed = comment.as_deref().map(ManagedRecord::from_comment);
+            match (Ident::new(name.clone()), parsed) {
+                (Ok(name), Some(Ok(record))) => out.push(ManagedRole {
+                    name,
+                    record,
+                    can_login,
+                }),
+                _ => tracing::warn!(role = %name, "marked role without a readable record; skipped"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Managed roles whose access ended at `now`.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn expired_roles(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ManagedRole>, GrantsError> {
+        let mut all = self.managed_roles().await?;
+        all.retain(|r| r.record.is_expired(now));
+        Ok(all)
+    }
+
+    async fn can_grant(&self, role: &Ident) -> Result<Option<bool>, GrantsError> {
+        let sql = format!(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1) THEN ({}) END",
+            self.rules.can_grant_role_expr("$1::text")
+        );
+        let row = self
+            .client
+            .query_one(&sql, &[&role.as_str()])
+            .await
+            .map_err(|e| {
+                GrantsError::db(
+                    format!("checking whether the connector may grant {role}"),
+                    e,
+                )
+            })?;
+        col(&row, 0, "checking role grant rights")
+    }
+
+    fn cannot_grant(&self, role: &Ident) -> GrantsError {
+        GrantsError::CannotGrantRole {
+            role: role.to_string(),
+            connector: self.connector.to_string(),
+            fix_sql: self.rules.allow_granting_role_sql(role, &self.connector),
+        }
+    }
+
+    /// Creates the marker role when it is missing.
+    async fn ensure_marker(&self) -> Result<(), GrantsError> {
+        let marker = &self.settings.names.marker;
+        match self.can_grant(marker).await? {
+            Some(true) => Ok(()),
+            Some(false) => Err(self.cannot_grant(marker)),
+            None => {
+                let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(marker)?);
+                self.client
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(|e| GrantsError::db("locking the marker role", e))?;
+                // Under the lock, so that two replicas do not both create it.
+                let exists = self
+                    .client
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)",
+                        &[&marker.as_str()],
+                    )
+                    .await;
+                let result = match exists {
+                    Ok(row)
+                        if col::<bool>(&row, 0, "checking the marker role").unwrap_or(false) =>
+                    {
+                        Ok(())
+                    }
+                    Ok(_) => self
+                        .client
+                        .batch_execute(role::create_marker(marker).sql())
+                        .await
+                        .map_err(|e| GrantsError::db(format!("creating marker role {marker}"), e)),
+                    Err(e) => Err(GrantsError::db("checking the marker role", e)),
+                };
+                match result {
+                    Ok(()) => self.commit("creating the marker role").await,
+                    Err(e) => {
+                        self.rollback().await;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates `new` with its marks (creating the marker role when missing). Creating again for
+    /// the same request is a no-op.
+    ///
+    /// # Errors
+    /// [`GrantsError::NotManaged`] when an unmanaged role has that name;
+    /// [`GrantsError::CannotGrantRole`] when the connector may not grant `rds_iam` or the marker
+    /// (with the fix SQL for this server version); [`GrantsError::Database`].
+    pub async fn create_role(&self, new: &NewRole) -> Result<CreateOutcome, GrantsError> {
+        match self.managed_role(&new.name).await {
+            Ok(existing) if existing.record.request_id == new.record.request_id => {
+                return Ok(CreateOutcome::AlreadyExists(existing.record));
+            }
+            Ok(existing) => {
+                return Err(GrantsError::RoleInUse {
+                    role: new.name.to_string(),
+                    request_id: existing.record.request_id,
+                });
+            }
+            Err(GrantsError::RoleNotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        if matches!(new.auth, LoginAuth::Iam)
+            && self.can_grant(&self.settings.names.iam).await? != Some(true)
+        {
+            return Err(self.cannot_grant(&self.settings.names.iam));
+        }
+        self.ensure_marker().await?;
+        let stmts = role::create_role(new, &self.settings.names, &self.rules)?;
+        match self
+            .run_locked(&format!("creating role {}", new.name), &new.name, &stmts)
+            .await
+        {
+            Ok(_) => Ok(CreateOutcome::Created),
+            // Another replica created it between the check and the lock.
+            Err(e) if e.sqlstate() == Some("42710") => match self.managed_role(&new.name).await {
+                Ok(r) if r.record.request_id == new.record.request_id => {
+                    Ok(CreateOutcome::AlreadyExists(r.record))
+                }
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves a managed role's expiry (`VALID UNTIL` and its record).
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`], and [`GrantsError::Database`].
+    pub async fn set_expiry(
+        &self,
+        name: &Ident,
+        expires_at: OffsetDateTime,
+    ) -> Result<ManagedRecord, GrantsError> {
+        let current = self.managed_role(name).await?;
+        let record = ManagedRecord::new(
+            current.record.request_id,
+            current.record.level,
+            expires_at,
+            current.record.creator,
+        );
+        let stmts = role::set_expiry(name, &record)?;
+        self.run_locked(&format!("changing the expiry of {name}"), name, &stmts)
+            .await?;
+        Ok(record)
+    }
+
+    /// Gives a managed role a new random password and returns it.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`], and [`GrantsError::Database`].
+    pub async fn rotate_password(&self, name: &Ident) -> Result<Password, GrantsError> {
+        self.managed_role(name).await?;
+        let password = Password::generate();
+        let stmt = role::set_password(name, &password)?;
+        self.run_locked(&format!("rotating the password of {name}"), name, &[stmt])
+            .await?;
+        Ok(password)
+    }
+
+    // ----- privileges -----
+
+    /// Reads the role's privileges in this database (one catalog query), covering the objects of
+    /// `grants` and every object the role holds privileges on.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn inspect(&self, role: &Ident, grants: &[Grant]) -> Result<Inspection, GrantsError> {
+        let p = plan::scope_params(grants);
+        let rows = self
+            .client
+            .query(
+                &plan::inspect_sql(),
+                &[
+                    &role.as_str(),
+                    &p.whole_db,
+                    &p.schemas,
+                    &p.table_schemas,
+                    &p.table_names,
+                ],
+            )
+            .await
+            .map_err(|e| GrantsError::db(format!("inspecting the privileges of {role}"), e))?;
+        Inspection::from_rows(self.database.clone(), &rows)
+    }
+
+    /// Plans the SQL that gives `role` exactly `grants` in this database.
+    ///
+    /// # Errors
+    /// As [`Session::inspect`] and [`plan::plan`].
+    pub async fn plan(&self, role: &Ident, grants: &[Grant]) -> Result<Plan, GrantsError> {
+        let inspection = self.inspect(role, grants).await?;
+        plan::plan(
+            &inspection,
+            role,
+            grants,
+            &self.settings.policy,
+            &self.rules,
+            &self.connector,
+        )
+    }
+
+    /// Gives the managed `role` exactly `grants` in this database: plans, then runs the plan in
+    /// one transaction sent in one round trip, checks inside it that the catalogs now match, and
+    /// commits. Nothing is sent when the plan is empty. Passing fewer grants than before revokes
+    /// the rest.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`] and [`Session::plan`]; [`GrantsError::NothingHappened`] when
+    /// the server ignored part of the plan (rolled back).
+    pub async fn apply(&self, role: &Ident, grants: &[Grant]) -> Result<ApplyReport, GrantsError> {
+        self.managed_role(role).await?;
+        let action = format!("granting to {role} in database {}", self.database);
+        let max = self.settings.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let plan = self.plan(role, grants).await?;
+            if plan.is_empty() {
+                return Ok(ApplyReport {
+                    plan,
+                    attempts: attempt - 1,
+                });
+            }
+            match self.begin_with(&action, role, &plan.statements()).await {
+                Ok(()) => {
+                    // Inside the transaction: the plan must now be empty.
+                    let after = match self.plan(role, grants).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            self.rollback().await;
+                            return Err(e);
+                        }
+                    };
+                    if !after.is_empty() {
+                        self.rollback().await;
+                        return Err(GrantsError::NothingHappened {
+                            action,
+                            message: format!(
+                                "after the plan the catalogs still differ by: {}",
+                                after.to_string().trim_end()
+                            ),
+                        });
+                    }
+                    self.commit(&action).await?;
+                    return Ok(ApplyReport {
+                        plan,
+                        attempts: attempt,
+                    });
+                }
+                Err(e) if is_retryable(&e) && attempt < max => {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(GrantsError::db(action, e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(severity: &str, code: &str, message: &str) -> Notice {
+        Notice {
+            severity: severity.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn warnings_that_mean_nothing_happened() {
+        // Messages and codes as PostgreSQL's aclchk.c and user.c emit them.
+        let rows = [
+            (
+                n(
+                    "WARNING",
+                    "01007",
+                    "no privileges were granted for \"orders\"",
+                ),
+                true,
+            ),
+            (
+                n(
+                    "WARNING",
+                    "01007",
+                    "not all privileges were granted for \"orders\"",
+                ),
+                true,
+            ),
+            (
+                n(
+                    "WARNING",
+                    "01006",
+                    "no privileges could be revoked for \"orders\"",
+                ),
+                true,
+            ),
+            (
+                n(
+                    "WARNING",
+                    "01000",
+                    "role \"a\" is not a member of role \"b\"",
+                ),
+                true,
+            ),
+            (
+                n(
+                    "WARNING",
+                    "01000",
+                    "role \"a\" has not been granted membership in role \"b\" by role \"c\"",
+                ),
+                true,
+            ),
+            (
+                n(
+                    "NOTICE",
+                    "00000",
+                    "role \"a\" is already a member of role \"b\"",
+                ),
+                false,
+            ),
+            (
+                n("NOTICE", "00000", "relation \"x\" already exists, skipping"),
+                false,
+            ),
+        ];
+        for (notice, want) in rows {
+            assert_eq!(notice.means_nothing_happened(), want, "{notice:?}");
+        }
+    }
+
+    #[test]
+    fn lock_key_is_a_quoted_literal() {
+        let role = Ident::new("it's").unwrap();
+        assert_eq!(
+            lock_stmt(&role).unwrap(),
+            "SELECT pg_advisory_xact_lock(hashtextextended('rdspg:it''s', 0));"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use pg_grants::password::Password;
+use pg_grants::quote::Ident;
+use pg_grants::role::{LoginAuth, NewRole};
+use pg_grants::{
+    AccessLevel, Grant, GrantsError, ManagedRecord, NoticeLog, Scope, Session, drive_connection,
+};
+use pg_testkit::rds;
+use pg_testkit::{Credentials, TestCluster};
+use secrecy::ExposeSecret;
+use time::macros::datetime;
+use tokio_postgres::{Client, NoTls};
+
+/// A connection with its notice log; the driver task ends when the client drops.
+pub struct Conn {
+    pub client: Client,
+    pub notices: NoticeLog,
+}
+
+pub async fn connect(cluster: &TestCluster, creds: &Credentials, db: &str) -> Conn {
+    let (client, connection) = tokio_postgres::connect(&cluster.conn_string(creds, db), NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting as {} to {db}: {e}", creds.user));
+    let (notices, _task) = drive_connection(connection);
+    Conn { client, notices }
+}
+
+/// Tries to connect; the error text on failure.
+pub async fn try_connect(
+    cluster: &TestCluster,
+    user: &str,
+    password: &str,
+    db: &str,
+) -> Result<Client, String> {
+    let creds = Credentials {
+        user: user.to_owned(),
+        password: password.to_owned(),
+    };
+    match tokio_postgres::connect(&cluster.conn_string(&creds, db), NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            Ok(client)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn start(version: u32, log_statements: bool) -> TestCluster {
+    TestCluster::builder()
+        .version(version)
+        .rds_emulation(true)
+        .log_statements(log_statements)
+        .start()
+        .unwrap_or_else(|e| panic!("starting PostgreSQL {version}: {e}"))
+}
+
+/// Runs SQL as the bootstrap superuser.
+pub fn su(cluster: &TestCluster, db: &str, sql: &str) -> String {
+    cluster
+        .sql(db, sql)
+        .unwrap_or_else(|e| panic!("superuser SQL failed: {sql}: {e}"))
+}
+
+/// The server's error text of a failed statement ("" when it succeeded).
+pub async fn try_sql(client: &Client, sql: &str) -> Result<(), String> {
+    client.batch_execute(sql).await.map_err(|e| {
+        e.as_db_error()
+            .map(|d| format!("{}: {}", d.code().code(), d.message()))
+            .unwrap_or_else(|| e.to_string())
+    })
+}
+
+fn id(s: &str) -> Ident {
+    Ident::new(s).expect("valid identifier in test")
+}
+
+/// Creates a managed password role and returns its password.
+pub async fn new_user(s: &Session<'_>, name: &str, level: AccessLevel) -> String {
+    let pw = Password::generate();
+    let rec = ManagedRecord::new(
+        format!("req-{name}"),
+        level,
+        datetime!(2099-01-01 0:00 UTC),
+        rds::CONNECTOR,
+    );
+    s.create_role(&NewRole::new(
+        id(name),
+        LoginAuth::Password(pw.clone()),
+        rec,
+    ))
+    .await
+    .expect("creating a test role");
+    pw.expose().expose_secret().to_owned()
+}
+
+/// Lets the connector act for the sample objects' owners, running the fix SQL the library
+/// reported (so the test also proves that SQL is sufficient on this version).
+pub async fn fix_owners(cluster: &TestCluster, s: &Session<'_>) -> Vec<String> {
+    new_user(s, "probe", AccessLevel::ReadOnly).await;
+    let err = s
+        .apply(
+            &id("probe"),
+            &[Grant::new(Scope::Database, AccessLevel::Admin)],
+        )
+        .await
+        .expect_err("granting before the owner fixes must fail");
+    let GrantsError::OwnerMembershipMissing { fixes } = err else {
+        panic!("expected missing owner memberships, got {err}");
+    };
+    // Nothing was granted.
+    assert_eq!(
+        su(
+            cluster,
+            rds::APP_DB,
+            "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = 'probe'::regrole"
+        ),
+        "0"
+    );
+    let mut sql: Vec<(String, String)> = fixes
+        .iter()
+        .map(|f| (f.fix_sql.clone(), f.database.clone()))
+        .collect();
+    sql.sort();
+    sql.dedup();
+    for (stmt, db) in &sql {
+        // Memberships are cluster-wide, grant options per database: run each where reported.
+        su(cluster, db, stmt);
+    }
+    sql.into_iter().map(|(s, _)| s).collect()
+}

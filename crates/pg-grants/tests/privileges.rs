@@ -1,0 +1,387 @@
+//! Levels × scopes against real PostgreSQL with RDS emulation: the grantee logs in over a real
+//! connection and every allowed operation works while every other one is refused.
+
+mod common;
+
+use common::*;
+use pg_grants::quote::{Ident, QualifiedName};
+use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session, Settings};
+use pg_testkit::{TestCluster, for_each_version, rds};
+
+fn id(s: &str) -> Ident {
+    Ident::new(s).expect("valid identifier in test")
+}
+
+fn table(s: &str, t: &str) -> Scope {
+    Scope::Table(QualifiedName::new(id(s), id(t)))
+}
+
+struct Probe {
+    name: &'static str,
+    db: &'static str,
+    sql: &'static str,
+}
+
+const fn p(name: &'static str, sql: &'static str) -> Probe {
+    Probe {
+        name,
+        db: rds::APP_DB,
+        sql,
+    }
+}
+
+const PROBES: &[Probe] = &[
+    p("read orders", "SELECT count(*) FROM sales.orders"),
+    p("read view", "SELECT count(*) FROM sales.order_totals"),
+    p("read matview", "SELECT count(*) FROM sales.order_summary"),
+    p("read customers", "SELECT count(*) FROM sales.customers"),
+    p("read items", "SELECT count(*) FROM inventory.items"),
+    p(
+        "read partitioned",
+        "SELECT count(*) FROM inventory.movements",
+    ),
+    p(
+        "insert orders",
+        "INSERT INTO sales.orders (customer_id, amount) VALUES (1, 1)",
+    ),
+    p("update orders", "UPDATE sales.orders SET amount = amount"),
+    p("delete orders", "DELETE FROM sales.orders WHERE id = -1"),
+    p("truncate orders", "TRUNCATE sales.orders"),
+    p(
+        "insert items",
+        "INSERT INTO inventory.items VALUES (99, 'X', 1)",
+    ),
+    p("truncate items", "TRUNCATE inventory.items"),
+    p(
+        "create table in sales",
+        "CREATE TABLE sales.probe_t (i int)",
+    ),
+    p(
+        "create table in inventory",
+        "CREATE TABLE inventory.probe_t (i int)",
+    ),
+    p("create schema", "CREATE SCHEMA probe_s"),
+    p(
+        "alter orders (owner only)",
+        "ALTER TABLE sales.orders ADD COLUMN probe int",
+    ),
+    Probe {
+        name: "read other database",
+        db: rds::OTHER_DB,
+        sql: "SELECT count(*) FROM reports.daily",
+    },
+];
+
+/// Runs every probe as `user` inside a rolled-back transaction; returns the names that worked.
+async fn allowed(cluster: &TestCluster, user: &str, password: &str) -> Vec<&'static str> {
+    let mut ok = Vec::new();
+    for db in [rds::APP_DB, rds::OTHER_DB] {
+        let client = try_connect(cluster, user, password, db)
+            .await
+            .expect("the grantee logs in");
+        for probe in PROBES.iter().filter(|p| p.db == db) {
+            match try_sql(&client, &format!("BEGIN; {}; ROLLBACK", probe.sql)).await {
+                Ok(()) => ok.push(probe.name),
+                Err(e) => {
+                    assert!(
+                        e.starts_with("42501"),
+                        "{user}: {} failed otherwise than by permission: {e}",
+                        probe.name
+                    );
+                    try_sql(&client, "ROLLBACK").await.expect("rollback");
+                }
+            }
+        }
+    }
+    ok
+}
+
+#[test]
+fn levels_by_scopes_matrix() {
+    let cluster = start(17, false);
+    runtime().block_on(async {
+        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let s = Session::new(&c.client, Settings::default())
+            .await
+            .unwrap()
+            .with_notices(c.notices.clone());
+        fix_owners(&cluster, &s).await;
+        use AccessLevel::*;
+        let rows: Vec<(&str, AccessLevel, Scope, Vec<&str>)> = vec![
+            (
+                "ro_db",
+                ReadOnly,
+                Scope::Database,
+                vec![
+                    "read orders",
+                    "read view",
+                    "read matview",
+                    "read customers",
+                    "read items",
+                    "read partitioned",
+                ],
+            ),
+            (
+                "ro_schema",
+                ReadOnly,
+                Scope::Schema(id("sales")),
+                vec!["read orders", "read view", "read matview", "read customers"],
+            ),
+            (
+                "ro_table",
+                ReadOnly,
+                table("sales", "orders"),
+                vec!["read orders"],
+            ),
+            (
+                "rw_schema",
+                ReadWrite,
+                Scope::Schema(id("sales")),
+                vec![
+                    "read orders",
+                    "read view",
+                    "read matview",
+                    "read customers",
+                    "insert orders",
+                    "update orders",
+                    "delete orders",
+                ],
+            ),
+            // The serial column's sequence comes with the table, so INSERT works.
+            (
+                "rw_table",
+                ReadWrite,
+                table("sales", "orders"),
+                vec![
+                    "read orders",
+                    "insert orders",
+                    "update orders",
+                    "delete orders",
+                ],
+            ),
+            (
+                "admin_schema",
+                Admin,
+                Scope::Schema(id("sales")),
+                vec![
+                    "read orders",
+                    "read view",
+                    "read matview",
+                    "read customers",
+                    "insert orders",
+                    "update orders",
+                    "delete orders",
+                    "truncate orders",
+                    "create table in sales",
+                ],
+            ),
+            (
+                "admin_table",
+                Admin,
+                table("inventory", "items"),
+                vec!["read items", "insert items", "truncate items"],
+            ),
+            (
+                "admin_db",
+                Admin,
+                Scope::Database,
+                vec![
+                    "read orders",
+                    "read view",
+                    "read matview",
+                    "read customers",
+                    "read items",
+                    "read partitioned",
+                    "insert orders",
+                    "update orders",
+                    "delete orders",
+                    "truncate orders",
+                    "insert items",
+                    "truncate items",
+                    "create table in sales",
+                    "create table in inventory",
+                    "create schema",
+                ],
+            ),
+        ];
+        for (user, level, scope, want) in rows {
+            let pw = new_user(&s, user, level).await;
+            let grants = [Grant::new(scope.clone(), level)];
+            let first = s.apply(&id(user), &grants).await.unwrap();
+            assert!(!first.plan.is_empty(), "{user}");
+            // Idempotent: the second time plans and sends nothing.
+            let second = s.apply(&id(user), &grants).await.unwrap();
+            assert!(second.plan.is_empty(), "{user}: {}", second.plan);
+            assert_eq!(second.attempts, 0);
+            let got = allowed(&cluster, user, &pw).await;
+            assert_eq!(got, want, "{user}: {level:?} on {scope:?}");
+        }
+    });
+}
+
+#[test]
+fn owners_maintain_drift_and_partial_revoke_per_version() {
+    for_each_version(&[15, 17, 18], |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default()).await.unwrap().with_notices(c.notices.clone());
+            let fixes = fix_owners(&cluster, &s).await;
+            if v >= 16 {
+                // The master created the connector, so on 16+ it is a member of the connector
+                // and the connector cannot join it (circular): the master hands out grant
+                // options instead, while app_owner can still be joined with INHERIT.
+                assert!(fixes.contains(&r#"GRANT "app_owner" TO "apono_connector" WITH INHERIT TRUE, SET FALSE;"#.to_owned()), "{fixes:?}");
+                assert!(!fixes.iter().any(|f| f.starts_with(r#"GRANT "postgres" TO"#)), "{fixes:?}");
+                let by_option: Vec<&String> = fixes.iter().filter(|f| f.ends_with("WITH GRANT OPTION;")).collect();
+                assert_eq!(by_option.len(), fixes.len() - 1, "{fixes:?}");
+                assert!(by_option.iter().any(|f| f.contains(r#"ON TABLE "sales"."orders" TO "apono_connector""#)), "{fixes:?}");
+                assert!(by_option.iter().any(|f| f.contains(r#"ON DATABASE "appdb""#)), "{fixes:?}");
+            } else {
+                assert_eq!(
+                    fixes,
+                    [r#"GRANT "app_owner" TO "apono_connector";"#, r#"GRANT "postgres" TO "apono_connector";"#],
+                );
+            }
+
+            // MAINTAIN exists on 17+: admin may refresh a materialized view it does not own.
+            let pw = new_user(&s, "maint", AccessLevel::Admin).await;
+            s.apply(&id("maint"), &[Grant::new(Scope::Schema(id("sales")), AccessLevel::Admin)]).await.unwrap();
+            let u = try_connect(&cluster, "maint", &pw, rds::APP_DB).await.unwrap();
+            let refresh = try_sql(&u, "REFRESH MATERIALIZED VIEW sales.order_summary").await;
+            assert_eq!(refresh.is_ok(), v >= 17, "{v}: {refresh:?}");
+            assert_eq!(
+                su(&cluster, rds::APP_DB, "SELECT count(*) FROM aclexplode((SELECT relacl FROM pg_class WHERE oid = 'sales.orders'::regclass)) a WHERE a.grantee = 'maint'::regrole AND a.privilege_type = 'MAINTAIN'"),
+                if v >= 17 { "1" } else { "0" }
+            );
+
+            // Drift: someone adds and removes privileges behind our back; apply repairs exactly that.
+            let pw = new_user(&s, "drift", AccessLevel::ReadOnly).await;
+            let grants = [
+                Grant::new(Scope::Schema(id("inventory")), AccessLevel::ReadOnly),
+                Grant::new(table("sales", "orders"), AccessLevel::ReadOnly),
+            ];
+            s.apply(&id("drift"), &grants).await.unwrap();
+            // The connector granted as a member of app_owner, so app_owner is the grantor and
+            // the owner's own REVOKE removes it.
+            su(&cluster, rds::APP_DB, "SET ROLE app_owner; GRANT DELETE ON inventory.items TO drift; REVOKE SELECT ON inventory.items FROM drift");
+            let plan = s.plan(&id("drift"), &grants).await.unwrap();
+            assert_eq!(
+                plan.to_string(),
+                "REVOKE DELETE ON TABLE \"inventory\".\"items\" FROM \"drift\";\nGRANT SELECT ON TABLE \"inventory\".\"items\" TO \"drift\";\n"
+            );
+            s.apply(&id("drift"), &grants).await.unwrap();
+            assert!(s.plan(&id("drift"), &grants).await.unwrap().is_empty());
+
+            // Revoke one grant without dropping the role: sales.orders goes, inventory stays.
+            let u = try_connect(&cluster, "drift", &pw, rds::APP_DB).await.unwrap();
+            try_sql(&u, "SELECT 1 FROM sales.orders").await.unwrap();
+            let report = s.apply(&id("drift"), &grants[..1]).await.unwrap();
+            assert_eq!(
+                report.plan.to_string(),
+                "REVOKE USAGE ON SCHEMA \"sales\" FROM \"drift\";\nREVOKE SELECT ON TABLE \"sales\".\"orders\" FROM \"drift\";\nREVOKE SELECT ON SEQUENCE \"sales\".\"orders_id_seq\" FROM \"drift\";\n"
+            );
+            let err = try_sql(&u, "SELECT 1 FROM sales.orders").await.unwrap_err();
+            assert!(err.starts_with("42501"), "{err}");
+            try_sql(&u, "SELECT 1 FROM inventory.items").await.unwrap();
+            assert_eq!(su(&cluster, "postgres", "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'drift'"), "t");
+            assert_eq!(
+                su(&cluster, rds::APP_DB, "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = 'drift'::regrole AND c.relnamespace = 'sales'::regnamespace"),
+                "0"
+            );
+
+            // A scope naming a missing object changes nothing.
+            let err = s.apply(&id("drift"), &[Grant::new(table("sales", "nope"), AccessLevel::ReadOnly)]).await.unwrap_err();
+            assert!(matches!(err, GrantsError::ObjectNotFound { kind: "table", .. }), "{err}");
+        });
+    });
+}
+
+#[test]
+fn concurrent_grants_from_two_replicas_converge() {
+    let cluster = start(15, false);
+    su(
+        &cluster,
+        rds::APP_DB,
+        "CREATE EXTENSION pgcrypto SCHEMA sales; REVOKE EXECUTE ON FUNCTION sales.digest(text, text) FROM PUBLIC",
+    );
+    runtime().block_on(async {
+        let a = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let b = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let sa = Session::new(&a.client, Settings::default())
+            .await
+            .unwrap()
+            .with_notices(a.notices.clone());
+        let sb = Session::new(&b.client, Settings::default())
+            .await
+            .unwrap()
+            .with_notices(b.notices.clone());
+        // Extension members (owned by the bootstrap superuser, as on RDS) are in no scope, so
+        // they need no fix that nobody could run.
+        let fixes = fix_owners(&cluster, &sa).await;
+        assert!(!fixes.iter().any(|f| f.contains("rdsadmin")), "{fixes:?}");
+        let mut names = Vec::new();
+        for i in 0..4 {
+            let n = format!("conc{i}");
+            new_user(&sa, &n, AccessLevel::ReadWrite).await;
+            names.push(n);
+        }
+        let grants = [Grant::new(Scope::Database, AccessLevel::ReadWrite)];
+        // Both replicas grant the same roles at once, over overlapping objects.
+        let fa = async {
+            for n in &names {
+                sa.apply(&id(n), &grants).await.unwrap();
+            }
+        };
+        let fb = async {
+            for n in names.iter().rev() {
+                sb.apply(&id(n), &grants).await.unwrap();
+            }
+        };
+        tokio::join!(fa, fb);
+        for n in &names {
+            assert!(sa.plan(&id(n), &grants).await.unwrap().is_empty(), "{n}");
+            assert_eq!(
+                su(
+                    &cluster,
+                    rds::APP_DB,
+                    &format!("SELECT has_table_privilege('{n}', 'inventory.items', 'INSERT')")
+                ),
+                "t"
+            );
+        }
+    });
+}
+
+#[test]
+fn nothing_happened_warnings_are_captured_from_the_connection() {
+    let cluster = start(15, false);
+    // The connector holds SELECT without grant option: granting it on draws a 01007 warning.
+    su(
+        &cluster,
+        rds::APP_DB,
+        "GRANT USAGE ON SCHEMA sales TO apono_connector; GRANT SELECT ON sales.orders TO apono_connector",
+    );
+    runtime().block_on(async {
+        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        try_sql(&c.client, "GRANT SELECT ON sales.orders TO app_owner")
+            .await
+            .unwrap();
+        let notices = c.notices.take();
+        assert!(
+            notices
+                .iter()
+                .any(|n| n.means_nothing_happened()
+                    && n.message.contains("no privileges were granted")),
+            "{notices:?}"
+        );
+        assert_eq!(
+            su(
+                &cluster,
+                rds::APP_DB,
+                "SELECT has_table_privilege('app_owner', 'sales.orders', 'SELECT')"
+            ),
+            "f"
+        );
+    });
+}

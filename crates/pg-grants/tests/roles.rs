@@ -1,0 +1,273 @@
+//! Role lifecycle against real PostgreSQL with RDS emulation (the connector is not superuser).
+
+mod common;
+
+use common::*;
+use pg_grants::password::Password;
+use pg_grants::quote::Ident;
+use pg_grants::role::{LoginAuth, NewRole};
+use pg_grants::{AccessLevel, CreateOutcome, GrantsError, ManagedRecord, Session, Settings};
+use pg_testkit::{for_each_version, rds};
+use secrecy::ExposeSecret;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+fn record(request: &str, expires: OffsetDateTime) -> ManagedRecord {
+    ManagedRecord::new(request, AccessLevel::ReadOnly, expires, rds::CONNECTOR)
+}
+
+fn id(s: &str) -> Ident {
+    Ident::new(s).expect("valid identifier in test")
+}
+
+#[test]
+fn password_role_logs_in_and_the_plaintext_never_reaches_the_server_log() {
+    let cluster = start(15, true);
+    let plain = runtime().block_on(async {
+        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let s = Session::new(&c.client, Settings::default())
+            .await
+            .unwrap()
+            .with_notices(c.notices.clone());
+        let pw = Password::generate();
+        let plain = pw.expose().expose_secret().to_owned();
+        let name = "Alice \"the analyst\"; --";
+        let new = NewRole::new(
+            id(name),
+            LoginAuth::Password(pw.clone()),
+            record("req-1", datetime!(2099-01-01 0:00 UTC)),
+        );
+        assert_eq!(s.create_role(&new).await.unwrap(), CreateOutcome::Created);
+        // The requester logs in with the plaintext over a real connection.
+        let client = try_connect(&cluster, name, &plain, rds::APP_DB)
+            .await
+            .unwrap();
+        let who: String = client
+            .query_one("SELECT current_user::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(who, name);
+        // A wrong password is refused.
+        assert!(
+            try_connect(
+                &cluster,
+                name,
+                "wrong-password-wrong-password-xx",
+                rds::APP_DB
+            )
+            .await
+            .is_err()
+        );
+        plain
+    });
+    let log = cluster.server_log().unwrap();
+    assert!(
+        log.contains("CREATE ROLE"),
+        "statement logging must be on for this test to mean anything"
+    );
+    assert!(
+        log.contains("SCRAM-SHA-256$4096:"),
+        "the verifier is what the server saw"
+    );
+    assert!(
+        !log.contains(&plain),
+        "plaintext password found in the server log"
+    );
+}
+
+#[test]
+fn rotated_passwords_work_and_never_reach_the_server_log() {
+    let cluster = start(17, true);
+    let plain = runtime().block_on(async {
+        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let s = Session::new(&c.client, Settings::default()).await.unwrap();
+        let pw = Password::generate();
+        let new = NewRole::new(
+            id("bob"),
+            LoginAuth::Password(pw.clone()),
+            record("req-2", datetime!(2099-01-01 0:00 UTC)),
+        );
+        s.create_role(&new).await.unwrap();
+        let rotated = s.rotate_password(&id("bob")).await.unwrap();
+        let old = pw.expose().expose_secret().to_owned();
+        let new_pw = rotated.expose().expose_secret().to_owned();
+        assert!(
+            try_connect(&cluster, "bob", &old, rds::APP_DB)
+                .await
+                .is_err(),
+            "old password must stop working"
+        );
+        try_connect(&cluster, "bob", &new_pw, rds::APP_DB)
+            .await
+            .unwrap();
+        vec![old, new_pw]
+    });
+    let log = cluster.server_log().unwrap();
+    assert!(
+        log.contains("ALTER ROLE \"bob\" WITH PASSWORD 'SCRAM-SHA-256$"),
+        "statement logging is on"
+    );
+    for p in plain {
+        assert!(
+            !log.contains(&p),
+            "plaintext password found in the server log"
+        );
+    }
+}
+
+/// Snapshot of what the refused operations could have changed.
+fn role_snapshot(cluster: &pg_testkit::TestCluster, role: &str) -> String {
+    su(
+        cluster,
+        "postgres",
+        &format!(
+            "SELECT rolcanlogin, rolvaliduntil, md5(coalesce(rolpassword, '')), shobj_description(oid, 'pg_authid'), \
+         (SELECT string_agg(roleid::regrole::text, ',' ORDER BY 1) FROM pg_auth_members WHERE member = a.oid) \
+         FROM pg_authid a WHERE rolname = '{role}'"
+        ),
+    )
+}
+
+#[test]
+fn lifecycle_marks_refusals_and_iam_per_version() {
+    for_each_version(&[15, 17, 18], |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default()).await.unwrap().with_notices(c.notices.clone());
+            assert_eq!(s.rules().version().major(), v);
+
+            // Create with marks.
+            let expires = datetime!(2099-03-04 05:06:07 UTC);
+            let new = NewRole::new(id("carol"), LoginAuth::Password(Password::generate()), record("req-c", expires))
+                .connection_limit(2);
+            assert_eq!(s.create_role(&new).await.unwrap(), CreateOutcome::Created);
+            let row = su(&cluster, "postgres", "SELECT rolcanlogin, rolconnlimit, rolvaliduntil AT TIME ZONE 'UTC', \
+                shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'carol'");
+            assert_eq!(row, "t|2|2099-03-04 05:06:07|{\"rdspg\":1,\"request_id\":\"req-c\",\"level\":\"read-only\",\"expires_at\":\"2099-03-04T05:06:07Z\",\"creator\":\"apono_connector\"}");
+            assert_eq!(su(&cluster, "postgres", "SELECT pg_has_role('carol', 'rdspg_managed', 'MEMBER')"), "t");
+            assert_eq!(su(&cluster, "postgres", "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'rdspg_managed'"), "f");
+            let managed = s.managed_role(&id("carol")).await.unwrap();
+            assert_eq!(managed.record.request_id, "req-c");
+
+            // Same request again: nothing changes; another request: refused.
+            assert!(matches!(s.create_role(&new).await.unwrap(), CreateOutcome::AlreadyExists(_)));
+            let other = NewRole::new(id("carol"), LoginAuth::Iam, record("req-other", expires));
+            assert!(matches!(s.create_role(&other).await, Err(GrantsError::RoleInUse { .. })));
+
+            // Extend / shorten.
+            let shorter = datetime!(2098-01-01 00:00:00 UTC);
+            s.set_expiry(&id("carol"), shorter).await.unwrap();
+            assert_eq!(su(&cluster, "postgres", "SELECT rolvaliduntil AT TIME ZONE 'UTC' FROM pg_roles WHERE rolname = 'carol'"), "2098-01-01 00:00:00");
+            assert_eq!(s.managed_role(&id("carol")).await.unwrap().record.expires_at, shorter);
+            let listed: Vec<String> = s.managed_roles().await.unwrap().into_iter().map(|r| r.name.to_string()).collect();
+            assert_eq!(listed, ["carol"]);
+            assert!(s.expired_roles(datetime!(2098-06-01 0:00 UTC)).await.unwrap().len() == 1);
+            assert!(s.expired_roles(datetime!(2097-06-01 0:00 UTC)).await.unwrap().is_empty());
+
+            // Unmarked roles are refused and unchanged: the master user and the connector itself.
+            for victim in [rds::MASTER, rds::CONNECTOR, rds::APP_OWNER] {
+                let before = role_snapshot(&cluster, victim);
+                let err = s.set_expiry(&id(victim), shorter).await.unwrap_err();
+                assert!(matches!(err, GrantsError::NotManaged { .. }), "{err}");
+                assert!(err.to_string().contains("refusing"), "{err}");
+                assert!(matches!(s.rotate_password(&id(victim)).await, Err(GrantsError::NotManaged { .. })));
+                assert!(matches!(s.apply(&id(victim), &[]).await, Err(GrantsError::NotManaged { .. })));
+                assert_eq!(role_snapshot(&cluster, victim), before, "{victim} changed");
+            }
+            // A marked role whose comment was replaced is refused too.
+            su(&cluster, "postgres", "CREATE ROLE fake LOGIN; GRANT rdspg_managed TO fake; COMMENT ON ROLE fake IS 'hello'");
+            assert!(matches!(s.set_expiry(&id("fake"), shorter).await, Err(GrantsError::InvalidRecord { .. })));
+
+            // IAM: on 16+ granting rds_iam needs ADMIN OPTION. Take away the emulation's
+            // rds_superuser admin path, and the IAM grant must be refused with the 16+ fix.
+            let iam = NewRole::new(id("dave@corp.io"), LoginAuth::Iam, record("req-d", expires));
+            if v >= 16 {
+                su(&cluster, "postgres", "REVOKE ADMIN OPTION FOR rds_iam FROM rds_superuser");
+                let err = s.create_role(&iam).await.unwrap_err();
+                match &err {
+                    GrantsError::CannotGrantRole { fix_sql, .. } => assert_eq!(
+                        fix_sql,
+                        r#"GRANT "rds_iam" TO "apono_connector" WITH ADMIN OPTION;"#
+                    ),
+                    other => panic!("{other}"),
+                }
+                assert_eq!(su(&cluster, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'dave@corp.io'"), "0");
+                // The fix, run by an administrator, is enough.
+                su(&cluster, "postgres", r#"GRANT "rds_iam" TO "apono_connector" WITH ADMIN OPTION;"#);
+            }
+            assert_eq!(s.create_role(&iam).await.unwrap(), CreateOutcome::Created);
+            assert_eq!(su(&cluster, "postgres", "SELECT pg_has_role('dave@corp.io', 'rds_iam', 'MEMBER'), rolpassword IS NULL FROM pg_authid WHERE rolname = 'dave@corp.io'"), "t|t");
+        });
+    });
+}
+
+#[test]
+fn fifteen_creates_iam_roles_with_createrole_alone() {
+    // On 15, CREATEROLE suffices to grant rds_iam, even without any ADMIN OPTION on it.
+    let cluster = start(15, false);
+    su(&cluster, "postgres", "REVOKE rds_iam FROM rds_superuser");
+    runtime().block_on(async {
+        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let s = Session::new(&c.client, Settings::default()).await.unwrap();
+        let iam = NewRole::new(
+            id("erin"),
+            LoginAuth::Iam,
+            record("req-e", datetime!(2099-01-01 0:00 UTC)),
+        );
+        assert_eq!(s.create_role(&iam).await.unwrap(), CreateOutcome::Created);
+        assert_eq!(
+            su(
+                &cluster,
+                "postgres",
+                "SELECT pg_has_role('erin', 'rds_iam', 'MEMBER')"
+            ),
+            "t"
+        );
+    });
+}
+
+#[test]
+fn awkward_names_reach_the_server_exactly() {
+    // Quoting checked by the server itself: each name is created and read back unchanged.
+    let cluster = start(18, false);
+    let names = [
+        "UPPER lower",
+        "semi;colon -- comment",
+        "quote\"double",
+        "quote'single",
+        "back\\slash\\'",
+        "$$dollar$$",
+        "🐘 elephant",
+        &"é".repeat(31),                  // 62 bytes
+        &format!("{}x", "🐘".repeat(15)), // 61 bytes
+        &"a".repeat(63),
+    ];
+    runtime().block_on(async {
+        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let s = Session::new(&c.client, Settings::default()).await.unwrap();
+        for (i, name) in names.iter().enumerate() {
+            let new = NewRole::new(
+                id(name),
+                LoginAuth::Iam,
+                record(&format!("req-{i}"), datetime!(2099-01-01 0:00 UTC)),
+            );
+            s.create_role(&new).await.unwrap();
+            let back: String = c
+                .client
+                .query_one(
+                    "SELECT rolname::text FROM pg_roles WHERE rolname = $1",
+                    &[name],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(&back, name);
+        }
+        let managed = s.managed_roles().await.unwrap();
+        assert_eq!(managed.len(), names.len());
+    });
+    // 64 bytes never reaches the server.
+    assert!(Ident::new("a".repeat(64)).is_err());
+}
