@@ -1,8 +1,11 @@
 //! `rds-pg-access`: just-in-time access to AWS RDS PostgreSQL, as a library.
 //!
-//! This package is the facade: it re-exports the workspace's crates so that one dependency
-//! brings them all, and (as the facade issue lands) wires them for an integration:
-//! discovery → credentials → TLS → pool → grants.
+//! This package is the facade: [`AccessManager`] wires the workspace's crates for one
+//! integration (discovery → credentials → TLS → connections → grants) over every instance the
+//! integration selects, with a result per instance ([`FleetReport`]). The seams are traits:
+//! [`rds_discovery::InstanceDirectory`] (where instances are found), [`ConnectorCredentials`]
+//! (which credential logs the connector in), and the crates are re-exported so that one
+//! dependency brings them all.
 //!
 //! | module | crate | what it owns |
 //! |---|---|---|
@@ -34,6 +37,20 @@
 //! assert!(lint(&policy).iter().all(|f| f.severity < rds_pg_access::iam_policy::Severity::Warning));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+mod credentials;
+mod error;
+mod manager;
+mod report;
+mod target;
+
+pub use credentials::{ConnectorCredentials, IntegrationCredentials};
+pub use error::AccessError;
+pub use manager::{AccessManager, ManagerOptions};
+pub use report::{
+    DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, InventoryCounts, InventoryEntry,
+};
+pub use target::{LOCAL_TARGET, Resolution, Target, resolve_targets};
 
 pub use iam_policy;
 pub use integration_model;

@@ -31,6 +31,14 @@ pub(crate) enum Command {
     Ping(PingArgs),
     /// List the RDS and Aurora PostgreSQL instances matching an identifier or tags.
     Discover(DiscoverArgs),
+    /// Create a time-bound database user with a level of access, and print its credentials.
+    Grant(GrantArgs),
+    /// End a managed user's access everywhere: its objects are reassigned, never dropped.
+    Revoke(UserArgs),
+    /// Show the privileges a user holds, per instance and database.
+    Inspect(InspectArgs),
+    /// List databases, schemas and tables (with kind and owner), one line each.
+    Inventory(ConfigArgs),
 }
 
 #[derive(Debug, Args)]
@@ -166,4 +174,74 @@ pub(crate) struct DiscoverArgs {
     /// The AWS shared-config profile to use.
     #[arg(long)]
     pub(crate) profile: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// The settings file (TOML, or JSON when it ends in `.json`).
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// Which integration of the file (needed when it holds more than one).
+    #[arg(long)]
+    pub(crate) integration: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GrantArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The database user to create (or complete) for the requester.
+    #[arg(long)]
+    pub(crate) user: String,
+    /// read-only, read-write or admin.
+    #[arg(long)]
+    pub(crate) level: String,
+    /// The database (with --schema and --table to narrow it).
+    #[arg(long, required_unless_present = "resources")]
+    pub(crate) database: Option<String>,
+    /// One schema of --database.
+    #[arg(long, requires = "database")]
+    pub(crate) schema: Option<String>,
+    /// One table of --schema.
+    #[arg(long, requires = "schema")]
+    pub(crate) table: Option<String>,
+    /// The instance of --database, when the integration selects several.
+    #[arg(long, requires = "database")]
+    pub(crate) instance: Option<String>,
+    /// A resource `INSTANCE/DATABASE[/SCHEMA[/TABLE]]` (repeatable), instead of --database.
+    #[arg(long = "resource", value_name = "PATH", conflicts_with = "database")]
+    pub(crate) resources: Vec<String>,
+    /// How long access lasts: `30m`, `2h`, `7d`, `1h30m`.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub(crate) duration: String,
+    /// The request id recorded with the user (default: derived from the request).
+    #[arg(long)]
+    pub(crate) request_id: Option<String>,
+    /// Why access is requested (recorded in the audit trail of later versions).
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    /// Print the SQL that would run, change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UserArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The managed database user.
+    #[arg(long)]
+    pub(crate) user: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The database user.
+    #[arg(long)]
+    pub(crate) user: String,
+    /// Only this database (default: every database).
+    #[arg(long)]
+    pub(crate) database: Option<String>,
 }

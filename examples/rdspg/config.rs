@@ -35,3 +35,35 @@ pub(crate) fn run_validate(args: &ValidateArgs, output: Output) -> Result<ExitCo
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The integration `args` name: the only one of the file, or the one `--integration` names.
+pub(crate) fn load_integration(
+    args: &crate::cli::ConfigArgs,
+) -> Result<integration_model::Integration, Failure> {
+    let settings = load_settings(&args.config)?;
+    let names = || {
+        settings
+            .integrations()
+            .iter()
+            .map(|i| i.name().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &args.integration {
+        Some(name) => settings.get(name).cloned().ok_or_else(|| {
+            Failure::usage(format!(
+                "--integration {name:?}: {} has no such integration (it has: {})",
+                args.config.display(),
+                names()
+            ))
+        }),
+        None => match settings.integrations() {
+            [only] => Ok(only.clone()),
+            _ => Err(Failure::usage(format!(
+                "{} holds several integrations ({}): choose one with --integration NAME",
+                args.config.display(),
+                names()
+            ))),
+        },
+    }
+}

@@ -4,6 +4,7 @@
 //! 1 when the job ran and failed (a denied evaluation, a lint finding of severity error or
 //! warning, ...), 2 on bad usage or bad settings, always with one clear line on stderr.
 
+mod access;
 mod cli;
 mod config;
 mod connect;
@@ -25,6 +26,10 @@ fn main() -> ExitCode {
         Command::Token(args) => connect::run_token(args, cli.output),
         Command::Ping(args) => connect::run_ping(args, cli.output),
         Command::Discover(args) => discover::run(args, cli.output),
+        Command::Grant(args) => access::run_grant(args, cli.output),
+        Command::Revoke(args) => access::run_revoke(args, cli.output),
+        Command::Inspect(args) => access::run_inspect(args, cli.output),
+        Command::Inventory(args) => access::run_inventory(args, cli.output),
     };
     match result {
         Ok(code) => code,

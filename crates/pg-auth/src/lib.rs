@@ -74,5 +74,11 @@ pub use token::{
     DEFAULT_REFRESH_MARGIN, IamTokenSource, TOKEN_LIFETIME, TokenRequest, generate_auth_token,
 };
 
+/// The AWS SDK's shared configuration (region, credentials, endpoint, retries), re-exported so
+/// that callers can load it once and hand it to [`SecretsManagerSource`] and
+/// [`IamTokenSource`] without depending on `aws-config` themselves.
+#[cfg(feature = "aws")]
+pub use aws_config::SdkConfig;
+
 /// Re-exported so that users need not depend on `secrecy` to build credentials.
 pub use secrecy::{ExposeSecret, SecretString};

@@ -597,12 +597,22 @@ impl<'c> Session<'c> {
     /// # Errors
     /// As [`Session::managed_role`], and [`GrantsError::Database`].
     pub async fn rotate_password(&self, name: &Ident) -> Result<Password, GrantsError> {
-        self.managed_role(name).await?;
         let password = Password::generate();
-        let stmt = role::set_password(name, &password)?;
-        self.run_locked(&format!("rotating the password of {name}"), name, &[stmt])
-            .await?;
+        self.set_password(name, &password).await?;
         Ok(password)
+    }
+
+    /// Sets a managed role's password to `password` (sent as a SCRAM verifier), e.g. the one
+    /// password of a request that spans several instances.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`], and [`GrantsError::Database`].
+    pub async fn set_password(&self, name: &Ident, password: &Password) -> Result<(), GrantsError> {
+        self.managed_role(name).await?;
+        let stmt = role::set_password(name, password)?;
+        self.run_locked(&format!("setting the password of {name}"), name, &[stmt])
+            .await
+            .map(|_| ())
     }
 
     // ----- privileges -----

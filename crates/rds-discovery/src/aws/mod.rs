@@ -145,6 +145,34 @@ impl AwsOptions {
         self.max_attempts
     }
 
+    /// Loads the standard AWS configuration chain (credentials, retries) with these options:
+    /// the region, the endpoint URL, and the profile, which then is the only source of
+    /// credentials (as `aws --profile` does: no fall back to environment variables or instance
+    /// roles). The result can be shared with other AWS clients (Secrets Manager, IAM tokens),
+    /// so that one integration loads its AWS configuration once.
+    ///
+    /// Credentials are resolved at the first call that needs them, not here.
+    ///
+    /// # Errors
+    /// [`DiscoveryError::InvalidOption`] naming the bad option.
+    pub async fn load_sdk_config(&self) -> Result<aws_config::SdkConfig, DiscoveryError> {
+        self.validate()?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(self.region.as_str().to_owned()))
+            .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts));
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile.as_str()).credentials_provider(
+                ProfileFileCredentialsProvider::builder()
+                    .profile_name(profile.as_str())
+                    .build(),
+            );
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url.as_str());
+        }
+        Ok(loader.load().await)
+    }
+
     fn validate(&self) -> Result<(), DiscoveryError> {
         if self.max_attempts == 0 {
             return Err(DiscoveryError::InvalidOption {
@@ -176,24 +204,7 @@ impl AwsDirectory {
     /// # Errors
     /// [`DiscoveryError::InvalidOption`] naming the bad option.
     pub async fn from_options(options: &AwsOptions) -> Result<Self, DiscoveryError> {
-        options.validate()?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(options.region.as_str().to_owned()))
-            .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts));
-        if let Some(profile) = &options.profile {
-            // A named profile means "these credentials", as `aws --profile` does: no fall back
-            // to environment variables or instance roles, and a clear error naming the profile
-            // when it does not exist.
-            loader = loader.profile_name(profile.as_str()).credentials_provider(
-                ProfileFileCredentialsProvider::builder()
-                    .profile_name(profile.as_str())
-                    .build(),
-            );
-        }
-        if let Some(url) = &options.endpoint_url {
-            loader = loader.endpoint_url(url.as_str());
-        }
-        let config = loader.load().await;
+        let config = options.load_sdk_config().await?;
         Ok(Self {
             client: aws_sdk_rds::Client::new(&config),
             region: options.region.clone(),

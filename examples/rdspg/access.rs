@@ -1,0 +1,420 @@
+//! `rdspg grant|revoke|inspect|inventory`: the access lifecycle through `AccessManager`.
+
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use integration_model::{
+    AccessDuration, AccessLevel, AccessRequest, Identifier, InstanceId, Integration, RequestId,
+    ResourcePath, ResourceRef,
+};
+use pg_auth::ExposeSecret;
+use rds_pg_access::{AccessManager, FleetReport, InventoryEntry};
+use serde_json::{Value, json};
+
+use crate::cli::{ConfigArgs, GrantArgs, InspectArgs, UserArgs};
+use crate::config::load_integration;
+use crate::output::{Failure, Output, print_json, runtime};
+
+fn parse<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, Failure>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e| Failure::usage(format!("{flag}: {e}")))
+}
+
+fn manager(
+    integration: Integration,
+) -> impl std::future::Future<Output = Result<AccessManager, Failure>> {
+    async move {
+        AccessManager::from_integration(integration)
+            .await
+            .map_err(|e| Failure::job_error(&e))
+    }
+}
+
+fn request(args: &GrantArgs, integration: &Integration) -> Result<AccessRequest, Failure> {
+    let user: Identifier = parse("--user", &args.user)?;
+    let level: AccessLevel = parse("--level", &args.level)?;
+    let duration: AccessDuration = parse("--for", &args.duration)?;
+    let mut resources = Vec::new();
+    for text in &args.resources {
+        resources.push(
+            integration
+                .resource_path(text)
+                .map_err(|e| Failure::usage(format!("--resource: {e}")))?,
+        );
+    }
+    if let Some(database) = &args.database {
+        let database: Identifier = parse("--database", database)?;
+        let resource = match (&args.schema, &args.table) {
+            (Some(schema), Some(table)) => ResourceRef::table(
+                database,
+                parse("--schema", schema)?,
+                parse("--table", table)?,
+            ),
+            (Some(schema), None) => ResourceRef::schema(database, parse("--schema", schema)?),
+            _ => ResourceRef::database(database),
+        };
+        let instance: InstanceId = match (&args.instance, integration.single_instance()) {
+            (Some(instance), _) => parse("--instance", instance)?,
+            (None, Some(only)) => only.clone(),
+            (None, None) if integration.instance().is_none() => {
+                parse("--instance", rds_pg_access::LOCAL_TARGET)?
+            }
+            (None, None) => {
+                return Err(Failure::usage(
+                    "the integration selects instances by tag: name one with --instance, or use \
+                     --resource INSTANCE/DATABASE[/SCHEMA[/TABLE]]",
+                ));
+            }
+        };
+        resources.push(ResourcePath::new(instance, resource));
+    }
+    let mut builder = AccessRequest::builder(user, level, duration).resources(resources);
+    if let Some(id) = &args.request_id {
+        builder = builder.request_id(parse::<RequestId>("--request-id", id)?);
+    }
+    if let Some(reason) = &args.reason {
+        builder = builder.reason(reason);
+    }
+    builder.build().map_err(Failure::usage)
+}
+
+/// Exit 0 when every instance succeeded, 1 otherwise; failures printed one line each on stderr.
+fn fleet_exit<T>(report: &FleetReport<T>) -> ExitCode {
+    let mut failed = false;
+    for (instance, error) in report.failures() {
+        failed = true;
+        eprintln!("rdspg: {instance}: {}", Failure::job_error(error).message());
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn errors_json<T>(report: &FleetReport<T>) -> Value {
+    Value::Object(
+        report
+            .failures()
+            .map(|(instance, error)| {
+                (
+                    instance.to_string(),
+                    json!(Failure::job_error(error).message()),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// `postgresql://` userinfo escaping (RFC 3986: unreserved characters stay).
+fn uri_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Failure> {
+    let integration = load_integration(&args.config)?;
+    let request = request(args, &integration)?;
+    let rt = runtime()?;
+    if args.dry_run {
+        let report = rt.block_on(async {
+            let manager = manager(integration).await?;
+            manager
+                .plan(&request)
+                .await
+                .map_err(|e| Failure::job_error(&e))
+        })?;
+        match output {
+            Output::Text => {
+                for (instance, outcome) in &report.results {
+                    let Ok(plans) = outcome else { continue };
+                    for plan in plans {
+                        println!("-- {instance}/{}", plan.database);
+                        for sql in &plan.sql {
+                            println!("{sql};");
+                        }
+                    }
+                }
+            }
+            Output::Json => {
+                let plans: serde_json::Map<String, Value> = report
+                    .results
+                    .iter()
+                    .filter_map(|(instance, outcome)| {
+                        outcome.as_ref().ok().map(|plans| {
+                            let dbs: serde_json::Map<String, Value> = plans
+                                .iter()
+                                .map(|p| (p.database.clone(), json!(p.sql)))
+                                .collect();
+                            (instance.to_string(), Value::Object(dbs))
+                        })
+                    })
+                    .collect();
+                print_json(&json!({ "plans": plans, "errors": errors_json(&report) }))?;
+            }
+        }
+        return Ok(fleet_exit(&report));
+    }
+
+    let ssl_mode = integration.ssl_mode();
+    let granted = rt.block_on(async {
+        let manager = manager(integration).await?;
+        manager
+            .grant(&request)
+            .await
+            .map_err(|e| Failure::job_error(&e))
+    })?;
+    let database = request
+        .resources()
+        .first()
+        .map(|r| r.resource().database_name().to_string())
+        .unwrap_or_default();
+    let password = granted
+        .password
+        .as_ref()
+        .map(|p| p.expose_secret().to_owned());
+    let expires_at = granted
+        .expires_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| Failure::job(format!("cannot format the expiry: {e}")))?;
+    let instances: Vec<Value> = granted
+        .endpoints
+        .iter()
+        .map(|(instance, endpoint)| {
+            let userinfo = match &password {
+                Some(p) => format!("{}:{}", uri_escape(granted.user.as_str()), uri_escape(p)),
+                None => uri_escape(granted.user.as_str()),
+            };
+            let host = match endpoint.host().ip() {
+                Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+                _ => endpoint.host().as_str().to_owned(),
+            };
+            json!({
+                "instance": instance.to_string(),
+                "host": endpoint.host().as_str(),
+                "port": endpoint.port(),
+                "uri": format!(
+                    "postgresql://{userinfo}@{host}:{}/{}?sslmode={ssl_mode}",
+                    endpoint.port(),
+                    uri_escape(&database)
+                ),
+                "ok": granted.instances.results.get(instance).is_some_and(Result::is_ok),
+            })
+        })
+        .collect();
+    let first = instances.first().cloned().unwrap_or(Value::Null);
+    match output {
+        Output::Json => {
+            let mut doc = json!({
+                "user": granted.user.as_str(),
+                "host": first["host"],
+                "port": first["port"],
+                "database": database,
+                "sslmode": ssl_mode.to_string(),
+                "expires_at": expires_at,
+                "uri": first["uri"],
+                "request_id": granted.request_id,
+                "instances": instances,
+                "errors": errors_json(&granted.instances),
+            });
+            if let Some(p) = &password {
+                doc["password"] = json!(p);
+            }
+            print_json(&doc)?;
+        }
+        Output::Text => {
+            println!("user:       {}", granted.user);
+            if let Some(p) = &password {
+                println!("password:   {p}");
+            } else {
+                println!(
+                    "password:   none (IAM: log in with `rdspg token --user {}`)",
+                    granted.user
+                );
+            }
+            println!("database:   {database}");
+            println!("sslmode:    {ssl_mode}");
+            println!("expires at: {expires_at}");
+            for instance in &instances {
+                println!(
+                    "{}: {} {}",
+                    instance["instance"].as_str().unwrap_or_default(),
+                    if instance["ok"] == json!(true) {
+                        "granted"
+                    } else {
+                        "FAILED"
+                    },
+                    instance["uri"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(fleet_exit(&granted.instances))
+}
+
+pub(crate) fn run_revoke(args: &UserArgs, output: Output) -> Result<ExitCode, Failure> {
+    let integration = load_integration(&args.config)?;
+    let user: Identifier = parse("--user", &args.user)?;
+    let report = runtime()?.block_on(async {
+        let manager = manager(integration).await?;
+        manager
+            .revoke(&user)
+            .await
+            .map_err(|e| Failure::job_error(&e))
+    })?;
+    match output {
+        Output::Json => {
+            let done: serde_json::Map<String, Value> = report
+                .results
+                .iter()
+                .filter_map(|(instance, outcome)| {
+                    outcome.as_ref().ok().map(|r| {
+                        (
+                            instance.to_string(),
+                            json!({
+                                "dropped": r.dropped,
+                                "sessions_terminated": r.sessions_terminated,
+                                "databases": r.databases,
+                            }),
+                        )
+                    })
+                })
+                .collect();
+            print_json(
+                &json!({ "user": user.as_str(), "revoked": done, "errors": errors_json(&report) }),
+            )?;
+        }
+        Output::Text => {
+            for (instance, outcome) in &report.results {
+                if let Ok(r) = outcome {
+                    if r.dropped {
+                        println!(
+                            "{instance}: revoked {user} ({} session(s) ended, objects reassigned in: {})",
+                            r.sessions_terminated,
+                            if r.databases.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                r.databases.join(", ")
+                            }
+                        );
+                    } else {
+                        println!("{instance}: {user} does not exist (nothing to do)");
+                    }
+                }
+            }
+        }
+    }
+    Ok(fleet_exit(&report))
+}
+
+pub(crate) fn run_inspect(args: &InspectArgs, output: Output) -> Result<ExitCode, Failure> {
+    let integration = load_integration(&args.config)?;
+    let user: Identifier = parse("--user", &args.user)?;
+    let database = args
+        .database
+        .as_deref()
+        .map(|d| parse::<Identifier>("--database", d))
+        .transpose()?;
+    let report = runtime()?.block_on(async {
+        let manager = manager(integration).await?;
+        manager
+            .inspect(&user, database.as_ref())
+            .await
+            .map_err(|e| Failure::job_error(&e))
+    })?;
+    let mut rows = Vec::new();
+    for (instance, outcome) in &report.results {
+        let Ok(inspections) = outcome else { continue };
+        for inspection in inspections {
+            for object in &inspection.objects {
+                if object.role_has.is_empty() {
+                    continue;
+                }
+                let privileges: Vec<String> =
+                    object.role_has.iter().map(|p| p.to_string()).collect();
+                rows.push(json!({
+                    "instance": instance.to_string(),
+                    "database": inspection.database,
+                    "kind": object.object.kind().to_string(),
+                    "object": object.object.to_string(),
+                    "privileges": privileges,
+                }));
+            }
+            for membership in &inspection.memberships {
+                rows.push(json!({
+                    "instance": instance.to_string(),
+                    "database": inspection.database,
+                    "kind": "membership",
+                    "object": membership,
+                    "privileges": [],
+                }));
+            }
+        }
+    }
+    match output {
+        Output::Json => print_json(
+            &json!({ "user": user.as_str(), "privileges": rows, "errors": errors_json(&report) }),
+        )?,
+        Output::Text => {
+            if rows.is_empty() {
+                println!("{user} holds no privileges");
+            }
+            for row in &rows {
+                let privileges: Vec<&str> = row["privileges"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                println!(
+                    "{}/{}  {} {}  {}",
+                    row["instance"].as_str().unwrap_or_default(),
+                    row["database"].as_str().unwrap_or_default(),
+                    row["kind"].as_str().unwrap_or_default(),
+                    row["object"].as_str().unwrap_or_default(),
+                    privileges.join(", ")
+                );
+            }
+        }
+    }
+    Ok(fleet_exit(&report))
+}
+
+/// Prints the inventory as it streams: a line (or a JSON object per line with `--output json`)
+/// per database, schema and table.
+pub(crate) fn run_inventory(args: &ConfigArgs, output: Output) -> Result<ExitCode, Failure> {
+    let integration = load_integration(args)?;
+    let stdout = Mutex::new(std::io::stdout());
+    let print = |instance: &InstanceId, database: &str, entry: &InventoryEntry| {
+        let line = match (output, entry) {
+            (Output::Json, InventoryEntry::Database(d)) => json!({"instance": instance.to_string(), "type": "database", "database": database, "owner": d.owner}).to_string(),
+            (Output::Json, InventoryEntry::Schema(s)) => json!({"instance": instance.to_string(), "type": "schema", "database": database, "schema": s.name.to_string(), "owner": s.owner}).to_string(),
+            (Output::Json, InventoryEntry::Table(t)) => json!({"instance": instance.to_string(), "type": "table", "database": database, "schema": t.schema.to_string(), "table": t.name.to_string(), "kind": format!("{:?}", t.kind), "owner": t.owner, "partition": t.is_partition}).to_string(),
+            (Output::Text, InventoryEntry::Database(d)) => format!("{instance}/{database}  database  owner {}", d.owner),
+            (Output::Text, InventoryEntry::Schema(s)) => format!("{instance}/{database}/{}  schema  owner {}", s.name, s.owner),
+            (Output::Text, InventoryEntry::Table(t)) => format!("{instance}/{database}/{}/{}  {:?}  owner {}", t.schema, t.name, t.kind, t.owner),
+            (_, other) => format!("{instance}/{database}  {other:?}"),
+        };
+        if let Ok(mut out) = stdout.lock() {
+            use std::io::Write;
+            let _ = writeln!(out, "{line}");
+        }
+    };
+    let report = runtime()?.block_on(async {
+        let manager = manager(integration).await?;
+        manager
+            .inventory(print)
+            .await
+            .map_err(|e| Failure::job_error(&e))
+    })?;
+    Ok(fleet_exit(&report))
+}

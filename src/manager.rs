@@ -1,0 +1,691 @@
+//! [`AccessManager`]: one integration, every instance it selects.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use futures_util::stream;
+use integration_model::{
+    AccessRequest, AuthType, Identifier, InstanceId, Integration, ResourcePath, ResourceRef,
+};
+use pg_auth::{ConnectOptions, Connection, RootCertificates};
+use pg_grants::inventory::InventoryItem;
+use pg_grants::password::Password;
+use pg_grants::plan::Inspection;
+use pg_grants::quote::Ident;
+use pg_grants::role::{LoginAuth, NewRole};
+use pg_grants::{
+    CreateOutcome, GrantsError, ManagedRecord, RevokeReport, Scope, Session,
+    Settings as GrantsSettings,
+};
+use rds_discovery::{AwsDirectory, AwsOptions, InstanceDirectory, StaticDirectory};
+use time::OffsetDateTime;
+
+use crate::credentials::{ConnectorCredentials, IntegrationCredentials};
+use crate::error::AccessError;
+use crate::report::{
+    DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, InventoryCounts, InventoryEntry,
+};
+use crate::target::{Resolution, Target, resolve_targets};
+
+/// How an [`AccessManager`] fans out over instances.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ManagerOptions {
+    /// Instances worked on at once (default 8).
+    pub concurrency: usize,
+    /// How long one instance may take for one operation before it is reported as timed out
+    /// and the others go on (default 120 s).
+    pub instance_timeout: Duration,
+    /// Connect timeout per connection (default 10 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for ManagerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            instance_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ManagerOptions {
+    /// Sets how many instances are worked on at once (at least 1).
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Sets the per-instance timeout.
+    #[must_use]
+    pub fn instance_timeout(mut self, timeout: Duration) -> Self {
+        self.instance_timeout = timeout;
+        self
+    }
+
+    /// Sets the connect timeout.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+}
+
+/// Acts for one integration: discovery → credentials → TLS → connections → grants, over every
+/// instance the integration selects (discovered afresh for each operation), with bounded
+/// concurrency and a result per instance. It keeps no state of its own: what it manages is
+/// marked in the databases, so any replica, after any restart, finds it.
+///
+/// ```no_run
+/// use rds_pg_access::AccessManager;
+/// use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessRequest, Settings};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let settings = Settings::from_toml_str(r#"
+///     name = "local"
+///     region = "us-east-1"
+///     auth = "password"
+///     ssl_mode = "disable"
+///     [secret]
+///     env = "CONNECTOR_PASSWORD"
+///     [endpoint]
+///     host = "127.0.0.1"
+///     port = 5432
+/// "#)?;
+/// let integration = settings.get("local").expect("named").clone();
+/// let manager = AccessManager::from_integration(integration).await?;
+/// let request = AccessRequest::builder(
+///         "alice".parse()?, AccessLevel::ReadOnly, "2h".parse::<AccessDuration>()?)
+///     .resource(manager.integration().resource_path("appdb/sales")?)
+///     .build()?;
+/// let granted = manager.grant(&request).await?;
+/// for (instance, outcome) in &granted.instances.results {
+///     println!("{instance}: {}", if outcome.is_ok() { "ok" } else { "failed" });
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AccessManager {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    integration: Integration,
+    directory: Arc<dyn InstanceDirectory>,
+    credentials: Arc<dyn ConnectorCredentials>,
+    roots: Option<RootCertificates>,
+    grants: GrantsSettings,
+    options: ManagerOptions,
+}
+
+impl AccessManager {
+    /// Wires the integration as its settings say: a static directory for `[endpoint]` without
+    /// an instance, AWS discovery otherwise; credentials from `[secret]` or IAM tokens; the CA
+    /// bundle from `ssl_root_cert`.
+    ///
+    /// # Errors
+    /// An unreadable CA bundle, an invalid AWS option, or a secret reference that cannot be
+    /// used.
+    pub async fn from_integration(integration: Integration) -> Result<Self, AccessError> {
+        let needs_aws = integration.instance().is_some()
+            || integration.auth() == AuthType::Iam
+            || matches!(
+                integration.secret(),
+                Some(integration_model::SecretRef::SecretsManager(_))
+            );
+        let (directory, aws): (Arc<dyn InstanceDirectory>, _) = if needs_aws {
+            let options = AwsOptions::from_integration(&integration);
+            let aws = options
+                .load_sdk_config()
+                .await
+                .map_err(AccessError::AwsConfig)?;
+            let directory: Arc<dyn InstanceDirectory> = if integration.instance().is_some() {
+                Arc::new(AwsDirectory::from_options(&options).await?)
+            } else {
+                Arc::new(StaticDirectory::new())
+            };
+            (directory, Some(aws))
+        } else {
+            (Arc::new(StaticDirectory::new()), None)
+        };
+        let credentials = IntegrationCredentials::from_integration(&integration, aws.as_ref())?;
+        Self::new(integration, directory, Arc::new(credentials))
+    }
+
+    /// Wires the integration with the given seams: where instances are found and which
+    /// credentials log the connector in (e.g. a static directory and a test password).
+    ///
+    /// # Errors
+    /// An unreadable CA bundle (`ssl_root_cert`).
+    pub fn new(
+        integration: Integration,
+        directory: Arc<dyn InstanceDirectory>,
+        credentials: Arc<dyn ConnectorCredentials>,
+    ) -> Result<Self, AccessError> {
+        let roots = integration
+            .ssl_root_cert()
+            .map(RootCertificates::from_pem_file)
+            .transpose()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                integration,
+                directory,
+                credentials,
+                roots,
+                grants: GrantsSettings::default(),
+                options: ManagerOptions::default(),
+            }),
+        })
+    }
+
+    /// Uses these fan-out options.
+    #[must_use]
+    pub fn with_options(self, options: ManagerOptions) -> Self {
+        self.map_inner(|inner| inner.options = options)
+    }
+
+    /// Uses these `pg-grants` settings (level table, marker role, reassignment owner).
+    #[must_use]
+    pub fn with_grants_settings(self, settings: GrantsSettings) -> Self {
+        self.map_inner(|inner| inner.grants = settings)
+    }
+
+    fn map_inner(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                integration: shared.integration.clone(),
+                directory: Arc::clone(&shared.directory),
+                credentials: Arc::clone(&shared.credentials),
+                roots: shared.roots.clone(),
+                grants: shared.grants.clone(),
+                options: shared.options.clone(),
+            },
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The integration this manager acts for.
+    pub fn integration(&self) -> &Integration {
+        &self.inner.integration
+    }
+
+    /// The integration's targets now (discovery runs afresh).
+    ///
+    /// # Errors
+    /// Discovery errors that concern the whole selection.
+    pub async fn targets(&self) -> Result<Resolution, AccessError> {
+        resolve_targets(&self.inner.integration, self.inner.directory.as_ref()).await
+    }
+
+    /// Grants `request`: on every instance its resources name, creates (or finds, for the same
+    /// request id) the managed role with one expiry and, for password auth, one new password
+    /// valid on all of them; then applies the level's privileges database by database, each in
+    /// one transaction. Running the same request again completes what is missing and changes
+    /// nothing that is already right (a password-auth re-run issues a fresh password).
+    ///
+    /// # Errors
+    /// Before any change: a resource naming an instance the integration does not select, or
+    /// discovery failing as a whole. Per-instance failures are in the result.
+    pub async fn grant(&self, request: &AccessRequest) -> Result<GrantOutcome, AccessError> {
+        let expires_at = now() + request.duration().as_duration();
+        let request_id = request
+            .request_id()
+            .map_or_else(|| derived_request_id(request), |id| id.to_string());
+        let password = match self.inner.integration.auth() {
+            AuthType::Password => Some(Password::generate()),
+            _ => None,
+        };
+        let resolution = self.targets().await?;
+        let by_instance = self.group_resources(request.resources(), &resolution)?;
+        let endpoints = resolution
+            .targets
+            .iter()
+            .filter(|t| by_instance.contains_key(&t.name))
+            .map(|t| (t.name.clone(), t.connect_to.clone()))
+            .collect();
+        let role = Ident::from(request.grantee());
+        let record = ManagedRecord::new(
+            request_id.as_str(),
+            request.level(),
+            expires_at,
+            self.inner.integration.connector_user().as_str(),
+        );
+        let level = request.level();
+        let instances = self
+            .fan_out(resolution, Some(&by_instance), |target, resources| {
+                let role = role.clone();
+                let record = record.clone();
+                let password = password.clone();
+                async move {
+                    self.grant_on(&target, &role, record, password, &resources, level)
+                        .await
+                }
+            })
+            .await;
+        Ok(GrantOutcome {
+            user: request.grantee().clone(),
+            password: password.map(|p| p.expose().clone()),
+            expires_at,
+            request_id,
+            endpoints,
+            instances,
+        })
+    }
+
+    /// The SQL a grant would run, per instance and database, without changing anything (roles
+    /// that do not exist yet are planned as if empty).
+    ///
+    /// # Errors
+    /// As [`AccessManager::grant`].
+    pub async fn plan(
+        &self,
+        request: &AccessRequest,
+    ) -> Result<FleetReport<Vec<DatabasePlan>>, AccessError> {
+        let resolution = self.targets().await?;
+        let by_instance = self.group_resources(request.resources(), &resolution)?;
+        let role = Ident::from(request.grantee());
+        let level = request.level();
+        Ok(self
+            .fan_out(resolution, Some(&by_instance), |target, resources| {
+                let role = role.clone();
+                async move {
+                    let mut plans = Vec::new();
+                    for (database, scopes) in by_database(&resources) {
+                        let connection = self.connect(&target, database.as_str()).await?;
+                        let session =
+                            Session::new(connection.client(), self.inner.grants.clone()).await?;
+                        let grants = grants_for(&scopes, level);
+                        let plan = session.plan(&role, &grants).await?;
+                        plans.push(DatabasePlan {
+                            database: database.to_string(),
+                            sql: plan.statements().iter().map(ToString::to_string).collect(),
+                        });
+                    }
+                    Ok(plans)
+                }
+            })
+            .await)
+    }
+
+    /// Revokes the managed role `user` everywhere the integration reaches: no new logins, its
+    /// sessions ended, its objects reassigned (never dropped), its privileges removed in every
+    /// database, the role dropped. Roles the library did not create are refused, unchanged.
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; per-instance failures are in the result.
+    pub async fn revoke(
+        &self,
+        user: &Identifier,
+    ) -> Result<FleetReport<RevokeReport>, AccessError> {
+        let resolution = self.targets().await?;
+        let role = Ident::from(user);
+        Ok(self
+            .fan_out(resolution, None, |target, _| {
+                let role = role.clone();
+                async move {
+                    let connection = self
+                        .connect(&target, self.inner.integration.database().as_str())
+                        .await?;
+                    let session =
+                        Session::new(connection.client(), self.inner.grants.clone()).await?;
+                    let target_for_dbs = target.clone();
+                    let connector = move |database: String| {
+                        let target = target_for_dbs.clone();
+                        async move {
+                            self.connect(&target, &database)
+                                .await
+                                .map(Connection::into_client)
+                                .map_err(|e| GrantsError::Connect {
+                                    database,
+                                    source: Box::new(e),
+                                })
+                        }
+                    };
+                    Ok(session.revoke_role(&role, &connector).await?)
+                }
+            })
+            .await)
+    }
+
+    /// Changes the expiry of the managed role `user` on every instance where it exists.
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; per-instance failures are in the result.
+    pub async fn extend(
+        &self,
+        user: &Identifier,
+        until: OffsetDateTime,
+    ) -> Result<FleetReport<Option<ManagedRecord>>, AccessError> {
+        let resolution = self.targets().await?;
+        let role = Ident::from(user);
+        Ok(self
+            .fan_out(resolution, None, |target, _| {
+                let role = role.clone();
+                async move {
+                    let connection = self
+                        .connect(&target, self.inner.integration.database().as_str())
+                        .await?;
+                    let session =
+                        Session::new(connection.client(), self.inner.grants.clone()).await?;
+                    match session.set_expiry(&role, until).await {
+                        Ok(record) => Ok(Some(record)),
+                        Err(GrantsError::RoleNotFound { .. }) => Ok(None),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+            })
+            .await)
+    }
+
+    /// The privileges the role `user` holds now, per instance and database (all databases the
+    /// connector can reach, or only `database`). One catalog query per database.
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; per-instance failures are in the result.
+    pub async fn inspect(
+        &self,
+        user: &Identifier,
+        database: Option<&Identifier>,
+    ) -> Result<FleetReport<Vec<Inspection>>, AccessError> {
+        let resolution = self.targets().await?;
+        let role = Ident::from(user);
+        let only_database = database.map(Ident::from);
+        Ok(self
+            .fan_out(resolution, None, |target, _| {
+                let role = role.clone();
+                let only_database = only_database.clone();
+                async move {
+                    let databases = match only_database {
+                        Some(db) => vec![db],
+                        None => self.databases(&target).await?,
+                    };
+                    let mut inspections = Vec::new();
+                    for database in databases {
+                        let connection = self.connect(&target, database.as_str()).await?;
+                        let session =
+                            Session::new(connection.client(), self.inner.grants.clone()).await?;
+                        inspections.push(session.inspect(&role, &[]).await?);
+                    }
+                    Ok(inspections)
+                }
+            })
+            .await)
+    }
+
+    /// The inventory of every instance: databases, and in each the schemas and tables (with
+    /// kind and owner), one query per database, streamed: every item is handed to `sink` as it
+    /// arrives (from several instances at once, so `sink` must be `Sync`), never collected.
+    /// The result counts what each instance sent.
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; per-instance failures are in the result.
+    pub async fn inventory<S>(&self, sink: S) -> Result<FleetReport<InventoryCounts>, AccessError>
+    where
+        S: Fn(&InstanceId, &str, &InventoryEntry) + Send + Sync,
+    {
+        let resolution = self.targets().await?;
+        let sink = &sink;
+        Ok(self
+            .fan_out(resolution, None, |target, _| async move {
+                let mut counts = InventoryCounts::default();
+                let home = self.inner.integration.database().as_str();
+                let connection = self.connect(&target, home).await?;
+                let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+                let databases = session.databases().await?;
+                drop(session);
+                for info in databases {
+                    counts.databases += 1;
+                    let name = info.name.to_string();
+                    sink(&target.name, &name, &InventoryEntry::Database(info.clone()));
+                    let connection = self.connect(&target, &name).await?;
+                    let session =
+                        Session::new(connection.client(), self.inner.grants.clone()).await?;
+                    let mut items = std::pin::pin!(session.inventory().await?);
+                    while let Some(item) = items.next().await {
+                        let entry = match item? {
+                            InventoryItem::Schema(schema) => {
+                                counts.schemas += 1;
+                                InventoryEntry::Schema(schema)
+                            }
+                            InventoryItem::Table(table) => {
+                                counts.tables += 1;
+                                InventoryEntry::Table(table)
+                            }
+                            other => InventoryEntry::Other(format!("{other:?}")),
+                        };
+                        sink(&target.name, &name, &entry);
+                    }
+                }
+                Ok(counts)
+            })
+            .await)
+    }
+
+    /// The databases of `target` the connector may connect to.
+    async fn databases(&self, target: &Target) -> Result<Vec<Ident>, AccessError> {
+        let home = self.inner.integration.database().as_str();
+        let connection = self.connect(target, home).await?;
+        let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+        Ok(session
+            .databases()
+            .await?
+            .into_iter()
+            .map(|d| d.name)
+            .collect())
+    }
+
+    /// Runs `work` on every target (or, with `only`, on the targets it names, each with its
+    /// resources), at most `concurrency` at once, each under the per-instance timeout.
+    /// Selected instances that cannot be used, and instances `only` names that discovery did
+    /// not return usable, are reported as failures; nothing is silently left out.
+    async fn fan_out<'a, T, F, Fut>(
+        &'a self,
+        resolution: Resolution,
+        only: Option<&BTreeMap<InstanceId, Vec<ResourceRef>>>,
+        work: F,
+    ) -> FleetReport<T>
+    where
+        F: Fn(Target, Vec<ResourceRef>) -> Fut + 'a,
+        Fut: Future<Output = Result<T, AccessError>> + 'a,
+    {
+        let mut results: BTreeMap<InstanceId, InstanceOutcome<T>> = BTreeMap::new();
+        for (name, error) in resolution.unusable {
+            if only.is_none_or(|o| o.contains_key(&name)) {
+                results.insert(name, Err(error));
+            }
+        }
+        let jobs: Vec<(Target, Vec<ResourceRef>)> = resolution
+            .targets
+            .into_iter()
+            .filter_map(|t| match only {
+                None => Some((t, Vec::new())),
+                Some(o) => o.get(&t.name).cloned().map(|r| (t, r)),
+            })
+            .collect();
+        let timeout = self.inner.options.instance_timeout;
+        let work = &work;
+        let mut done = stream::iter(jobs)
+            .map(|(target, resources)| async move {
+                let name = target.name.clone();
+                let outcome = match tokio::time::timeout(timeout, work(target, resources)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(AccessError::Timeout {
+                        instance: name.clone(),
+                        seconds: timeout.as_secs(),
+                    }),
+                };
+                (name, outcome)
+            })
+            .buffer_unordered(self.inner.options.concurrency.max(1));
+        while let Some((name, outcome)) = done.next().await {
+            if let Err(error) = &outcome {
+                tracing::warn!(instance = %name, %error, "instance failed");
+            }
+            results.insert(name, outcome);
+        }
+        FleetReport { results }
+    }
+
+    /// Splits resources by instance; refuses a resource whose instance the integration does not
+    /// select (before anything changes).
+    fn group_resources(
+        &self,
+        resources: &[ResourcePath],
+        resolution: &Resolution,
+    ) -> Result<BTreeMap<InstanceId, Vec<ResourceRef>>, AccessError> {
+        let mut by_instance: BTreeMap<InstanceId, Vec<ResourceRef>> = BTreeMap::new();
+        for path in resources {
+            let known = resolution
+                .targets
+                .iter()
+                .any(|t| &t.name == path.instance())
+                || resolution
+                    .unusable
+                    .iter()
+                    .any(|(n, _)| n == path.instance());
+            if !known {
+                let selected = resolution
+                    .targets
+                    .iter()
+                    .map(|t| t.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(AccessError::UnknownInstance {
+                    resource: path.to_string(),
+                    instance: path.instance().clone(),
+                    integration: self.inner.integration.name().to_string(),
+                    selected,
+                });
+            }
+            by_instance
+                .entry(path.instance().clone())
+                .or_default()
+                .push(path.resource().clone());
+        }
+        Ok(by_instance)
+    }
+
+    async fn grant_on(
+        &self,
+        target: &Target,
+        role: &Ident,
+        record: ManagedRecord,
+        password: Option<Password>,
+        resources: &[ResourceRef],
+        level: integration_model::AccessLevel,
+    ) -> Result<Vec<DatabasePlan>, AccessError> {
+        let home = self.inner.integration.database().as_str();
+        let connection = self.connect(target, home).await?;
+        let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+        let auth = match &password {
+            Some(p) => LoginAuth::Password(p.clone()),
+            None => LoginAuth::Iam,
+        };
+        let outcome = session
+            .create_role(&NewRole::new(role.clone(), auth, record))
+            .await?;
+        if let (CreateOutcome::AlreadyExists(_), Some(password)) = (&outcome, &password) {
+            // Same request again: the earlier password is unknown to us, so hand out a new one.
+            session.set_password(role, password).await?;
+        }
+        drop(session);
+        let mut applied = Vec::new();
+        for (database, scopes) in by_database(resources) {
+            let other;
+            let on = if database.as_str() == home {
+                &connection
+            } else {
+                other = self.connect(target, database.as_str()).await?;
+                &other
+            };
+            let session = Session::new(on.client(), self.inner.grants.clone()).await?;
+            let report = session.apply(role, &grants_for(&scopes, level)).await?;
+            applied.push(DatabasePlan {
+                database: database.to_string(),
+                sql: report
+                    .plan
+                    .statements()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            });
+        }
+        Ok(applied)
+    }
+
+    /// Connects the connector to `database` on `target`.
+    async fn connect(&self, target: &Target, database: &str) -> Result<Connection, AccessError> {
+        let mut options = ConnectOptions::builder(target.connect_to.host().as_str())
+            .port(target.connect_to.port())
+            .dbname(database)
+            .ssl_mode(self.inner.integration.ssl_mode())
+            .connect_timeout(self.inner.options.connect_timeout)
+            .application_name("rds-pg-access");
+        if let Some(roots) = &self.inner.roots {
+            options = options.root_certificates(roots.clone());
+        }
+        let options = options.build()?;
+        let source = self.inner.credentials.source_for(target)?;
+        Ok(pg_auth::connect(&options, source.as_ref()).await?)
+    }
+}
+
+/// Resources of one instance grouped by database, each with its scopes.
+fn by_database(resources: &[ResourceRef]) -> BTreeMap<Ident, Vec<Scope>> {
+    let mut out: BTreeMap<Ident, Vec<Scope>> = BTreeMap::new();
+    for resource in resources {
+        let (database, scope) = Scope::from_resource(resource);
+        let scopes = out.entry(database).or_default();
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    out
+}
+
+fn grants_for(scopes: &[Scope], level: integration_model::AccessLevel) -> Vec<pg_grants::Grant> {
+    scopes
+        .iter()
+        .map(|scope| pg_grants::Grant::new(scope.clone(), level))
+        .collect()
+}
+
+/// The current time, second precision, UTC.
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from(SystemTime::now())
+}
+
+/// A request id for a request that brought none: the same request (grantee, level, duration,
+/// resources) gives the same id, so running it again completes it instead of conflicting.
+/// FNV-1a 64 over a canonical text: stable across Rust versions and platforms.
+fn derived_request_id(request: &AccessRequest) -> String {
+    let mut resources: Vec<String> = request
+        .resources()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    resources.sort();
+    let canonical = format!(
+        "{}\n{}\n{}\n{}",
+        request.grantee(),
+        request.level(),
+        request.duration(),
+        resources.join("\n")
+    );
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in canonical.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("auto-{hash:016x}")
+}

@@ -1,0 +1,246 @@
+//! `rdspg grant|inspect|inventory|revoke` end to end against a real PostgreSQL with the RDS
+//! permission model, through a config with a static `[endpoint]` and a password from an
+//! environment variable: no AWS at all.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use pg_testkit::TestCluster;
+use serde_json::{Value, json};
+
+fn rdspg_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("current test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let path = profile_dir.join("examples").join("rdspg");
+    assert!(
+        path.exists(),
+        "{} does not exist: run `cargo test --workspace` (which builds the examples) or \
+         `cargo build --example rdspg` first",
+        path.display()
+    );
+    path
+}
+
+struct Env {
+    cluster: TestCluster,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    fn start() -> Env {
+        let cluster = TestCluster::start().expect("start a cluster with the RDS emulation");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("local.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "name = \"local\"\nregion = \"us-east-1\"\nauth = \"password\"\n\
+                 ssl_mode = \"disable\"\n[secret]\nenv = \"RDSPG_CONNECTOR_PASSWORD\"\n\
+                 [endpoint]\nhost = \"127.0.0.1\"\nport = {}\n",
+                cluster.port()
+            ),
+        )
+        .expect("write config");
+        Env {
+            cluster,
+            _dir: dir,
+            config,
+        }
+    }
+
+    fn rdspg(&self, args: &[&str]) -> Output {
+        let mut full = vec!["--output", "json"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["--config", self.config.to_str().expect("utf-8 path")]);
+        Command::new(rdspg_path())
+            .args(&full)
+            .env(
+                "RDSPG_CONNECTOR_PASSWORD",
+                &self.cluster.connector().password,
+            )
+            .output()
+            .expect("run rdspg")
+    }
+
+    /// Runs SQL as `user` with `password` in appdb; Err carries psql's stderr.
+    fn sql_as(&self, user: &str, password: &str, sql: &str) -> Result<String, String> {
+        let creds = pg_testkit::Credentials {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        };
+        self.cluster
+            .sql_as(&creds, "appdb", sql)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn grant_login_inspect_inventory_revoke() {
+    let env = Env::start();
+    let grant = [
+        "grant",
+        "--user",
+        "alice",
+        "--level",
+        "read-only",
+        "--database",
+        "appdb",
+        "--schema",
+        "sales",
+        "--for",
+        "1h",
+    ];
+
+    // On RDS the connector is not a member of the master user who owns `sales`: the grant is
+    // refused before anything changes, naming the owner and the SQL that fixes it.
+    let out = env.rdspg(&grant);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("postgres"), "names the owner: {err}");
+    assert!(err.contains("GRANT"), "gives the fix SQL: {err}");
+
+    // The administrator runs the fix the error gives (on 15: membership in the owner).
+    env.cluster
+        .sql("appdb", "GRANT postgres TO apono_connector")
+        .expect("apply the fix as an administrator");
+
+    // --dry-run prints the SQL and changes nothing.
+    let mut dry = grant.to_vec();
+    dry.push("--dry-run");
+    let out = env.rdspg(&dry);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let plans = json_of(&out);
+    let sql = plans["plans"]["local"]["appdb"]
+        .as_array()
+        .expect("SQL list");
+    assert!(
+        sql.iter().any(|s| s
+            .as_str()
+            .is_some_and(|s| s.contains("SELECT") && s.contains("sales"))),
+        "{plans}"
+    );
+
+    // The real grant: credentials to hand over.
+    let out = env.rdspg(&grant);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let creds = json_of(&out);
+    assert_eq!(creds["user"], json!("alice"));
+    assert_eq!(creds["host"], json!("127.0.0.1"));
+    assert_eq!(creds["port"], json!(env.cluster.port()));
+    assert_eq!(creds["database"], json!("appdb"));
+    assert_eq!(creds["sslmode"], json!("disable"));
+    let password = creds["password"].as_str().expect("password").to_owned();
+    assert!(password.len() >= 32, "{password}");
+    let uri = creds["uri"].as_str().expect("uri");
+    assert_eq!(
+        uri,
+        format!(
+            "postgresql://alice:{password}@127.0.0.1:{}/appdb?sslmode=disable",
+            env.cluster.port()
+        )
+    );
+    let expires = time::OffsetDateTime::parse(
+        creds["expires_at"].as_str().expect("expires_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339 expiry");
+    let in_an_hour = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert!(
+        (expires - in_an_hour).abs() < time::Duration::minutes(5),
+        "{expires}"
+    );
+
+    // Alice reads sales, cannot write, cannot read another schema.
+    let rows = env
+        .sql_as("alice", &password, "SELECT count(*) FROM sales.orders")
+        .expect("alice reads sales.orders");
+    assert!(rows.trim().parse::<u64>().expect("a count") > 0);
+    let write = env.sql_as("alice", &password, "DELETE FROM sales.orders");
+    assert!(write.is_err_and(|e| e.contains("permission denied")));
+    let other = env.sql_as("alice", &password, "SELECT * FROM inventory.items");
+    assert!(other.is_err_and(|e| e.contains("permission denied")));
+
+    // The plaintext password never reached the server's statement log.
+    let log = env.cluster.server_log().expect("server log");
+    assert!(
+        !log.contains(&password),
+        "the password is in the server log"
+    );
+
+    // Inspect shows SELECT on sales.orders.
+    let out = env.rdspg(&["inspect", "--user", "alice", "--database", "appdb"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let privileges = json_of(&out)["privileges"].clone();
+    assert!(
+        privileges
+            .as_array()
+            .expect("rows")
+            .iter()
+            .any(
+                |r| r["object"].as_str().is_some_and(|o| o.contains("orders"))
+                    && r["privileges"]
+                        .as_array()
+                        .is_some_and(|p| p.contains(&json!("SELECT")))
+            ),
+        "{privileges}"
+    );
+
+    // Running the same grant again changes nothing in the privileges (a fresh password).
+    let out = env.rdspg(&grant);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let again = json_of(&out);
+    assert_eq!(again["instances"][0]["ok"], json!(true));
+    let new_password = again["password"].as_str().expect("password").to_owned();
+    env.sql_as("alice", &new_password, "SELECT 1")
+        .expect("the new password works");
+
+    // Inventory: JSON lines, streamed.
+    let out = env.rdspg(&["inventory"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == json!("database") && l["database"] == json!("appdb"))
+    );
+    assert!(lines.iter().any(|l| l["type"] == json!("table")
+        && l["schema"] == json!("sales")
+        && l["table"] == json!("orders")));
+    assert!(!lines.iter().any(|l| l["database"] == json!("template1")));
+
+    // Alice creates nothing here (read-only), but revocation ends her session and access.
+    let out = env.rdspg(&["revoke", "--user", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(json_of(&out)["revoked"]["local"]["dropped"], json!(true));
+    let login = env.sql_as("alice", &new_password, "SELECT 1");
+    assert!(login.is_err(), "alice can still log in");
+
+    // Revoking a role the library did not create is refused and changes nothing.
+    let out = env.rdspg(&["revoke", "--user", "postgres"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("postgres"), "{}", stderr(&out));
+    let master = env.cluster.master().clone();
+    env.sql_as(&master.user, &master.password, "SELECT 1")
+        .expect("the master user still logs in");
+}
