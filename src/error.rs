@@ -66,6 +66,9 @@ pub enum AccessError {
         /// Why it is refused.
         reason: String,
     },
+    /// A policy could not be built from what discovery returned.
+    #[error("building the IAM policy: {0}")]
+    Policy(#[source] iam_policy::BuildError),
     /// The AWS configuration could not be loaded.
     #[error("loading the AWS configuration: {0}")]
     AwsConfig(#[source] DiscoveryError),

@@ -48,7 +48,8 @@ pub use credentials::{ConnectorCredentials, IntegrationCredentials};
 pub use error::AccessError;
 pub use manager::{AccessManager, ManagerOptions};
 pub use report::{
-    DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, InventoryCounts, InventoryEntry,
+    DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies, InventoryCounts,
+    InventoryEntry,
 };
 pub use target::{LOCAL_TARGET, Resolution, Target, resolve_targets};
 

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use integration_model::{
     AccessRequest, AuthType, Identifier, InstanceId, Integration, ResourcePath, ResourceRef,
+    ResourceType,
 };
 use pg_auth::{ConnectOptions, Connection, RootCertificates};
 use pg_grants::inventory::InventoryItem;
@@ -26,7 +27,8 @@ use time::OffsetDateTime;
 use crate::credentials::{ConnectorCredentials, IntegrationCredentials};
 use crate::error::AccessError;
 use crate::report::{
-    DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, InventoryCounts, InventoryEntry,
+    DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies, InventoryCounts,
+    InventoryEntry,
 };
 use crate::target::{Resolution, Target, resolve_targets};
 
@@ -469,6 +471,80 @@ impl AccessManager {
                 Ok(counts)
             })
             .await)
+    }
+
+    /// The integration's inventory limited to the resource types it syncs
+    /// (`resource_types`): databases, schemas and/or tables, streamed to `sink` as
+    /// [`AccessManager::inventory`] does.
+    ///
+    /// # Errors
+    /// As [`AccessManager::inventory`].
+    pub async fn sync<S>(&self, sink: S) -> Result<FleetReport<InventoryCounts>, AccessError>
+    where
+        S: Fn(&InstanceId, &str, &InventoryEntry) + Send + Sync,
+    {
+        let types = self.inner.integration.resource_types();
+        self.inventory(move |instance, database, entry| {
+            let wanted = match entry {
+                InventoryEntry::Database(_) => types.contains(ResourceType::Database),
+                InventoryEntry::Schema(_) => types.contains(ResourceType::Schema),
+                InventoryEntry::Table(_) => types.contains(ResourceType::Table),
+                InventoryEntry::Other(_) => false,
+            };
+            if wanted {
+                sink(instance, database, entry);
+            }
+        })
+        .await
+    }
+
+    /// The IAM policies this integration needs, with real ARNs where discovery knows them:
+    /// the connector's `rds-db:connect` policy narrowed to the region, account and resource ids
+    /// (the `DbiResourceId` of each instance, the cluster resource id for Aurora), and the
+    /// end users' policy narrowed the same way. Without discovery (a fixed endpoint) they keep
+    /// the setup guide's wildcards, narrowed to the region.
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; [`AccessError::Policy`] if a discovered id is not valid
+    /// in an ARN.
+    pub async fn policies(&self) -> Result<IntegrationPolicies, AccessError> {
+        let resolution = self.targets().await?;
+        let integration = &self.inner.integration;
+        let mut accounts = std::collections::BTreeSet::new();
+        let mut resource_ids = std::collections::BTreeSet::new();
+        for target in &resolution.targets {
+            if let Some(instance) = &target.instance {
+                if let Some(account) = &instance.account {
+                    accounts.insert(account.clone());
+                }
+                if let Some(id) = instance.iam_resource_id() {
+                    resource_ids.insert(id.to_owned());
+                }
+            }
+        }
+        // One account narrows the ARN; several (unusual in one region) keep the wildcard.
+        let account = (accounts.len() == 1)
+            .then(|| accounts.into_iter().next())
+            .flatten();
+        let mut connector = iam_policy::ConnectorPolicy::builder()
+            .db_user(integration.connector_user().as_str())
+            .region(integration.region().as_str());
+        let mut end_user = iam_policy::EndUserPolicy::builder()
+            .region(integration.region().as_str())
+            .require_persistent_sub(true);
+        if let Some(account) = &account {
+            connector = connector.account(account);
+            end_user = end_user.account(account);
+        }
+        for id in &resource_ids {
+            connector = connector.resource_id(id);
+            end_user = end_user.resource_id(id);
+        }
+        Ok(IntegrationPolicies {
+            connector: connector.build().map_err(AccessError::Policy)?,
+            end_user: end_user.build().map_err(AccessError::Policy)?,
+            resource_ids: resource_ids.into_iter().collect(),
+        })
     }
 
     /// The databases of `target` the connector may connect to.

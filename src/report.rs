@@ -92,3 +92,17 @@ pub struct InventoryCounts {
     /// Tables, views, sequences and other relations.
     pub tables: u64,
 }
+
+/// The IAM policies an integration needs (see
+/// [`AccessManager::policies`](crate::AccessManager::policies)).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IntegrationPolicies {
+    /// For the connector's IAM role: `rds-db:connect` as the connector user.
+    pub connector: iam_policy::PolicyDocument,
+    /// For end users (a permission set): `rds-db:connect` as `${SAML:sub}` and
+    /// `rds:DescribeDBInstances`, with the `saml:sub_type = persistent` condition.
+    pub end_user: iam_policy::PolicyDocument,
+    /// The resource ids the ARNs were narrowed to (empty: wildcards).
+    pub resource_ids: Vec<String>,
+}

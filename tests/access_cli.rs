@@ -229,6 +229,20 @@ fn grant_login_inspect_inventory_revoke() {
         && l["table"] == json!("orders")));
     assert!(!lines.iter().any(|l| l["database"] == json!("template1")));
 
+    // Sync: the same stream limited to the integration's resource types (all three here).
+    let out = env.rdspg(&["sync"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), lines.len());
+
+    // The policies of an integration without discovery: the guide's, narrowed to its region.
+    let out = env.rdspg(&["policy"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let policies = json_of(&out);
+    assert_eq!(
+        policies["connector"]["Statement"][0]["Resource"],
+        json!("arn:aws:rds-db:us-east-1:*:dbuser:*/apono_connector")
+    );
+
     // Alice creates nothing here (read-only), but revocation ends her session and access.
     let out = env.rdspg(&["revoke", "--user", "alice"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));

@@ -24,14 +24,10 @@ where
         .map_err(|e| Failure::usage(format!("{flag}: {e}")))
 }
 
-fn manager(
-    integration: Integration,
-) -> impl std::future::Future<Output = Result<AccessManager, Failure>> {
-    async move {
-        AccessManager::from_integration(integration)
-            .await
-            .map_err(|e| Failure::job_error(&e))
-    }
+async fn manager(integration: Integration) -> Result<AccessManager, Failure> {
+    AccessManager::from_integration(integration)
+        .await
+        .map_err(|e| Failure::job_error(&e))
 }
 
 fn request(args: &GrantArgs, integration: &Integration) -> Result<AccessRequest, Failure> {
@@ -391,7 +387,11 @@ pub(crate) fn run_inspect(args: &InspectArgs, output: Output) -> Result<ExitCode
 
 /// Prints the inventory as it streams: a line (or a JSON object per line with `--output json`)
 /// per database, schema and table.
-pub(crate) fn run_inventory(args: &ConfigArgs, output: Output) -> Result<ExitCode, Failure> {
+pub(crate) fn run_inventory(
+    args: &ConfigArgs,
+    output: Output,
+    sync: bool,
+) -> Result<ExitCode, Failure> {
     let integration = load_integration(args)?;
     let stdout = Mutex::new(std::io::stdout());
     let print = |instance: &InstanceId, database: &str, entry: &InventoryEntry| {
@@ -411,10 +411,12 @@ pub(crate) fn run_inventory(args: &ConfigArgs, output: Output) -> Result<ExitCod
     };
     let report = runtime()?.block_on(async {
         let manager = manager(integration).await?;
-        manager
-            .inventory(print)
-            .await
-            .map_err(|e| Failure::job_error(&e))
+        let report = if sync {
+            manager.sync(print).await
+        } else {
+            manager.inventory(print).await
+        };
+        report.map_err(|e| Failure::job_error(&e))
     })?;
     Ok(fleet_exit(&report))
 }

@@ -20,9 +20,11 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// IAM policies: print the connector or end-user policy, lint a policy, evaluate a request.
-    #[command(subcommand)]
-    Policy(PolicyCommand),
+    /// IAM policies: with --config, the integration's policies with real ARNs; or print the
+    /// connector or end-user policy, lint a policy, evaluate a request.
+    Policy(PolicyArgs),
+    /// The integration's inventory of the resource types it syncs, one line each.
+    Sync(ConfigArgs),
     /// Read a settings file and report whether it is valid (exit 2 with the key path when not).
     Validate(ValidateArgs),
     /// Print an IAM database-authentication token (valid 15 minutes).
@@ -46,6 +48,20 @@ pub(crate) struct ValidateArgs {
     /// The settings file (TOML, or JSON when it ends in `.json`).
     #[arg(long)]
     pub(crate) config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+#[command(group(clap::ArgGroup::new("policy_source").args(["config"])))]
+pub(crate) struct PolicyArgs {
+    /// Print the integration's connector and end-user policies, narrowed with discovery.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Which integration of the file (needed when it holds more than one).
+    #[arg(long, requires = "config")]
+    pub(crate) integration: Option<String>,
+    #[command(subcommand)]
+    pub(crate) command: Option<PolicyCommand>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,7 +29,8 @@ fn main() -> ExitCode {
         Command::Grant(args) => access::run_grant(args, cli.output),
         Command::Revoke(args) => access::run_revoke(args, cli.output),
         Command::Inspect(args) => access::run_inspect(args, cli.output),
-        Command::Inventory(args) => access::run_inventory(args, cli.output),
+        Command::Inventory(args) => access::run_inventory(args, cli.output, false),
+        Command::Sync(args) => access::run_inventory(args, cli.output, true),
     };
     match result {
         Ok(code) => code,

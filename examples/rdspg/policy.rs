@@ -7,16 +7,54 @@ use iam_policy::lint::{Severity, lint};
 use iam_policy::{ConnectorPolicy, EndUserPolicy, PolicyDocument};
 use serde_json::json;
 
-use crate::cli::{EvalArgs, LintArgs, PolicyCommand, PolicyScopeArgs, UserPolicyArgs};
+use crate::cli::{EvalArgs, LintArgs, PolicyArgs, PolicyCommand, PolicyScopeArgs, UserPolicyArgs};
 use crate::output::{Failure, Output, print_json};
 
-pub(crate) fn run(command: &PolicyCommand, output: Output) -> Result<ExitCode, Failure> {
-    match command {
-        PolicyCommand::Connector(args) => print_policy(&connector_policy(args)?),
-        PolicyCommand::User(args) => print_policy(&user_policy(args)?),
-        PolicyCommand::Lint(args) => run_lint(args, output),
-        PolicyCommand::Eval(args) => run_eval(args, output),
+pub(crate) fn run(args: &PolicyArgs, output: Output) -> Result<ExitCode, Failure> {
+    match (&args.command, &args.config) {
+        (Some(PolicyCommand::Connector(args)), _) => print_policy(&connector_policy(args)?),
+        (Some(PolicyCommand::User(args)), _) => print_policy(&user_policy(args)?),
+        (Some(PolicyCommand::Lint(args)), _) => run_lint(args, output),
+        (Some(PolicyCommand::Eval(args)), _) => run_eval(args, output),
+        (None, Some(config)) => {
+            run_integration_policies(config, args.integration.as_deref(), output)
+        }
+        (None, None) => Err(Failure::usage(
+            "policy: give --config FILE, or one of: connector, user, lint, eval (see --help)",
+        )),
     }
+}
+
+/// The integration's two policies with the ARNs discovery gives.
+fn run_integration_policies(
+    config: &std::path::Path,
+    integration: Option<&str>,
+    output: Output,
+) -> Result<ExitCode, Failure> {
+    let integration = crate::config::load_integration(&crate::cli::ConfigArgs {
+        config: config.to_path_buf(),
+        integration: integration.map(str::to_owned),
+    })?;
+    let policies = crate::output::runtime()?.block_on(async {
+        let manager = rds_pg_access::AccessManager::from_integration(integration)
+            .await
+            .map_err(|e| Failure::job_error(&e))?;
+        manager.policies().await.map_err(|e| Failure::job_error(&e))
+    })?;
+    match output {
+        Output::Json => print_json(&json!({
+            "connector": policies.connector.to_value(),
+            "end_user": policies.end_user.to_value(),
+            "resource_ids": policies.resource_ids,
+        }))?,
+        Output::Text => {
+            println!("# Connector role policy (attach to the connector's IAM role)");
+            println!("{}", policies.connector.to_json_pretty());
+            println!("# End-user policy (attach to the permission set or role of the users)");
+            println!("{}", policies.end_user.to_json_pretty());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn connector_policy(args: &PolicyScopeArgs) -> Result<PolicyDocument, Failure> {
