@@ -38,12 +38,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// Compiles the README's examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+mod check;
 mod credentials;
 mod error;
 mod manager;
 mod report;
 mod target;
 
+pub use check::{CheckItem, CheckReport};
 pub use credentials::{ConnectorCredentials, IntegrationCredentials};
 pub use error::AccessError;
 pub use manager::{AccessManager, ManagerOptions};

@@ -216,9 +216,35 @@ impl AccessManager {
         }
     }
 
+    /// The fan-out options in use.
+    pub fn options(&self) -> &ManagerOptions {
+        &self.inner.options
+    }
+
+    /// The `pg-grants` settings in use.
+    pub fn grants_settings(&self) -> &GrantsSettings {
+        &self.inner.grants
+    }
+
     /// The integration this manager acts for.
     pub fn integration(&self) -> &Integration {
         &self.inner.integration
+    }
+
+    /// Reads a resource path as this integration's resources are written: the full form
+    /// `INSTANCE/DATABASE[/SCHEMA[/TABLE]]`, or without the instance when the integration has
+    /// one instance (its `instance.id`, or a fixed `[endpoint]`, whose target is
+    /// [`LOCAL_TARGET`](crate::LOCAL_TARGET)).
+    ///
+    /// # Errors
+    /// [`AccessError::Model`] naming the bad part.
+    pub fn resource_path(&self, text: &str) -> Result<ResourcePath, AccessError> {
+        let integration = &self.inner.integration;
+        if integration.instance().is_none() {
+            let local = crate::target::local_name();
+            return Ok(ResourcePath::parse_in(text, Some(&local))?);
+        }
+        Ok(integration.resource_path(text)?)
     }
 
     /// The integration's targets now (discovery runs afresh).
@@ -548,7 +574,7 @@ impl AccessManager {
     }
 
     /// The databases of `target` the connector may connect to.
-    async fn databases(&self, target: &Target) -> Result<Vec<Ident>, AccessError> {
+    pub(crate) async fn databases(&self, target: &Target) -> Result<Vec<Ident>, AccessError> {
         let home = self.inner.integration.database().as_str();
         let connection = self.connect(target, home).await?;
         let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
@@ -700,7 +726,11 @@ impl AccessManager {
     }
 
     /// Connects the connector to `database` on `target`.
-    async fn connect(&self, target: &Target, database: &str) -> Result<Connection, AccessError> {
+    pub(crate) async fn connect(
+        &self,
+        target: &Target,
+        database: &str,
+    ) -> Result<Connection, AccessError> {
         let mut options = ConnectOptions::builder(target.connect_to.host().as_str())
             .port(target.connect_to.port())
             .dbname(database)
@@ -738,7 +768,8 @@ fn grants_for(scopes: &[Scope], level: integration_model::AccessLevel) -> Vec<pg
 
 /// The current time, second precision, UTC.
 fn now() -> OffsetDateTime {
-    OffsetDateTime::from(SystemTime::now())
+    let now = OffsetDateTime::from(SystemTime::now());
+    now.replace_nanosecond(0).unwrap_or(now)
 }
 
 /// A request id for a request that brought none: the same request (grantee, level, duration,

@@ -138,7 +138,7 @@ pub async fn resolve_targets(
     Ok(resolution)
 }
 
-fn local_name() -> InstanceId {
+pub(crate) fn local_name() -> InstanceId {
     #[allow(clippy::expect_used)] // a constant, checked by `local_target_name_is_valid`
     LOCAL_TARGET
         .parse()

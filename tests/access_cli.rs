@@ -232,7 +232,10 @@ fn grant_login_inspect_inventory_revoke() {
     // Sync: the same stream limited to the integration's resource types (all three here).
     let out = env.rdspg(&["sync"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), lines.len());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        lines.len()
+    );
 
     // The policies of an integration without discovery: the guide's, narrowed to its region.
     let out = env.rdspg(&["policy"]);

@@ -502,3 +502,45 @@ for name, engine, team in [("orders-a", "postgres", "orders"), ("orders-b", "pos
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("orders-mysql"), "{}", stderr(&out));
 }
+
+/// The README's first command, on every server version the project is tested on: every step
+/// did what it says (the command exits 0 only then).
+#[test]
+fn quickstart_walks_the_whole_flow_on_each_version() {
+    for version in pg_testkit::ALL_VERSIONS {
+        let version = version.to_string();
+        let out = rdspg(&["--output", "json", "quickstart", "--pg-version", &version]);
+        let report = stdout_json(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "PostgreSQL {version}: {report:#}\nstderr: {}",
+            stderr(&out)
+        );
+        let steps = report["steps"].as_array().expect("steps");
+        let names: Vec<&str> = steps.iter().filter_map(|s| s["step"].as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "start a throwaway PostgreSQL",
+                "check",
+                "apply the fix as the master user",
+                "sync",
+                "grant",
+                "log in as the new user and read",
+                "a write is refused",
+                "revoke",
+                "the login now fails",
+                "stop the server",
+            ],
+            "PostgreSQL {version}"
+        );
+        assert!(steps.iter().all(|s| s["ok"] == json!(true)), "{report:#}");
+        assert!(
+            steps[0]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&format!("PostgreSQL {version}"))),
+            "{report:#}"
+        );
+    }
+}

@@ -30,14 +30,18 @@ async fn manager(integration: Integration) -> Result<AccessManager, Failure> {
         .map_err(|e| Failure::job_error(&e))
 }
 
-fn request(args: &GrantArgs, integration: &Integration) -> Result<AccessRequest, Failure> {
+fn request(
+    args: &GrantArgs,
+    integration: &Integration,
+    manager: &AccessManager,
+) -> Result<AccessRequest, Failure> {
     let user: Identifier = parse("--user", &args.user)?;
     let level: AccessLevel = parse("--level", &args.level)?;
     let duration: AccessDuration = parse("--for", &args.duration)?;
     let mut resources = Vec::new();
     for text in &args.resources {
         resources.push(
-            integration
+            manager
                 .resource_path(text)
                 .map_err(|e| Failure::usage(format!("--resource: {e}")))?,
         );
@@ -121,16 +125,13 @@ fn uri_escape(text: &str) -> String {
 
 pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Failure> {
     let integration = load_integration(&args.config)?;
-    let request = request(args, &integration)?;
     let rt = runtime()?;
+    let manager = rt.block_on(manager(integration.clone()))?;
+    let request = request(args, &integration, &manager)?;
     if args.dry_run {
-        let report = rt.block_on(async {
-            let manager = manager(integration).await?;
-            manager
-                .plan(&request)
-                .await
-                .map_err(|e| Failure::job_error(&e))
-        })?;
+        let report = rt
+            .block_on(manager.plan(&request))
+            .map_err(|e| Failure::job_error(&e))?;
         match output {
             Output::Text => {
                 for (instance, outcome) in &report.results {
@@ -164,13 +165,9 @@ pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Fa
     }
 
     let ssl_mode = integration.ssl_mode();
-    let granted = rt.block_on(async {
-        let manager = manager(integration).await?;
-        manager
-            .grant(&request)
-            .await
-            .map_err(|e| Failure::job_error(&e))
-    })?;
+    let granted = rt
+        .block_on(manager.grant(&request))
+        .map_err(|e| Failure::job_error(&e))?;
     let database = request
         .resources()
         .first()
@@ -419,4 +416,59 @@ pub(crate) fn run_inventory(
         report.map_err(|e| Failure::job_error(&e))
     })?;
     Ok(fleet_exit(&report))
+}
+
+pub(crate) fn run_check(args: &ConfigArgs, output: Output) -> Result<ExitCode, Failure> {
+    let integration = load_integration(args)?;
+    let report = runtime()?.block_on(async {
+        let manager = manager(integration).await?;
+        manager.check().await.map_err(|e| Failure::job_error(&e))
+    })?;
+    print_check(&report, output)?;
+    Ok(if report.all_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub(crate) fn print_check(
+    report: &rds_pg_access::CheckReport,
+    output: Output,
+) -> Result<(), Failure> {
+    match output {
+        Output::Json => print_json(
+            &report
+                .items
+                .iter()
+                .map(|i| {
+                    json!({
+                        "instance": i.instance.as_ref().map(ToString::to_string),
+                        "item": i.item,
+                        "ok": i.ok,
+                        "detail": i.detail,
+                        "fix": i.fix,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Output::Text => {
+            for i in &report.items {
+                let place = i
+                    .instance
+                    .as_ref()
+                    .map_or_else(String::new, |n| format!("{n}: "));
+                println!(
+                    "{} {place}{}: {}",
+                    if i.ok { "ok     " } else { "PROBLEM" },
+                    i.item,
+                    i.detail
+                );
+                if let Some(fix) = &i.fix {
+                    println!("        fix: {fix}");
+                }
+            }
+            Ok(())
+        }
+    }
 }

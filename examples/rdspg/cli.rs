@@ -25,6 +25,11 @@ pub(crate) enum Command {
     Policy(PolicyArgs),
     /// The integration's inventory of the resource types it syncs, one line each.
     Sync(ConfigArgs),
+    /// Check the whole integration: instances, login, TLS, the connector's rights, owners.
+    Check(ConfigArgs),
+    /// Start a throwaway local PostgreSQL with the RDS permission model and TLS, and walk
+    /// through check, sync, grant, login, a refused write, revoke, a refused login.
+    Quickstart(QuickstartArgs),
     /// Read a settings file and report whether it is valid (exit 2 with the key path when not).
     Validate(ValidateArgs),
     /// Print an IAM database-authentication token (valid 15 minutes).
@@ -260,4 +265,11 @@ pub(crate) struct InspectArgs {
     /// Only this database (default: every database).
     #[arg(long)]
     pub(crate) database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QuickstartArgs {
+    /// PostgreSQL major version of the throwaway server (15, 17 or 18; 18 has no TLS here).
+    #[arg(long, default_value_t = 15)]
+    pub(crate) pg_version: u32,
 }

@@ -11,6 +11,7 @@ mod connect;
 mod discover;
 mod output;
 mod policy;
+mod quickstart;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => access::run_inspect(args, cli.output),
         Command::Inventory(args) => access::run_inventory(args, cli.output, false),
         Command::Sync(args) => access::run_inventory(args, cli.output, true),
+        Command::Check(args) => access::run_check(args, cli.output),
+        Command::Quickstart(args) => quickstart::run(args, cli.output),
     };
     match result {
         Ok(code) => code,

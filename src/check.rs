@@ -1,0 +1,341 @@
+//! [`AccessManager::check`]: is the integration set up as the setup guide says?
+
+use integration_model::{AuthType, InstanceId, SslMode};
+use pg_grants::quote::Ident;
+use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session};
+
+use crate::error::AccessError;
+use crate::manager::AccessManager;
+use crate::target::Target;
+
+/// One finding of a check: what was checked, whether it is right, and what fixes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckItem {
+    /// The instance it concerns, or `None` for the integration as a whole.
+    pub instance: Option<InstanceId>,
+    /// What was checked (stable names: `discovery`, `instance`, `login`, `tls`, `createrole`,
+    /// `rds_superuser`, `rds_iam`, `owners`, `iam-policy`).
+    pub item: &'static str,
+    /// Whether it is as it should be.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+    /// What fixes it, when not ok: for `owners`, exactly the SQL to run (the detail says as
+    /// whom); otherwise SQL or a setting, with the role to run it as.
+    pub fix: Option<String>,
+}
+
+/// Every finding of [`AccessManager::check`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// In order: integration-wide items first, then per instance.
+    pub items: Vec<CheckItem>,
+}
+
+impl CheckReport {
+    /// Whether every item is ok.
+    pub fn all_ok(&self) -> bool {
+        self.items.iter().all(|i| i.ok)
+    }
+
+    fn push(
+        &mut self,
+        instance: Option<&InstanceId>,
+        item: &'static str,
+        ok: bool,
+        detail: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.items.push(CheckItem {
+            instance: instance.cloned(),
+            item,
+            ok,
+            detail: detail.into(),
+            fix,
+        });
+    }
+}
+
+/// A role name that no one has: planning a grant for it lists every object the connector
+/// could not grant on, without creating anything.
+const PROBE_ROLE: &str = "rdspg_check_probe";
+
+impl AccessManager {
+    /// Checks the whole integration and reports each item as ok or a problem with its fix:
+    /// instances found, PostgreSQL and available; the auth type matches the instance (IAM
+    /// enabled) and the connector user (member of `rds_iam` for IAM, able to log in with the
+    /// secret); TLS as configured; the connector has CREATEROLE and `rds_superuser`; which
+    /// schemas and tables it could not grant on and why (their owners), with the SQL to run;
+    /// and the IAM policy the connector needs, with real ARNs. Changes nothing.
+    ///
+    /// # Errors
+    /// None for problems it finds (they are items); only programming errors of the report.
+    pub async fn check(&self) -> Result<CheckReport, AccessError> {
+        let mut report = CheckReport::default();
+        let resolution = match self.targets().await {
+            Ok(resolution) => resolution,
+            Err(error) => {
+                report.push(None, "discovery", false, error.to_string(), None);
+                return Ok(report);
+            }
+        };
+        report.push(
+            None,
+            "discovery",
+            !resolution.targets.is_empty(),
+            format!(
+                "{} usable instance(s): {}",
+                resolution.targets.len(),
+                resolution
+                    .targets
+                    .iter()
+                    .map(|t| format!("{} ({})", t.name, t.connect_to))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None,
+        );
+        for (name, error) in &resolution.unusable {
+            report.push(Some(name), "instance", false, error.to_string(), None);
+        }
+        for target in &resolution.targets {
+            let items = match tokio::time::timeout(
+                self.options().instance_timeout,
+                self.check_target(target),
+            )
+            .await
+            {
+                Ok(items) => items,
+                Err(_) => {
+                    let mut r = CheckReport::default();
+                    r.push(
+                        Some(&target.name),
+                        "login",
+                        false,
+                        format!(
+                            "no answer within {} s",
+                            self.options().instance_timeout.as_secs()
+                        ),
+                        None,
+                    );
+                    r
+                }
+            };
+            report.items.extend(items.items);
+        }
+        match self.policies().await {
+            Ok(policies) => report.push(
+                None,
+                "iam-policy",
+                true,
+                format!(
+                    "the connector's IAM role needs: {}",
+                    policies.connector.to_json()
+                ),
+                None,
+            ),
+            Err(error) => report.push(None, "iam-policy", false, error.to_string(), None),
+        }
+        Ok(report)
+    }
+
+    async fn check_target(&self, target: &Target) -> CheckReport {
+        let mut report = CheckReport::default();
+        let name = Some(&target.name);
+        let integration = self.integration();
+        let connector = integration.connector_user().as_str();
+        let home = integration.database().as_str();
+
+        let connection = match self.connect(target, home).await {
+            Ok(c) => {
+                report.push(
+                    name,
+                    "login",
+                    true,
+                    format!("{connector} logs in to {home}"),
+                    None,
+                );
+                c
+            }
+            Err(error) => {
+                let fix = match integration.auth() {
+                    AuthType::Iam => format!(
+                        "as the master user: GRANT rds_iam TO {connector}; and attach the \
+                         connector policy (rdspg policy --config FILE) to the connector's IAM role"
+                    ),
+                    _ => format!(
+                        "check that the secret holds the password of {connector} (ALTER USER \
+                         {connector} WITH PASSWORD '...' as the master user)"
+                    ),
+                };
+                report.push(name, "login", false, error.to_string(), Some(fix));
+                return report;
+            }
+        };
+        let client = connection.client();
+
+        let tls_required = !matches!(
+            integration.ssl_mode(),
+            SslMode::Disable | SslMode::Allow | SslMode::Prefer
+        );
+        let encrypted = connection.is_tls();
+        report.push(
+            name,
+            "tls",
+            encrypted || !tls_required,
+            format!(
+                "ssl_mode {}: the session is {}",
+                integration.ssl_mode(),
+                if encrypted {
+                    "encrypted"
+                } else {
+                    "not encrypted"
+                }
+            ),
+            (!encrypted && tls_required).then(|| "enable TLS on the server".to_owned()),
+        );
+
+        // The connector's attributes, as the setup guide creates them. Constant SQL, no input.
+        let row = client
+            .query_one(
+                "SELECT r.rolcreaterole, r.rolsuper, \
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rds_superuser') \
+                          AND pg_catalog.pg_has_role(current_user, 'rds_superuser', 'MEMBER'), \
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rds_iam') \
+                          AND pg_catalog.pg_has_role(current_user, 'rds_iam', 'MEMBER'), \
+                        current_setting('server_version_num')::int \
+                   FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
+                &[],
+            )
+            .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(error) => {
+                report.push(name, "createrole", false, error.to_string(), None);
+                return report;
+            }
+        };
+        let createrole: bool = row.try_get(0).unwrap_or(false);
+        let superuser: bool = row.try_get(1).unwrap_or(false);
+        let in_rds_superuser: bool = row.try_get(2).unwrap_or(false);
+        let in_rds_iam: bool = row.try_get(3).unwrap_or(false);
+        let version: i32 = row.try_get(4).unwrap_or(0);
+        report.push(
+            name,
+            "createrole",
+            createrole || superuser,
+            format!("{connector} has CREATEROLE: {createrole}"),
+            (!createrole && !superuser)
+                .then(|| format!("as the master user: ALTER USER {connector} WITH CREATEROLE;")),
+        );
+        report.push(
+            name,
+            "rds_superuser",
+            in_rds_superuser || superuser,
+            format!("{connector} is a member of rds_superuser: {in_rds_superuser}"),
+            (!in_rds_superuser && !superuser)
+                .then(|| format!("as the master user: GRANT rds_superuser TO {connector};")),
+        );
+        if integration.auth() == AuthType::Iam {
+            report.push(
+                name,
+                "rds_iam",
+                in_rds_iam,
+                format!("{connector} is a member of rds_iam: {in_rds_iam}"),
+                (!in_rds_iam).then(|| format!("as the master user: GRANT rds_iam TO {connector};")),
+            );
+            if version >= 160_000 {
+                let admin = client
+                    .query_one(
+                        "SELECT pg_catalog.pg_has_role(current_user, 'rds_iam', 'USAGE WITH ADMIN OPTION')",
+                        &[],
+                    )
+                    .await
+                    .ok()
+                    .and_then(|r| r.try_get::<_, bool>(0).ok())
+                    .unwrap_or(false);
+                report.push(
+                    name,
+                    "rds_iam",
+                    admin || superuser,
+                    format!("{connector} may grant rds_iam to new users (PostgreSQL 16+ needs ADMIN OPTION): {admin}"),
+                    (!admin).then(|| format!("as the master user: GRANT rds_iam TO {connector} WITH ADMIN OPTION;")),
+                );
+            }
+        }
+        drop(connection);
+
+        match self.owner_fixes(target).await {
+            Ok(fixes) if fixes.is_empty() => report.push(
+                name,
+                "owners",
+                true,
+                "the connector may grant on every schema and table",
+                None,
+            ),
+            Ok(fixes) => {
+                for (database, fix) in fixes {
+                    report.push(
+                        name,
+                        "owners",
+                        false,
+                        format!("database {database}: {}", fix.0),
+                        Some(fix.1),
+                    );
+                }
+            }
+            Err(error) => report.push(name, "owners", false, error.to_string(), None),
+        }
+        report
+    }
+
+    /// Per database, the objects the connector cannot grant on, grouped by owner: a line that
+    /// names them and the SQL that fixes it.
+    async fn owner_fixes(
+        &self,
+        target: &Target,
+    ) -> Result<Vec<(String, (String, String))>, AccessError> {
+        let probe = Ident::new(PROBE_ROLE).map_err(GrantsError::from)?;
+        let mut out = Vec::new();
+        for database in self.databases(target).await? {
+            let connection = self.connect(target, database.as_str()).await?;
+            let session = Session::new(connection.client(), self.grants_settings().clone()).await?;
+            let grants = [Grant::new(Scope::Database, AccessLevel::Admin)];
+            match session.plan(&probe, &grants).await {
+                Ok(_) => {}
+                Err(GrantsError::OwnerMembershipMissing { fixes }) => {
+                    let mut by_fix: std::collections::BTreeMap<(String, String), Vec<String>> =
+                        std::collections::BTreeMap::new();
+                    let mut run_as: std::collections::BTreeMap<String, String> =
+                        std::collections::BTreeMap::new();
+                    for fix in fixes {
+                        by_fix
+                            .entry((fix.owner.clone(), fix.fix_sql.clone()))
+                            .or_default()
+                            .push(format!("{} {}", fix.kind, fix.object));
+                        run_as.insert(fix.fix_sql, fix.run_as);
+                    }
+                    for ((owner, fix), objects) in by_fix {
+                        out.push((
+                            database.to_string(),
+                            (
+                                format!(
+                                    "{} object(s) owned by {owner} cannot be granted on: {}; \
+                                     the fix runs as {}",
+                                    objects.len(),
+                                    objects.join(", "),
+                                    run_as.get(&fix).map_or("an administrator", String::as_str)
+                                ),
+                                fix,
+                            ),
+                        ));
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(out)
+    }
+}
