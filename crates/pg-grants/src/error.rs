@@ -131,6 +131,53 @@ pub enum GrantsError {
         /// SQL that allows it on this server version.
         fix_sql: String,
     },
+    /// The connector may no longer alter or drop a role it manages: on 16+ its `ADMIN OPTION` on
+    /// the role (implicit when it created it) was removed, or the role was created by another
+    /// connector user; before 16 it lacks `CREATEROLE`. Nothing changed.
+    #[error(
+        "the connector {connector:?} may not {action} managed role {role:?}: {needs}; nothing was          changed; as an administrator run: {fix_sql}"
+    )]
+    CannotAdministerRole {
+        /// The managed role.
+        role: String,
+        /// The connector.
+        connector: String,
+        /// What was refused (`revoke`, `change the expiry of`, `set the password of`).
+        action: &'static str,
+        /// What this server version requires, and what is missing.
+        needs: String,
+        /// SQL that gives the connector that right back on this server version.
+        fix_sql: String,
+    },
+    /// A grant asks for something its scope cannot give; nothing changed.
+    #[error("invalid grant on {scope}: {reason}")]
+    InvalidGrant {
+        /// The grant's scope, as text.
+        scope: String,
+        /// What is wrong and what to use instead.
+        reason: &'static str,
+    },
+    /// A grant asks to follow new tables made by a role the connector can never act for: that
+    /// role is a member of the connector (on 16+ the role that created the connector, usually
+    /// the master user), so the connector cannot join it, and privileges on the tables it
+    /// creates later could be revoked by that role only. Nothing changed.
+    #[error(
+        "cannot follow new tables created by {creator:?} in schema {schema:?} of database \
+         {database:?}: {creator:?} is a member of the connector {connector:?} (on PostgreSQL 16+ \
+         the role that created the connector is), so the connector cannot act for it and could \
+         not revoke privileges on the tables it creates later; grant without following new \
+         tables there, or let a role the connector can join create the tables"
+    )]
+    CannotFollowNewTables {
+        /// Database of the schema.
+        database: String,
+        /// The schema.
+        schema: String,
+        /// The role whose future tables would be covered.
+        creator: String,
+        /// The connector.
+        connector: String,
+    },
     /// The scope names an object that does not exist.
     #[error("{kind} {name:?} does not exist in database {database:?}")]
     ObjectNotFound {

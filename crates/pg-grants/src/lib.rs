@@ -47,6 +47,19 @@
 //! member of the connector (on 16+ the master user that created it), the owner's
 //! `GRANT … ON object TO connector WITH GRANT OPTION`.
 //!
+//! # Following new tables
+//!
+//! [`Grant::follow_new_tables`] adds `ALTER DEFAULT PRIVILEGES FOR ROLE <creator> IN SCHEMA …`
+//! entries ([`plan::DefaultChange`]), planned, applied and removed like privileges.
+//!
+//! # When the connector lost a right
+//!
+//! Every refusal names the SQL that fixes it on the server's version:
+//! [`GrantsError::OwnerMembershipMissing`] (acting for owners), [`GrantsError::CannotGrantRole`]
+//! (`rds_iam` or the marker: `ADMIN OPTION` on 16+, `CREATEROLE` before) and
+//! [`GrantsError::CannotAdministerRole`] (altering, revoking or dropping a managed role whose
+//! `ADMIN OPTION` the connector lost on 16+). Each is raised before any change.
+//!
 //! # Example
 //!
 //! ```no_run

@@ -3,7 +3,9 @@
 //!
 //! [`inspect_sql`] reads, in one catalog query, every object in scope and every object on which
 //! the role holds a privilege (`aclexplode` over `pg_database`, `pg_namespace`, `pg_class`,
-//! `pg_proc`), plus the role's default-ACL entries and memberships. Objects that belong to an
+//! `pg_proc`), plus the role's default-ACL entries and memberships. Grants that follow new tables
+//! ([`Grant::follow_new_tables`]) also plan `ALTER DEFAULT PRIVILEGES FOR ROLE <creator>`
+//! entries ([`DefaultChange`]); entries naming the role that no grant asks for are removed. Objects that belong to an
 //! extension (`pg_depend.deptype = 'e'`, for example functions of `pg_stat_statements` owned by
 //! `rdsadmin` on RDS) are not in any scope: nobody but their owner could grant on them. [`plan`] is a pure function
 //! of that [`Inspection`]: it lists the `GRANT`s and `REVOKE`s needed, and is empty when the role
@@ -341,12 +343,94 @@ pub struct Plan {
     pub role: Ident,
     /// Per-object changes, in a stable order.
     pub changes: Vec<Change>,
+    /// Default-privilege changes (grants that follow new tables), in a stable order.
+    pub default_changes: Vec<DefaultChange>,
+}
+
+/// Objects a default-privilege entry applies to (`pg_default_acl.defaclobjtype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum DefaultObjects {
+    /// `r`: tables, views, materialized views, foreign tables.
+    Tables,
+    /// `S`: sequences.
+    Sequences,
+    /// `f`: functions and procedures.
+    Functions,
+    /// `T`: types.
+    Types,
+    /// `n`: schemas.
+    Schemas,
+}
+
+impl DefaultObjects {
+    /// From `pg_default_acl.defaclobjtype`.
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "r" => Some(Self::Tables),
+            "S" => Some(Self::Sequences),
+            "f" => Some(Self::Functions),
+            "T" => Some(Self::Types),
+            "n" => Some(Self::Schemas),
+            _ => None,
+        }
+    }
+
+    /// The keyword after `ON` in `ALTER DEFAULT PRIVILEGES … GRANT … ON`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Self::Tables => "TABLES",
+            Self::Sequences => "SEQUENCES",
+            Self::Functions => "FUNCTIONS",
+            Self::Types => "TYPES",
+            Self::Schemas => "SCHEMAS",
+        }
+    }
+}
+
+/// One default-privilege entry's change: what `role` gets on objects that `for_role` creates
+/// later (in `schema`, or anywhere when none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DefaultChange {
+    /// The creator whose future objects are covered.
+    pub for_role: Ident,
+    /// The schema, or none for the whole database.
+    pub schema: Option<Ident>,
+    /// Which future objects.
+    pub objects: DefaultObjects,
+    /// Privileges to grant.
+    pub grant: PrivilegeSet,
+    /// Privileges to revoke.
+    pub revoke: PrivilegeSet,
+}
+
+impl DefaultChange {
+    fn statement(&self, role: &Ident, verb: &str, privs: PrivilegeSet) -> Statement {
+        let schema = self
+            .schema
+            .as_ref()
+            .map(|s| format!(" IN SCHEMA {}", s.quoted()))
+            .unwrap_or_default();
+        let (action, to) = if verb == "GRANT" {
+            ("GRANT", "TO")
+        } else {
+            ("REVOKE", "FROM")
+        };
+        Statement::new(format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {}{schema} {action} {} ON {} {to} {};",
+            self.for_role.quoted(),
+            privs.to_sql_list(),
+            self.objects.keyword(),
+            role.quoted()
+        ))
+    }
 }
 
 impl Plan {
     /// Whether nothing needs to change.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.default_changes.is_empty()
     }
 
     /// The statements, `REVOKE`s before `GRANT`s per object.
@@ -368,6 +452,14 @@ impl Plan {
                     c.object.sql_target(),
                     self.role.quoted()
                 )));
+            }
+        }
+        for d in &self.default_changes {
+            if !d.revoke.is_empty() {
+                out.push(d.statement(&self.role, "REVOKE", d.revoke));
+            }
+            if !d.grant.is_empty() {
+                out.push(d.statement(&self.role, "GRANT", d.grant));
             }
         }
         out
@@ -436,8 +528,11 @@ fn unsupported(rules: &ServerRules) -> PrivilegeSet {
 /// # Errors
 /// * [`GrantsError::ObjectNotFound`] when a scope names a schema or table the inspection did not
 ///   see;
-/// * [`GrantsError::OwnerMembershipMissing`] listing every object whose change the connector may
-///   not make, with the fix SQL for this server version.
+/// * [`GrantsError::OwnerMembershipMissing`] listing every object (and default-privilege entry)
+///   whose change the connector may not make, with the fix SQL for this server version;
+/// * [`GrantsError::InvalidGrant`] for a [`Scope::Table`] grant that asks to follow new tables;
+/// * [`GrantsError::CannotFollowNewTables`] when a grant follows new tables of a role that is a
+///   member of the connector (see [`Grant::follow_new_tables`]).
 pub fn plan(
     inspection: &Inspection,
     role: &Ident,
@@ -467,6 +562,15 @@ pub fn plan(
                 name,
             });
         }
+    }
+    if let Some(q) = grants.iter().find_map(|g| match &g.scope {
+        Scope::Table(q) if g.follow_new_tables => Some(q),
+        _ => None,
+    }) {
+        return Err(GrantsError::InvalidGrant {
+            scope: format!("table {q}"),
+            reason: "following new tables needs a schema or database scope; a table scope covers one existing table",
+        });
     }
     let skip = unsupported(rules);
     // `pg_database_owner` (owner of schema `public` on 15+) cannot have explicit members: its
@@ -535,6 +639,9 @@ pub fn plan(
             revoke,
         });
     }
+    let (default_changes, default_fixes) =
+        plan_defaults(inspection, role, grants, policy, skip, rules, connector)?;
+    fixes.extend(default_fixes);
     if !fixes.is_empty() {
         return Err(GrantsError::OwnerMembershipMissing { fixes });
     }
@@ -542,7 +649,176 @@ pub fn plan(
         database: inspection.database.clone(),
         role: role.clone(),
         changes,
+        default_changes,
     })
+}
+
+/// A role expected to create objects in a schema, and whether the connector may act for it.
+struct Creator {
+    name: Ident,
+    acts: bool,
+    circular: bool,
+}
+
+/// The roles whose future objects in `schema` a following grant covers: the schema's owner and
+/// the owners of its tables and sequences (`pg_database_owner` stands for the database's owner),
+/// except `role` itself.
+fn creators(inspection: &Inspection, schema: &Ident, role: &Ident) -> Vec<Creator> {
+    let db = inspection
+        .objects
+        .iter()
+        .find(|o| o.object.kind == ObjectKind::Database);
+    let mut out: Vec<Creator> = Vec::new();
+    let related = inspection.objects.iter().filter(|o| match o.object.kind {
+        ObjectKind::Schema => &o.object.name == schema,
+        ObjectKind::Table | ObjectKind::Sequence => o.object.schema.as_ref() == Some(schema),
+        _ => false,
+    });
+    for o in related {
+        let state = match db {
+            Some(d) if o.owner.as_str() == "pg_database_owner" => d,
+            _ => o,
+        };
+        if &state.owner == role || out.iter().any(|c| c.name == state.owner) {
+            continue;
+        }
+        out.push(Creator {
+            name: state.owner.clone(),
+            acts: state.connector_acts_for_owner,
+            circular: state.owner_in_connector,
+        });
+    }
+    out
+}
+
+/// The `ALTER DEFAULT PRIVILEGES` changes from the role's current default-ACL entries to those
+/// the following grants want, and the fixes for creators the connector cannot act for.
+fn plan_defaults(
+    inspection: &Inspection,
+    role: &Ident,
+    grants: &[Grant],
+    policy: &LevelPolicy,
+    skip: PrivilegeSet,
+    rules: &ServerRules,
+    connector: &Ident,
+) -> Result<(Vec<DefaultChange>, Vec<OwnerFix>), GrantsError> {
+    let mut fixes = Vec::new();
+    use std::collections::BTreeMap;
+    type Key = (Ident, Option<Ident>, DefaultObjects);
+    let mut wanted: BTreeMap<Key, PrivilegeSet> = BTreeMap::new();
+    let mut acting: BTreeMap<Ident, (bool, bool)> = BTreeMap::new();
+    for g in grants.iter().filter(|g| g.follow_new_tables) {
+        let schemas: Vec<&Ident> = match &g.scope {
+            Scope::Schema(s) => vec![s],
+            Scope::Database => inspection
+                .objects
+                .iter()
+                .filter(|o| o.object.kind == ObjectKind::Schema)
+                .map(|o| &o.object.name)
+                .collect(),
+            Scope::Table(_) => Vec::new(),
+        };
+        for schema in schemas {
+            for c in creators(inspection, schema, role) {
+                for (objects, kind) in [
+                    (DefaultObjects::Tables, ObjectKind::Table),
+                    (DefaultObjects::Sequences, ObjectKind::Sequence),
+                ] {
+                    let privs = policy.privileges(g.level, kind).minus(skip);
+                    if privs.is_empty() {
+                        continue;
+                    }
+                    let e = wanted
+                        .entry((c.name.clone(), Some(schema.clone()), objects))
+                        .or_insert(PrivilegeSet::EMPTY);
+                    *e = e.union(privs);
+                }
+                acting.insert(c.name, (c.acts, c.circular));
+            }
+        }
+    }
+    let mut have: BTreeMap<Key, PrivilegeSet> = BTreeMap::new();
+    for d in &inspection.default_acls {
+        let (Some(objects), Ok(for_role)) = (
+            DefaultObjects::from_code(&d.object_type),
+            Ident::new(d.for_role.clone()),
+        ) else {
+            continue;
+        };
+        let schema = d.schema.clone().and_then(|s| Ident::new(s).ok());
+        have.insert((for_role, schema, objects), d.privileges);
+    }
+    let mut keys: Vec<&Key> = wanted.keys().chain(have.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = Vec::new();
+    for key in keys {
+        let want = wanted.get(key).copied().unwrap_or(PrivilegeSet::EMPTY);
+        let has = have.get(key).copied().unwrap_or(PrivilegeSet::EMPTY);
+        let change = DefaultChange {
+            for_role: key.0.clone(),
+            schema: key.1.clone(),
+            objects: key.2,
+            grant: want.minus(has),
+            revoke: has.minus(want),
+        };
+        if change.grant.is_empty() && change.revoke.is_empty() {
+            continue;
+        }
+        // Entries already naming the role came from a creator: look it up like any owner.
+        let (acts, circular) = acting.get(&key.0).copied().unwrap_or_else(|| {
+            inspection
+                .objects
+                .iter()
+                .find(|o| o.owner == key.0)
+                .map_or((key.0 == *connector, false), |o| {
+                    (o.connector_acts_for_owner, o.owner_in_connector)
+                })
+        });
+        if !acts && key.0 != *connector {
+            let target = match &key.1 {
+                Some(s) => format!("{} in schema {s}", key.2.keyword().to_lowercase()),
+                None => key.2.keyword().to_lowercase(),
+            };
+            if circular && !change.grant.is_empty() {
+                return Err(GrantsError::CannotFollowNewTables {
+                    database: inspection.database.clone(),
+                    schema: key.1.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    creator: key.0.to_string(),
+                    connector: connector.to_string(),
+                });
+            }
+            let (fix_sql, run_as) = if circular {
+                // Only a stray entry to remove: its creator, a member of the connector (which
+                // therefore cannot join it), runs the statement itself.
+                let stmts: Vec<String> = [("REVOKE", change.revoke), ("GRANT", change.grant)]
+                    .into_iter()
+                    .filter(|(_, p)| !p.is_empty())
+                    .map(|(verb, p)| change.statement(role, verb, p).sql().to_owned())
+                    .collect();
+                (stmts.join(" "), key.0.to_string())
+            } else {
+                (
+                    rules.grant_privileges_of_sql(&key.0, connector),
+                    if rules.role_grant_needs_admin_option() {
+                        format!("a role with ADMIN OPTION on {}", key.0)
+                    } else {
+                        "a role with CREATEROLE".to_owned()
+                    },
+                )
+            };
+            fixes.push(OwnerFix {
+                database: inspection.database.clone(),
+                kind: "default privileges",
+                object: format!("{target} created by {}", key.0),
+                owner: key.0.to_string(),
+                fix_sql,
+                run_as,
+            });
+        }
+        out.push(change);
+    }
+    Ok((out, fixes))
 }
 
 #[cfg(test)]
@@ -860,6 +1136,139 @@ mod tests {
         assert_eq!(
             f.object.sql_target(),
             r#"ROUTINE "sales"."total"(customer integer)"#
+        );
+    }
+
+    #[test]
+    fn following_new_tables_plans_default_privileges_per_creator() {
+        let mut insp = sample();
+        // A stray entry naming the role: removed since no grant asks for it.
+        insp.default_acls.push(DefaultAcl {
+            for_role: "app_owner".into(),
+            schema: None,
+            object_type: "f".into(),
+            privileges: PrivilegeSet::of(&[Privilege::Execute]),
+        });
+        let g = [
+            Grant::new(Scope::Schema(id("inventory")), AccessLevel::Admin).follow_new_tables(true),
+        ];
+        for (n, table_privs) in [
+            (
+                150_000,
+                "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER",
+            ),
+            (
+                170_000,
+                "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN",
+            ),
+        ] {
+            let p = plan(
+                &insp,
+                &id("u"),
+                &g,
+                &LevelPolicy::default(),
+                &rules(n),
+                &id("c"),
+            )
+            .unwrap();
+            let defaults: Vec<String> = p
+                .statements()
+                .iter()
+                .map(|s| s.sql().to_owned())
+                .filter(|s| s.starts_with("ALTER DEFAULT"))
+                .collect();
+            assert_eq!(
+                defaults,
+                [
+                    r#"ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" REVOKE EXECUTE ON FUNCTIONS FROM "u";"#.to_owned(),
+                    format!(r#"ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "inventory" GRANT {table_privs} ON TABLES TO "u";"#),
+                    r#"ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "inventory" GRANT SELECT, UPDATE, USAGE ON SEQUENCES TO "u";"#.to_owned(),
+                ],
+                "{n}"
+            );
+        }
+        // Without following, nothing but the stray entry's removal concerns default privileges.
+        let plain = [Grant::new(
+            Scope::Schema(id("inventory")),
+            AccessLevel::Admin,
+        )];
+        let p = plan(
+            &insp,
+            &id("u"),
+            &plain,
+            &LevelPolicy::default(),
+            &rules(170_000),
+            &id("c"),
+        )
+        .unwrap();
+        assert_eq!(p.default_changes.len(), 1);
+    }
+
+    #[test]
+    fn following_new_tables_refusals() {
+        let t = [Grant::new(
+            Scope::Table(QualifiedName::new(id("sales"), id("orders"))),
+            AccessLevel::ReadOnly,
+        )
+        .follow_new_tables(true)];
+        let err = plan(
+            &sample(),
+            &id("u"),
+            &t,
+            &LevelPolicy::default(),
+            &rules(170_000),
+            &id("c"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, GrantsError::InvalidGrant { .. }), "{err}");
+
+        let g = [
+            Grant::new(Scope::Schema(id("inventory")), AccessLevel::ReadOnly)
+                .follow_new_tables(true),
+        ];
+        // A creator the connector does not act for: the membership fix, per version.
+        let mut insp = sample();
+        for o in &mut insp.objects {
+            if o.owner.as_str() == "app_owner" {
+                o.connector_acts_for_owner = false;
+            }
+        }
+        let err = plan(
+            &insp,
+            &id("u"),
+            &g,
+            &LevelPolicy::default(),
+            &rules(170_000),
+            &id("c"),
+        )
+        .unwrap_err();
+        let GrantsError::OwnerMembershipMissing { fixes } = err else {
+            panic!()
+        };
+        assert!(
+            fixes.iter().any(|f| f.kind == "default privileges"
+                && f.fix_sql == r#"GRANT "app_owner" TO "c" WITH INHERIT TRUE, SET FALSE;"#),
+            "{fixes:?}"
+        );
+        // A creator that is a member of the connector can never be acted for.
+        for o in &mut insp.objects {
+            if o.owner.as_str() == "app_owner" {
+                o.owner_in_connector = true;
+                o.connector_grantable = o.object.kind.applicable();
+            }
+        }
+        let err = plan(
+            &insp,
+            &id("u"),
+            &g,
+            &LevelPolicy::default(),
+            &rules(170_000),
+            &id("c"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, GrantsError::CannotFollowNewTables { ref creator, .. } if creator == "app_owner"),
+            "{err}"
         );
     }
 }

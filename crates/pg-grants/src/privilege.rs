@@ -361,12 +361,40 @@ pub struct Grant {
     pub scope: Scope,
     /// At which level.
     pub level: AccessLevel,
+    /// Whether tables and sequences created in the scope's schemas during the access window are
+    /// covered too (`ALTER DEFAULT PRIVILEGES FOR ROLE <creator> IN SCHEMA …`); default off. See
+    /// [`Grant::follow_new_tables`].
+    pub follow_new_tables: bool,
 }
 
 impl Grant {
     /// A grant of `level` over `scope`.
     pub fn new(scope: Scope, level: AccessLevel) -> Self {
-        Self { scope, level }
+        Self {
+            scope,
+            level,
+            follow_new_tables: false,
+        }
+    }
+
+    /// Also covers tables and sequences created later in the scope's schemas (a
+    /// [`Scope::Schema`] or [`Scope::Database`]; planning a [`Scope::Table`] with it is an error).
+    ///
+    /// The plan adds `ALTER DEFAULT PRIVILEGES FOR ROLE <creator> IN SCHEMA <schema> GRANT …
+    /// ON TABLES / ON SEQUENCES TO <role>` for each role expected to create objects there: the
+    /// schema's owner and the owners of its existing tables and sequences (for `public`, owned by
+    /// `pg_database_owner`, the database's owner). Default privileges apply to objects created by
+    /// the named role only. The connector must act for each creator (the same membership that
+    /// granting on its objects needs); otherwise the plan fails with the fix. A creator that is
+    /// a member of the connector (on 16+ the master user that created it) can never be joined,
+    /// and the privileges on its future tables could be revoked by it alone, so following its
+    /// tables is refused ([`GrantsError::CannotFollowNewTables`](crate::GrantsError::CannotFollowNewTables)).
+    /// The entries are removed again when a later apply no longer asks for them, and on
+    /// revocation (`DROP OWNED`).
+    #[must_use]
+    pub fn follow_new_tables(mut self, on: bool) -> Self {
+        self.follow_new_tables = on;
+        self
     }
 }
 

@@ -62,7 +62,8 @@ impl Session<'_> {
     /// Revokes the managed `role` entirely: see the [module docs](crate::revoke).
     ///
     /// # Errors
-    /// [`GrantsError::NotManaged`] (nothing changes); [`GrantsError::RevokeIncomplete`] when a
+    /// [`GrantsError::NotManaged`] and [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::RevokeIncomplete`] when a
     /// database could not be cleaned (the role stays `NOLOGIN`; run again);
     /// [`GrantsError::Database`].
     pub async fn revoke_role(
@@ -81,6 +82,8 @@ impl Session<'_> {
             }
             Err(e) => return Err(e),
         }
+        // Before anything changes: on 16+ every step below needs ADMIN OPTION on the role.
+        self.ensure_can_administer(role, "revoke").await?;
         let rules = self.rules();
         let connector = self.connector().clone();
 
@@ -193,13 +196,15 @@ impl Session<'_> {
     /// drops what the role owns. The explicit revoke comes first because `DROP OWNED` may pick a
     /// different grantor than the one that granted (seen on 15 when the connector both holds a
     /// grant option and is a member of the owner) and then silently leaves the privilege.
+    /// Default-privilege entries naming the role are left to `DROP OWNED`, which removes them
+    /// whoever their creator is.
     async fn clean_database(
         &self,
         role: &Ident,
         action: &str,
         stmts: &[Statement],
     ) -> Result<(), GrantsError> {
-        self.apply(role, &[]).await?;
+        self.apply_with(role, &[], false).await?;
         self.run_locked(action, role, stmts).await.map(|_| ())
     }
 }

@@ -457,9 +457,14 @@ impl<'c> Session<'c> {
     }
 
     async fn can_grant(&self, role: &Ident) -> Result<Option<bool>, GrantsError> {
+        self.role_check(role, &self.rules.can_grant_role_expr("$1::text"))
+            .await
+    }
+
+    /// Runs the boolean SQL expression `expr` (of `$1`, the role's name) when `role` exists.
+    async fn role_check(&self, role: &Ident, expr: &str) -> Result<Option<bool>, GrantsError> {
         let sql = format!(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1) THEN ({}) END",
-            self.rules.can_grant_role_expr("$1::text")
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1) THEN ({expr}) END"
         );
         let row = self
             .client
@@ -479,6 +484,28 @@ impl<'c> Session<'c> {
             role: role.to_string(),
             connector: self.connector.to_string(),
             fix_sql: self.rules.allow_granting_role_sql(role, &self.connector),
+        }
+    }
+
+    /// Fails with [`GrantsError::CannotAdministerRole`] unless the connector may alter and drop
+    /// the managed `role` on this server version (16+: `ADMIN OPTION` on it; before: `CREATEROLE`).
+    /// Checked before any change, so a refused operation leaves the role as it was.
+    pub(crate) async fn ensure_can_administer(
+        &self,
+        role: &Ident,
+        action: &'static str,
+    ) -> Result<(), GrantsError> {
+        let expr = self.rules.can_administer_role_expr("$1::text");
+        match self.role_check(role, &expr).await? {
+            Some(false) => Err(GrantsError::CannotAdministerRole {
+                role: role.to_string(),
+                connector: self.connector.to_string(),
+                action,
+                needs: self.rules.administer_role_requirement().to_owned(),
+                fix_sql: self.rules.allow_granting_role_sql(role, &self.connector),
+            }),
+            // A role that vanished in between is reported by the statements themselves.
+            Some(true) | None => Ok(()),
         }
     }
 
@@ -573,13 +600,16 @@ impl<'c> Session<'c> {
     /// Moves a managed role's expiry (`VALID UNTIL` and its record).
     ///
     /// # Errors
-    /// As [`Session::managed_role`], and [`GrantsError::Database`].
+    /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::Database`].
     pub async fn set_expiry(
         &self,
         name: &Ident,
         expires_at: OffsetDateTime,
     ) -> Result<ManagedRecord, GrantsError> {
         let current = self.managed_role(name).await?;
+        self.ensure_can_administer(name, "change the expiry of")
+            .await?;
         let record = ManagedRecord::new(
             current.record.request_id,
             current.record.level,
@@ -606,9 +636,12 @@ impl<'c> Session<'c> {
     /// password of a request that spans several instances.
     ///
     /// # Errors
-    /// As [`Session::managed_role`], and [`GrantsError::Database`].
+    /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::Database`].
     pub async fn set_password(&self, name: &Ident, password: &Password) -> Result<(), GrantsError> {
         self.managed_role(name).await?;
+        self.ensure_can_administer(name, "set the password of")
+            .await?;
         let stmt = role::set_password(name, password)?;
         self.run_locked(&format!("setting the password of {name}"), name, &[stmt])
             .await
@@ -646,7 +679,21 @@ impl<'c> Session<'c> {
     /// # Errors
     /// As [`Session::inspect`] and [`plan::plan`].
     pub async fn plan(&self, role: &Ident, grants: &[Grant]) -> Result<Plan, GrantsError> {
-        let inspection = self.inspect(role, grants).await?;
+        self.plan_with(role, grants, true).await
+    }
+
+    /// As [`Session::plan`]; without `defaults`, the role's default-privilege entries are left
+    /// out (revocation leaves them to `DROP OWNED`, which needs no membership in their creators).
+    async fn plan_with(
+        &self,
+        role: &Ident,
+        grants: &[Grant],
+        defaults: bool,
+    ) -> Result<Plan, GrantsError> {
+        let mut inspection = self.inspect(role, grants).await?;
+        if !defaults {
+            inspection.default_acls.clear();
+        }
         plan::plan(
             &inspection,
             role,
@@ -666,13 +713,23 @@ impl<'c> Session<'c> {
     /// As [`Session::managed_role`] and [`Session::plan`]; [`GrantsError::NothingHappened`] when
     /// the server ignored part of the plan (rolled back).
     pub async fn apply(&self, role: &Ident, grants: &[Grant]) -> Result<ApplyReport, GrantsError> {
+        self.apply_with(role, grants, true).await
+    }
+
+    /// As [`Session::apply`]; `defaults` as in [`Session::plan_with`].
+    pub(crate) async fn apply_with(
+        &self,
+        role: &Ident,
+        grants: &[Grant],
+        defaults: bool,
+    ) -> Result<ApplyReport, GrantsError> {
         self.managed_role(role).await?;
         let action = format!("granting to {role} in database {}", self.database);
         let max = self.settings.max_attempts.max(1);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let plan = self.plan(role, grants).await?;
+            let plan = self.plan_with(role, grants, defaults).await?;
             if plan.is_empty() {
                 return Ok(ApplyReport {
                     plan,
@@ -682,7 +739,7 @@ impl<'c> Session<'c> {
             match self.begin_with(&action, role, &plan.statements()).await {
                 Ok(()) => {
                     // Inside the transaction: the plan must now be empty.
-                    let after = match self.plan(role, grants).await {
+                    let after = match self.plan_with(role, grants, defaults).await {
                         Ok(p) => p,
                         Err(e) => {
                             self.rollback().await;

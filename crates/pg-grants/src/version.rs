@@ -126,7 +126,8 @@ impl ServerRules {
     }
 
     /// The SQL an administrator runs so that `connector` may grant membership in `role`
-    /// (for example `rds_iam`): on 16+ that takes `ADMIN OPTION`, before it `CREATEROLE` did.
+    /// (for example `rds_iam`), or alter and drop it: on 16+ that takes `ADMIN OPTION`, before
+    /// it `CREATEROLE` did.
     pub fn allow_granting_role_sql(&self, role: &Ident, connector: &Ident) -> String {
         if self.role_grant_needs_admin_option() {
             format!(
@@ -136,6 +137,30 @@ impl ServerRules {
             )
         } else {
             format!("ALTER ROLE {} CREATEROLE;", connector.quoted())
+        }
+    }
+
+    /// What the connector needs to alter, revoke or drop a role it manages, as a phrase for
+    /// error messages.
+    pub fn administer_role_requirement(&self) -> &'static str {
+        if self.role_grant_needs_admin_option() {
+            "PostgreSQL 16 and later require ADMIN OPTION on the role to alter or drop it (the \
+             connector gets it implicitly when it creates the role, so it was revoked, or the role \
+             was created by another user)"
+        } else {
+            "before PostgreSQL 16 altering or dropping a role requires CREATEROLE, which the \
+             connector lacks"
+        }
+    }
+
+    /// SQL expression (of `role_name`) that is true when the current user may alter and drop
+    /// that role: 16+ `ADMIN OPTION` on it (as for granting it), before 16 `CREATEROLE` only.
+    pub(crate) fn can_administer_role_expr(&self, role_name: &str) -> String {
+        if self.role_grant_needs_admin_option() {
+            self.can_grant_role_expr(role_name)
+        } else {
+            "(SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user)"
+                .to_owned()
         }
     }
 

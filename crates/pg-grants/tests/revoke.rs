@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use pg_grants::quote::Ident;
 use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session, Settings};
-use pg_testkit::{TestCluster, for_each_version, rds};
+use pg_testkit::{ALL_VERSIONS, TestCluster, for_each_version, rds};
 use tokio_postgres::NoTls;
 
 fn id(s: &str) -> Ident {
@@ -48,7 +48,7 @@ fn connector_for<'a>(
 
 #[test]
 fn revocation_keeps_data_ends_sessions_and_resumes_after_failure() {
-    for_each_version(&[15, 17, 18], |v| {
+    for_each_version(ALL_VERSIONS, |v| {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
@@ -96,6 +96,150 @@ fn revocation_keeps_data_ends_sessions_and_resumes_after_failure() {
             // A third run is a no-op.
             let again = s.revoke_role(&id("leaver"), &connector_for(&cluster, &[])).await.unwrap();
             assert!(!again.dropped);
+        });
+    });
+}
+
+/// What a refused revocation could have changed about `role`.
+fn role_state(cluster: &TestCluster, role: &str) -> String {
+    su(
+        cluster,
+        "postgres",
+        &format!(
+            "SELECT rolcanlogin, rolvaliduntil, md5(coalesce(rolpassword, '')), \
+             (SELECT string_agg(roleid::regrole || '>' || member::regrole || ':' || admin_option, ',' ORDER BY 1) \
+                FROM pg_auth_members WHERE member = a.oid OR roleid = a.oid) \
+             FROM pg_authid a WHERE rolname = '{role}'"
+        ),
+    )
+}
+
+#[test]
+fn a_managed_role_out_of_the_connectors_reach_is_refused_with_the_fix() {
+    // 16+: the connector may alter and drop a role only with ADMIN OPTION on it, which it gets
+    // implicitly when it creates the role (CREATE ROLE docs, `createrole_self_grant`). If that
+    // grant is removed, every change is refused before anything happens, with the fix; before
+    // 16, CREATEROLE is what counts, so the same setup still revokes.
+    for_each_version(ALL_VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default())
+                .await
+                .unwrap()
+                .with_notices(c.notices.clone());
+            let pw = new_user(&s, "frank", AccessLevel::ReadOnly).await;
+            let implicit = su(
+                &cluster,
+                "postgres",
+                "SELECT pg_has_role('apono_connector', 'frank', 'MEMBER WITH ADMIN OPTION')",
+            );
+            assert_eq!(
+                implicit,
+                if v >= 16 { "t" } else { "f" },
+                "{v}: implicit ADMIN OPTION of the creator"
+            );
+            if v >= 16 {
+                su(
+                    &cluster,
+                    "postgres",
+                    "REVOKE ADMIN OPTION FOR frank FROM apono_connector GRANTED BY rdsadmin",
+                );
+                assert_eq!(
+                    su(
+                        &cluster,
+                        "postgres",
+                        "SELECT pg_has_role('apono_connector', 'frank', 'MEMBER WITH ADMIN OPTION')"
+                    ),
+                    "f"
+                );
+                let before = role_state(&cluster, "frank");
+                let fix = r#"GRANT "frank" TO "apono_connector" WITH ADMIN OPTION;"#;
+                let err = s
+                    .revoke_role(&id("frank"), &connector_for(&cluster, &[]))
+                    .await
+                    .unwrap_err();
+                match &err {
+                    GrantsError::CannotAdministerRole {
+                        role,
+                        action,
+                        fix_sql,
+                        ..
+                    } => {
+                        assert_eq!(
+                            (role.as_str(), *action, fix_sql.as_str()),
+                            ("frank", "revoke", fix)
+                        );
+                    }
+                    other => panic!("{v}: {other}"),
+                }
+                assert!(
+                    err.to_string().contains("ADMIN OPTION") && err.to_string().contains(fix),
+                    "{err}"
+                );
+                let err = s
+                    .set_expiry(&id("frank"), time::macros::datetime!(2098-01-01 0:00 UTC))
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(err, GrantsError::CannotAdministerRole { .. }),
+                    "{err}"
+                );
+                let err = s.rotate_password(&id("frank")).await.unwrap_err();
+                assert!(
+                    matches!(err, GrantsError::CannotAdministerRole { .. }),
+                    "{err}"
+                );
+                assert_eq!(
+                    role_state(&cluster, "frank"),
+                    before,
+                    "{v}: a refused change changed the role"
+                );
+                try_connect(&cluster, "frank", &pw, rds::APP_DB)
+                    .await
+                    .expect("frank still logs in");
+                // The fix, run by an administrator, is enough.
+                su(&cluster, "postgres", fix);
+            } else {
+                // 15: CREATEROLE is what counts; without it the fix is to give it back.
+                su(
+                    &cluster,
+                    "postgres",
+                    "ALTER ROLE apono_connector NOCREATEROLE",
+                );
+                let c2 = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+                let s2 = Session::new(&c2.client, Settings::default()).await.unwrap();
+                let before = role_state(&cluster, "frank");
+                let err = s2
+                    .revoke_role(&id("frank"), &connector_for(&cluster, &[]))
+                    .await
+                    .unwrap_err();
+                match &err {
+                    GrantsError::CannotAdministerRole { fix_sql, .. } => {
+                        assert_eq!(fix_sql, r#"ALTER ROLE "apono_connector" CREATEROLE;"#);
+                    }
+                    other => panic!("{v}: {other}"),
+                }
+                assert_eq!(role_state(&cluster, "frank"), before);
+                su(
+                    &cluster,
+                    "postgres",
+                    "ALTER ROLE apono_connector CREATEROLE",
+                );
+            }
+            let report = s
+                .revoke_role(&id("frank"), &connector_for(&cluster, &[]))
+                .await
+                .unwrap();
+            assert!(report.dropped, "{v}");
+            assert_eq!(
+                su(
+                    &cluster,
+                    "postgres",
+                    "SELECT count(*) FROM pg_roles WHERE rolname = 'frank'"
+                ),
+                "0"
+            );
         });
     });
 }

@@ -7,7 +7,7 @@ use pg_grants::password::Password;
 use pg_grants::quote::Ident;
 use pg_grants::role::{LoginAuth, NewRole};
 use pg_grants::{AccessLevel, CreateOutcome, GrantsError, ManagedRecord, Session, Settings};
-use pg_testkit::{for_each_version, rds};
+use pg_testkit::{ALL_VERSIONS, for_each_version, rds};
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -22,98 +22,102 @@ fn id(s: &str) -> Ident {
 
 #[test]
 fn password_role_logs_in_and_the_plaintext_never_reaches_the_server_log() {
-    let cluster = start(15, true);
-    let plain = runtime().block_on(async {
-        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-        let s = Session::new(&c.client, Settings::default())
-            .await
-            .unwrap()
-            .with_notices(c.notices.clone());
-        let pw = Password::generate();
-        let plain = pw.expose().expose_secret().to_owned();
-        let name = "Alice \"the analyst\"; --";
-        let new = NewRole::new(
-            id(name),
-            LoginAuth::Password(pw.clone()),
-            record("req-1", datetime!(2099-01-01 0:00 UTC)),
-        );
-        assert_eq!(s.create_role(&new).await.unwrap(), CreateOutcome::Created);
-        // The requester logs in with the plaintext over a real connection.
-        let client = try_connect(&cluster, name, &plain, rds::APP_DB)
-            .await
-            .unwrap();
-        let who: String = client
-            .query_one("SELECT current_user::text", &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(who, name);
-        // A wrong password is refused.
+    for_each_version(&[15], |v| {
+        let cluster = start(v, true);
+        let plain = runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default())
+                .await
+                .unwrap()
+                .with_notices(c.notices.clone());
+            let pw = Password::generate();
+            let plain = pw.expose().expose_secret().to_owned();
+            let name = "Alice \"the analyst\"; --";
+            let new = NewRole::new(
+                id(name),
+                LoginAuth::Password(pw.clone()),
+                record("req-1", datetime!(2099-01-01 0:00 UTC)),
+            );
+            assert_eq!(s.create_role(&new).await.unwrap(), CreateOutcome::Created);
+            // The requester logs in with the plaintext over a real connection.
+            let client = try_connect(&cluster, name, &plain, rds::APP_DB)
+                .await
+                .unwrap();
+            let who: String = client
+                .query_one("SELECT current_user::text", &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(who, name);
+            // A wrong password is refused.
+            assert!(
+                try_connect(
+                    &cluster,
+                    name,
+                    "wrong-password-wrong-password-xx",
+                    rds::APP_DB
+                )
+                .await
+                .is_err()
+            );
+            plain
+        });
+        let log = cluster.server_log().unwrap();
         assert!(
-            try_connect(
-                &cluster,
-                name,
-                "wrong-password-wrong-password-xx",
-                rds::APP_DB
-            )
-            .await
-            .is_err()
+            log.contains("CREATE ROLE"),
+            "statement logging must be on for this test to mean anything"
         );
-        plain
+        assert!(
+            log.contains("SCRAM-SHA-256$4096:"),
+            "the verifier is what the server saw"
+        );
+        assert!(
+            !log.contains(&plain),
+            "plaintext password found in the server log"
+        );
     });
-    let log = cluster.server_log().unwrap();
-    assert!(
-        log.contains("CREATE ROLE"),
-        "statement logging must be on for this test to mean anything"
-    );
-    assert!(
-        log.contains("SCRAM-SHA-256$4096:"),
-        "the verifier is what the server saw"
-    );
-    assert!(
-        !log.contains(&plain),
-        "plaintext password found in the server log"
-    );
 }
 
 #[test]
 fn rotated_passwords_work_and_never_reach_the_server_log() {
-    let cluster = start(17, true);
-    let plain = runtime().block_on(async {
-        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-        let s = Session::new(&c.client, Settings::default()).await.unwrap();
-        let pw = Password::generate();
-        let new = NewRole::new(
-            id("bob"),
-            LoginAuth::Password(pw.clone()),
-            record("req-2", datetime!(2099-01-01 0:00 UTC)),
-        );
-        s.create_role(&new).await.unwrap();
-        let rotated = s.rotate_password(&id("bob")).await.unwrap();
-        let old = pw.expose().expose_secret().to_owned();
-        let new_pw = rotated.expose().expose_secret().to_owned();
-        assert!(
-            try_connect(&cluster, "bob", &old, rds::APP_DB)
+    for_each_version(&[17], |v| {
+        let cluster = start(v, true);
+        let plain = runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default()).await.unwrap();
+            let pw = Password::generate();
+            let new = NewRole::new(
+                id("bob"),
+                LoginAuth::Password(pw.clone()),
+                record("req-2", datetime!(2099-01-01 0:00 UTC)),
+            );
+            s.create_role(&new).await.unwrap();
+            let rotated = s.rotate_password(&id("bob")).await.unwrap();
+            let old = pw.expose().expose_secret().to_owned();
+            let new_pw = rotated.expose().expose_secret().to_owned();
+            assert!(
+                try_connect(&cluster, "bob", &old, rds::APP_DB)
+                    .await
+                    .is_err(),
+                "old password must stop working"
+            );
+            try_connect(&cluster, "bob", &new_pw, rds::APP_DB)
                 .await
-                .is_err(),
-            "old password must stop working"
-        );
-        try_connect(&cluster, "bob", &new_pw, rds::APP_DB)
-            .await
-            .unwrap();
-        vec![old, new_pw]
-    });
-    let log = cluster.server_log().unwrap();
-    assert!(
-        log.contains("ALTER ROLE \"bob\" WITH PASSWORD 'SCRAM-SHA-256$"),
-        "statement logging is on"
-    );
-    for p in plain {
+                .unwrap();
+            vec![old, new_pw]
+        });
+        let log = cluster.server_log().unwrap();
         assert!(
-            !log.contains(&p),
-            "plaintext password found in the server log"
+            log.contains("ALTER ROLE \"bob\" WITH PASSWORD 'SCRAM-SHA-256$"),
+            "statement logging is on"
         );
-    }
+        for p in plain {
+            assert!(
+                !log.contains(&p),
+                "plaintext password found in the server log"
+            );
+        }
+    });
 }
 
 /// Snapshot of what the refused operations could have changed.
@@ -131,7 +135,7 @@ fn role_snapshot(cluster: &pg_testkit::TestCluster, role: &str) -> String {
 
 #[test]
 fn lifecycle_marks_refusals_and_iam_per_version() {
-    for_each_version(&[15, 17, 18], |v| {
+    for_each_version(ALL_VERSIONS, |v| {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
@@ -180,94 +184,116 @@ fn lifecycle_marks_refusals_and_iam_per_version() {
             su(&cluster, "postgres", "CREATE ROLE fake LOGIN; GRANT rdspg_managed TO fake; COMMENT ON ROLE fake IS 'hello'");
             assert!(matches!(s.set_expiry(&id("fake"), shorter).await, Err(GrantsError::InvalidRecord { .. })));
 
-            // IAM: on 16+ granting rds_iam needs ADMIN OPTION. Take away the emulation's
-            // rds_superuser admin path, and the IAM grant must be refused with the 16+ fix.
+            // IAM with the RDS setup as it is (on 16+ rds_superuser holds ADMIN on rds_iam).
             let iam = NewRole::new(id("dave@corp.io"), LoginAuth::Iam, record("req-d", expires));
-            if v >= 16 {
-                su(&cluster, "postgres", "REVOKE ADMIN OPTION FOR rds_iam FROM rds_superuser");
-                let err = s.create_role(&iam).await.unwrap_err();
-                match &err {
-                    GrantsError::CannotGrantRole { fix_sql, .. } => assert_eq!(
-                        fix_sql,
-                        r#"GRANT "rds_iam" TO "apono_connector" WITH ADMIN OPTION;"#
-                    ),
-                    other => panic!("{other}"),
-                }
-                assert_eq!(su(&cluster, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'dave@corp.io'"), "0");
-                // The fix, run by an administrator, is enough.
-                su(&cluster, "postgres", r#"GRANT "rds_iam" TO "apono_connector" WITH ADMIN OPTION;"#);
-            }
             assert_eq!(s.create_role(&iam).await.unwrap(), CreateOutcome::Created);
             assert_eq!(su(&cluster, "postgres", "SELECT pg_has_role('dave@corp.io', 'rds_iam', 'MEMBER'), rolpassword IS NULL FROM pg_authid WHERE rolname = 'dave@corp.io'"), "t|t");
         });
     });
 }
 
+/// Everything the refused IAM grant could have changed: roles, memberships, comments.
+fn roles_snapshot(cluster: &pg_testkit::TestCluster) -> String {
+    su(
+        cluster,
+        "postgres",
+        "SELECT (SELECT string_agg(rolname || ':' || coalesce(shobj_description(oid, 'pg_authid'), ''), ',' ORDER BY rolname) FROM pg_authid), \
+                (SELECT string_agg(roleid::regrole || '>' || member::regrole, ',' ORDER BY 1) FROM pg_auth_members)",
+    )
+}
+
 #[test]
-fn fifteen_creates_iam_roles_with_createrole_alone() {
-    // On 15, CREATEROLE suffices to grant rds_iam, even without any ADMIN OPTION on it.
-    let cluster = start(15, false);
-    su(&cluster, "postgres", "REVOKE rds_iam FROM rds_superuser");
-    runtime().block_on(async {
-        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-        let s = Session::new(&c.client, Settings::default()).await.unwrap();
-        let iam = NewRole::new(
-            id("erin"),
-            LoginAuth::Iam,
-            record("req-e", datetime!(2099-01-01 0:00 UTC)),
-        );
-        assert_eq!(s.create_role(&iam).await.unwrap(), CreateOutcome::Created);
+fn iam_grant_needs_admin_option_on_rds_iam_from_16() {
+    // PG 16 release notes: granting membership needs ADMIN OPTION, CREATEROLE no longer suffices.
+    // Same setup on every version: the connector holds no ADMIN OPTION on rds_iam, by any path.
+    for_each_version(ALL_VERSIONS, |v| {
+        let cluster = start(v, false);
+        if v >= 16 {
+            su(
+                &cluster,
+                "postgres",
+                "REVOKE ADMIN OPTION FOR rds_iam FROM rds_superuser",
+            );
+        }
         assert_eq!(
             su(
                 &cluster,
                 "postgres",
-                "SELECT pg_has_role('erin', 'rds_iam', 'MEMBER')"
+                "SELECT pg_has_role('apono_connector', 'rds_iam', 'MEMBER WITH ADMIN OPTION')"
             ),
-            "t"
+            "f"
         );
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default()).await.unwrap().with_notices(c.notices.clone());
+            let iam = NewRole::new(id("erin"), LoginAuth::Iam, record("req-e", datetime!(2099-01-01 0:00 UTC)));
+            if v >= 16 {
+                let before = roles_snapshot(&cluster);
+                let err = s.create_role(&iam).await.unwrap_err();
+                match &err {
+                    GrantsError::CannotGrantRole { fix_sql, role, .. } => {
+                        assert_eq!(role, "rds_iam");
+                        assert_eq!(fix_sql, r#"GRANT "rds_iam" TO "apono_connector" WITH ADMIN OPTION;"#);
+                    }
+                    other => panic!("{v}: {other}"),
+                }
+                assert!(err.to_string().contains("WITH ADMIN OPTION"), "{err}");
+                assert_eq!(roles_snapshot(&cluster), before, "{v}: the refused grant changed something");
+                // The fix, run by an administrator, is enough.
+                su(&cluster, "postgres", r#"GRANT "rds_iam" TO "apono_connector" WITH ADMIN OPTION;"#);
+            }
+            // On 15, CREATEROLE alone grants rds_iam.
+            assert_eq!(s.create_role(&iam).await.unwrap(), CreateOutcome::Created);
+            assert_eq!(
+                su(&cluster, "postgres", "SELECT pg_has_role('erin', 'rds_iam', 'MEMBER'), rolpassword IS NULL FROM pg_authid WHERE rolname = 'erin'"),
+                "t|t"
+            );
+        });
     });
 }
 
 #[test]
 fn awkward_names_reach_the_server_exactly() {
-    // Quoting checked by the server itself: each name is created and read back unchanged.
-    let cluster = start(18, false);
-    let names = [
-        "UPPER lower",
-        "semi;colon -- comment",
-        "quote\"double",
-        "quote'single",
-        "back\\slash\\'",
-        "$$dollar$$",
-        "🐘 elephant",
-        &"é".repeat(31),                  // 62 bytes
-        &format!("{}x", "🐘".repeat(15)), // 61 bytes
-        &"a".repeat(63),
-    ];
-    runtime().block_on(async {
-        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-        let s = Session::new(&c.client, Settings::default()).await.unwrap();
-        for (i, name) in names.iter().enumerate() {
-            let new = NewRole::new(
-                id(name),
-                LoginAuth::Iam,
-                record(&format!("req-{i}"), datetime!(2099-01-01 0:00 UTC)),
-            );
-            s.create_role(&new).await.unwrap();
-            let back: String = c
-                .client
-                .query_one(
-                    "SELECT rolname::text FROM pg_roles WHERE rolname = $1",
-                    &[name],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            assert_eq!(&back, name);
-        }
-        let managed = s.managed_roles().await.unwrap();
-        assert_eq!(managed.len(), names.len());
+    for_each_version(&[18], |v| {
+        // Quoting checked by the server itself: each name is created and read back unchanged.
+        let cluster = start(v, false);
+        let names = [
+            "UPPER lower",
+            "semi;colon -- comment",
+            "quote\"double",
+            "quote'single",
+            "back\\slash\\'",
+            "$$dollar$$",
+            "🐘 elephant",
+            &"é".repeat(31),                  // 62 bytes
+            &format!("{}x", "🐘".repeat(15)), // 61 bytes
+            &"a".repeat(63),
+        ];
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default()).await.unwrap();
+            for (i, name) in names.iter().enumerate() {
+                let new = NewRole::new(
+                    id(name),
+                    LoginAuth::Iam,
+                    record(&format!("req-{i}"), datetime!(2099-01-01 0:00 UTC)),
+                );
+                s.create_role(&new).await.unwrap();
+                let back: String = c
+                    .client
+                    .query_one(
+                        "SELECT rolname::text FROM pg_roles WHERE rolname = $1",
+                        &[name],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                assert_eq!(&back, name);
+            }
+            let managed = s.managed_roles().await.unwrap();
+            assert_eq!(managed.len(), names.len());
+        });
+        // 64 bytes never reaches the server.
+        assert!(Ident::new("a".repeat(64)).is_err());
     });
-    // 64 bytes never reaches the server.
-    assert!(Ident::new("a".repeat(64)).is_err());
 }

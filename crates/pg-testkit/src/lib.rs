@@ -5,7 +5,8 @@
 //!   `pg_hba.conf` presets ([`HbaPreset`]), a readable server log, and by default the RDS
 //!   permission model with sample objects ([`rds`]). Stopped and deleted on drop.
 //! - [`for_each_version`]: runs a test body once per major version ([`ALL_VERSIONS`],
-//!   [`TLS_VERSIONS`]).
+//!   [`TLS_VERSIONS`]); `RDSPG_TEST_VERSIONS=17` ([`VERSIONS_ENV`]) narrows every such call to
+//!   the versions it lists, to run the suite on one version.
 //! - [`MotoServer`]: a local `moto_server` with dummy credentials, and a `boto3` helper.
 //!
 //! # Binaries
@@ -65,7 +66,9 @@ pub use cluster::{ClusterBuilder, DEFAULT_VERSION, HbaPreset, START_TIMEOUT_ENV,
 pub use credentials::Credentials;
 pub use error::TestkitError;
 pub use moto::MotoServer;
-pub use versions::{ALL_VERSIONS, TLS_VERSIONS, for_each_version};
+pub use versions::{
+    ALL_VERSIONS, TLS_VERSIONS, VERSIONS_ENV, VersionSelection, for_each_version, selected_versions,
+};
 
 // Clusters and moto servers are shared across threads and tokio tasks (e.g. behind an `Arc`).
 const _: fn() = || {
