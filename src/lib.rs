@@ -56,7 +56,7 @@ pub use error::AccessError;
 pub use manager::{AccessManager, ManagerOptions};
 pub use report::{
     DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies, InventoryCounts,
-    InventoryEntry,
+    InventoryEntry, SweepReport, SweptRole,
 };
 pub use target::{LOCAL_TARGET, Resolution, Target, resolve_targets};
 

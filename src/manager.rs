@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -11,7 +11,7 @@ use integration_model::{
     AccessRequest, AuthType, Identifier, InstanceId, Integration, ResourcePath, ResourceRef,
     ResourceType,
 };
-use pg_auth::{ConnectOptions, Connection, RootCertificates};
+use pg_auth::{Clock, ConnectOptions, Connection, RootCertificates, SdkConfig, SystemClock};
 use pg_grants::inventory::InventoryItem;
 use pg_grants::password::Password;
 use pg_grants::plan::Inspection;
@@ -28,9 +28,12 @@ use crate::credentials::{ConnectorCredentials, IntegrationCredentials};
 use crate::error::AccessError;
 use crate::report::{
     DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies, InventoryCounts,
-    InventoryEntry,
+    InventoryEntry, SweepReport, SweptRole,
 };
 use crate::target::{Resolution, Target, resolve_targets};
+
+/// The job-lock name of sweeps.
+const SWEEP_JOB: &str = "sweep";
 
 /// How an [`AccessManager`] fans out over instances.
 #[derive(Debug, Clone)]
@@ -124,6 +127,7 @@ struct Inner {
     roots: Option<RootCertificates>,
     grants: GrantsSettings,
     options: ManagerOptions,
+    clock: Arc<dyn Clock>,
 }
 
 impl AccessManager {
@@ -160,6 +164,25 @@ impl AccessManager {
         Self::new(integration, directory, Arc::new(credentials))
     }
 
+    /// As [`AccessManager::from_integration`], with an AWS configuration the caller loaded
+    /// (shared with its other AWS clients, or built in tests): discovery, Secrets Manager and
+    /// IAM tokens all use it, and the integration's `[aws]` keys are not read.
+    ///
+    /// # Errors
+    /// As [`AccessManager::from_integration`]; a configuration without region or credentials.
+    pub fn from_integration_with_aws(
+        integration: Integration,
+        aws: &SdkConfig,
+    ) -> Result<Self, AccessError> {
+        let directory: Arc<dyn InstanceDirectory> = if integration.instance().is_some() {
+            Arc::new(AwsDirectory::from_sdk_config(aws)?)
+        } else {
+            Arc::new(StaticDirectory::new())
+        };
+        let credentials = IntegrationCredentials::from_integration(&integration, Some(aws))?;
+        Self::new(integration, directory, Arc::new(credentials))
+    }
+
     /// Wires the integration with the given seams: where instances are found and which
     /// credentials log the connector in (e.g. a static directory and a test password).
     ///
@@ -182,6 +205,7 @@ impl AccessManager {
                 roots,
                 grants: GrantsSettings::default(),
                 options: ManagerOptions::default(),
+                clock: Arc::new(SystemClock),
             }),
         })
     }
@@ -190,6 +214,13 @@ impl AccessManager {
     #[must_use]
     pub fn with_options(self, options: ManagerOptions) -> Self {
         self.map_inner(|inner| inner.options = options)
+    }
+
+    /// Uses `clock` for expiries and sweep decisions (tests move time forward without
+    /// sleeping).
+    #[must_use]
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        self.map_inner(|inner| inner.clock = clock)
     }
 
     /// Uses these `pg-grants` settings (level table, marker role, reassignment owner).
@@ -208,6 +239,7 @@ impl AccessManager {
                 roots: shared.roots.clone(),
                 grants: shared.grants.clone(),
                 options: shared.options.clone(),
+                clock: Arc::clone(&shared.clock),
             },
         };
         change(&mut inner);
@@ -224,6 +256,12 @@ impl AccessManager {
     /// The `pg-grants` settings in use.
     pub fn grants_settings(&self) -> &GrantsSettings {
         &self.inner.grants
+    }
+
+    /// The manager's clock, second precision, UTC.
+    fn now(&self) -> OffsetDateTime {
+        let now = OffsetDateTime::from(self.inner.clock.now());
+        now.replace_nanosecond(0).unwrap_or(now)
     }
 
     /// The integration this manager acts for.
@@ -265,7 +303,7 @@ impl AccessManager {
     /// Before any change: a resource naming an instance the integration does not select, or
     /// discovery failing as a whole. Per-instance failures are in the result.
     pub async fn grant(&self, request: &AccessRequest) -> Result<GrantOutcome, AccessError> {
-        let expires_at = now() + request.duration().as_duration();
+        let expires_at = self.now() + request.duration().as_duration();
         let request_id = request
             .request_id()
             .map_or_else(|| derived_request_id(request), |id| id.to_string());
@@ -366,23 +404,76 @@ impl AccessManager {
                         .await?;
                     let session =
                         Session::new(connection.client(), self.inner.grants.clone()).await?;
-                    let target_for_dbs = target.clone();
-                    let connector = move |database: String| {
-                        let target = target_for_dbs.clone();
-                        async move {
-                            self.connect(&target, &database)
-                                .await
-                                .map(Connection::into_client)
-                                .map_err(|e| GrantsError::Connect {
-                                    database,
-                                    source: Box::new(e),
-                                })
-                        }
-                    };
+                    let connector = self.database_connector(&target);
                     Ok(session.revoke_role(&role, &connector).await?)
                 }
             })
             .await)
+    }
+
+    /// Revokes every managed role whose expiry has passed, on every instance, found from the
+    /// marks in the databases themselves (no local state): it works after any restart, and for
+    /// IAM users, whom `VALID UNTIL` does not stop. Each role is revoked as
+    /// [`AccessManager::revoke`] does. Replicas sweeping at once do not conflict: one sweep
+    /// of an instance runs at a time (a session-level advisory lock on that instance; the
+    /// others report it as skipped), and a role another replica already dropped counts as
+    /// done.
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; per-instance failures are in the result.
+    pub async fn sweep(&self) -> Result<FleetReport<SweepReport>, AccessError> {
+        let resolution = self.targets().await?;
+        let now = self.now();
+        Ok(self
+            .fan_out(resolution, None, |target, _| async move {
+                let home = self.inner.integration.database().as_str();
+                let connection = self.connect(&target, home).await?;
+                let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+                // One sweep of an instance at a time across replicas; the others skip it this
+                // round. The lock goes with the connection, also when this process dies.
+                if !session.try_job_lock(SWEEP_JOB).await? {
+                    return Ok(SweepReport {
+                        skipped: true,
+                        swept: Vec::new(),
+                    });
+                }
+                let mut swept = Vec::new();
+                for role in session.expired_roles(now).await? {
+                    let report = session
+                        .revoke_role(&role.name, &self.database_connector(&target))
+                        .await?;
+                    swept.push(SweptRole {
+                        user: role.name.to_string(),
+                        expired_at: role.record.expires_at,
+                        request_id: role.record.request_id.clone(),
+                        dropped_here: report.dropped,
+                        report,
+                    });
+                }
+                session.release_job_lock(SWEEP_JOB).await?;
+                Ok(SweepReport {
+                    skipped: false,
+                    swept,
+                })
+            })
+            .await)
+    }
+
+    /// Connections to the other databases of `target`, for a revocation.
+    fn database_connector(&self, target: &Target) -> impl pg_grants::DatabaseConnector + '_ {
+        let target = target.clone();
+        move |database: String| {
+            let target = target.clone();
+            async move {
+                self.connect(&target, &database)
+                    .await
+                    .map(Connection::into_client)
+                    .map_err(|e| GrantsError::Connect {
+                        database,
+                        source: Box::new(e),
+                    })
+            }
+        }
     }
 
     /// Changes the expiry of the managed role `user` on every instance where it exists.
@@ -764,12 +855,6 @@ fn grants_for(scopes: &[Scope], level: integration_model::AccessLevel) -> Vec<pg
         .iter()
         .map(|scope| pg_grants::Grant::new(scope.clone(), level))
         .collect()
-}
-
-/// The current time, second precision, UTC.
-fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::from(SystemTime::now());
-    now.replace_nanosecond(0).unwrap_or(now)
 }
 
 /// A request id for a request that brought none: the same request (grantee, level, duration,

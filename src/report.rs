@@ -106,3 +106,30 @@ pub struct IntegrationPolicies {
     /// The resource ids the ARNs were narrowed to (empty: wildcards).
     pub resource_ids: Vec<String>,
 }
+
+/// What a sweep did on one instance.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SweepReport {
+    /// Another replica was sweeping this instance; nothing was done here this round.
+    pub skipped: bool,
+    /// The expired roles revoked.
+    pub swept: Vec<SweptRole>,
+}
+
+/// A managed role that [`AccessManager::sweep`](crate::AccessManager::sweep) revoked on one
+/// instance.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SweptRole {
+    /// The database user.
+    pub user: String,
+    /// When its access ended.
+    pub expired_at: OffsetDateTime,
+    /// The request it was created for.
+    pub request_id: String,
+    /// False when another replica dropped it first (nothing left to do here).
+    pub dropped_here: bool,
+    /// What the revocation did.
+    pub report: pg_grants::RevokeReport,
+}

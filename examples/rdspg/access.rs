@@ -11,7 +11,7 @@ use pg_auth::ExposeSecret;
 use rds_pg_access::{AccessManager, FleetReport, InventoryEntry};
 use serde_json::{Value, json};
 
-use crate::cli::{ConfigArgs, GrantArgs, InspectArgs, UserArgs};
+use crate::cli::{ConfigArgs, ExtendArgs, GrantArgs, InspectArgs, UserArgs};
 use crate::config::load_integration;
 use crate::output::{Failure, Output, print_json, runtime};
 
@@ -471,4 +471,92 @@ pub(crate) fn print_check(
             Ok(())
         }
     }
+}
+
+pub(crate) fn run_sweep(args: &ConfigArgs, output: Output) -> Result<ExitCode, Failure> {
+    let integration = load_integration(args)?;
+    let report = runtime()?.block_on(async {
+        let manager = manager(integration).await?;
+        manager.sweep().await.map_err(|e| Failure::job_error(&e))
+    })?;
+    match output {
+        Output::Json => {
+            let done: serde_json::Map<String, Value> = report
+                .results
+                .iter()
+                .filter_map(|(instance, outcome)| {
+                    outcome.as_ref().ok().map(|r| {
+                        let users: Vec<Value> = r
+                            .swept
+                            .iter()
+                            .map(|s| json!({"user": s.user, "request_id": s.request_id, "dropped": s.dropped_here}))
+                            .collect();
+                        (instance.to_string(), json!({"skipped": r.skipped, "revoked": users}))
+                    })
+                })
+                .collect();
+            print_json(&json!({ "instances": done, "errors": errors_json(&report) }))?;
+        }
+        Output::Text => {
+            for (instance, outcome) in &report.results {
+                let Ok(r) = outcome else { continue };
+                if r.skipped {
+                    println!("{instance}: skipped (another connector is sweeping it)");
+                } else if r.swept.is_empty() {
+                    println!("{instance}: nothing expired");
+                }
+                for s in &r.swept {
+                    println!("{instance}: revoked {} (request {})", s.user, s.request_id);
+                }
+            }
+        }
+    }
+    Ok(fleet_exit(&report))
+}
+
+pub(crate) fn run_extend(args: &ExtendArgs, output: Output) -> Result<ExitCode, Failure> {
+    let integration = load_integration(&args.config)?;
+    let user: Identifier = parse("--user", &args.user)?;
+    let duration: AccessDuration = parse("--for", &args.duration)?;
+    let now = time::OffsetDateTime::now_utc();
+    let until = now + duration.as_duration();
+    let report = runtime()?.block_on(async {
+        let manager = manager(integration).await?;
+        manager
+            .extend(&user, until)
+            .await
+            .map_err(|e| Failure::job_error(&e))
+    })?;
+    let until_text = until
+        .replace_nanosecond(0)
+        .unwrap_or(until)
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| Failure::job(format!("cannot format the expiry: {e}")))?;
+    match output {
+        Output::Json => {
+            let done: serde_json::Map<String, Value> = report
+                .results
+                .iter()
+                .filter_map(|(instance, outcome)| {
+                    outcome
+                        .as_ref()
+                        .ok()
+                        .map(|r| (instance.to_string(), json!({"found": r.is_some()})))
+                })
+                .collect();
+            print_json(
+                &json!({"user": user.as_str(), "expires_at": until_text, "instances": done, "errors": errors_json(&report)}),
+            )?;
+        }
+        Output::Text => {
+            for (instance, outcome) in &report.results {
+                match outcome {
+                    Ok(Some(_)) => println!("{instance}: {user} now expires at {until_text}"),
+                    Ok(None) => println!("{instance}: {user} does not exist here"),
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+    Ok(fleet_exit(&report))
 }

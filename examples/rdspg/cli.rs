@@ -27,6 +27,10 @@ pub(crate) enum Command {
     Sync(ConfigArgs),
     /// Check the whole integration: instances, login, TLS, the connector's rights, owners.
     Check(ConfigArgs),
+    /// Revoke every managed user whose access has expired, on every instance.
+    Sweep(ConfigArgs),
+    /// Move a managed user's expiry (longer or shorter) on every instance.
+    Extend(ExtendArgs),
     /// Start a throwaway local PostgreSQL with the RDS permission model and TLS, and walk
     /// through check, sync, grant, login, a refused write, revoke, a refused login.
     Quickstart(QuickstartArgs),
@@ -272,4 +276,16 @@ pub(crate) struct QuickstartArgs {
     /// PostgreSQL major version of the throwaway server (15, 17 or 18; 18 has no TLS here).
     #[arg(long, default_value_t = 15)]
     pub(crate) pg_version: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExtendArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The managed database user.
+    #[arg(long)]
+    pub(crate) user: String,
+    /// The new expiry counted from now: `30m`, `2h`, `7d`.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub(crate) duration: String,
 }

@@ -33,6 +33,8 @@ fn main() -> ExitCode {
         Command::Inventory(args) => access::run_inventory(args, cli.output, false),
         Command::Sync(args) => access::run_inventory(args, cli.output, true),
         Command::Check(args) => access::run_check(args, cli.output),
+        Command::Sweep(args) => access::run_sweep(args, cli.output),
+        Command::Extend(args) => access::run_extend(args, cli.output),
         Command::Quickstart(args) => quickstart::run(args, cli.output),
     };
     match result {

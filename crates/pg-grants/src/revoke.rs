@@ -58,6 +58,9 @@ pub struct RevokeReport {
     pub dropped: bool,
 }
 
+/// The advisory-lock namespace of whole revocations.
+const REVOKE_LOCK: &str = "rdspg-revoke";
+
 impl Session<'_> {
     /// Revokes the managed `role` entirely: see the [module docs](crate::revoke).
     ///
@@ -67,6 +70,23 @@ impl Session<'_> {
     /// database could not be cleaned (the role stays `NOLOGIN`; run again);
     /// [`GrantsError::Database`].
     pub async fn revoke_role(
+        &self,
+        role: &Ident,
+        databases: &dyn DatabaseConnector,
+    ) -> Result<RevokeReport, GrantsError> {
+        // One revocation of a role at a time, across replicas: its steps span several
+        // transactions and databases, so the per-transaction lock is not enough (a second
+        // revoker would find the role half-revoked and fail at DROP ROLE). A session-level
+        // lock on this connection, released whatever happens.
+        self.session_lock(REVOKE_LOCK, role).await?;
+        let result = self.revoke_role_locked(role, databases).await;
+        let unlocked = self.session_unlock(REVOKE_LOCK, role).await;
+        let report = result?;
+        unlocked?;
+        Ok(report)
+    }
+
+    async fn revoke_role_locked(
         &self,
         role: &Ident,
         databases: &dyn DatabaseConnector,

@@ -335,6 +335,72 @@ impl<'c> Session<'c> {
     }
 
     /// Runs `stmts` in one locked transaction, retrying transient failures.
+    /// Waits for the session-level advisory lock `namespace:name` (held until
+    /// [`Session::session_unlock`] or the end of the connection).
+    pub(crate) async fn session_lock(
+        &self,
+        namespace: &str,
+        name: &Ident,
+    ) -> Result<(), GrantsError> {
+        self.client
+            .execute(
+                "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended($1, 0))",
+                &[&format!("{namespace}:{name}")],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| GrantsError::db("taking an advisory lock", e))
+    }
+
+    /// Releases a lock taken with [`Session::session_lock`].
+    pub(crate) async fn session_unlock(
+        &self,
+        namespace: &str,
+        name: &Ident,
+    ) -> Result<(), GrantsError> {
+        self.client
+            .execute(
+                "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtextextended($1, 0))",
+                &[&format!("{namespace}:{name}")],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| GrantsError::db("releasing an advisory lock", e))
+    }
+
+    /// Tries to take the session-level advisory lock of job `job` on this server (e.g. one
+    /// sweep of one instance at a time across connector replicas). `true`: this connection
+    /// holds it until [`Session::release_job_lock`] or until the connection ends (also when
+    /// the process dies); `false`: another session holds it, skip the job this round.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn try_job_lock(&self, job: &str) -> Result<bool, GrantsError> {
+        self.client
+            .query_one(
+                "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, 0))",
+                &[&format!("rdspg-job:{job}")],
+            )
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| GrantsError::db("taking a job lock", e))
+    }
+
+    /// Releases a job lock taken with [`Session::try_job_lock`].
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn release_job_lock(&self, job: &str) -> Result<(), GrantsError> {
+        self.client
+            .execute(
+                "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtextextended($1, 0))",
+                &[&format!("rdspg-job:{job}")],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| GrantsError::db("releasing a job lock", e))
+    }
+
     pub(crate) async fn run_locked(
         &self,
         action: &str,
