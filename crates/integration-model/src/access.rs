@@ -102,6 +102,7 @@ pub struct AccessRequest {
     duration: AccessDuration,
     reason: Option<String>,
     request_id: Option<RequestId>,
+    approved_by: Option<String>,
 }
 
 impl AccessRequest {
@@ -121,6 +122,7 @@ impl AccessRequest {
             resources: Vec::new(),
             reason: None,
             request_id: None,
+            approved_by: None,
         }
     }
 
@@ -149,6 +151,11 @@ impl AccessRequest {
         self.reason.as_deref()
     }
 
+    /// Who approved the request, when an access flow needs an approver.
+    pub fn approved_by(&self) -> Option<&str> {
+        self.approved_by.as_deref()
+    }
+
     /// The caller's id for the request.
     pub fn request_id(&self) -> Option<&RequestId> {
         self.request_id.as_ref()
@@ -165,6 +172,7 @@ pub struct AccessRequestBuilder {
     resources: Vec<ResourcePath>,
     reason: Option<String>,
     request_id: Option<RequestId>,
+    approved_by: Option<String>,
 }
 
 impl AccessRequestBuilder {
@@ -189,6 +197,13 @@ impl AccessRequestBuilder {
     /// Sets the caller's request id.
     pub fn request_id(mut self, request_id: RequestId) -> Self {
         self.request_id = Some(request_id);
+        self
+    }
+
+    /// Records who approved the request (printable, at most 128 characters, checked by
+    /// [`AccessRequestBuilder::build`]).
+    pub fn approved_by(mut self, approver: impl Into<String>) -> Self {
+        self.approved_by = Some(approver.into());
         self
     }
 
@@ -218,6 +233,12 @@ impl AccessRequestBuilder {
         if let Some(reason) = &self.reason {
             check_reason(reason)?;
         }
+        if let Some(approver) = &self.approved_by {
+            // The same rules as a request id: printable, no invisible characters, 1-128.
+            approver
+                .parse::<RequestId>()
+                .map_err(|e| e.at("approved_by"))?;
+        }
         Ok(AccessRequest {
             grantee: self.grantee,
             resources: self.resources,
@@ -225,6 +246,7 @@ impl AccessRequestBuilder {
             duration: self.duration,
             reason: self.reason,
             request_id: self.request_id,
+            approved_by: self.approved_by,
         })
     }
 }
@@ -273,6 +295,8 @@ struct RequestShape {
     reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     request_id: Option<RequestId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approved_by: Option<String>,
 }
 
 impl Serialize for AccessRequest {
@@ -284,6 +308,7 @@ impl Serialize for AccessRequest {
             duration: self.duration,
             reason: self.reason.clone(),
             request_id: self.request_id.clone(),
+            approved_by: self.approved_by.clone(),
         }
         .serialize(serializer)
     }
@@ -299,6 +324,9 @@ impl<'de> Deserialize<'de> for AccessRequest {
         }
         if let Some(request_id) = shape.request_id {
             builder = builder.request_id(request_id);
+        }
+        if let Some(approver) = shape.approved_by {
+            builder = builder.approved_by(approver);
         }
         builder.build().map_err(serde::de::Error::custom)
     }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::quote;
+use crate::flow::{AccessFlow, Pattern};
 use crate::node::{Node, Table, parse_item};
+use crate::{AccessDuration, AccessLevel};
 use crate::{
     AuthType, AwsEndpointUrl, AwsProfile, AwsSettings, Endpoint, Host, Identifier, InstanceId,
     IntegrationName, ModelError, Region, ResourcePath, ResourceType, ResourceTypes, RotationPeriod,
@@ -60,6 +62,7 @@ pub struct Integration {
     endpoint: Option<Endpoint>,
     endpoint_overrides: BTreeMap<InstanceId, Endpoint>,
     aws: AwsSettings,
+    access_flows: Vec<AccessFlow>,
 }
 
 impl Integration {
@@ -83,7 +86,14 @@ impl Integration {
             endpoint_overrides: Vec::new(),
             aws_endpoint_url: None,
             aws_profile: None,
+            access_flows: Vec::new(),
         }
+    }
+
+    /// The access flows requests are checked against (`[[access_flow]]`); empty: the caller
+    /// decides.
+    pub fn access_flows(&self) -> &[AccessFlow] {
+        &self.access_flows
     }
 
     /// The unique name.
@@ -209,9 +219,16 @@ pub struct IntegrationBuilder {
     endpoint_overrides: Vec<(InstanceId, Endpoint)>,
     aws_endpoint_url: Option<AwsEndpointUrl>,
     aws_profile: Option<AwsProfile>,
+    access_flows: Vec<AccessFlow>,
 }
 
 impl IntegrationBuilder {
+    /// Adds an access flow (checked by [`IntegrationBuilder::build`]).
+    pub fn access_flow(mut self, flow: AccessFlow) -> Self {
+        self.access_flows.push(flow);
+        self
+    }
+
     /// How the connector logs in (required).
     pub fn auth(mut self, auth: AuthType) -> Self {
         self.auth = Some(auth);
@@ -422,6 +439,17 @@ impl IntegrationBuilder {
             endpoint_overrides.insert(instance_id, endpoint);
         }
 
+        for (i, flow) in self.access_flows.iter().enumerate() {
+            let path = format!("access_flow[{i}]");
+            flow.validate(&path)?;
+            if self.access_flows[..i].iter().any(|f| f.name == flow.name) {
+                return Err(ModelError::duplicate(
+                    &crate::node::join(&path, "name"),
+                    &flow.name,
+                ));
+            }
+        }
+
         Ok(Integration {
             name,
             region: self.region,
@@ -437,6 +465,7 @@ impl IntegrationBuilder {
             endpoint: self.endpoint,
             endpoint_overrides,
             aws: AwsSettings::new(self.aws_endpoint_url, self.aws_profile),
+            access_flows: self.access_flows,
         })
     }
 }
@@ -459,6 +488,7 @@ const KEYS: &[&str] = &[
     "secret",
     "endpoint",
     "aws",
+    "access_flow",
 ];
 
 /// Whether a top-level key belongs to the single-integration form.
@@ -573,7 +603,75 @@ pub(crate) fn from_table(t: &Table<'_>) -> Result<Integration, ModelError> {
             b = b.aws_profile(profile);
         }
     }
+    if let Some(flows) = t.array("access_flow")? {
+        let flows_path = t.key_path("access_flow");
+        for (i, item) in flows.iter().enumerate() {
+            let path = format!("{flows_path}[{i}]");
+            b = b.access_flow(read_flow(&Table::new(item, &path)?)?);
+        }
+    }
     b.build().map_err(|e| e.under(t.path()))
+}
+
+/// One `[[access_flow]]` entry.
+fn read_flow(t: &Table<'_>) -> Result<AccessFlow, ModelError> {
+    t.check_keys(&[
+        "name",
+        "requesters",
+        "resources",
+        "levels",
+        "max_duration",
+        "approval",
+    ])?;
+    let name_path = t.key_path("name");
+    let name = t
+        .str("name")?
+        .ok_or_else(|| ModelError::missing(&name_path, "name the flow, e.g. name = \"analysts\""))?
+        .to_owned();
+    let list = |key: &str| -> Result<Vec<Pattern>, ModelError> {
+        let path = t.key_path(key);
+        let items = t.array(key)?.ok_or_else(|| {
+            ModelError::missing(&path, "list at least one pattern (\"**\" for any)")
+        })?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| parse_item::<Pattern>(item, &format!("{path}[{i}]")))
+            .collect()
+    };
+    let requesters = list("requesters")?;
+    let resources = list("resources")?;
+    let levels_path = t.key_path("levels");
+    let levels = t
+        .array("levels")?
+        .ok_or_else(|| ModelError::missing(&levels_path, "list the levels it allows"))?
+        .iter()
+        .enumerate()
+        .map(|(i, item)| parse_item::<AccessLevel>(item, &format!("{levels_path}[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let max_duration: AccessDuration = t.require(
+        "max_duration",
+        "give the longest access, e.g. max_duration = \"8h\"",
+    )?;
+    let approval = match t.get("approval") {
+        None => false,
+        Some(Node::Bool(b)) => *b,
+        Some(other) => {
+            return Err(ModelError::invalid_bare(
+                &t.key_path("approval"),
+                other.describe(),
+                "must be true or false",
+            ));
+        }
+    };
+    Ok(AccessFlow::new(
+        name,
+        requesters,
+        resources,
+        levels,
+        max_duration,
+        approval,
+    ))
 }
 
 fn read_instance(
@@ -653,6 +751,8 @@ struct Shape<'a> {
     endpoint: Option<EndpointShape<'a>>,
     #[serde(skip_serializing_if = "AwsShape::is_empty")]
     aws: AwsShape<'a>,
+    #[serde(rename = "access_flow", skip_serializing_if = "<[_]>::is_empty")]
+    access_flows: &'a [AccessFlow],
 }
 
 #[derive(Serialize)]
@@ -751,6 +851,7 @@ impl Serialize for Integration {
                 port: e.port(),
             }),
             aws: self.aws.shape(),
+            access_flows: &self.access_flows,
         }
         .serialize(serializer)
     }

@@ -70,6 +70,7 @@
 //! | `[endpoint]` `host`, `port` | string, integer | none | A fixed address. Alone: no discovery. With `instance.id`: discovery still runs for ARNs and checks, and this says where to connect. Not with tags. |
 //! | `[aws]` `endpoint_url` | string | none | `http(s)://host[:port][/path]` used instead of the AWS endpoints (tests, emulators). |
 //! | `[aws]` `profile` | string | none | AWS shared-config profile. |
+//! | `[[access_flow]]` | array of tables | none (the caller decides) | Who may request what: `name` (1-64 letters, digits, `-`, `_`; unique), `requesters` (grantee name patterns), `resources` (`INSTANCE/DATABASE[/SCHEMA[/TABLE]]` patterns), `levels`, `max_duration` (`8h`), `approval` (default `false`: when `true`, a request needs an approver other than the grantee, recorded in the user's marker). Patterns: `*` any run without `/`, `**` any run, a trailing `/**` also matches the path itself. A grant is refused before any SQL runs unless some flow allows it, and the refusal names each flow's failing rule. |
 //!
 //! Cross-field rules: `password` needs `[secret]`; `iam` takes no `[secret]` and refuses
 //! `ssl_mode = "disable"` (RDS accepts IAM tokens only over TLS); `id` and tags are
@@ -115,6 +116,7 @@ mod aws;
 mod duration;
 mod endpoint;
 mod error;
+mod flow;
 mod integration;
 mod names;
 mod node;
@@ -131,6 +133,7 @@ pub use aws::{AwsEndpointUrl, AwsProfile, AwsSettings};
 pub use duration::{AccessDuration, RotationPeriod};
 pub use endpoint::{Endpoint, Host};
 pub use error::ModelError;
+pub use flow::{AccessFlow, FlowRefusal, Pattern, check_flows};
 pub use integration::{
     DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, InstanceSelector, Integration, IntegrationBuilder,
 };

@@ -49,6 +49,9 @@ pub struct ManagedRecord {
     pub expires_at: OffsetDateTime,
     /// The connector role that created the role.
     pub creator: String,
+    /// Who approved the request, when an access flow needed an approver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 impl ManagedRecord {
@@ -69,7 +72,15 @@ impl ManagedRecord {
             level,
             expires_at,
             creator: creator.into(),
+            approved_by: None,
         }
+    }
+
+    /// Records the approver.
+    #[must_use]
+    pub fn with_approver(mut self, approver: impl Into<String>) -> Self {
+        self.approved_by = Some(approver.into());
+        self
     }
 
     /// The record as comment text (one line of JSON).
