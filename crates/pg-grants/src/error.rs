@@ -32,9 +32,33 @@ impl std::fmt::Display for OwnerFix {
     }
 }
 
+/// The fixes grouped by what fixes them: one entry per (database, owner, fix) naming every
+/// object it covers, so that a schema of 200 tables owned by one role reads as one fix.
 fn list_fixes(fixes: &[OwnerFix]) -> String {
-    let objects: Vec<String> = fixes.iter().map(ToString::to_string).collect();
-    objects.join("; ")
+    let mut groups: Vec<(&OwnerFix, Vec<String>)> = Vec::new();
+    for fix in fixes {
+        let object = format!("{} {:?}", fix.kind, fix.object);
+        match groups.iter_mut().find(|(g, _)| {
+            g.database == fix.database && g.owner == fix.owner && g.fix_sql == fix.fix_sql
+        }) {
+            Some((_, objects)) => objects.push(object),
+            None => groups.push((fix, vec![object])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(fix, objects)| {
+            format!(
+                "in database {:?}, {} owned by {:?}: as {} run `{}`",
+                fix.database,
+                objects.join(", "),
+                fix.owner,
+                fix.run_as,
+                fix.fix_sql
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Everything that can go wrong in `pg-grants`.
@@ -250,5 +274,40 @@ impl GrantsError {
             Self::Database { code, .. } => code.as_deref(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod fix_tests {
+    use super::*;
+
+    fn fix(object: &str, owner: &str) -> OwnerFix {
+        OwnerFix {
+            database: "appdb".to_owned(),
+            kind: "table",
+            object: object.to_owned(),
+            owner: owner.to_owned(),
+            fix_sql: format!("GRANT \"{owner}\" TO \"apono_connector\";"),
+            run_as: "a role with CREATEROLE".to_owned(),
+        }
+    }
+
+    #[test]
+    fn fixes_are_grouped_per_owner_and_fix() {
+        let err = GrantsError::OwnerMembershipMissing {
+            fixes: vec![
+                fix("sales.orders", "postgres"),
+                fix("inv.items", "app_owner"),
+                fix("sales.customers", "postgres"),
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "the connector cannot grant on objects it does not own: in database \"appdb\", \
+             table \"sales.orders\", table \"sales.customers\" owned by \"postgres\": as a role \
+             with CREATEROLE run `GRANT \"postgres\" TO \"apono_connector\";`; in database \
+             \"appdb\", table \"inv.items\" owned by \"app_owner\": as a role with CREATEROLE run \
+             `GRANT \"app_owner\" TO \"apono_connector\";`"
+        );
     }
 }
