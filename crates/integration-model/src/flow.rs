@@ -49,29 +49,39 @@ impl Pattern {
 /// Glob matching by dynamic programming over (pattern, text) positions: O(len(p) · len(t))
 /// time, O(len(t)) space, no backtracking blow-up on hostile patterns.
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    // reachable[j]: the pattern prefix read so far matches text[..j].
+    // reachable[j]: the pattern read so far matches text[..j] (no indexing: no panic path).
     let mut reachable = vec![false; text.len() + 1];
-    reachable[0] = true;
-    let mut i = 0;
-    while i < pattern.len() {
-        let double = pattern[i] == b'*' && pattern.get(i + 1) == Some(&b'*');
-        if pattern[i] == b'*' {
+    if let Some(start) = reachable.first_mut() {
+        *start = true;
+    }
+    let mut rest = pattern;
+    while let Some((&c, tail)) = rest.split_first() {
+        if c == b'*' {
+            let (double, after) = match tail.split_first() {
+                Some((b'*', after)) => (true, after),
+                _ => (false, tail),
+            };
             // A star extends every reachable position over the characters it may eat.
-            for j in 1..=text.len() {
-                if reachable[j - 1] && (double || text[j - 1] != b'/') {
-                    reachable[j] = true;
+            let mut carry = reachable.first().copied().unwrap_or(false);
+            for (slot, &ch) in reachable.iter_mut().skip(1).zip(text) {
+                if carry && (double || ch != b'/') {
+                    *slot = true;
                 }
+                carry = *slot;
             }
-            i += if double { 2 } else { 1 };
+            rest = after;
         } else {
-            for j in (1..=text.len()).rev() {
-                reachable[j] = reachable[j - 1] && text[j - 1] == pattern[i];
+            // A literal moves every reachable position one character on, if it matches.
+            let mut previous = false;
+            for (j, slot) in reachable.iter_mut().enumerate() {
+                let here = *slot;
+                *slot = j > 0 && previous && text.get(j - 1) == Some(&c);
+                previous = here;
             }
-            reachable[0] = false;
-            i += 1;
+            rest = tail;
         }
     }
-    reachable[text.len()]
+    reachable.last().copied().unwrap_or(false)
 }
 
 impl FromStr for Pattern {

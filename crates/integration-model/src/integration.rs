@@ -442,7 +442,12 @@ impl IntegrationBuilder {
         for (i, flow) in self.access_flows.iter().enumerate() {
             let path = format!("access_flow[{i}]");
             flow.validate(&path)?;
-            if self.access_flows[..i].iter().any(|f| f.name == flow.name) {
+            if self
+                .access_flows
+                .iter()
+                .take(i)
+                .any(|f| f.name == flow.name)
+            {
                 return Err(ModelError::duplicate(
                     &crate::node::join(&path, "name"),
                     &flow.name,
