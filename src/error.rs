@@ -30,6 +30,9 @@ pub enum AccessError {
         /// The timeout.
         seconds: u64,
     },
+    /// No access flow of the integration allows the request (nothing was changed).
+    #[error(transparent)]
+    NotAllowed(integration_model::FlowRefusal),
     /// A request names an instance the integration does not select.
     #[error(
         "{resource}: instance {instance} is not selected by integration {integration} \

@@ -7,6 +7,12 @@
 //! (which credential logs the connector in), and the crates are re-exported so that one
 //! dependency brings them all.
 //!
+//! To run the connector as a service, [`scheduler::Scheduler`] runs every integration's
+//! sweep, sync and rotation on their intervals until a shutdown signal, with a health and
+//! metrics state for an HTTP layer (`rdspg serve` is that loop plus `/healthz` and
+//! `/metrics`); [`audit`] records every grant, extend, revoke, swept user and rotation
+//! ([`AccessManager::with_audit`]).
+//!
 //! | module | crate | what it owns |
 //! |---|---|---|
 //! | [`integration_model`] | `integration-model` | settings, names, SSL modes, resource paths, access requests (no I/O) |
@@ -43,11 +49,14 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub mod audit;
 mod check;
 mod credentials;
 mod error;
 mod manager;
 mod report;
+pub mod rotate;
+pub mod scheduler;
 mod target;
 
 pub use check::{CheckItem, CheckReport};
@@ -57,6 +66,10 @@ pub use manager::{AccessManager, ManagerOptions};
 pub use report::{
     DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies, InventoryCounts,
     InventoryEntry, SweepReport, SweptRole,
+};
+pub use rotate::{
+    AcceptedStage, InstanceRotation, RotateError, RotateOutcome, Rotation, RotationReport,
+    RotationStatus,
 };
 pub use target::{LOCAL_TARGET, Resolution, Target, resolve_targets};
 

@@ -128,6 +128,9 @@ struct Inner {
     grants: GrantsSettings,
     options: ManagerOptions,
     clock: Arc<dyn Clock>,
+    /// The AWS configuration the manager was built with (Secrets Manager calls of `rotate`).
+    aws: Option<SdkConfig>,
+    audit: Option<Arc<dyn crate::audit::AuditSink>>,
 }
 
 impl AccessManager {
@@ -161,7 +164,8 @@ impl AccessManager {
             (Arc::new(StaticDirectory::new()), None)
         };
         let credentials = IntegrationCredentials::from_integration(&integration, aws.as_ref())?;
-        Self::new(integration, directory, Arc::new(credentials))
+        Ok(Self::new(integration, directory, Arc::new(credentials))?
+            .map_inner(|inner| inner.aws = aws))
     }
 
     /// As [`AccessManager::from_integration`], with an AWS configuration the caller loaded
@@ -180,7 +184,8 @@ impl AccessManager {
             Arc::new(StaticDirectory::new())
         };
         let credentials = IntegrationCredentials::from_integration(&integration, Some(aws))?;
-        Self::new(integration, directory, Arc::new(credentials))
+        Ok(Self::new(integration, directory, Arc::new(credentials))?
+            .map_inner(|inner| inner.aws = Some(aws.clone())))
     }
 
     /// Wires the integration with the given seams: where instances are found and which
@@ -206,6 +211,8 @@ impl AccessManager {
                 grants: GrantsSettings::default(),
                 options: ManagerOptions::default(),
                 clock: Arc::new(SystemClock),
+                aws: None,
+                audit: None,
             }),
         })
     }
@@ -229,6 +236,24 @@ impl AccessManager {
         self.map_inner(|inner| inner.grants = settings)
     }
 
+    /// Writes an audit record to `sink` for every grant, extend, revoke and swept role, per
+    /// instance (see [`audit`](crate::audit)).
+    #[must_use]
+    pub fn with_audit(self, sink: Arc<dyn crate::audit::AuditSink>) -> Self {
+        self.map_inner(|inner| inner.audit = Some(sink))
+    }
+
+    /// The audit records of an operation finishing now.
+    pub(crate) fn audit(&self) -> crate::audit::Emitter<'_> {
+        let integration = &self.inner.integration;
+        crate::audit::Emitter::new(
+            self.inner.audit.as_deref(),
+            integration.name().as_str(),
+            integration.connector_user().as_str(),
+            self.now(),
+        )
+    }
+
     fn map_inner(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
@@ -240,6 +265,8 @@ impl AccessManager {
                 grants: shared.grants.clone(),
                 options: shared.options.clone(),
                 clock: Arc::clone(&shared.clock),
+                aws: shared.aws.clone(),
+                audit: shared.audit.clone(),
             },
         };
         change(&mut inner);
@@ -259,9 +286,14 @@ impl AccessManager {
     }
 
     /// The manager's clock, second precision, UTC.
-    fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         let now = OffsetDateTime::from(self.inner.clock.now());
         now.replace_nanosecond(0).unwrap_or(now)
+    }
+
+    /// The AWS configuration the manager was built with, if any.
+    pub(crate) fn aws_config(&self) -> Option<&SdkConfig> {
+        self.inner.aws.as_ref()
     }
 
     /// The integration this manager acts for.
@@ -293,7 +325,8 @@ impl AccessManager {
         resolve_targets(&self.inner.integration, self.inner.directory.as_ref()).await
     }
 
-    /// Grants `request`: on every instance its resources name, creates (or finds, for the same
+    /// Grants `request`: first checks it against the integration's access flows (refused
+    /// before any SQL runs when none allows it); then, on every instance its resources name, creates (or finds, for the same
     /// request id) the managed role with one expiry and, for password auth, one new password
     /// valid on all of them; then applies the level's privileges database by database, each in
     /// one transaction. Running the same request again completes what is missing and changes
@@ -303,6 +336,7 @@ impl AccessManager {
     /// Before any change: a resource naming an instance the integration does not select, or
     /// discovery failing as a whole. Per-instance failures are in the result.
     pub async fn grant(&self, request: &AccessRequest) -> Result<GrantOutcome, AccessError> {
+        self.allowed_by_flows(request)?;
         let expires_at = self.now() + request.duration().as_duration();
         let request_id = request
             .request_id()
@@ -320,12 +354,15 @@ impl AccessManager {
             .map(|t| (t.name.clone(), t.connect_to.clone()))
             .collect();
         let role = Ident::from(request.grantee());
-        let record = ManagedRecord::new(
+        let mut record = ManagedRecord::new(
             request_id.as_str(),
             request.level(),
             expires_at,
             self.inner.integration.connector_user().as_str(),
         );
+        if let Some(approver) = request.approved_by() {
+            record = record.with_approver(approver);
+        }
         let level = request.level();
         let instances = self
             .fan_out(resolution, Some(&by_instance), |target, resources| {
@@ -338,6 +375,8 @@ impl AccessManager {
                 }
             })
             .await;
+        self.audit()
+            .grant(request, &request_id, expires_at, &instances);
         Ok(GrantOutcome {
             user: request.grantee().clone(),
             password: password.map(|p| p.expose().clone()),
@@ -346,6 +385,16 @@ impl AccessManager {
             endpoints,
             instances,
         })
+    }
+
+    /// Checks `request` against the integration's access flows (none configured: allowed).
+    ///
+    /// # Errors
+    /// [`AccessError::NotAllowed`] naming, for each flow, the rule the request fails.
+    pub fn allowed_by_flows(&self, request: &AccessRequest) -> Result<(), AccessError> {
+        integration_model::check_flows(self.inner.integration.access_flows(), request)
+            .map(|_| ())
+            .map_err(AccessError::NotAllowed)
     }
 
     /// The SQL a grant would run, per instance and database, without changing anything (roles
@@ -357,6 +406,7 @@ impl AccessManager {
         &self,
         request: &AccessRequest,
     ) -> Result<FleetReport<Vec<DatabasePlan>>, AccessError> {
+        self.allowed_by_flows(request)?;
         let resolution = self.targets().await?;
         let by_instance = self.group_resources(request.resources(), &resolution)?;
         let role = Ident::from(request.grantee());
@@ -395,7 +445,7 @@ impl AccessManager {
     ) -> Result<FleetReport<RevokeReport>, AccessError> {
         let resolution = self.targets().await?;
         let role = Ident::from(user);
-        Ok(self
+        let report = self
             .fan_out(resolution, None, |target, _| {
                 let role = role.clone();
                 async move {
@@ -408,7 +458,9 @@ impl AccessManager {
                     Ok(session.revoke_role(&role, &connector).await?)
                 }
             })
-            .await)
+            .await;
+        self.audit().revoke(user, &report);
+        Ok(report)
     }
 
     /// Revokes every managed role whose expiry has passed, on every instance, found from the
@@ -422,6 +474,15 @@ impl AccessManager {
     /// # Errors
     /// Discovery failing as a whole; per-instance failures are in the result.
     pub async fn sweep(&self) -> Result<FleetReport<SweepReport>, AccessError> {
+        self.sweep_until(None).await
+    }
+
+    /// As [`AccessManager::sweep`]; once `stop` is cancelled, each instance finishes the
+    /// revocation in flight and starts no other (the rest waits for the next sweep).
+    pub(crate) async fn sweep_until(
+        &self,
+        stop: Option<&tokio_util::sync::CancellationToken>,
+    ) -> Result<FleetReport<SweepReport>, AccessError> {
         let resolution = self.targets().await?;
         let now = self.now();
         Ok(self
@@ -435,25 +496,39 @@ impl AccessManager {
                     return Ok(SweepReport {
                         skipped: true,
                         swept: Vec::new(),
+                        active: None,
                     });
                 }
                 let mut swept = Vec::new();
-                for role in session.expired_roles(now).await? {
+                let (expired, active): (Vec<_>, Vec<_>) = session
+                    .managed_roles()
+                    .await?
+                    .into_iter()
+                    .partition(|r| r.record.is_expired(now));
+                for role in expired {
+                    if stop.is_some_and(tokio_util::sync::CancellationToken::is_cancelled) {
+                        break;
+                    }
                     let report = session
                         .revoke_role(&role.name, &self.database_connector(&target))
-                        .await?;
-                    swept.push(SweptRole {
+                        .await
+                        .inspect_err(|e| self.audit().sweep_failed(&target.name, &role, e))?;
+                    let role = SweptRole {
                         user: role.name.to_string(),
                         expired_at: role.record.expires_at,
                         request_id: role.record.request_id.clone(),
                         dropped_here: report.dropped,
                         report,
-                    });
+                    };
+                    // As each role goes: a replica that dies mid-sweep has recorded its part.
+                    self.audit().swept(&target.name, &role);
+                    swept.push(role);
                 }
                 session.release_job_lock(SWEEP_JOB).await?;
                 Ok(SweepReport {
                     skipped: false,
                     swept,
+                    active: Some(active.len()),
                 })
             })
             .await)
@@ -487,7 +562,7 @@ impl AccessManager {
     ) -> Result<FleetReport<Option<ManagedRecord>>, AccessError> {
         let resolution = self.targets().await?;
         let role = Ident::from(user);
-        Ok(self
+        let report = self
             .fan_out(resolution, None, |target, _| {
                 let role = role.clone();
                 async move {
@@ -503,7 +578,9 @@ impl AccessManager {
                     }
                 }
             })
-            .await)
+            .await;
+        self.audit().extend(user, until, &report);
+        Ok(report)
     }
 
     /// The privileges the role `user` holds now, per instance and database (all databases the
@@ -552,6 +629,20 @@ impl AccessManager {
     where
         S: Fn(&InstanceId, &str, &InventoryEntry) + Send + Sync,
     {
+        Ok(unlocked(self.inventory_locked(sink, None).await?))
+    }
+
+    /// As [`AccessManager::inventory`]; with `job`, each instance first takes that job lock
+    /// (held by the connection until the instance is done) and is `None` when another
+    /// replica holds it.
+    pub(crate) async fn inventory_locked<S>(
+        &self,
+        sink: S,
+        job: Option<&str>,
+    ) -> Result<FleetReport<Option<InventoryCounts>>, AccessError>
+    where
+        S: Fn(&InstanceId, &str, &InventoryEntry) + Send + Sync,
+    {
         let resolution = self.targets().await?;
         let sink = &sink;
         Ok(self
@@ -560,6 +651,11 @@ impl AccessManager {
                 let home = self.inner.integration.database().as_str();
                 let connection = self.connect(&target, home).await?;
                 let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+                if let Some(job) = job
+                    && !session.try_job_lock(job).await?
+                {
+                    return Ok(None);
+                }
                 let databases = session.databases().await?;
                 drop(session);
                 for info in databases {
@@ -585,7 +681,7 @@ impl AccessManager {
                         sink(&target.name, &name, &entry);
                     }
                 }
-                Ok(counts)
+                Ok(Some(counts))
             })
             .await)
     }
@@ -600,18 +696,34 @@ impl AccessManager {
     where
         S: Fn(&InstanceId, &str, &InventoryEntry) + Send + Sync,
     {
+        Ok(unlocked(self.sync_locked(sink, None).await?))
+    }
+
+    /// As [`AccessManager::sync`], with a job lock per instance as
+    /// [`AccessManager::inventory_locked`] takes it.
+    pub(crate) async fn sync_locked<S>(
+        &self,
+        sink: S,
+        job: Option<&str>,
+    ) -> Result<FleetReport<Option<InventoryCounts>>, AccessError>
+    where
+        S: Fn(&InstanceId, &str, &InventoryEntry) + Send + Sync,
+    {
         let types = self.inner.integration.resource_types();
-        self.inventory(move |instance, database, entry| {
-            let wanted = match entry {
-                InventoryEntry::Database(_) => types.contains(ResourceType::Database),
-                InventoryEntry::Schema(_) => types.contains(ResourceType::Schema),
-                InventoryEntry::Table(_) => types.contains(ResourceType::Table),
-                InventoryEntry::Other(_) => false,
-            };
-            if wanted {
-                sink(instance, database, entry);
-            }
-        })
+        self.inventory_locked(
+            move |instance, database, entry| {
+                let wanted = match entry {
+                    InventoryEntry::Database(_) => types.contains(ResourceType::Database),
+                    InventoryEntry::Schema(_) => types.contains(ResourceType::Schema),
+                    InventoryEntry::Table(_) => types.contains(ResourceType::Table),
+                    InventoryEntry::Other(_) => false,
+                };
+                if wanted {
+                    sink(instance, database, entry);
+                }
+            },
+            job,
+        )
         .await
     }
 
@@ -681,7 +793,7 @@ impl AccessManager {
     /// resources), at most `concurrency` at once, each under the per-instance timeout.
     /// Selected instances that cannot be used, and instances `only` names that discovery did
     /// not return usable, are reported as failures; nothing is silently left out.
-    async fn fan_out<'a, T, F, Fut>(
+    pub(crate) async fn fan_out<'a, T, F, Fut>(
         &'a self,
         resolution: Resolution,
         only: Option<&BTreeMap<InstanceId, Vec<ResourceRef>>>,
@@ -822,6 +934,18 @@ impl AccessManager {
         target: &Target,
         database: &str,
     ) -> Result<Connection, AccessError> {
+        let source = self.inner.credentials.source_for(target)?;
+        self.connect_with(target, database, source.as_ref()).await
+    }
+
+    /// Connects to `database` on `target` with the credential of `source` (e.g. one stage of
+    /// the connector's secret while rotating it).
+    pub(crate) async fn connect_with(
+        &self,
+        target: &Target,
+        database: &str,
+        source: &dyn pg_auth::CredentialSource,
+    ) -> Result<Connection, AccessError> {
         let mut options = ConnectOptions::builder(target.connect_to.host().as_str())
             .port(target.connect_to.port())
             .dbname(database)
@@ -832,8 +956,18 @@ impl AccessManager {
             options = options.root_certificates(roots.clone());
         }
         let options = options.build()?;
-        let source = self.inner.credentials.source_for(target)?;
-        Ok(pg_auth::connect(&options, source.as_ref()).await?)
+        Ok(pg_auth::connect(&options, source).await?)
+    }
+}
+
+/// A report of runs without a job lock (never skipped): every count is there.
+fn unlocked(report: FleetReport<Option<InventoryCounts>>) -> FleetReport<InventoryCounts> {
+    FleetReport {
+        results: report
+            .results
+            .into_iter()
+            .map(|(name, outcome)| (name, outcome.map(Option::unwrap_or_default)))
+            .collect(),
     }
 }
 

@@ -115,6 +115,8 @@ pub struct SweepReport {
     pub skipped: bool,
     /// The expired roles revoked.
     pub swept: Vec<SweptRole>,
+    /// Managed roles whose access had not ended at the sweep's time; `None` when skipped.
+    pub active: Option<usize>,
 }
 
 /// A managed role that [`AccessManager::sweep`](crate::AccessManager::sweep) revoked on one

@@ -32,6 +32,11 @@ struct Env {
 
 impl Env {
     fn start() -> Env {
+        Env::start_with("")
+    }
+
+    /// A cluster and a config; `extra` is appended to the config (e.g. access flows).
+    fn start_with(extra: &str) -> Env {
         let cluster = TestCluster::start().expect("start a cluster with the RDS emulation");
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("local.toml");
@@ -40,7 +45,7 @@ impl Env {
             format!(
                 "name = \"local\"\nregion = \"us-east-1\"\nauth = \"password\"\n\
                  ssl_mode = \"disable\"\n[secret]\nenv = \"RDSPG_CONNECTOR_PASSWORD\"\n\
-                 [endpoint]\nhost = \"127.0.0.1\"\nport = {}\n",
+                 [endpoint]\nhost = \"127.0.0.1\"\nport = {}\n{extra}",
                 cluster.port()
             ),
         )
@@ -260,4 +265,73 @@ fn grant_login_inspect_inventory_revoke() {
     let master = env.cluster.master().clone();
     env.sql_as(&master.user, &master.password, "SELECT 1")
         .expect("the master user still logs in");
+}
+
+#[test]
+fn access_flows_gate_grants_and_the_approver_is_recorded() {
+    let env = Env::start_with(
+        "[[access_flow]]\nname = \"analysts\"\nrequesters = [\"ana*\"]\n\
+         resources = [\"local/appdb/sales/**\"]\nlevels = [\"read-only\"]\n\
+         max_duration = \"8h\"\napproval = true\n",
+    );
+    env.cluster
+        .sql("appdb", "GRANT postgres TO apono_connector")
+        .expect("owner fix");
+    let base = [
+        "grant",
+        "--user",
+        "ana",
+        "--level",
+        "read-only",
+        "--database",
+        "appdb",
+        "--schema",
+        "sales",
+        "--for",
+        "1h",
+    ];
+    let roles = || {
+        env.cluster
+            .sql(
+                "postgres",
+                "SELECT count(*) FROM pg_roles WHERE rolname = 'ana'",
+            )
+            .expect("roles")
+    };
+
+    // Refused before any SQL runs, naming the rule.
+    let out = env.rdspg(&base);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("flow \"analysts\": needs an approver"),
+        "{}",
+        stderr(&out)
+    );
+    let mut wrong_level = base.to_vec();
+    wrong_level[4] = "admin";
+    wrong_level.extend(["--approved-by", "carol"]);
+    let out = env.rdspg(&wrong_level);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("level admin is not one of read-only"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(roles().trim(), "0", "a refused request changed nothing");
+
+    // Approved: granted, and the approver is in the role's marker.
+    let mut approved = base.to_vec();
+    approved.extend(["--approved-by", "carol"]);
+    let out = env.rdspg(&approved);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let comment = env
+        .cluster
+        .sql(
+            "postgres",
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'ana'",
+        )
+        .expect("comment");
+    let record: Value = serde_json::from_str(comment.trim()).expect("JSON marker");
+    assert_eq!(record["approved_by"], json!("carol"));
+    assert_eq!(record["level"], json!("read-only"));
 }

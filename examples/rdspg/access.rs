@@ -79,6 +79,9 @@ fn request(
     if let Some(reason) = &args.reason {
         builder = builder.reason(reason);
     }
+    if let Some(approver) = &args.approved_by {
+        builder = builder.approved_by(approver);
+    }
     builder.build().map_err(Failure::usage)
 }
 
@@ -94,6 +97,22 @@ fn fleet_exit<T>(report: &FleetReport<T>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The instances that succeeded, each rendered by `render`, as a JSON object keyed by instance.
+fn ok_json<T>(report: &FleetReport<T>, render: impl Fn(&T) -> Value) -> Value {
+    Value::Object(
+        report
+            .results
+            .iter()
+            .filter_map(|(instance, outcome)| {
+                outcome
+                    .as_ref()
+                    .ok()
+                    .map(|r| (instance.to_string(), render(r)))
+            })
+            .collect(),
+    )
 }
 
 fn errors_json<T>(report: &FleetReport<T>) -> Value {
@@ -145,19 +164,14 @@ pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Fa
                 }
             }
             Output::Json => {
-                let plans: serde_json::Map<String, Value> = report
-                    .results
-                    .iter()
-                    .filter_map(|(instance, outcome)| {
-                        outcome.as_ref().ok().map(|plans| {
-                            let dbs: serde_json::Map<String, Value> = plans
-                                .iter()
-                                .map(|p| (p.database.clone(), json!(p.sql)))
-                                .collect();
-                            (instance.to_string(), Value::Object(dbs))
-                        })
-                    })
-                    .collect();
+                let plans = ok_json(&report, |plans| {
+                    Value::Object(
+                        plans
+                            .iter()
+                            .map(|p| (p.database.clone(), json!(p.sql)))
+                            .collect(),
+                    )
+                });
                 print_json(&json!({ "plans": plans, "errors": errors_json(&report) }))?;
             }
         }
@@ -268,22 +282,13 @@ pub(crate) fn run_revoke(args: &UserArgs, output: Output) -> Result<ExitCode, Fa
     })?;
     match output {
         Output::Json => {
-            let done: serde_json::Map<String, Value> = report
-                .results
-                .iter()
-                .filter_map(|(instance, outcome)| {
-                    outcome.as_ref().ok().map(|r| {
-                        (
-                            instance.to_string(),
-                            json!({
-                                "dropped": r.dropped,
-                                "sessions_terminated": r.sessions_terminated,
-                                "databases": r.databases,
-                            }),
-                        )
-                    })
+            let done = ok_json(&report, |r| {
+                json!({
+                    "dropped": r.dropped,
+                    "sessions_terminated": r.sessions_terminated,
+                    "databases": r.databases,
                 })
-                .collect();
+            });
             print_json(
                 &json!({ "user": user.as_str(), "revoked": done, "errors": errors_json(&report) }),
             )?;
@@ -481,20 +486,14 @@ pub(crate) fn run_sweep(args: &ConfigArgs, output: Output) -> Result<ExitCode, F
     })?;
     match output {
         Output::Json => {
-            let done: serde_json::Map<String, Value> = report
-                .results
-                .iter()
-                .filter_map(|(instance, outcome)| {
-                    outcome.as_ref().ok().map(|r| {
-                        let users: Vec<Value> = r
-                            .swept
-                            .iter()
-                            .map(|s| json!({"user": s.user, "request_id": s.request_id, "dropped": s.dropped_here}))
-                            .collect();
-                        (instance.to_string(), json!({"skipped": r.skipped, "revoked": users}))
-                    })
-                })
-                .collect();
+            let done = ok_json(&report, |r| {
+                let users: Vec<Value> = r
+                    .swept
+                    .iter()
+                    .map(|s| json!({"user": s.user, "request_id": s.request_id, "dropped": s.dropped_here}))
+                    .collect();
+                json!({"skipped": r.skipped, "revoked": users})
+            });
             print_json(&json!({ "instances": done, "errors": errors_json(&report) }))?;
         }
         Output::Text => {
@@ -534,16 +533,7 @@ pub(crate) fn run_extend(args: &ExtendArgs, output: Output) -> Result<ExitCode, 
         .map_err(|e| Failure::job(format!("cannot format the expiry: {e}")))?;
     match output {
         Output::Json => {
-            let done: serde_json::Map<String, Value> = report
-                .results
-                .iter()
-                .filter_map(|(instance, outcome)| {
-                    outcome
-                        .as_ref()
-                        .ok()
-                        .map(|r| (instance.to_string(), json!({"found": r.is_some()})))
-                })
-                .collect();
+            let done = ok_json(&report, |r| json!({"found": r.is_some()}));
             print_json(
                 &json!({"user": user.as_str(), "expires_at": until_text, "instances": done, "errors": errors_json(&report)}),
             )?;

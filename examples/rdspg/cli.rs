@@ -29,8 +29,14 @@ pub(crate) enum Command {
     Check(ConfigArgs),
     /// Revoke every managed user whose access has expired, on every instance.
     Sweep(ConfigArgs),
+    /// Rotate the connector's password (Secrets Manager's four steps on every instance) when
+    /// credentials_rotation_days have passed, or with --force; finishes an unfinished rotation.
+    Rotate(RotateArgs),
     /// Move a managed user's expiry (longer or shorter) on every instance.
     Extend(ExtendArgs),
+    /// Run every integration of the file continuously: sweep, sync and rotate on their
+    /// intervals, with /healthz and /metrics over HTTP, until SIGTERM or SIGINT.
+    Serve(ServeArgs),
     /// Start a throwaway local PostgreSQL with the RDS permission model and TLS, and walk
     /// through check, sync, grant, login, a refused write, revoke, a refused login.
     Quickstart(QuickstartArgs),
@@ -202,6 +208,15 @@ pub(crate) struct DiscoverArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Rotate even if the rotation period has not passed.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct ConfigArgs {
     /// The settings file (TOML, or JSON when it ends in `.json`).
     #[arg(long)]
@@ -242,9 +257,13 @@ pub(crate) struct GrantArgs {
     /// The request id recorded with the user (default: derived from the request).
     #[arg(long)]
     pub(crate) request_id: Option<String>,
-    /// Why access is requested (recorded in the audit trail of later versions).
+    /// Why access is requested.
     #[arg(long)]
     pub(crate) reason: Option<String>,
+    /// Who approved the request (needed by access flows with `approval = true`; recorded in
+    /// the user's marker).
+    #[arg(long)]
+    pub(crate) approved_by: Option<String>,
     /// Print the SQL that would run, change nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
@@ -288,4 +307,26 @@ pub(crate) struct ExtendArgs {
     /// The new expiry counted from now: `30m`, `2h`, `7d`.
     #[arg(long = "for", value_name = "DURATION")]
     pub(crate) duration: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The settings file (TOML, or JSON when it ends in `.json`); every integration in it runs.
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// Loopback address for `/healthz` and `/metrics`.
+    #[arg(long, default_value = "127.0.0.1:9187")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// How often to revoke expired users: `60s`, `5m`, `1h`.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub(crate) sweep_every: String,
+    /// How often to run discovery and sync.
+    #[arg(long, default_value = "15m", value_name = "DURATION")]
+    pub(crate) sync_every: String,
+    /// How often to check whether the connector's password is due for rotation.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub(crate) rotate_every: String,
+    /// Where audit records go: `stdout` (JSON lines) or a file, appended to.
+    #[arg(long, default_value = "stdout", value_name = "stdout|FILE")]
+    pub(crate) audit: String,
 }

@@ -12,6 +12,8 @@ mod discover;
 mod output;
 mod policy;
 mod quickstart;
+mod rotate;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -34,7 +36,9 @@ fn main() -> ExitCode {
         Command::Sync(args) => access::run_inventory(args, cli.output, true),
         Command::Check(args) => access::run_check(args, cli.output),
         Command::Sweep(args) => access::run_sweep(args, cli.output),
+        Command::Rotate(args) => rotate::run(args, cli.output),
         Command::Extend(args) => access::run_extend(args, cli.output),
+        Command::Serve(args) => serve::run(args),
         Command::Quickstart(args) => quickstart::run(args, cli.output),
     };
     match result {

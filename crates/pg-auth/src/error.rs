@@ -57,6 +57,19 @@ pub enum AuthError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A Secrets Manager call of a password rotation failed (nothing after it was attempted;
+    /// running the rotation again resumes from the secret's stages).
+    #[error("AWS Secrets Manager {operation} on secret {secret_id} failed")]
+    SecretRotation {
+        /// Name or ARN of the secret.
+        secret_id: String,
+        /// The API call (`DescribeSecret`, `PutSecretValue`, ...).
+        operation: &'static str,
+        /// The SDK error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The secret exists but cannot be used as a credential.
     #[error("secret {secret_id} is not usable: {reason}")]
     SecretFormat {

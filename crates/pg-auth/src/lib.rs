@@ -4,6 +4,8 @@
 //! - [`CredentialSource`]: where the user name and secret come from: [`StaticPassword`],
 //!   [`EnvPassword`] and, with the default `aws` feature, [`SecretsManagerSource`] and
 //!   [`IamTokenSource`] (tokens signed exactly as botocore, see [`generate_auth_token`]).
+//! - [`SecretsManagerRotation`]: the Secrets Manager steps of rotating the connector's password
+//!   (a new `AWSPENDING` version, the move of `AWSCURRENT`); see [`rotation`].
 //! - [`SslMode`] (from `integration-model`) and [`RootCertificates`]: TLS behaving as libpq
 //!   for all six modes (checked against `psql` cell by cell in `tests/libpq_conformance.rs`):
 //!
@@ -48,6 +50,8 @@ mod credential;
 mod error;
 mod pool;
 #[cfg(feature = "aws")]
+pub mod rotation;
+#[cfg(feature = "aws")]
 mod secrets_manager;
 mod source;
 mod tls;
@@ -65,6 +69,8 @@ pub use pool::{
     Pool, PoolManager, PoolObject, PoolOptions, PoolOptionsBuilder, PoolStatus, PooledConnection,
     RecycleCheck,
 };
+#[cfg(feature = "aws")]
+pub use rotation::{AWSPENDING, AWSPREVIOUS, SecretStages, SecretVersion, SecretsManagerRotation};
 #[cfg(feature = "aws")]
 pub use secrets_manager::{AWSCURRENT, DEFAULT_SECRET_TTL, RdsSecret, SecretsManagerSource};
 pub use source::{CredentialSource, EnvPassword, StaticPassword};

@@ -141,11 +141,31 @@ struct Cached {
     fetched_at: SystemTime,
 }
 
+/// What the source remembers between calls.
+#[derive(Default)]
+struct State {
+    /// The configured stage's value.
+    configured: Option<Cached>,
+    /// The `AWSPENDING` value, while the server accepts it instead of `AWSCURRENT`.
+    pending: Option<Cached>,
+    /// The server rejected `AWSCURRENT` last: hand out `AWSPENDING` (while it exists).
+    use_pending: bool,
+}
+
 /// A [`CredentialSource`] reading a secret from AWS Secrets Manager.
 ///
 /// The secret is addressed by name or ARN, version stage `AWSCURRENT` unless configured. It is
 /// cached for a TTL (default 5 minutes) and read again after the server rejected the password,
 /// so a rotated secret is picked up by the next connection.
+///
+/// While a password rotation is under way (see [`crate::rotation`]) the database may already
+/// have the `AWSPENDING` password while `AWSCURRENT` still holds the old one. So, reading
+/// `AWSCURRENT`, the source alternates after each rejection: `AWSCURRENT` rejected → the next
+/// credential is `AWSPENDING` (or a fresh `AWSCURRENT` when no version is pending); `AWSPENDING`
+/// rejected → a fresh `AWSCURRENT` again. One retry of [`connect`](crate::connect) thus logs in
+/// whichever of the two the server has, as AWS's rotation functions do. When the rotation has
+/// finished (no `AWSPENDING` any more), the source is back on `AWSCURRENT` at the next read.
+/// [`SecretsManagerSource::without_pending_fallback`] turns this off.
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
@@ -153,7 +173,8 @@ pub struct SecretsManagerSource {
     user: Option<String>,
     ttl: Duration,
     clock: SharedClock,
-    cached: Mutex<Option<Cached>>,
+    pending_fallback: bool,
+    cached: Mutex<State>,
 }
 
 impl fmt::Debug for SecretsManagerSource {
@@ -163,6 +184,7 @@ impl fmt::Debug for SecretsManagerSource {
             .field("version_stage", &self.version_stage)
             .field("user", &self.user)
             .field("ttl", &self.ttl)
+            .field("pending_fallback", &self.pending_fallback)
             .finish_non_exhaustive()
     }
 }
@@ -188,7 +210,8 @@ impl SecretsManagerSource {
             user: None,
             ttl: DEFAULT_SECRET_TTL,
             clock: system_clock(),
-            cached: Mutex::new(None),
+            pending_fallback: true,
+            cached: Mutex::new(State::default()),
         })
     }
 
@@ -219,6 +242,14 @@ impl SecretsManagerSource {
         self
     }
 
+    /// Never falls back to `AWSPENDING` after the server rejected `AWSCURRENT` (see the type's
+    /// docs); a rejected credential is then only read again.
+    #[must_use]
+    pub fn without_pending_fallback(mut self) -> Self {
+        self.pending_fallback = false;
+        self
+    }
+
     /// Uses `clock` for cache decisions (tests).
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -226,66 +257,129 @@ impl SecretsManagerSource {
         self
     }
 
-    /// The whole secret (endpoint fields included), from the cache when it is fresh.
+    /// The whole secret (endpoint fields included) of the configured stage, from the cache
+    /// when it is fresh.
     pub async fn secret(&self) -> Result<RdsSecret, AuthError> {
-        let mut cached = self.cached.lock().await;
+        let mut state = self.cached.lock().await;
+        self.configured(&mut state).await
+    }
+
+    async fn configured(&self, state: &mut State) -> Result<RdsSecret, AuthError> {
         let now = self.clock.now();
-        if let Some(entry) = cached.as_ref() {
-            let age = now
-                .duration_since(entry.fetched_at)
-                .unwrap_or(Duration::ZERO);
-            if age < self.ttl {
-                return Ok(entry.secret.clone());
-            }
+        if let Some(secret) = self.fresh(state.configured.as_ref(), now) {
+            return Ok(secret);
         }
-        let secret = self.fetch().await?;
-        *cached = Some(Cached {
+        let stage = &self.version_stage;
+        let secret = self
+            .fetch(stage)
+            .await?
+            .ok_or_else(|| AuthError::SecretsManager {
+                secret_id: self.secret_id.clone(),
+                version_stage: stage.clone(),
+                source: format!("no version of the secret has stage {stage}").into(),
+            })?;
+        state.configured = Some(Cached {
             secret: secret.clone(),
             fetched_at: now,
         });
         Ok(secret)
     }
 
-    async fn fetch(&self) -> Result<RdsSecret, AuthError> {
+    /// The `AWSPENDING` value, or `None` when no version is pending (the rotation finished).
+    async fn pending(&self, state: &mut State) -> Result<Option<RdsSecret>, AuthError> {
+        let now = self.clock.now();
+        if let Some(secret) = self.fresh(state.pending.as_ref(), now) {
+            return Ok(Some(secret));
+        }
+        let secret = self.fetch(crate::rotation::AWSPENDING).await?;
+        state.pending = secret.clone().map(|secret| Cached {
+            secret,
+            fetched_at: now,
+        });
+        Ok(secret)
+    }
+
+    fn fresh(&self, entry: Option<&Cached>, now: SystemTime) -> Option<RdsSecret> {
+        let entry = entry?;
+        let age = now
+            .duration_since(entry.fetched_at)
+            .unwrap_or(Duration::ZERO);
+        (age < self.ttl).then(|| entry.secret.clone())
+    }
+
+    /// Reads `stage`; `None` when the secret exists but no version has that stage.
+    async fn fetch(&self, stage: &str) -> Result<Option<RdsSecret>, AuthError> {
         let span = tracing::info_span!(
             "aws.secretsmanager.get_secret_value",
             secret_id = %self.secret_id,
-            version_stage = %self.version_stage
+            version_stage = %stage
         );
-        let output = self
+        let result = self
             .client
             .get_secret_value()
             .secret_id(&self.secret_id)
-            .version_stage(&self.version_stage)
+            .version_stage(stage)
             .send()
             .instrument(span)
-            .await
-            .map_err(|e| AuthError::SecretsManager {
-                secret_id: self.secret_id.clone(),
-                version_stage: self.version_stage.clone(),
-                source: aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                    .to_string()
-                    .into(),
-            })?;
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            // ResourceNotFound for a stage: no version has it (or the secret is gone, which
+            // the read of AWSCURRENT that follows reports).
+            Err(e)
+                if stage != self.version_stage
+                    && e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(AuthError::SecretsManager {
+                    secret_id: self.secret_id.clone(),
+                    version_stage: stage.to_owned(),
+                    source: aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                        .to_string()
+                        .into(),
+                });
+            }
+        };
         let text = output
             .secret_string()
             .ok_or_else(|| AuthError::SecretFormat {
                 secret_id: self.secret_id.clone(),
                 reason: "it has no SecretString (binary secrets are not supported)".into(),
             })?;
-        RdsSecret::parse(&self.secret_id, text, self.user.as_deref())
+        RdsSecret::parse(&self.secret_id, text, self.user.as_deref()).map(Some)
+    }
+
+    fn falls_back(&self) -> bool {
+        self.pending_fallback && self.version_stage == AWSCURRENT
     }
 }
 
 #[async_trait]
 impl CredentialSource for SecretsManagerSource {
     async fn credential(&self) -> Result<Credential, AuthError> {
-        let secret = self.secret().await?;
+        let mut state = self.cached.lock().await;
+        if state.use_pending && self.falls_back() {
+            if let Some(secret) = self.pending(&mut state).await? {
+                return Ok(Credential::new(secret.username, secret.password));
+            }
+            // No rotation under way any more: back to AWSCURRENT.
+            state.use_pending = false;
+        }
+        let secret = self.configured(&mut state).await?;
         Ok(Credential::new(secret.username, secret.password))
     }
 
     async fn on_auth_failure(&self) -> bool {
-        *self.cached.lock().await = None;
+        let mut state = self.cached.lock().await;
+        state.configured = None;
+        state.pending = None;
+        // AWSCURRENT rejected: the database may have the AWSPENDING password of a rotation
+        // under way; AWSPENDING rejected: a fresh AWSCURRENT (the rotation may have finished
+        // or been undone).
+        state.use_pending = self.falls_back() && !state.use_pending;
         true
     }
 }

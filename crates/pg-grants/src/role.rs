@@ -210,6 +210,21 @@ pub fn set_password(role: &Ident, password: &Password) -> Result<Statement, Gran
     ))
 }
 
+/// Sets the session's own password (as its SCRAM verifier): `ALTER ROLE CURRENT_USER WITH
+/// PASSWORD '<verifier>'`. PostgreSQL lets any role change its own password, without
+/// `CREATEROLE` (<https://www.postgresql.org/docs/current/sql-alterrole.html>), so the connector
+/// rotates its own password with it.
+///
+/// # Errors
+/// Only [`GrantsError::Quote`].
+pub fn set_own_password(password: &Password) -> Result<Statement, GrantsError> {
+    let (sql, shown) = password_clause(&password.scram_verifier())?;
+    Ok(Statement::redacted(
+        format!("ALTER ROLE CURRENT_USER WITH {sql};"),
+        format!("ALTER ROLE CURRENT_USER WITH {shown};"),
+    ))
+}
+
 /// `ALTER ROLE role NOLOGIN`: the first step of revocation.
 pub fn disable_login(role: &Ident) -> Statement {
     Statement::new(format!("ALTER ROLE {} WITH NOLOGIN;", role.quoted()))
@@ -309,6 +324,19 @@ mod tests {
         assert_eq!(
             pw.to_string(),
             r#"ALTER ROLE "a""b" WITH PASSWORD '[redacted]';"#
+        );
+        let own =
+            set_own_password(&Password::from_secret(SecretString::from("own-secret"))).unwrap();
+        assert!(
+            own.sql()
+                .starts_with("ALTER ROLE CURRENT_USER WITH PASSWORD 'SCRAM-SHA-256$4096:"),
+            "{}",
+            own.sql()
+        );
+        assert!(own.sql().ends_with("';") && !own.sql().contains("own-secret"));
+        assert_eq!(
+            own.to_string(),
+            "ALTER ROLE CURRENT_USER WITH PASSWORD '[redacted]';"
         );
         assert_eq!(
             disable_login(&r).sql(),

@@ -714,6 +714,24 @@ impl<'c> Session<'c> {
             .map(|_| ())
     }
 
+    /// Sets the connector's own password (the session's `current_user`) to `password`, sent
+    /// as its SCRAM verifier (see [`role::set_own_password`]). Sessions already open stay
+    /// open; new logins need the new password. Used to rotate the connector's password.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn set_own_password(&self, password: &Password) -> Result<(), GrantsError> {
+        let stmt = role::set_own_password(password)?;
+        let connector = self.connector.clone();
+        self.run_locked(
+            &format!("setting the own password of {connector}"),
+            &connector,
+            &[stmt],
+        )
+        .await
+        .map(|_| ())
+    }
+
     // ----- privileges -----
 
     /// Reads the role's privileges in this database (one catalog query), covering the objects of
