@@ -64,8 +64,8 @@ pub use credentials::{ConnectorCredentials, IntegrationCredentials};
 pub use error::AccessError;
 pub use manager::{AccessManager, ManagerOptions};
 pub use report::{
-    DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies, InventoryCounts,
-    InventoryEntry, SweepReport, SweptRole,
+    DatabasePlan, FleetObserver, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies,
+    InventoryCounts, InventoryEntry, SweepReport, SweptRole,
 };
 pub use rotate::{
     AcceptedStage, InstanceRotation, RotateError, RotateOutcome, Rotation, RotationReport,

@@ -27,8 +27,8 @@ use time::OffsetDateTime;
 use crate::credentials::{ConnectorCredentials, IntegrationCredentials};
 use crate::error::AccessError;
 use crate::report::{
-    DatabasePlan, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies, InventoryCounts,
-    InventoryEntry, SweepReport, SweptRole,
+    DatabasePlan, FleetObserver, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies,
+    InventoryCounts, InventoryEntry, SweepReport, SweptRole,
 };
 use crate::target::{Resolution, Target, resolve_targets};
 
@@ -131,6 +131,7 @@ struct Inner {
     /// The AWS configuration the manager was built with (Secrets Manager calls of `rotate`).
     aws: Option<SdkConfig>,
     audit: Option<Arc<dyn crate::audit::AuditSink>>,
+    observer: Option<Arc<dyn FleetObserver>>,
 }
 
 impl AccessManager {
@@ -213,6 +214,7 @@ impl AccessManager {
                 clock: Arc::new(SystemClock),
                 aws: None,
                 audit: None,
+                observer: None,
             }),
         })
     }
@@ -221,6 +223,14 @@ impl AccessManager {
     #[must_use]
     pub fn with_options(self, options: ManagerOptions) -> Self {
         self.map_inner(|inner| inner.options = options)
+    }
+
+    /// Tells `observer` about each instance of a fleet operation as soon as it finishes, so
+    /// that results stream (a progress display, an early alert) instead of arriving all at
+    /// the end; the operation's [`FleetReport`] still holds every result.
+    #[must_use]
+    pub fn with_observer(self, observer: Arc<dyn FleetObserver>) -> Self {
+        self.map_inner(|inner| inner.observer = Some(observer))
     }
 
     /// Uses `clock` for expiries and sweep decisions (tests move time forward without
@@ -267,6 +277,7 @@ impl AccessManager {
                 clock: Arc::clone(&shared.clock),
                 aws: shared.aws.clone(),
                 audit: shared.audit.clone(),
+                observer: shared.observer.clone(),
             },
         };
         change(&mut inner);
@@ -804,8 +815,12 @@ impl AccessManager {
         Fut: Future<Output = Result<T, AccessError>> + 'a,
     {
         let mut results: BTreeMap<InstanceId, InstanceOutcome<T>> = BTreeMap::new();
+        let observer = self.inner.observer.as_deref();
         for (name, error) in resolution.unusable {
             if only.is_none_or(|o| o.contains_key(&name)) {
+                if let Some(observer) = observer {
+                    observer.instance_finished(&name, Err(&error));
+                }
                 results.insert(name, Err(error));
             }
         }
@@ -835,6 +850,9 @@ impl AccessManager {
         while let Some((name, outcome)) = done.next().await {
             if let Err(error) = &outcome {
                 tracing::warn!(instance = %name, %error, "instance failed");
+            }
+            if let Some(observer) = observer {
+                observer.instance_finished(&name, outcome.as_ref().map(|_| ()));
             }
             results.insert(name, outcome);
         }

@@ -35,6 +35,14 @@ impl<T> FleetReport<T> {
     }
 }
 
+/// Hears about each instance of a fleet operation as soon as it finishes (see
+/// [`AccessManager::with_observer`](crate::AccessManager::with_observer)). Called from the
+/// operation's task: keep it quick (print, count, send on a channel).
+pub trait FleetObserver: Send + Sync + std::fmt::Debug {
+    /// `instance` finished, successfully or with `Err(error)`.
+    fn instance_finished(&self, instance: &InstanceId, outcome: Result<(), &AccessError>);
+}
+
 /// The SQL run (or to run) in one database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

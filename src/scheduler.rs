@@ -600,6 +600,20 @@ pub struct JobStatus {
     pub last_error: Option<String>,
     /// Per instance of the last run that reached discovery.
     pub instances: BTreeMap<String, InstanceStatus>,
+    /// Instances an earlier run saw that discovery no longer returns: never silently
+    /// forgotten, each with the managed users the last sweep counted there (their access was
+    /// not revoked by this service). An instance leaves this list when it comes back.
+    pub disappeared: BTreeMap<String, Disappeared>,
+}
+
+/// An instance discovery stopped returning (see [`JobStatus::disappeared`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Disappeared {
+    /// The end of the first run that no longer saw it.
+    pub since: SystemTime,
+    /// Managed users with active access there at the last sweep that ran there, if known.
+    pub active_grants: Option<u64>,
 }
 
 /// How many managed users have active access on one instance.
@@ -689,6 +703,7 @@ impl ServiceState {
                 last_success: None,
                 last_error: None,
                 instances: BTreeMap::new(),
+                disappeared: BTreeMap::new(),
             },
         );
     }
@@ -727,7 +742,28 @@ impl ServiceState {
                     entry.last_run = Some(run);
                     instances.insert(name, entry);
                 }
-                // Instances discovery no longer returns are dropped with this round.
+                // What is left of the previous round, discovery no longer returns: report it
+                // with the managed users it still had, and keep it listed until it returns.
+                for (name, old) in std::mem::take(&mut status.instances) {
+                    let active_grants = match &old.last_run {
+                        Some(InstanceRun::Done { counts }) => counts.active,
+                        _ => None,
+                    };
+                    tracing::warn!(
+                        integration = %job.integration,
+                        job = %job.kind,
+                        instance = %name,
+                        active_grants = ?active_grants,
+                        "instance no longer returned by discovery; its managed users were not revoked here"
+                    );
+                    status.disappeared.entry(name).or_insert(Disappeared {
+                        since: now,
+                        active_grants,
+                    });
+                }
+                status
+                    .disappeared
+                    .retain(|name, _| !instances.contains_key(name));
                 status.instances = instances;
                 if failed {
                     status.failures += 1;
@@ -844,6 +880,54 @@ mod tests {
             until_next_round(at(179, 999), minute),
             Duration::from_millis(1)
         );
+    }
+
+    #[test]
+    fn an_instance_that_disappears_is_kept_with_its_active_grants() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let state = ServiceState::new(t0);
+        let sweep = job(JobKind::Sweep, 60);
+        state.register(&sweep);
+        let both = || BTreeMap::from([("a".to_owned(), done()), ("b".to_owned(), done())]);
+        state.started(&sweep);
+        state.finished(&sweep, t0, Duration::from_millis(5), Ok(both()));
+
+        // b is no longer discovered: reported with the 3 users it still had.
+        state.started(&sweep);
+        let later = t0 + Duration::from_secs(60);
+        let only_a = BTreeMap::from([("a".to_owned(), done())]);
+        state.finished(&sweep, later, Duration::from_millis(5), Ok(only_a));
+        let status = &state.jobs()[0];
+        assert!(!status.instances.contains_key("b"));
+        assert_eq!(
+            status.disappeared.get("b"),
+            Some(&Disappeared {
+                since: later,
+                active_grants: Some(3)
+            })
+        );
+
+        // Still missing a round later: still listed, since the first time.
+        let only_a = BTreeMap::from([("a".to_owned(), done())]);
+        state.finished(
+            &sweep,
+            later + Duration::from_secs(60),
+            Duration::from_millis(5),
+            Ok(only_a),
+        );
+        assert_eq!(
+            state.jobs()[0].disappeared.get("b").map(|d| d.since),
+            Some(later)
+        );
+
+        // Back again: no longer listed.
+        state.finished(
+            &sweep,
+            later + Duration::from_secs(120),
+            Duration::from_millis(5),
+            Ok(both()),
+        );
+        assert!(state.jobs()[0].disappeared.is_empty());
     }
 
     #[test]

@@ -121,6 +121,22 @@ fn request(manager: &AccessManager, user: &str, level: AccessLevel) -> AccessReq
     .expect("request")
 }
 
+/// Records the instances a fleet operation reports, in the order they finish.
+#[derive(Debug, Default)]
+struct Seen(std::sync::Mutex<Vec<(String, bool)>>);
+
+impl rds_pg_access::FleetObserver for Seen {
+    fn instance_finished(
+        &self,
+        instance: &rds_pg_access::integration_model::InstanceId,
+        outcome: Result<(), &rds_pg_access::AccessError>,
+    ) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.push((instance.to_string(), outcome.is_ok()));
+        }
+    }
+}
+
 fn role_exists(cluster: &TestCluster, role: &str) -> bool {
     cluster
         .sql(
@@ -136,7 +152,9 @@ fn role_exists(cluster: &TestCluster, role: &str) -> bool {
 async fn discover_check_grant_sweep_across_two_instances() {
     let fleet = fleet();
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
-    let manager = manager(&fleet, &clock);
+    let seen = Arc::new(Seen::default());
+    let manager = manager(&fleet, &clock)
+        .with_observer(Arc::clone(&seen) as Arc<dyn rds_pg_access::FleetObserver>);
 
     // Discovery by tag: the two orders instances, at their overridden endpoints.
     let resolution = manager.targets().await.expect("discover");
@@ -176,6 +194,13 @@ async fn discover_check_grant_sweep_across_two_instances() {
         .await
         .expect("grant");
     assert!(granted.instances.all_ok(), "{:?}", granted.instances);
+    // Each instance was reported as it finished, once.
+    let mut reported = seen.0.lock().expect("seen").clone();
+    reported.sort();
+    assert_eq!(
+        reported,
+        [("orders-a".to_owned(), true), ("orders-b".to_owned(), true)]
+    );
     let password = granted.password.expect("password auth gives a password");
     use rds_pg_access::pg_auth::ExposeSecret;
     let alice = pg_testkit::Credentials {

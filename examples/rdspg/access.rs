@@ -1,6 +1,7 @@
 //! `rdspg grant|revoke|inspect|inventory`: the access lifecycle through `AccessManager`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::Mutex;
 
 use integration_model::{
@@ -24,10 +25,57 @@ where
         .map_err(|e| Failure::usage(format!("{flag}: {e}")))
 }
 
-async fn manager(integration: Integration) -> Result<AccessManager, Failure> {
-    AccessManager::from_integration(integration)
+async fn manager(integration: Integration, output: Output) -> Result<AccessManager, Failure> {
+    let manager = AccessManager::from_integration(integration)
         .await
-        .map_err(|e| Failure::job_error(&e))
+        .map_err(|e| Failure::job_error(&e))?;
+    Ok(match Progress::on_terminal(output) {
+        Some(progress) => manager.with_observer(Arc::new(progress)),
+        None => manager,
+    })
+}
+
+/// A spinner on stderr counting instances as they finish, on a terminal in text mode only
+/// (quiet with `--output json` or when not a terminal). Cleared when the manager is dropped.
+#[derive(Debug)]
+struct Progress {
+    bar: indicatif::ProgressBar,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl Progress {
+    fn on_terminal(output: Output) -> Option<Self> {
+        use std::io::IsTerminal;
+        if output != Output::Text || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message("working on the integration's instances");
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(Self {
+            bar,
+            done: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+}
+
+impl rds_pg_access::FleetObserver for Progress {
+    fn instance_finished(
+        &self,
+        instance: &InstanceId,
+        outcome: Result<(), &rds_pg_access::AccessError>,
+    ) {
+        let n = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let state = if outcome.is_ok() { "done" } else { "failed" };
+        self.bar
+            .set_message(format!("{n} instance(s) finished; {instance} {state}"));
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 fn request(
@@ -145,12 +193,13 @@ fn uri_escape(text: &str) -> String {
 pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Failure> {
     let integration = load_integration(&args.config)?;
     let rt = runtime()?;
-    let manager = rt.block_on(manager(integration.clone()))?;
+    let manager = rt.block_on(manager(integration.clone(), output))?;
     let request = request(args, &integration, &manager)?;
     if args.dry_run {
         let report = rt
             .block_on(manager.plan(&request))
             .map_err(|e| Failure::job_error(&e))?;
+        drop(manager);
         match output {
             Output::Text => {
                 for (instance, outcome) in &report.results {
@@ -182,6 +231,7 @@ pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Fa
     let granted = rt
         .block_on(manager.grant(&request))
         .map_err(|e| Failure::job_error(&e))?;
+    drop(manager); // clears the progress display before the credentials are printed
     let database = request
         .resources()
         .first()
@@ -274,7 +324,7 @@ pub(crate) fn run_revoke(args: &UserArgs, output: Output) -> Result<ExitCode, Fa
     let integration = load_integration(&args.config)?;
     let user: Identifier = parse("--user", &args.user)?;
     let report = runtime()?.block_on(async {
-        let manager = manager(integration).await?;
+        let manager = manager(integration, output).await?;
         manager
             .revoke(&user)
             .await
@@ -325,7 +375,7 @@ pub(crate) fn run_inspect(args: &InspectArgs, output: Output) -> Result<ExitCode
         .map(|d| parse::<Identifier>("--database", d))
         .transpose()?;
     let report = runtime()?.block_on(async {
-        let manager = manager(integration).await?;
+        let manager = manager(integration, output).await?;
         manager
             .inspect(&user, database.as_ref())
             .await
@@ -412,7 +462,7 @@ pub(crate) fn run_inventory(
         }
     };
     let report = runtime()?.block_on(async {
-        let manager = manager(integration).await?;
+        let manager = manager(integration, output).await?;
         let report = if sync {
             manager.sync(print).await
         } else {
@@ -426,7 +476,7 @@ pub(crate) fn run_inventory(
 pub(crate) fn run_check(args: &ConfigArgs, output: Output) -> Result<ExitCode, Failure> {
     let integration = load_integration(args)?;
     let report = runtime()?.block_on(async {
-        let manager = manager(integration).await?;
+        let manager = manager(integration, output).await?;
         manager.check().await.map_err(|e| Failure::job_error(&e))
     })?;
     print_check(&report, output)?;
@@ -481,7 +531,7 @@ pub(crate) fn print_check(
 pub(crate) fn run_sweep(args: &ConfigArgs, output: Output) -> Result<ExitCode, Failure> {
     let integration = load_integration(args)?;
     let report = runtime()?.block_on(async {
-        let manager = manager(integration).await?;
+        let manager = manager(integration, output).await?;
         manager.sweep().await.map_err(|e| Failure::job_error(&e))
     })?;
     match output {
@@ -520,7 +570,7 @@ pub(crate) fn run_extend(args: &ExtendArgs, output: Output) -> Result<ExitCode, 
     let now = time::OffsetDateTime::now_utc();
     let until = now + duration.as_duration();
     let report = runtime()?.block_on(async {
-        let manager = manager(integration).await?;
+        let manager = manager(integration, output).await?;
         manager
             .extend(&user, until)
             .await

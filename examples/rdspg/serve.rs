@@ -260,6 +260,7 @@ fn metrics(state: &ServiceState) -> Result<String, std::fmt::Error> {
     let last_run = Family::<Labels, Gauge>::default();
     let counts_of = Family::<Labels, Gauge>::default();
     let active = Family::<Labels, Gauge>::default();
+    let disappeared = Family::<Labels, Gauge>::default();
     for job in state.jobs() {
         let labels: Labels = vec![
             ("integration", job.integration.clone()),
@@ -282,6 +283,15 @@ fn metrics(state: &ServiceState) -> Result<String, std::fmt::Error> {
         in_progress
             .get_or_create(&labels)
             .set(i64::from(job.in_progress));
+        for (instance, gone) in &job.disappeared {
+            let mut labels = labels.clone();
+            labels.push(("instance", instance.clone()));
+            // -1: the instance vanished before any sweep counted its users here.
+            let users = gone
+                .active_grants
+                .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+            disappeared.get_or_create(&labels).set(users);
+        }
         for (instance, status) in &job.instances {
             let mut labels = labels.clone();
             labels.push(("instance", instance.clone()));
@@ -343,6 +353,12 @@ fn metrics(state: &ServiceState) -> Result<String, std::fmt::Error> {
         "job_instance_last_count",
         "What the last run did on each instance (swept, active, items, rotated)",
         counts_of,
+    );
+    registry.register(
+        "disappeared_instance_active_grants",
+        "Instances discovery no longer returns, with the managed users the last sweep counted \
+         there (-1: unknown); their access was not revoked by this service",
+        disappeared,
     );
     registry.register(
         "active_grants",
