@@ -300,7 +300,7 @@ impl AccessManager {
         let probe = Ident::new(PROBE_ROLE).map_err(GrantsError::from)?;
         let mut out = Vec::new();
         for database in self.databases(target).await? {
-            let connection = self.connect(target, database.as_str()).await?;
+            let connection = self.pooled(target, database.as_str()).await?;
             let session = Session::new(connection.client(), self.grants_settings().clone()).await?;
             let grants = [Grant::new(Scope::Database, AccessLevel::Admin)];
             match session.plan(&probe, &grants).await {

@@ -1,9 +1,10 @@
 //! [`AccessManager`]: one integration, every instance it selects.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -11,7 +12,10 @@ use integration_model::{
     AccessRequest, AuthType, Identifier, InstanceId, Integration, ResourcePath, ResourceRef,
     ResourceType,
 };
-use pg_auth::{Clock, ConnectOptions, Connection, RootCertificates, SdkConfig, SystemClock};
+use pg_auth::{
+    Clock, ConnectOptions, Connection, Pool, PoolObject, PoolOptions, RootCertificates, SdkConfig,
+    SystemClock,
+};
 use pg_grants::inventory::InventoryItem;
 use pg_grants::password::Password;
 use pg_grants::plan::Inspection;
@@ -46,6 +50,13 @@ pub struct ManagerOptions {
     pub instance_timeout: Duration,
     /// Connect timeout per connection (default 10 s).
     pub connect_timeout: Duration,
+    /// Connections kept per instance and database for grants, plans, inspections and
+    /// inventories (default 4). Jobs that hold session-level locks (sweep, rotate, revoke)
+    /// use dedicated connections, so that a lock always ends with its connection.
+    pub pool_size: usize,
+    /// A pool unused this long is closed by [`AccessManager::close_idle_pools`] as the
+    /// scheduler calls it (default 5 minutes).
+    pub pool_idle: Duration,
 }
 
 impl Default for ManagerOptions {
@@ -54,6 +65,8 @@ impl Default for ManagerOptions {
             concurrency: 8,
             instance_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
+            pool_size: 4,
+            pool_idle: Duration::from_secs(300),
         }
     }
 }
@@ -70,6 +83,20 @@ impl ManagerOptions {
     #[must_use]
     pub fn instance_timeout(mut self, timeout: Duration) -> Self {
         self.instance_timeout = timeout;
+        self
+    }
+
+    /// Sets the connections kept per instance and database (at least 1).
+    #[must_use]
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.pool_size = n.max(1);
+        self
+    }
+
+    /// Sets how long an unused pool stays open.
+    #[must_use]
+    pub fn pool_idle(mut self, idle: Duration) -> Self {
+        self.pool_idle = idle;
         self
     }
 
@@ -132,6 +159,35 @@ struct Inner {
     aws: Option<SdkConfig>,
     audit: Option<Arc<dyn crate::audit::AuditSink>>,
     observer: Option<Arc<dyn FleetObserver>>,
+    /// One pool per instance and database, created when first needed, closed when idle.
+    pools: std::sync::Mutex<HashMap<(InstanceId, String), PoolEntry>>,
+}
+
+struct PoolEntry {
+    pool: Pool,
+    /// Where the pool connects; a pool is replaced when discovery moves the instance.
+    connect_to: integration_model::Endpoint,
+    last_used: Instant,
+}
+
+impl std::fmt::Debug for PoolEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolEntry")
+            .field("connect_to", &self.connect_to)
+            .field("last_used", &self.last_used)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection of the connector from an instance's pool, returned to it when dropped. Work
+/// that takes session-level locks uses a dedicated [`Connection`] instead, which closes (and
+/// releases every such lock) when dropped, also when the work is cancelled.
+pub(crate) struct Pooled(PoolObject);
+
+impl Pooled {
+    pub(crate) fn client(&self) -> &tokio_postgres::Client {
+        &self.0
+    }
 }
 
 impl AccessManager {
@@ -215,6 +271,7 @@ impl AccessManager {
                 aws: None,
                 audit: None,
                 observer: None,
+                pools: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -278,6 +335,7 @@ impl AccessManager {
                 aws: shared.aws.clone(),
                 audit: shared.audit.clone(),
                 observer: shared.observer.clone(),
+                pools: std::sync::Mutex::new(HashMap::new()),
             },
         };
         change(&mut inner);
@@ -428,7 +486,7 @@ impl AccessManager {
                 async move {
                     let mut plans = Vec::new();
                     for (database, scopes) in by_database(&resources) {
-                        let connection = self.connect(&target, database.as_str()).await?;
+                        let connection = self.pooled(&target, database.as_str()).await?;
                         let session =
                             Session::new(connection.client(), self.inner.grants.clone()).await?;
                         let grants = grants_for(&scopes, level);
@@ -618,7 +676,7 @@ impl AccessManager {
                     };
                     let mut inspections = Vec::new();
                     for database in databases {
-                        let connection = self.connect(&target, database.as_str()).await?;
+                        let connection = self.pooled(&target, database.as_str()).await?;
                         let session =
                             Session::new(connection.client(), self.inner.grants.clone()).await?;
                         inspections.push(session.inspect(&role, &[]).await?);
@@ -673,7 +731,7 @@ impl AccessManager {
                     counts.databases += 1;
                     let name = info.name.to_string();
                     sink(&target.name, &name, &InventoryEntry::Database(info.clone()));
-                    let connection = self.connect(&target, &name).await?;
+                    let connection = self.pooled(&target, &name).await?;
                     let session =
                         Session::new(connection.client(), self.inner.grants.clone()).await?;
                     let mut items = std::pin::pin!(session.inventory().await?);
@@ -790,7 +848,7 @@ impl AccessManager {
     /// The databases of `target` the connector may connect to.
     pub(crate) async fn databases(&self, target: &Target) -> Result<Vec<Ident>, AccessError> {
         let home = self.inner.integration.database().as_str();
-        let connection = self.connect(target, home).await?;
+        let connection = self.pooled(target, home).await?;
         let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
         Ok(session
             .databases()
@@ -908,7 +966,7 @@ impl AccessManager {
         level: integration_model::AccessLevel,
     ) -> Result<Vec<DatabasePlan>, AccessError> {
         let home = self.inner.integration.database().as_str();
-        let connection = self.connect(target, home).await?;
+        let connection = self.pooled(target, home).await?;
         let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
         let auth = match &password {
             Some(p) => LoginAuth::Password(p.clone()),
@@ -928,7 +986,7 @@ impl AccessManager {
             let on = if database.as_str() == home {
                 &connection
             } else {
-                other = self.connect(target, database.as_str()).await?;
+                other = self.pooled(target, database.as_str()).await?;
                 &other
             };
             let session = Session::new(on.client(), self.inner.grants.clone()).await?;
@@ -944,6 +1002,75 @@ impl AccessManager {
             });
         }
         Ok(applied)
+    }
+
+    /// A connection of the connector to `database` on `target` from that pair's pool,
+    /// created when first needed; every new physical connection asks the credential source.
+    pub(crate) async fn pooled(
+        &self,
+        target: &Target,
+        database: &str,
+    ) -> Result<Pooled, AccessError> {
+        let key = (target.name.clone(), database.to_owned());
+        let existing = {
+            let mut pools = self.lock_pools();
+            match pools.get_mut(&key) {
+                Some(entry) if entry.connect_to == target.connect_to => {
+                    entry.last_used = Instant::now();
+                    Some(entry.pool.clone())
+                }
+                _ => None,
+            }
+        };
+        let pool = match existing {
+            Some(pool) => pool,
+            None => {
+                let options = self.connect_options(target, database)?;
+                let source = self.inner.credentials.source_for(target)?;
+                let pool_options = PoolOptions::builder()
+                    .max_size(self.inner.options.pool_size.max(1))
+                    .build()?;
+                let pool = Pool::new(options, source, pool_options)?;
+                self.lock_pools().insert(
+                    key,
+                    PoolEntry {
+                        pool: pool.clone(),
+                        connect_to: target.connect_to.clone(),
+                        last_used: Instant::now(),
+                    },
+                );
+                pool
+            }
+        };
+        Ok(Pooled(pool.get().await?))
+    }
+
+    /// Closes the pools not used for `idle` (a long-running connector calls this every
+    /// round; the scheduler does) and returns how many it closed. Connections in use finish
+    /// their work first.
+    pub fn close_idle_pools(&self, idle: Duration) -> usize {
+        let mut pools = self.lock_pools();
+        let before = pools.len();
+        pools.retain(|_, entry| {
+            let keep = entry.last_used.elapsed() < idle;
+            if !keep {
+                entry.pool.close();
+            }
+            keep
+        });
+        before - pools.len()
+    }
+
+    /// How many instance-and-database pools are open.
+    pub fn open_pools(&self) -> usize {
+        self.lock_pools().len()
+    }
+
+    fn lock_pools(&self) -> std::sync::MutexGuard<'_, HashMap<(InstanceId, String), PoolEntry>> {
+        self.inner
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Connects the connector to `database` on `target`.
@@ -964,6 +1091,15 @@ impl AccessManager {
         database: &str,
         source: &dyn pg_auth::CredentialSource,
     ) -> Result<Connection, AccessError> {
+        let options = self.connect_options(target, database)?;
+        Ok(pg_auth::connect(&options, source).await?)
+    }
+
+    fn connect_options(
+        &self,
+        target: &Target,
+        database: &str,
+    ) -> Result<ConnectOptions, AccessError> {
         let mut options = ConnectOptions::builder(target.connect_to.host().as_str())
             .port(target.connect_to.port())
             .dbname(database)
@@ -973,8 +1109,7 @@ impl AccessManager {
         if let Some(roots) = &self.inner.roots {
             options = options.root_certificates(roots.clone());
         }
-        let options = options.build()?;
-        Ok(pg_auth::connect(&options, source).await?)
+        Ok(options.build()?)
     }
 }
 

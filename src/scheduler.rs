@@ -405,6 +405,11 @@ async fn run_once(
     let elapsed = started.elapsed();
     log_run(job, elapsed, &result);
     state.finished(job, SystemTime::now(), elapsed, result);
+    // Pools of instances no job has used for a while (gone, or only swept) are closed.
+    let closed = manager.close_idle_pools(manager.options().pool_idle);
+    if closed > 0 {
+        tracing::debug!(integration = %job.integration, closed, "closed idle connection pools");
+    }
 }
 
 /// Per instance, or why the run failed as a whole.

@@ -194,6 +194,13 @@ async fn discover_check_grant_sweep_across_two_instances() {
         .await
         .expect("grant");
     assert!(granted.instances.all_ok(), "{:?}", granted.instances);
+    // One pool per instance and database was opened when first needed; idle ones close.
+    assert!(manager.open_pools() >= 2, "{}", manager.open_pools());
+    assert_eq!(manager.close_idle_pools(Duration::from_secs(3600)), 0);
+    let open = manager.open_pools();
+    assert_eq!(manager.close_idle_pools(Duration::ZERO), open);
+    assert_eq!(manager.open_pools(), 0);
+
     // Each instance was reported as it finished, once.
     let mut reported = seen.0.lock().expect("seen").clone();
     reported.sort();

@@ -284,6 +284,17 @@ impl Pool {
         })
     }
 
+    /// Closes the pool: idle connections are closed now, connections in use when they are
+    /// returned, and `get` fails from then on. Clones share the closed state.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether [`Pool::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
     /// Current size, idle count and maximum size.
     pub fn status(&self) -> PoolStatus {
         let status = self.inner.status();
