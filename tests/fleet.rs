@@ -187,6 +187,33 @@ async fn discover_check_grant_sweep_across_two_instances() {
         .count();
     assert_eq!(logins, 2, "{report:?}");
 
+    // Sync over all instances: the inventory streams from both.
+    let items = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let synced = manager
+        .sync(|instance, database, entry| {
+            if let rds_pg_access::InventoryEntry::Table(t) = entry
+                && let Ok(mut items) = items.lock()
+            {
+                items.insert(format!("{instance}/{database}/{}/{}", t.schema, t.name));
+            }
+        })
+        .await
+        .expect("sync");
+    assert!(synced.all_ok(), "{synced:?}");
+    assert_eq!(
+        seen.0.lock().expect("seen").len(),
+        2,
+        "sync reported both instances"
+    );
+    seen.0.lock().expect("seen").clear();
+    let items = items.into_inner().expect("items");
+    for instance in ["orders-a", "orders-b"] {
+        assert!(
+            items.contains(&format!("{instance}/appdb/sales/orders")),
+            "{items:?}"
+        );
+    }
+
     // One grant spanning both instances: one password, one expiry, admin on sales so that the
     // user can create a table of their own.
     let granted = manager
