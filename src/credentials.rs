@@ -23,9 +23,10 @@ pub trait ConnectorCredentials: Send + Sync + fmt::Debug {
     fn source_for(&self, target: &Target) -> Result<Arc<dyn CredentialSource>, AccessError>;
 }
 
-/// The integration's own choice: an environment variable or a Secrets Manager secret with
-/// password auth (one source shared by every target), or an IAM token per target (signed for
-/// that target's discovered endpoint).
+/// The integration's own choice: an environment variable with password auth (one source for
+/// every target), a Secrets Manager secret (a source per target, each with its own cache and
+/// rotation fallback), or an IAM token per target (signed for that target's discovered
+/// endpoint).
 pub struct IntegrationCredentials {
     kind: Kind,
     per_target: Mutex<HashMap<InstanceId, Arc<dyn CredentialSource>>>,
@@ -33,6 +34,14 @@ pub struct IntegrationCredentials {
 
 enum Kind {
     Shared(Arc<dyn CredentialSource>),
+    /// One Secrets Manager source per target: each has its own cache and its own
+    /// AWSCURRENT/AWSPENDING fallback, so that mid-rotation, with one instance on the new
+    /// password and another still on the old one, neither flips the other's choice.
+    SecretsManager {
+        secret_id: String,
+        user: String,
+        aws: Box<SdkConfig>,
+    },
     Iam {
         user: String,
         region: String,
@@ -44,6 +53,9 @@ impl fmt::Debug for IntegrationCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
             Kind::Shared(source) => format!("shared({source:?})"),
+            Kind::SecretsManager {
+                secret_id, user, ..
+            } => format!("secrets-manager({secret_id}, user {user})"),
             Kind::Iam { user, region, .. } => format!("iam(user {user}, region {region})"),
         };
         f.debug_struct("IntegrationCredentials")
@@ -69,8 +81,13 @@ impl IntegrationCredentials {
             }
             (AuthType::Password, Some(SecretRef::SecretsManager(id))) => {
                 let aws = aws.ok_or_else(missing_aws("a Secrets Manager secret"))?;
-                let source = SecretsManagerSource::new(aws, id.to_string())?.with_user(user);
-                Kind::Shared(Arc::new(source))
+                // Checked once here, so that a bad reference fails before any target.
+                SecretsManagerSource::new(aws, id.to_string())?;
+                Kind::SecretsManager {
+                    secret_id: id.to_string(),
+                    user,
+                    aws: Box::new(aws.clone()),
+                }
             }
             _ => Kind::Iam {
                 user,
@@ -95,10 +112,9 @@ impl IntegrationCredentials {
 
 impl ConnectorCredentials for IntegrationCredentials {
     fn source_for(&self, target: &Target) -> Result<Arc<dyn CredentialSource>, AccessError> {
-        let (user, region, aws) = match &self.kind {
-            Kind::Shared(source) => return Ok(Arc::clone(source)),
-            Kind::Iam { user, region, aws } => (user, region, aws),
-        };
+        if let Kind::Shared(source) = &self.kind {
+            return Ok(Arc::clone(source));
+        }
         let mut cache = self
             .per_target
             .lock()
@@ -106,19 +122,31 @@ impl ConnectorCredentials for IntegrationCredentials {
         if let Some(source) = cache.get(&target.name) {
             return Ok(Arc::clone(source));
         }
-        let aws = aws.as_ref().ok_or_else(missing_aws("IAM authentication"))?;
-        let endpoint = target.signing_endpoint();
-        let request = TokenRequest::new(
-            endpoint.host().as_str(),
-            endpoint.port(),
-            user.as_str(),
-            region.as_str(),
-        )?;
-        let source: Arc<dyn CredentialSource> =
-            Arc::new(IamTokenSource::from_sdk_config(aws, request)?);
+        let source: Arc<dyn CredentialSource> = match &self.kind {
+            Kind::SecretsManager {
+                secret_id,
+                user,
+                aws,
+            } => Arc::new(SecretsManagerSource::new(aws, secret_id.clone())?.with_user(user)),
+            Kind::Iam { user, region, aws } => iam_source(target, user, region, aws.as_deref())?,
+            Kind::Shared(source) => Arc::clone(source),
+        };
         cache.insert(target.name.clone(), Arc::clone(&source));
         Ok(source)
     }
+}
+
+/// An IAM token source for `target`, signed for its discovered endpoint.
+fn iam_source(
+    target: &Target,
+    user: &str,
+    region: &str,
+    aws: Option<&SdkConfig>,
+) -> Result<Arc<dyn CredentialSource>, AccessError> {
+    let aws = aws.ok_or_else(missing_aws("IAM authentication"))?;
+    let endpoint = target.signing_endpoint();
+    let request = TokenRequest::new(endpoint.host().as_str(), endpoint.port(), user, region)?;
+    Ok(Arc::new(IamTokenSource::from_sdk_config(aws, request)?))
 }
 
 fn missing_aws(what: &'static str) -> impl FnOnce() -> AccessError {
