@@ -196,13 +196,7 @@ impl SecretsManagerRotation {
         config: &aws_config::SdkConfig,
         secret_id: impl Into<String>,
     ) -> Result<Self, AuthError> {
-        let secret_id = secret_id.into();
-        if secret_id.trim().is_empty() {
-            return Err(AuthError::InvalidConfig {
-                field: "secret_id",
-                reason: "the secret name or ARN is empty".into(),
-            });
-        }
+        let secret_id = crate::secrets_manager::checked_secret_id(secret_id.into())?;
         Ok(Self {
             client: aws_sdk_secretsmanager::Client::new(config),
             secret_id,

@@ -189,6 +189,17 @@ impl fmt::Debug for SecretsManagerSource {
     }
 }
 
+/// A secret name or ARN that is not blank.
+pub(crate) fn checked_secret_id(secret_id: String) -> Result<String, AuthError> {
+    if secret_id.trim().is_empty() {
+        return Err(AuthError::InvalidConfig {
+            field: "secret_id",
+            reason: "the secret name or ARN is empty".into(),
+        });
+    }
+    Ok(secret_id)
+}
+
 impl SecretsManagerSource {
     /// A source for `secret_id` (name or ARN) using the AWS settings in `config`
     /// (region, credentials, endpoint).
@@ -196,13 +207,7 @@ impl SecretsManagerSource {
         config: &aws_config::SdkConfig,
         secret_id: impl Into<String>,
     ) -> Result<Self, AuthError> {
-        let secret_id = secret_id.into();
-        if secret_id.trim().is_empty() {
-            return Err(AuthError::InvalidConfig {
-                field: "secret_id",
-                reason: "the secret name or ARN is empty".into(),
-            });
-        }
+        let secret_id = checked_secret_id(secret_id.into())?;
         Ok(Self {
             client: aws_sdk_secretsmanager::Client::new(config),
             secret_id,

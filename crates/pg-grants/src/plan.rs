@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use crate::error::{GrantsError, OwnerFix};
+use crate::error::{GrantsError, OwnerFix, col};
 use crate::privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
 use crate::quote::{Ident, QualifiedName};
 use crate::statement::Statement;
@@ -215,42 +215,18 @@ impl Inspection {
             ..Inspection::default()
         };
         for row in rows {
-            let kind: String = row
-                .try_get(0)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let schema: Option<String> = row
-                .try_get(1)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let name: String = row
-                .try_get(2)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let args: Option<String> = row
-                .try_get(3)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let owner: Option<String> = row
-                .try_get(4)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let role_has: Vec<String> = row
-                .try_get(5)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let public_has: Vec<String> = row
-                .try_get(6)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let can_act: bool = row
-                .try_get(7)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let owned_schema: Option<String> = row
-                .try_get(8)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let owned_table: Option<String> = row
-                .try_get(9)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let grantable: Vec<String> = row
-                .try_get(10)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
-            let owner_in_connector: bool = row
-                .try_get(11)
-                .map_err(|e| GrantsError::db("reading inspection", e))?;
+            let kind: String = col(row, 0, "reading inspection")?;
+            let schema: Option<String> = col(row, 1, "reading inspection")?;
+            let name: String = col(row, 2, "reading inspection")?;
+            let args: Option<String> = col(row, 3, "reading inspection")?;
+            let owner: Option<String> = col(row, 4, "reading inspection")?;
+            let role_has: Vec<String> = col(row, 5, "reading inspection")?;
+            let public_has: Vec<String> = col(row, 6, "reading inspection")?;
+            let can_act: bool = col(row, 7, "reading inspection")?;
+            let owned_schema: Option<String> = col(row, 8, "reading inspection")?;
+            let owned_table: Option<String> = col(row, 9, "reading inspection")?;
+            let grantable: Vec<String> = col(row, 10, "reading inspection")?;
+            let owner_in_connector: bool = col(row, 11, "reading inspection")?;
             match kind.as_str() {
                 "membership" => out.memberships.push(name),
                 "default_acl" => out.default_acls.push(DefaultAcl {

@@ -335,6 +335,21 @@ impl<'c> Session<'c> {
     }
 
     /// Runs `stmts` in one locked transaction, retrying transient failures.
+    /// Calls advisory-lock function `function` (one of this module's constant names, never
+    /// input) on the 64-bit hash of `key`; the row holds its result.
+    async fn advisory(
+        &self,
+        function: &str,
+        key: &str,
+        action: &str,
+    ) -> Result<tokio_postgres::Row, GrantsError> {
+        let sql = format!("SELECT pg_catalog.{function}(pg_catalog.hashtextextended($1, 0))");
+        self.client
+            .query_one(&sql, &[&key])
+            .await
+            .map_err(|e| GrantsError::db(action, e))
+    }
+
     /// Waits for the session-level advisory lock `namespace:name` (held until
     /// [`Session::session_unlock`] or the end of the connection).
     pub(crate) async fn session_lock(
@@ -342,14 +357,13 @@ impl<'c> Session<'c> {
         namespace: &str,
         name: &Ident,
     ) -> Result<(), GrantsError> {
-        self.client
-            .execute(
-                "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended($1, 0))",
-                &[&format!("{namespace}:{name}")],
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| GrantsError::db("taking an advisory lock", e))
+        self.advisory(
+            "pg_advisory_lock",
+            &format!("{namespace}:{name}"),
+            "taking an advisory lock",
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Releases a lock taken with [`Session::session_lock`].
@@ -358,14 +372,13 @@ impl<'c> Session<'c> {
         namespace: &str,
         name: &Ident,
     ) -> Result<(), GrantsError> {
-        self.client
-            .execute(
-                "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtextextended($1, 0))",
-                &[&format!("{namespace}:{name}")],
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| GrantsError::db("releasing an advisory lock", e))
+        self.advisory(
+            "pg_advisory_unlock",
+            &format!("{namespace}:{name}"),
+            "releasing an advisory lock",
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Tries to take the session-level advisory lock of job `job` on this server (e.g. one
@@ -376,14 +389,11 @@ impl<'c> Session<'c> {
     /// # Errors
     /// [`GrantsError::Database`].
     pub async fn try_job_lock(&self, job: &str) -> Result<bool, GrantsError> {
-        self.client
-            .query_one(
-                "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, 0))",
-                &[&format!("rdspg-job:{job}")],
-            )
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(|e| GrantsError::db("taking a job lock", e))
+        let action = "taking a job lock";
+        let row = self
+            .advisory("pg_try_advisory_lock", &format!("rdspg-job:{job}"), action)
+            .await?;
+        col(&row, 0, action)
     }
 
     /// Releases a job lock taken with [`Session::try_job_lock`].
@@ -391,14 +401,13 @@ impl<'c> Session<'c> {
     /// # Errors
     /// [`GrantsError::Database`].
     pub async fn release_job_lock(&self, job: &str) -> Result<(), GrantsError> {
-        self.client
-            .execute(
-                "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtextextended($1, 0))",
-                &[&format!("rdspg-job:{job}")],
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| GrantsError::db("releasing a job lock", e))
+        self.advisory(
+            "pg_advisory_unlock",
+            &format!("rdspg-job:{job}"),
+            "releasing a job lock",
+        )
+        .await
+        .map(|_| ())
     }
 
     pub(crate) async fn run_locked(
