@@ -730,7 +730,7 @@ impl AccessManager {
                 for info in databases {
                     counts.databases += 1;
                     let name = info.name.to_string();
-                    sink(&target.name, &name, &InventoryEntry::Database(info.clone()));
+                    sink(&target.name, &name, &InventoryEntry::Database(info));
                     let connection = self.pooled(&target, &name).await?;
                     let session =
                         Session::new(connection.client(), self.inner.grants.clone()).await?;

@@ -2,27 +2,15 @@
 //! permission model, through a config with a static `[endpoint]` and a password from an
 //! environment variable: no AWS at all.
 
+mod common;
+
+use common::rdspg_path;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use pg_testkit::TestCluster;
 use serde_json::{Value, json};
-
-fn rdspg_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join("rdspg");
-    assert!(
-        path.exists(),
-        "{} does not exist: run `cargo test --workspace` (which builds the examples) or \
-         `cargo build --example rdspg` first",
-        path.display()
-    );
-    path
-}
 
 struct Env {
     cluster: TestCluster,

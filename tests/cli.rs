@@ -1,28 +1,14 @@
 //! The `rdspg` example binary, run as a user runs it: arguments in, stdout, stderr and exit code
 //! out. `cargo test` builds the examples before it runs the tests.
 
+mod common;
+
+use common::rdspg_path;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-
-/// The `rdspg` example built by `cargo test`, next to this test's own executable.
-fn rdspg_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current test executable");
-    // target/<profile>/deps/cli-<hash> -> target/<profile>/examples/rdspg
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join("rdspg");
-    assert!(
-        path.exists(),
-        "{} does not exist: run the tests with `cargo test --workspace` (which builds the \
-         examples) or build it first with `cargo build --example rdspg`",
-        path.display()
-    );
-    path
-}
 
 fn rdspg(args: &[&str]) -> Output {
     Command::new(rdspg_path())

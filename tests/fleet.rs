@@ -5,6 +5,10 @@
 //! and what the user created is kept, reassigned; two managers sweeping at once; one instance
 //! stopped mid-run.
 
+mod common;
+
+use common::role_exists;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -135,17 +139,6 @@ impl rds_pg_access::FleetObserver for Seen {
             seen.push((instance.to_string(), outcome.is_ok()));
         }
     }
-}
-
-fn role_exists(cluster: &TestCluster, role: &str) -> bool {
-    cluster
-        .sql(
-            "postgres",
-            &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{role}'"),
-        )
-        .expect("query roles")
-        .trim()
-        == "1"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

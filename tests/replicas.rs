@@ -4,8 +4,12 @@
 //! exactly once (one `success` audit record per instance and user, from whichever replica
 //! dropped it), and no replica reports a failure or conflict.
 
+mod common;
+
+use common::{role_exists, wait_for};
+
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use pg_testkit::TestCluster;
 use rds_pg_access::audit::AppendFileSink;
@@ -40,28 +44,6 @@ impl InstanceDirectory for TwoClusters {
         }
         Ok(out)
     }
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn role_exists(cluster: &TestCluster, role: &str) -> bool {
-    cluster
-        .sql(
-            "postgres",
-            &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{role}'"),
-        )
-        .expect("query roles")
-        .trim()
-        == "1"
 }
 
 const USERS: [&str; 6] = ["r0", "r1", "r2", "r3", "r4", "r5"];

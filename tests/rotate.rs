@@ -5,6 +5,10 @@
 //! logs in on every instance (AWSCURRENT, or AWSPENDING through the credential source's
 //! fallback) and a full `rotate()` finishes the job, reusing the pending version.
 
+mod common;
+
+use common::rdspg_path;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -510,22 +514,6 @@ port = 5432
         .await
         .expect_err("an env password cannot be rotated");
     assert!(err.to_string().contains("Secrets Manager secret"), "{err}");
-}
-
-fn rdspg_path() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join("rdspg");
-    assert!(
-        path.exists(),
-        "{} does not exist: run `cargo test --workspace` (which builds the examples) or \
-         `cargo build --example rdspg` first",
-        path.display()
-    );
-    path
 }
 
 #[tokio::test]

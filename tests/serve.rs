@@ -2,12 +2,16 @@
 //! the sweep; SIGTERM while a sweep is in flight exits 0 once that sweep has finished, with no
 //! role left half-revoked; the audit trail has every revocation once and no password.
 
+mod common;
+
+use common::{rdspg_path, wait_for};
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use pg_testkit::TestCluster;
 use rds_pg_access::audit::AppendFileSink;
@@ -15,22 +19,6 @@ use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessReques
 use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock, SecretString, StaticPassword};
 use rds_pg_access::rds_discovery::StaticDirectory;
 use rds_pg_access::{AccessManager, IntegrationCredentials};
-
-fn rdspg_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join("rdspg");
-    assert!(
-        path.exists(),
-        "{} does not exist: run `cargo test --workspace` (which builds the examples) or \
-         `cargo build --example rdspg` first",
-        path.display()
-    );
-    path
-}
 
 /// A free loopback port (bound, then released for the server to take).
 fn free_port() -> u16 {
@@ -68,19 +56,6 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         })
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
-}
-
-/// Polls `check` until it gives a value or the deadline passes (no timing assertion: the
-/// deadline only turns a hang into a failure with a message).
-fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 struct Local {
