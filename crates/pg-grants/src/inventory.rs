@@ -104,19 +104,21 @@ pub enum InventoryItem {
     Table(TableInfo),
 }
 
+/// Every function, operator and type qualified with `pg_catalog` (see [`crate::plan::inspect_sql`]).
 const INVENTORY_SQL: &str = "\
-SELECT 0 AS sort, n.nspname::text AS schema, NULL::text AS name, NULL::\"char\" AS kind,
-       pg_catalog.pg_get_userbyid(n.nspowner)::text AS owner, false AS is_partition
+SELECT 0 AS sort, n.nspname::pg_catalog.text AS schema, NULL::pg_catalog.text AS name,
+       NULL::pg_catalog.\"char\" AS kind, pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text AS owner,
+       false AS is_partition
   FROM pg_catalog.pg_namespace n
- WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+ WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
 UNION ALL
-SELECT 1, n.nspname::text, c.relname::text, c.relkind, pg_catalog.pg_get_userbyid(c.relowner)::text,
-       c.relispartition
-  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+SELECT 1, n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind,
+       pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text, c.relispartition
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f,S}'::pg_catalog.\"char\"[])
+   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
  ORDER BY 1, 2, 3";
 
 fn item(row: &tokio_postgres::Row) -> Result<Option<InventoryItem>, GrantsError> {
@@ -153,9 +155,10 @@ impl Session<'_> {
         let rows = self
             .client()
             .query(
-                "SELECT datname::text, pg_catalog.pg_get_userbyid(datdba)::text
+                "SELECT datname::pg_catalog.text, pg_catalog.pg_get_userbyid(datdba)::pg_catalog.text
                    FROM pg_catalog.pg_database
-                  WHERE NOT datistemplate AND datallowconn AND datname <> 'rdsadmin'
+                  WHERE NOT datistemplate AND datallowconn
+                    AND datname OPERATOR(pg_catalog.<>) 'rdsadmin'
                   ORDER BY 1",
                 &[],
             )

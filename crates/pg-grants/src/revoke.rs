@@ -111,7 +111,7 @@ impl Session<'_> {
         let has_privs: bool = self
             .client()
             .query_one(
-                "SELECT pg_catalog.pg_has_role(current_user, $1::text, 'USAGE')",
+                "SELECT pg_catalog.pg_has_role(current_user, $1::pg_catalog.text, 'USAGE')",
                 &[&role.as_str()],
             )
             .await
@@ -140,10 +140,11 @@ impl Session<'_> {
         let rows = self
             .client()
             .query(
-                "SELECT DISTINCT d.datname::text FROM pg_catalog.pg_shdepend s
-                   JOIN pg_catalog.pg_database d ON d.oid = s.dbid
-                  WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass
-                    AND s.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)
+                "SELECT DISTINCT d.datname::pg_catalog.text FROM pg_catalog.pg_shdepend s
+                   JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.dbid
+                  WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                    AND s.refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles
+                                                            WHERE rolname OPERATOR(pg_catalog.=) $1)
                   ORDER BY 1",
                 &[&role.as_str()],
             )

@@ -234,7 +234,8 @@ pub fn disable_login(role: &Ident) -> Statement {
 pub fn terminate_sessions(role: &Ident) -> Result<Statement, GrantsError> {
     let lit = Literal::new(role.as_str())?;
     Ok(Statement::new(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {} AND pid <> pg_backend_pid();",
+        "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+         WHERE usename OPERATOR(pg_catalog.=) {} AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid();",
         lit.quoted()
     )))
 }
@@ -344,7 +345,7 @@ mod tests {
         );
         assert_eq!(
             terminate_sessions(&r).unwrap().sql(),
-            r#"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'a"b' AND pid <> pg_backend_pid();"#
+            r#"SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename OPERATOR(pg_catalog.=) 'a"b' AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid();"#
         );
         let owner = Ident::new("apono_connector").unwrap();
         let st: Vec<_> = reassign_and_drop_owned(&r, &owner)

@@ -201,7 +201,7 @@ fn is_retryable(e: &tokio_postgres::Error) -> bool {
 fn lock_stmt(role: &Ident) -> Result<String, GrantsError> {
     let key = Literal::new(format!("rdspg:{role}"))?;
     Ok(format!(
-        "SELECT pg_advisory_xact_lock(hashtextextended({}, 0));",
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({}, 0));",
         key.quoted()
     ))
 }
@@ -233,7 +233,8 @@ impl<'c> Session<'c> {
     pub async fn new(client: &'c Client, settings: Settings) -> Result<Self, GrantsError> {
         let row = client
             .query_one(
-                "SELECT current_setting('server_version_num')::int4, current_user::text, current_database()::text",
+                "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, \
+                 current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text",
                 &[],
             )
             .await
@@ -445,9 +446,10 @@ impl<'c> Session<'c> {
             .query_opt(
                 "SELECT r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
                         EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-                                  JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
-                                 WHERE m.member = r.oid AND g.rolname = $2)
-                   FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
+                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+                                 WHERE m.member OPERATOR(pg_catalog.=) r.oid
+                                   AND g.rolname OPERATOR(pg_catalog.=) $2)
+                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
                 &[&name.as_str(), &self.settings.names.marker.as_str()],
             )
             .await
@@ -490,11 +492,12 @@ impl<'c> Session<'c> {
         let rows = self
             .client
             .query(
-                "SELECT r.rolname::text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid')
+                "SELECT r.rolname::pg_catalog.text, r.rolcanlogin,
+                        pg_catalog.shobj_description(r.oid, 'pg_authid')
                    FROM pg_catalog.pg_roles r
-                   JOIN pg_catalog.pg_auth_members m ON m.member = r.oid
-                   JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
-                  WHERE g.rolname = $1 ORDER BY 1",
+                   JOIN pg_catalog.pg_auth_members m ON m.member OPERATOR(pg_catalog.=) r.oid
+                   JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+                  WHERE g.rolname OPERATOR(pg_catalog.=) $1 ORDER BY 1",
                 &[&self.settings.names.marker.as_str()],
             )
             .await
@@ -532,14 +535,15 @@ impl<'c> Session<'c> {
     }
 
     async fn can_grant(&self, role: &Ident) -> Result<Option<bool>, GrantsError> {
-        self.role_check(role, &self.rules.can_grant_role_expr("$1::text"))
+        self.role_check(role, &self.rules.can_grant_role_expr("$1::pg_catalog.text"))
             .await
     }
 
     /// Runs the boolean SQL expression `expr` (of `$1`, the role's name) when `role` exists.
     async fn role_check(&self, role: &Ident, expr: &str) -> Result<Option<bool>, GrantsError> {
         let sql = format!(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1) THEN ({expr}) END"
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+             WHERE rolname OPERATOR(pg_catalog.=) $1) THEN ({expr}) END"
         );
         let row = self
             .client
@@ -570,7 +574,7 @@ impl<'c> Session<'c> {
         role: &Ident,
         action: &'static str,
     ) -> Result<(), GrantsError> {
-        let expr = self.rules.can_administer_role_expr("$1::text");
+        let expr = self.rules.can_administer_role_expr("$1::pg_catalog.text");
         match self.role_check(role, &expr).await? {
             Some(false) => Err(GrantsError::CannotAdministerRole {
                 role: role.to_string(),
@@ -600,7 +604,8 @@ impl<'c> Session<'c> {
                 let exists = self
                     .client
                     .query_one(
-                        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)",
+                        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+                          WHERE rolname OPERATOR(pg_catalog.=) $1)",
                         &[&marker.as_str()],
                     )
                     .await;
@@ -943,7 +948,7 @@ mod tests {
         let role = Ident::new("it's").unwrap();
         assert_eq!(
             lock_stmt(&role).unwrap(),
-            "SELECT pg_advisory_xact_lock(hashtextextended('rdspg:it''s', 0));"
+            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('rdspg:it''s', 0));"
         );
     }
 }

@@ -52,6 +52,11 @@ impl fmt::Display for ServerVersion {
     }
 }
 
+/// Whether the current user has `CREATEROLE` or is a superuser (qualified: see
+/// [`crate::plan::inspect_sql`]).
+const CONNECTOR_ATTRIBUTES: &str = "(SELECT rolcreaterole OR rolsuper FROM pg_catalog.pg_roles \
+     WHERE rolname OPERATOR(pg_catalog.=) current_user)";
+
 /// Everything this crate does differently by server version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerRules {
@@ -70,7 +75,10 @@ impl ServerRules {
     /// [`GrantsError::Database`] when the query fails, [`GrantsError::UnsupportedServer`] below 13.
     pub async fn detect(client: &tokio_postgres::Client) -> Result<Self, GrantsError> {
         let row = client
-            .query_one("SELECT current_setting('server_version_num')::int4", &[])
+            .query_one(
+                "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
+                &[],
+            )
             .await
             .map_err(|e| GrantsError::db("reading server_version_num", e))?;
         let num: i32 = crate::error::col(&row, 0, "reading server_version_num")?;
@@ -159,8 +167,7 @@ impl ServerRules {
         if self.role_grant_needs_admin_option() {
             self.can_grant_role_expr(role_name)
         } else {
-            "(SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user)"
-                .to_owned()
+            CONNECTOR_ATTRIBUTES.to_owned()
         }
     }
 
@@ -168,11 +175,11 @@ impl ServerRules {
     /// membership in that role.
     pub(crate) fn can_grant_role_expr(&self, role_name: &str) -> String {
         if self.role_grant_needs_admin_option() {
-            format!("pg_has_role(current_user, {role_name}, 'MEMBER WITH ADMIN OPTION')")
+            format!("pg_catalog.pg_has_role(current_user, {role_name}, 'MEMBER WITH ADMIN OPTION')")
         } else {
             format!(
-                "(SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user) \
-                 OR pg_has_role(current_user, {role_name}, 'MEMBER WITH ADMIN OPTION')"
+                "{CONNECTOR_ATTRIBUTES} \
+                 OR pg_catalog.pg_has_role(current_user, {role_name}, 'MEMBER WITH ADMIN OPTION')"
             )
         }
     }
