@@ -146,6 +146,7 @@ impl AccessManager {
         let name = Some(&target.name);
         let integration = self.integration();
         let connector = integration.connector_user().as_str();
+        let quoted_connector = Ident::from(integration.connector_user());
         let home = integration.database().as_str();
 
         let connection = match self.connect(target, home).await {
@@ -161,16 +162,10 @@ impl AccessManager {
             }
             Err(error) => {
                 let fix = match integration.auth() {
-                    AuthType::Iam => format!(
-                        "as the master user: GRANT rds_iam TO {connector}; and attach the \
-                         connector policy (rdspg policy --config FILE) to the connector's IAM role"
-                    ),
-                    _ => format!(
-                        "check that the secret holds the password of {connector} (ALTER USER \
-                         {connector} WITH PASSWORD '...' as the master user)"
-                    ),
+                    AuthType::Iam => fix::iam_login(&quoted_connector).ok(),
+                    _ => Some(fix::password_login(&quoted_connector)),
                 };
-                report.push(name, "login", false, error.to_string(), Some(fix));
+                report.push(name, "login", false, error.to_string(), fix);
                 return report;
             }
         };
@@ -201,12 +196,14 @@ impl AccessManager {
         let row = client
             .query_one(
                 "SELECT r.rolcreaterole, r.rolsuper, \
-                        EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rds_superuser') \
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+                                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_superuser') \
                           AND pg_catalog.pg_has_role(current_user, 'rds_superuser', 'MEMBER'), \
-                        EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rds_iam') \
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+                                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_iam') \
                           AND pg_catalog.pg_has_role(current_user, 'rds_iam', 'MEMBER'), \
-                        current_setting('server_version_num')::int \
-                   FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
+                        pg_catalog.current_setting('server_version_num')::pg_catalog.int4 \
+                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user",
                 &[],
             )
             .await;
@@ -227,8 +224,7 @@ impl AccessManager {
             "createrole",
             createrole || superuser,
             format!("{connector} has CREATEROLE: {createrole}"),
-            (!createrole && !superuser)
-                .then(|| format!("as the master user: ALTER USER {connector} WITH CREATEROLE;")),
+            (!createrole && !superuser).then(|| fix::createrole(&quoted_connector)),
         );
         report.push(
             name,
@@ -236,7 +232,8 @@ impl AccessManager {
             in_rds_superuser || superuser,
             format!("{connector} is a member of rds_superuser: {in_rds_superuser}"),
             (!in_rds_superuser && !superuser)
-                .then(|| format!("as the master user: GRANT rds_superuser TO {connector};")),
+                .then(|| fix::grant_role(fix::RDS_SUPERUSER, &quoted_connector, false))
+                .and_then(Result::ok),
         );
         if integration.auth() == AuthType::Iam {
             report.push(
@@ -244,7 +241,9 @@ impl AccessManager {
                 "rds_iam",
                 in_rds_iam,
                 format!("{connector} is a member of rds_iam: {in_rds_iam}"),
-                (!in_rds_iam).then(|| format!("as the master user: GRANT rds_iam TO {connector};")),
+                (!in_rds_iam)
+                    .then(|| fix::grant_role(fix::RDS_IAM, &quoted_connector, false))
+                    .and_then(Result::ok),
             );
             if version >= 160_000 {
                 let admin = client
@@ -261,7 +260,9 @@ impl AccessManager {
                     "rds_iam",
                     admin || superuser,
                     format!("{connector} may grant rds_iam to new users (PostgreSQL 16+ needs ADMIN OPTION): {admin}"),
-                    (!admin).then(|| format!("as the master user: GRANT rds_iam TO {connector} WITH ADMIN OPTION;")),
+                    (!admin)
+                        .then(|| fix::grant_role(fix::RDS_IAM, &quoted_connector, true))
+                        .and_then(Result::ok),
                 );
             }
         }
@@ -337,5 +338,128 @@ impl AccessManager {
             }
         }
         Ok(out)
+    }
+}
+
+/// The fix texts [`AccessManager::check`] reports. Every name goes through `pg_grants::quote`
+/// (the one audited quoting module), so a connector named `a"b` or `x; DROP ROLE y` gives SQL
+/// that does exactly what it says.
+mod fix {
+    use pg_grants::quote::{Ident, QuoteError};
+
+    /// RDS's administrative group role.
+    pub(super) const RDS_SUPERUSER: &str = "rds_superuser";
+    /// RDS's IAM-authentication role.
+    pub(super) const RDS_IAM: &str = pg_grants::role::RDS_IAM_ROLE;
+
+    /// The IAM connector cannot log in.
+    pub(super) fn iam_login(connector: &Ident) -> Result<String, QuoteError> {
+        Ok(format!(
+            "{} and attach the connector policy (rdspg policy --config FILE) to the connector's \
+             IAM role",
+            grant_role(RDS_IAM, connector, false)?
+        ))
+    }
+
+    /// The password connector cannot log in.
+    pub(super) fn password_login(connector: &Ident) -> String {
+        format!(
+            "check that the secret holds the password of {} (ALTER ROLE {} WITH \
+             PASSWORD '...' as the master user)",
+            connector.quoted(),
+            connector.quoted()
+        )
+    }
+
+    /// The connector lacks `CREATEROLE`.
+    pub(super) fn createrole(connector: &Ident) -> String {
+        format!(
+            "as the master user: ALTER ROLE {} WITH CREATEROLE;",
+            connector.quoted()
+        )
+    }
+
+    /// The connector lacks membership in `role` (with `ADMIN OPTION` when `admin`).
+    pub(super) fn grant_role(
+        role: &str,
+        connector: &Ident,
+        admin: bool,
+    ) -> Result<String, QuoteError> {
+        let role = Ident::new(role)?;
+        Ok(format!(
+            "as the master user: GRANT {} TO {}{};",
+            role.quoted(),
+            connector.quoted(),
+            if admin { " WITH ADMIN OPTION" } else { "" }
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fix;
+    use pg_grants::quote::Ident;
+
+    /// Reverses `"…"` quoting of the first quoted identifier starting at `at`: the identifier as
+    /// PostgreSQL's lexer reads it, and where it ends.
+    fn lex_ident(s: &str, at: usize) -> (String, usize) {
+        let mut out = String::new();
+        let mut chars = s[at..].char_indices().skip(1).peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == '"' {
+                if chars.peek().map(|(_, c)| *c) == Some('"') {
+                    chars.next();
+                } else {
+                    return (out, at + i + 1);
+                }
+            }
+            out.push(c);
+        }
+        panic!("unterminated identifier in {s}");
+    }
+
+    #[test]
+    fn every_name_in_check_fixes_is_quoted() {
+        let names = [
+            "apono_connector",
+            "a\"b",
+            "Robert'); DROP ROLE x;--",
+            "\"; DROP ROLE postgres; --",
+            "émoji🐘 conn",
+            &"x".repeat(63),
+            &format!("{}abc", "🐘".repeat(15)),
+        ];
+        for name in names {
+            let c = Ident::new(name).unwrap();
+            let texts = [
+                fix::createrole(&c),
+                fix::password_login(&c),
+                fix::iam_login(&c).unwrap(),
+                fix::grant_role(fix::RDS_SUPERUSER, &c, false).unwrap(),
+                fix::grant_role(fix::RDS_IAM, &c, true).unwrap(),
+            ];
+            for text in texts {
+                // The connector appears only as one quoted identifier that reads back as itself,
+                // followed by the rest of the statement (the statement is not ended early).
+                let at = text
+                    .find(&c.quoted().to_string())
+                    .unwrap_or_else(|| panic!("{text}"));
+                let (lexed, end) = lex_ident(&text, at);
+                assert_eq!(lexed, name, "{text}");
+                let rest = &text[end..];
+                assert!(
+                    rest.starts_with(';') || rest.starts_with(" WITH") || rest.starts_with(" ("),
+                    "{text}"
+                );
+            }
+        }
+        assert_eq!(
+            fix::grant_role(fix::RDS_IAM, &Ident::new("a\"b").unwrap(), true).unwrap(),
+            r#"as the master user: GRANT "rds_iam" TO "a""b" WITH ADMIN OPTION;"#
+        );
+        assert_eq!(
+            fix::createrole(&Ident::new("Robert'); DROP ROLE x;--").unwrap()),
+            r#"as the master user: ALTER ROLE "Robert'); DROP ROLE x;--" WITH CREATEROLE;"#
+        );
     }
 }
