@@ -115,3 +115,70 @@ fn a_user_cannot_act_as_the_marker_or_leave_objects_owned_by_it() {
         });
     });
 }
+
+#[test]
+fn roles_marked_by_0_1_0_are_recognised_and_re_marked_on_their_next_change() {
+    for_each_version(&[15, 17], |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default())
+                .await
+                .unwrap()
+                .with_notices(c.notices.clone());
+            let pw = new_user(&s, "old", AccessLevel::ReadOnly).await;
+            new_user(&s, "new", AccessLevel::ReadOnly).await;
+            // The 0.1.0 mark, as 0.1.0 granted it.
+            let legacy = if v >= 16 {
+                "REVOKE old FROM rdspg_managed; GRANT rdspg_managed TO old WITH INHERIT FALSE, SET FALSE"
+            } else {
+                "REVOKE old FROM rdspg_managed; GRANT rdspg_managed TO old"
+            };
+            c.client.batch_execute(legacy).await.unwrap();
+            let marks = || {
+                su(
+                    &cluster,
+                    "postgres",
+                    "SELECT string_agg(roleid::regrole || '>' || member::regrole, ',' ORDER BY 1) \
+                       FROM pg_auth_members WHERE 'rdspg_managed'::regrole IN (roleid, member) \
+                        AND member <> 'apono_connector'::regrole",
+                )
+            };
+            assert_eq!(marks(), "new>rdspg_managed,rdspg_managed>old", "{v}");
+            if v < 16 {
+                // What the old mark allowed before 16.
+                let u = try_connect(&cluster, "old", &pw, rds::APP_DB).await.unwrap();
+                try_sql(&u, "SET ROLE rdspg_managed").await.unwrap();
+            }
+
+            // Still recognised, in the one-query listing too.
+            assert!(s.managed_role(&id("old")).await.unwrap().legacy_mark);
+            assert!(!s.managed_role(&id("new")).await.unwrap().legacy_mark);
+            let listed: Vec<(String, bool)> = s
+                .managed_roles()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.name.to_string(), r.legacy_mark))
+                .collect();
+            assert_eq!(
+                listed,
+                [("new".to_owned(), false), ("old".to_owned(), true)],
+                "{v}"
+            );
+
+            // The next change turns the mark around.
+            s.set_expiry(&id("old"), time::macros::datetime!(2098-01-01 0:00 UTC))
+                .await
+                .unwrap();
+            assert_eq!(marks(), "new>rdspg_managed,old>rdspg_managed", "{v}");
+            assert!(!s.managed_role(&id("old")).await.unwrap().legacy_mark);
+            assert!(!s.migrate_mark(&id("old")).await.unwrap());
+            let u = try_connect(&cluster, "old", &pw, rds::APP_DB).await.unwrap();
+            assert!(
+                try_sql(&u, "SET ROLE rdspg_managed").await.is_err(),
+                "{v}: still able to act as the marker"
+            );
+        });
+    });
+}

@@ -280,3 +280,123 @@ fn check_holder_and_report(cluster: &TestCluster, v: u32, report: &pg_grants::Re
     assert!(report.moved.iter().all(|o| o.database == rds::APP_DB));
     assert_eq!(report.moved.len(), 6, "{v}: {:?}", report.moved);
 }
+
+/// Who owns the victim's table, and whether the victim may log in.
+fn victim_state(cluster: &TestCluster) -> String {
+    su(
+        cluster,
+        rds::APP_DB,
+        "SELECT pg_get_userbyid(c.relowner), r.rolcanlogin, (SELECT count(*) FROM sales.victim_notes) \
+           FROM pg_class c, pg_roles r \
+          WHERE c.oid = 'sales.victim_notes'::regclass AND r.rolname = 'victim'",
+    )
+}
+
+#[test]
+fn a_holder_with_any_right_or_not_ours_is_refused_and_nothing_moves() {
+    for_each_version(&[15, 17], |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default())
+                .await
+                .unwrap()
+                .with_notices(c.notices.clone());
+            fix_owners(&cluster, &s).await;
+            // A first revocation creates the holder.
+            new_user(&s, "first", AccessLevel::ReadOnly).await;
+            s.revoke_role(&id("first"), &connector_for(&cluster))
+                .await
+                .unwrap();
+            su(
+                &cluster,
+                "postgres",
+                &format!("CREATE ROLE accomplice LOGIN PASSWORD '{ACCOMPLICE_PW}'"),
+            );
+
+            let pw = new_user(&s, "victim", AccessLevel::Admin).await;
+            s.apply(
+                &id("victim"),
+                &[Grant::new(Scope::Schema(id("sales")), AccessLevel::Admin)],
+            )
+            .await
+            .unwrap();
+            let u = try_connect(&cluster, "victim", &pw, rds::APP_DB)
+                .await
+                .unwrap();
+            u.batch_execute(
+                "CREATE TABLE sales.victim_notes (n int); INSERT INTO sales.victim_notes VALUES (7);",
+            )
+            .await
+            .unwrap();
+            drop(u);
+            assert_eq!(victim_state(&cluster), "victim|t|1");
+
+            // Holder names that are not ours: the connector, the master, an application role.
+            for name in [rds::CONNECTOR, rds::MASTER, rds::APP_OWNER] {
+                let c2 = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+                let s2 = Session::new(&c2.client, Settings::default().reassign_to(id(name)))
+                    .await
+                    .unwrap();
+                let err = s2
+                    .revoke_role(&id("victim"), &connector_for(&cluster))
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(&err, GrantsError::UnsafeServiceRole { role, purpose: "holder", .. } if role == name),
+                    "{v}: {name}: {err}"
+                );
+                assert_eq!(victim_state(&cluster), "victim|f|1", "{v}: {name}");
+            }
+
+            // The holder given any right, membership or member: refused, nothing moves.
+            let tampers: &[(&str, &str, &str)] = &[
+                ("ALTER ROLE rdspg_holder CREATEROLE", "ALTER ROLE rdspg_holder NOCREATEROLE", "CREATEROLE"),
+                ("ALTER ROLE rdspg_holder LOGIN", "ALTER ROLE rdspg_holder NOLOGIN", "LOGIN"),
+                ("ALTER ROLE rdspg_holder INHERIT", "ALTER ROLE rdspg_holder NOINHERIT", "INHERIT"),
+                ("GRANT rds_superuser TO rdspg_holder", "REVOKE rds_superuser FROM rdspg_holder", "member of rds_superuser"),
+                ("GRANT pg_read_all_data TO rdspg_holder", "REVOKE pg_read_all_data FROM rdspg_holder", "member of pg_read_all_data"),
+                ("GRANT rdspg_holder TO accomplice", "REVOKE rdspg_holder FROM accomplice", "accomplice are members"),
+                ("COMMENT ON ROLE rdspg_holder IS 'mine now'", r#"COMMENT ON ROLE rdspg_holder IS '{"rdspg":1,"kind":"holder"}'"#, "not this library's holder"),
+            ];
+            for (tamper, undo, says) in tampers {
+                su(&cluster, "postgres", tamper);
+                let err = s
+                    .revoke_role(&id("victim"), &connector_for(&cluster))
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(&err, GrantsError::UnsafeServiceRole { .. }) && err.to_string().contains(says),
+                    "{v}: {tamper}: {err}"
+                );
+                assert_eq!(victim_state(&cluster), "victim|f|1", "{v}: {tamper}");
+                su(&cluster, "postgres", undo);
+            }
+            // A privilege on anything, in any database.
+            su(&cluster, rds::OTHER_DB, "GRANT USAGE ON SCHEMA reports TO rdspg_holder");
+            let err = s
+                .revoke_role(&id("victim"), &connector_for(&cluster))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("privileges"), "{v}: {err}");
+            assert_eq!(victim_state(&cluster), "victim|f|1");
+            su(&cluster, rds::OTHER_DB, "REVOKE USAGE ON SCHEMA reports FROM rdspg_holder");
+
+            // Restored, the revocation goes through and nothing is lost.
+            let report = s
+                .revoke_role(&id("victim"), &connector_for(&cluster))
+                .await
+                .unwrap();
+            assert!(report.dropped);
+            assert_eq!(
+                su(
+                    &cluster,
+                    rds::APP_DB,
+                    "SELECT pg_get_userbyid(relowner), (SELECT count(*) FROM sales.victim_notes) \
+                       FROM pg_class WHERE oid = 'sales.victim_notes'::regclass"
+                ),
+                "rdspg_holder|1"
+            );
+        });
+    });
+}
