@@ -259,13 +259,15 @@ impl AccessManager {
             .ssl_root_cert()
             .map(RootCertificates::from_pem_file)
             .transpose()?;
+        // Revoked users' objects go to the integration's holder role (`holder_role`).
+        let grants = GrantsSettings::default().reassign_to(integration.holder_role().into());
         Ok(Self {
             inner: Arc::new(Inner {
                 integration,
                 directory,
                 credentials,
                 roots,
-                grants: GrantsSettings::default(),
+                grants,
                 options: ManagerOptions::default(),
                 clock: Arc::new(SystemClock),
                 aws: None,
@@ -297,7 +299,8 @@ impl AccessManager {
         self.map_inner(|inner| inner.clock = clock)
     }
 
-    /// Uses these `pg-grants` settings (level table, marker role, reassignment owner).
+    /// Uses these `pg-grants` settings (level table, marker role, holder role), replacing those
+    /// built from the integration (its `holder_role`).
     #[must_use]
     pub fn with_grants_settings(self, settings: GrantsSettings) -> Self {
         self.map_inner(|inner| inner.grants = settings)

@@ -277,7 +277,7 @@ async fn discover_check_grant_sweep_across_two_instances() {
              pg_class c WHERE c.oid = 'sales.alice_notes'::regclass GROUP BY c.relowner",
         )
         .expect("the table is still there");
-    assert_eq!(kept.trim(), "2 apono_connector");
+    assert_eq!(kept.trim(), "2 rdspg_holder");
     drop(fleet.moto);
 }
 

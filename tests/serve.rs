@@ -309,8 +309,8 @@ async fn metrics_show_the_sweep_and_sigterm_mid_sweep_exits_0_with_nothing_half_
         .cluster
         .sql(
             "postgres",
-            "SELECT count(*) FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid \
-             JOIN pg_roles g ON g.oid = m.roleid \
+            "SELECT count(*) FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid \
+             JOIN pg_roles g ON g.oid = m.member \
              WHERE g.rolname = 'rdspg_managed' AND NOT r.rolcanlogin",
         )
         .expect("managed roles");

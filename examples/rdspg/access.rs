@@ -337,6 +337,14 @@ pub(crate) fn run_revoke(args: &UserArgs, output: Output) -> Result<ExitCode, Fa
                     "dropped": r.dropped,
                     "sessions_terminated": r.sessions_terminated,
                     "databases": r.databases,
+                    "holder": r.holder,
+                    "moved": r.moved.iter().map(|o| json!({
+                        "database": o.database,
+                        "kind": o.kind,
+                        "name": o.name,
+                        "security_definer": o.security_definer,
+                        "trigger_function": o.trigger_function,
+                    })).collect::<Vec<_>>(),
                 })
             });
             print_json(
@@ -356,6 +364,12 @@ pub(crate) fn run_revoke(args: &UserArgs, output: Output) -> Result<ExitCode, Fa
                                 r.databases.join(", ")
                             }
                         );
+                        for o in r.moved.iter().filter(|o| o.security_definer) {
+                            println!(
+                                "{instance}: {} {} in {} was SECURITY DEFINER; it now belongs to {} and runs as SECURITY INVOKER: review it",
+                                o.kind, o.name, o.database, r.holder
+                            );
+                        }
                     } else {
                         println!("{instance}: {user} does not exist (nothing to do)");
                     }
@@ -397,6 +411,15 @@ pub(crate) fn run_inspect(args: &InspectArgs, output: Output) -> Result<ExitCode
                     "kind": object.object.kind().to_string(),
                     "object": object.object.to_string(),
                     "privileges": privileges,
+                }));
+            }
+            for routine in &inspection.security_definer {
+                rows.push(json!({
+                    "instance": instance.to_string(),
+                    "database": inspection.database,
+                    "kind": format!("security definer {}", routine.kind),
+                    "object": routine.name,
+                    "privileges": [],
                 }));
             }
             for membership in &inspection.memberships {

@@ -17,6 +17,9 @@ use crate::{
 
 /// The connector user when none is given (the setup guide's name).
 pub const DEFAULT_CONNECTOR_USER: &str = "apono_connector";
+/// The holder role when none is given: it receives revoked users' objects and has no rights of
+/// its own (see `pg_grants::revoke`).
+pub const DEFAULT_HOLDER_ROLE: &str = "rdspg_holder";
 /// The database the connector logs in to when none is given.
 pub const DEFAULT_DATABASE: &str = "postgres";
 
@@ -52,6 +55,7 @@ pub struct Integration {
     region: Region,
     auth: AuthType,
     connector_user: Identifier,
+    holder_role: Identifier,
     database: Identifier,
     instance: Option<InstanceSelector>,
     secret: Option<SecretRef>,
@@ -74,6 +78,7 @@ impl Integration {
             region,
             auth: None,
             connector_user: None,
+            holder_role: None,
             database: None,
             instance_id: None,
             tags: Vec::new(),
@@ -114,6 +119,12 @@ impl Integration {
     /// The connector's PostgreSQL user (default `apono_connector`).
     pub fn connector_user(&self) -> &Identifier {
         &self.connector_user
+    }
+
+    /// The holder role that receives a revoked user's objects (default `rdspg_holder`): a role
+    /// with no rights, created and checked by the library, never the connector.
+    pub fn holder_role(&self) -> &Identifier {
+        &self.holder_role
     }
 
     /// The database the connector logs in to (default `postgres`).
@@ -207,6 +218,7 @@ pub struct IntegrationBuilder {
     region: Region,
     auth: Option<AuthType>,
     connector_user: Option<Identifier>,
+    holder_role: Option<Identifier>,
     database: Option<Identifier>,
     instance_id: Option<InstanceId>,
     tags: Vec<TagFilter>,
@@ -238,6 +250,12 @@ impl IntegrationBuilder {
     /// The connector's PostgreSQL user (default `apono_connector`).
     pub fn connector_user(mut self, user: Identifier) -> Self {
         self.connector_user = Some(user);
+        self
+    }
+
+    /// The holder role for revoked users' objects (default `rdspg_holder`).
+    pub fn holder_role(mut self, role: Identifier) -> Self {
+        self.holder_role = Some(role);
         self
     }
 
@@ -340,6 +358,18 @@ impl IntegrationBuilder {
             None => DEFAULT_CONNECTOR_USER.parse()?,
         };
         connector_user.check_role_name("connector_user")?;
+        let holder_role = match self.holder_role {
+            Some(role) => role,
+            None => DEFAULT_HOLDER_ROLE.parse()?,
+        };
+        holder_role.check_role_name("holder_role")?;
+        if holder_role == connector_user {
+            return Err(ModelError::conflict(
+                "holder_role",
+                "cannot be the connector user: revoked users' objects would run with the \
+                 connector's rights; use a name of its own (default \"rdspg_holder\")",
+            ));
+        }
         let database = match self.database {
             Some(database) => database,
             None => DEFAULT_DATABASE.parse()?,
@@ -460,6 +490,7 @@ impl IntegrationBuilder {
             region: self.region,
             auth,
             connector_user,
+            holder_role,
             database,
             instance,
             secret: self.secret,
@@ -483,6 +514,7 @@ const KEYS: &[&str] = &[
     "region",
     "auth",
     "connector_user",
+    "holder_role",
     "database",
     "ssl_mode",
     "ssl_root_cert",
@@ -515,6 +547,9 @@ pub(crate) fn from_table(t: &Table<'_>) -> Result<Integration, ModelError> {
     }
     if let Some(user) = t.parse::<Identifier>("connector_user")? {
         b = b.connector_user(user);
+    }
+    if let Some(role) = t.parse::<Identifier>("holder_role")? {
+        b = b.holder_role(role);
     }
     if let Some(database) = t.parse::<Identifier>("database")? {
         b = b.database(database);
@@ -739,6 +774,7 @@ struct Shape<'a> {
     region: &'a Region,
     auth: AuthType,
     connector_user: &'a Identifier,
+    holder_role: &'a Identifier,
     database: &'a Identifier,
     ssl_mode: SslMode,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -843,6 +879,7 @@ impl Serialize for Integration {
             region: &self.region,
             auth: self.auth,
             connector_user: &self.connector_user,
+            holder_role: &self.holder_role,
             database: &self.database,
             ssl_mode: self.ssl_mode,
             ssl_root_cert: self.ssl_root_cert.as_deref(),

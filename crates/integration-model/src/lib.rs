@@ -29,6 +29,7 @@
 //! region = "us-east-1"
 //! auth = "password"                  # or "iam"
 //! connector_user = "apono_connector" # default
+//! holder_role = "rdspg_holder"       # default: receives revoked users' objects
 //! database = "postgres"              # default: the database the connector logs in to
 //! ssl_mode = "verify-full"           # default "require"
 //! ssl_root_cert = "/etc/ssl/rds-global-bundle.pem"
@@ -56,6 +57,7 @@
 //! | `region` | string | required | One AWS region (`us-east-1`, `eu-west-3`, `us-gov-west-1`, `cn-north-1`, ...). |
 //! | `auth` | `"iam"` \| `"password"` | required | How the connector user logs in (the method it was created with). |
 //! | `connector_user` | string | `"apono_connector"` | The connector's PostgreSQL role: 1-63 bytes, no NUL, not a reserved name (`pg_*`, `public`, ...). |
+//! | `holder_role` | string | `"rdspg_holder"` | The role that receives a revoked user's objects (nothing is dropped): created by the library with no rights of its own and checked before every revocation; 1-63 bytes, not a reserved name, not the connector. Naming an existing role the library did not create makes revocations refuse. |
 //! | `database` | string | `"postgres"` | The database the connector logs in to: 1-63 bytes, no NUL. |
 //! | `ssl_mode` | string | `"require"` | libpq mode: `disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`. |
 //! | `ssl_root_cert` | string (path) | none | PEM CA bundle to verify the server with; not allowed with `disable`. With it, every TLS mode verifies the chain (libpq's rule); without it, `verify-ca` and `verify-full` refuse to connect, as libpq does when it finds no root certificate. For RDS use the global bundle. |
@@ -135,7 +137,8 @@ pub use endpoint::{Endpoint, Host};
 pub use error::ModelError;
 pub use flow::{AccessFlow, FlowRefusal, Pattern, check_flows};
 pub use integration::{
-    DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, InstanceSelector, Integration, IntegrationBuilder,
+    DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, DEFAULT_HOLDER_ROLE, InstanceSelector, Integration,
+    IntegrationBuilder,
 };
 pub use names::{Identifier, InstanceId, IntegrationName};
 pub use region::{Partition, Region};

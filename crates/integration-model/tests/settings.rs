@@ -66,6 +66,7 @@ fn full_example_loads_with_every_value() {
     assert_eq!(i.region().partition(), Partition::Aws);
     assert_eq!(i.auth(), AuthType::Password);
     assert_eq!(i.connector_user().as_str(), "apono_connector");
+    assert_eq!(i.holder_role().as_str(), "rdspg_holder");
     assert_eq!(i.database().as_str(), "postgres");
     assert_eq!(i.ssl_mode(), SslMode::VerifyFull);
     assert_eq!(
@@ -397,6 +398,21 @@ fn cross_field_rules() {
             "a reserved connector name",
             "auth = \"iam\"\nconnector_user = \"pg_monitor\"\n[instance]\nid = \"db\"\n",
             "connector_user: \"pg_monitor\" is reserved by PostgreSQL",
+        ),
+        (
+            "a reserved holder name",
+            "auth = \"iam\"\nholder_role = \"pg_read_all_data\"\n[instance]\nid = \"db\"\n",
+            "holder_role: \"pg_read_all_data\" is reserved by PostgreSQL",
+        ),
+        (
+            "the connector as holder: revoked users' objects would run with its rights",
+            "auth = \"iam\"\nconnector_user = \"ops\"\nholder_role = \"ops\"\n[instance]\nid = \"db\"\n",
+            "holder_role: cannot be the connector user",
+        ),
+        (
+            "a holder name over 63 bytes",
+            "auth = \"iam\"\nholder_role = \"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\"\n[instance]\nid = \"db\"\n",
+            "holder_role: ",
         ),
     ];
     for (rule, rest, want) in cases {

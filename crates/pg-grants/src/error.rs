@@ -221,6 +221,25 @@ pub enum GrantsError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A role the library relies on having no rights of its own (the holder, which receives
+    /// revoked users' objects, or the marker) is not exactly such a role, or the holder name
+    /// names a role the library does not manage. Nothing was reassigned, dropped or granted; a
+    /// revocation that stops here leaves the user `NOLOGIN` with everything it owns in place.
+    #[error(
+        "refusing to use role {role:?} as the {purpose} role: {}; nothing was reassigned or \
+         dropped (a revoked user stays NOLOGIN); make it a role with no rights (NOLOGIN \
+         NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS, no \
+         memberships, no privileges) or configure another name, then run again",
+        problems.join("; ")
+    )]
+    UnsafeServiceRole {
+        /// The role.
+        role: String,
+        /// `holder` or `marker`.
+        purpose: &'static str,
+        /// What is wrong with it, one entry per finding.
+        problems: Vec<String>,
+    },
     /// A revocation stopped part way; the role cannot log in. Run the revocation again.
     #[error(
         "revoking role {role:?} is incomplete: it can no longer log in, but databases {remaining:?} \

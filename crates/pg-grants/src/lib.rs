@@ -32,10 +32,19 @@
 //!
 //! # Marks
 //!
-//! Every role this crate creates is a member of a `NOLOGIN` marker role (`rdspg_managed`) and
-//! carries a JSON comment such as
+//! Every role this crate creates has the `NOLOGIN NOINHERIT` marker role (`rdspg_managed`) as a
+//! member (the marker is a member of the user, never the reverse, so no user can act as the
+//! marker) and carries a JSON comment such as
 //! `{"rdspg":1,"request_id":"req-42","level":"read-only","expires_at":"2026-11-24T18:00:00Z","creator":"apono_connector"}`
-//! (see [`marker`]). Roles without both marks are never altered, revoked or dropped.
+//! (see [`marker`]). Roles without both marks are never altered, revoked or dropped. Roles
+//! marked by 0.1.0 (members of the marker) are still recognised and re-marked on their next
+//! change.
+//!
+//! # What a revoked user leaves behind
+//!
+//! Nothing is dropped: a revoked user's objects go to the holder role (`rdspg_holder`), which
+//! has no rights of its own, never to the connector; its `SECURITY DEFINER` routines become
+//! `SECURITY INVOKER`; the [`RevokeReport`] lists every object that moved (see [`revoke`]).
 //!
 //! # Acting for object owners
 //!
@@ -103,9 +112,9 @@ pub mod version;
 
 pub use error::{GrantsError, OwnerFix};
 pub use integration_model::AccessLevel;
-pub use marker::ManagedRecord;
+pub use marker::{ManagedRecord, ServiceRole};
 pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
-pub use revoke::{DatabaseConnector, RevokeReport};
+pub use revoke::{DatabaseConnector, OwnedObject, RevokeReport};
 pub use session::{
     ApplyReport, CreateOutcome, ManagedRole, NoticeLog, Session, Settings, drive_connection,
 };

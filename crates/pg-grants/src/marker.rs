@@ -1,10 +1,10 @@
-//! How a role shows that this library manages it.
+//! How a role shows that this library manages it, and the two service roles it relies on.
 //!
 //! Every role this crate creates carries two marks, both set in the transaction that creates it:
 //!
-//! 1. membership in a `NOLOGIN` marker role, [`DEFAULT_MARKER_ROLE`] (`rdspg_managed`) unless
-//!    configured otherwise, created by the library when missing (on 16+ the membership has
-//!    `INHERIT FALSE, SET FALSE`: it grants nothing);
+//! 1. the `NOLOGIN NOINHERIT` marker role, [`DEFAULT_MARKER_ROLE`] (`rdspg_managed`) unless
+//!    configured otherwise, created by the library when missing, is made a **member of the
+//!    managed role** (`GRANT <user> TO rdspg_managed`, on 16+ `WITH INHERIT FALSE, SET FALSE`);
 //! 2. a `COMMENT ON ROLE` holding a [`ManagedRecord`] as one line of JSON:
 //!
 //! ```text
@@ -21,6 +21,44 @@
 //!
 //! A role lacking either mark is never altered, revoked or dropped
 //! ([`GrantsError::NotManaged`](crate::GrantsError::NotManaged)).
+//!
+//! # Why the marker is a member of the user, not the other way round
+//!
+//! Version 0.1.0 made each user a member of the marker. Before PostgreSQL 16 every membership
+//! allows `SET ROLE`, so a user could act as the marker and create objects it owns (in any
+//! schema where `PUBLIC` may create, as temporary objects, ...), which outlived the user's
+//! revocation and which every other managed user could use in turn. The mark now points the other
+//! way: the marker is a member of each managed role, so
+//!
+//! * no user is a member of the marker, hence no user can `SET ROLE` to it, on any version;
+//! * the marker gains nothing from its memberships: it is `NOINHERIT` (and each membership has
+//!   `INHERIT FALSE, SET FALSE` on 16+) and `NOLOGIN`, so no session ever runs as the marker;
+//! * the user cannot remove the mark: revoking membership in a role needs `ADMIN OPTION` on it
+//!   (or `CREATEROLE` before 16), which the user does not have; nor can it change its record
+//!   (`COMMENT ON ROLE` needs the same);
+//! * [`Session::managed_roles`](crate::Session::managed_roles) still finds every managed role in
+//!   one query (the roles the marker is a member of).
+//!
+//! Roles marked the 0.1.0 way are still recognised ([`ManagedRole::legacy_mark`](crate::ManagedRole::legacy_mark)),
+//! and their mark is turned around (old membership revoked) the next time the library changes
+//! them ([`Session::set_expiry`](crate::Session::set_expiry),
+//! [`Session::set_password`](crate::Session::set_password), [`Session::apply`](crate::Session::apply),
+//! [`Session::migrate_mark`](crate::Session::migrate_mark)). The marker itself is checked to be
+//! rightless ([`ServiceRole`]) before the library relies on it.
+//!
+//! # The holder role
+//!
+//! A revoked user's objects are never dropped: they are reassigned to the **holder** role,
+//! [`DEFAULT_HOLDER_ROLE`] (`rdspg_holder`) unless configured otherwise, one per instance,
+//! created by the library when missing. It has no rights of its own (`NOLOGIN NOSUPERUSER
+//! NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`, member of no role, no
+//! privileges, nobody but the connector a member of it), so a `SECURITY DEFINER` function, a
+//! trigger function or a view left by a revoked user never runs with the connector's rights. See
+//! [`revoke`](crate::revoke).
+//!
+//! Both service roles carry a comment of their own kind, `{"rdspg":1,"kind":"marker"}` and
+//! `{"rdspg":1,"kind":"holder"}` ([`ServiceRole::comment`]); a holder without it is an unmanaged
+//! role and is refused.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -29,6 +67,9 @@ use integration_model::AccessLevel;
 
 /// The marker role's default name.
 pub const DEFAULT_MARKER_ROLE: &str = "rdspg_managed";
+
+/// The holder role's default name (see [the module docs](self#the-holder-role)).
+pub const DEFAULT_HOLDER_ROLE: &str = "rdspg_holder";
 
 /// The record format version this crate writes and reads.
 pub const RECORD_FORMAT: u32 = 1;
@@ -111,6 +152,81 @@ impl ManagedRecord {
     }
 }
 
+/// Reads what [`Session::service_role_problems`](crate::Session) judges, for role `$1`: its
+/// comment; the attributes that grant something; whether it is the connector; the roles it is a
+/// member of (all, then those that are not managed users); its members other than the connector;
+/// whether it holds any privilege in any database.
+pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
+    "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
+       pg_catalog.array_remove(ARRAY[
+         CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+         CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+         CASE WHEN r.rolinherit THEN 'INHERIT' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]::text[], NULL),
+       r.rolname OPERATOR(pg_catalog.=) CURRENT_USER,
+       ARRAY(SELECT g.rolname::text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid ORDER BY 1),
+       ARRAY(SELECT g.rolname::text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid
+                AND NOT (NOT (g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication OR g.rolbypassrls)
+                         AND pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(g.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":1,"request_id":"#,
+    "'))
+              ORDER BY 1),
+       ARRAY(SELECT u.rolname::text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) m.member
+              WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND u.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
+              ORDER BY 1),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                  AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'a')
+  FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
+);
+
+/// The two roles the library creates for itself, each marked by a comment of its own kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceRole {
+    /// The marker role, a member of every managed role.
+    Marker,
+    /// The holder role, owner of revoked users' objects.
+    Holder,
+}
+
+impl ServiceRole {
+    /// The kind as written in the comment (`marker`, `holder`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Marker => "marker",
+            Self::Holder => "holder",
+        }
+    }
+
+    /// The comment marking the role: `{"rdspg":1,"kind":"holder"}`.
+    pub fn comment(self) -> String {
+        format!(r#"{{"rdspg":{RECORD_FORMAT},"kind":"{}"}}"#, self.as_str())
+    }
+
+    /// Whether `text` is this kind's comment (extra keys are allowed, for later versions).
+    pub fn is_comment(self, text: &str) -> bool {
+        #[derive(Deserialize)]
+        struct Kind {
+            rdspg: u32,
+            kind: String,
+        }
+        serde_json::from_str::<Kind>(text)
+            .is_ok_and(|k| k.rdspg == RECORD_FORMAT && k.kind == self.as_str())
+    }
+}
+
+impl std::fmt::Display for ServiceRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +248,32 @@ mod tests {
         assert_eq!(ManagedRecord::from_comment(&text).unwrap(), rec);
         assert!(rec.is_expired(datetime!(2026-11-24 18:00:00 UTC)));
         assert!(!rec.is_expired(datetime!(2026-11-24 17:59:59 UTC)));
+    }
+
+    #[test]
+    fn service_role_check_recognises_records_by_their_start() {
+        let rec = ManagedRecord::new("r", AccessLevel::Admin, datetime!(2026-01-01 0:00 UTC), "c");
+        assert!(rec.to_comment().starts_with(r#"{"rdspg":1,"request_id":"#));
+        assert_eq!(
+            SERVICE_ROLE_CHECK_SQL
+                .matches(r#"'{"rdspg":1,"request_id":'"#)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn service_role_comments() {
+        assert_eq!(
+            ServiceRole::Holder.comment(),
+            r#"{"rdspg":1,"kind":"holder"}"#
+        );
+        assert!(ServiceRole::Holder.is_comment(&ServiceRole::Holder.comment()));
+        assert!(!ServiceRole::Marker.is_comment(&ServiceRole::Holder.comment()));
+        assert!(!ServiceRole::Holder.is_comment(r#"{"rdspg":2,"kind":"holder"}"#));
+        assert!(!ServiceRole::Holder.is_comment("holder"));
+        // A service role's comment is never a user's record.
+        assert!(ManagedRecord::from_comment(&ServiceRole::Holder.comment()).is_err());
     }
 
     #[test]

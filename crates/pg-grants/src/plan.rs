@@ -214,6 +214,11 @@ pub struct Inspection {
     pub default_acls: Vec<DefaultAcl>,
     /// Roles the role is a member of.
     pub memberships: Vec<String>,
+    /// The `SECURITY DEFINER` functions and procedures the role owns in this database: they run
+    /// with the role's rights for whoever may call them. Filled by
+    /// [`Session::inspect`](crate::Session::inspect); revocation makes them `SECURITY INVOKER`
+    /// (see [`revoke`](crate::revoke)).
+    pub security_definer: Vec<crate::revoke::OwnedObject>,
 }
 
 fn privs(list: &[String]) -> PrivilegeSet {
@@ -581,6 +586,12 @@ pub fn plan(
     let mut changes = Vec::new();
     let mut fixes = Vec::new();
     for o in &inspection.objects {
+        // What a role holds on objects it owns are its owner's rights: not ours to grant or
+        // revoke, and they move with `REASSIGN OWNED` on revocation. Revoking them first would
+        // also take the connector's way into the role's own schema (it acts through the role).
+        if o.owner == *role {
+            continue;
+        }
         let wanted: PrivilegeSet = grants
             .iter()
             .fold(PrivilegeSet::EMPTY, |acc, g| {

@@ -1,4 +1,5 @@
-//! Revocation: end a managed role's access and remove it without losing its data.
+//! Revocation: end a managed role's access and remove it without losing its data, and without
+//! handing anything it leaves behind to a role with rights.
 //!
 //! [`Session::revoke_role`] runs, in order:
 //!
@@ -7,11 +8,43 @@
 //!    `REASSIGN OWNED` requires it;
 //! 2. `ALTER ROLE … NOLOGIN` (committed first, so no new session starts), then
 //!    `pg_terminate_backend` of the role's sessions;
-//! 3. in every database where `pg_shdepend` shows the role (and the current one):
-//!    `REASSIGN OWNED BY role TO new_owner; DROP OWNED BY role;` in one locked transaction, so
-//!    the tables it created keep their rows under the new owner (the connector unless
-//!    [`Settings::reassign_to`](crate::Settings::reassign_to) says otherwise);
-//! 4. `DROP ROLE`.
+//! 3. make sure the holder role exists and has no rights (below); otherwise stop with
+//!    [`GrantsError::UnsafeServiceRole`]: the role stays `NOLOGIN`, nothing is reassigned or
+//!    dropped;
+//! 4. in every database where `pg_shdepend` shows the role (and the current one), in one locked
+//!    transaction: check the holder again, list what the role owns ([`OwnedObject`], reported in
+//!    [`RevokeReport::moved`]), make its `SECURITY DEFINER` functions and procedures
+//!    `SECURITY INVOKER`, `REASSIGN OWNED BY role TO holder`, then `DROP OWNED BY role`, which
+//!    then only drops privileges: the tables it created keep their rows under the holder;
+//! 5. `DROP ROLE`.
+//!
+//! # The holder
+//!
+//! Objects go to the holder role ([`Settings::reassign_to`](crate::Settings::reassign_to),
+//! default [`DEFAULT_HOLDER_ROLE`](crate::marker::DEFAULT_HOLDER_ROLE)), never to the connector:
+//! a `SECURITY DEFINER` function, a trigger function or a view left by the user runs with, or
+//! reads through, its owner's rights, and the connector's are `CREATEROLE` and `rds_superuser`.
+//! The holder is created by the library when missing and has no rights of its own: `NOLOGIN
+//! NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`, a member of no role,
+//! no privilege on anything, and no member but the connector. Before every reassignment the
+//! library checks exactly that, and that the role carries the holder's comment
+//! (`{"rdspg":1,"kind":"holder"}`), so the connector, the master user or any other role it did
+//! not create is refused.
+//!
+//! The connector must act as the holder to reassign objects to it (`REASSIGN OWNED` needs the
+//! privileges of both roles; 16+ also the right to `SET ROLE` to the new owner), so it is a
+//! member of the holder (16+: `WITH INHERIT TRUE, SET TRUE`). That gives the connector nothing,
+//! as the holder has nothing; no user is ever made a member of it.
+//!
+//! Objects such as functions may be given only to an owner that may create in their schema; for
+//! the moment of the reassignment the holder receives `CREATE` on those schemas (granted by the
+//! connector, which must be able to), and loses it again in the same transaction.
+//!
+//! `SECURITY DEFINER` routines the user owned become `SECURITY INVOKER` before they move: the
+//! holder also owns what earlier revoked users left, so a routine running as the holder (for
+//! example one that executes any SQL it is given) would let its callers read or drop those
+//! objects. The report lists each with [`OwnedObject::security_definer`], so an administrator can
+//! review it and decide.
 //!
 //! If a database cannot be reached, the role stays `NOLOGIN` and the error
 //! ([`GrantsError::RevokeIncomplete`]) lists what is left; running the revocation again finishes.
@@ -20,10 +53,13 @@
 
 use std::future::Future;
 
+use std::time::Duration;
+
 use crate::error::{GrantsError, col};
+use crate::marker::ServiceRole;
 use crate::quote::Ident;
 use crate::role;
-use crate::session::Session;
+use crate::session::{Session, is_retryable};
 use crate::statement::Statement;
 
 /// Opens connections, as the connector, to other databases of the same server.
@@ -46,6 +82,32 @@ where
     }
 }
 
+/// An object a role owns, as the catalogs name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OwnedObject {
+    /// The database it lives in.
+    pub database: String,
+    /// Its kind, as `pg_identify_object` names it: `table`, `view`, `materialized view`,
+    /// `sequence`, `function`, `procedure`, `schema`, `type`, ...
+    pub kind: String,
+    /// Its schema-qualified name as SQL (`sales.run(text)` for a function), from
+    /// `pg_identify_object`.
+    pub name: String,
+    /// A function or procedure declared `SECURITY DEFINER` (it runs with its owner's rights).
+    /// In [`RevokeReport::moved`]: it was, and revocation made it `SECURITY INVOKER`.
+    pub security_definer: bool,
+    /// A function returning `trigger`.
+    pub trigger_function: bool,
+}
+
+impl OwnedObject {
+    /// Whether it is a view or materialized view (it reads its tables with its owner's rights).
+    pub fn is_view(&self) -> bool {
+        self.kind == "view" || self.kind == "materialized view"
+    }
+}
+
 /// What [`Session::revoke_role`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -56,6 +118,145 @@ pub struct RevokeReport {
     pub sessions_terminated: u64,
     /// False when the role was already gone (a re-run after success).
     pub dropped: bool,
+    /// The holder role that received the objects.
+    pub holder: String,
+    /// Every object that moved to the holder, read from the catalogs (`pg_shdepend`) in the
+    /// transaction that moved it.
+    pub moved: Vec<OwnedObject>,
+}
+
+/// Everything role `$1` owns in the current database (`pg_shdepend` ownership entries), with, per
+/// object: kind, identity, `SECURITY DEFINER`, trigger function, whether it is a schema, and the
+/// schema where holder `$2` needs `CREATE` to receive it (functions and other objects that
+/// `ALTER … OWNER` checks that way, in schemas the role does not own).
+pub(crate) const OWNED_OBJECTS_SQL: &str = "
+SELECT o.type, o.identity,
+       COALESCE(p.prosecdef, false),
+       COALESCE(p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.trigger'::pg_catalog.regtype, false),
+       s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass,
+       CASE WHEN s.classid OPERATOR(pg_catalog.=) ANY (ARRAY[
+                   'pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_collation'::pg_catalog.regclass,
+                   'pg_catalog.pg_conversion'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass,
+                   'pg_catalog.pg_opclass'::pg_catalog.regclass, 'pg_catalog.pg_opfamily'::pg_catalog.regclass,
+                   'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, 'pg_catalog.pg_ts_config'::pg_catalog.regclass,
+                   'pg_catalog.pg_ts_dict'::pg_catalog.regclass]::pg_catalog.oid[])
+                 AND n.nspowner OPERATOR(pg_catalog.<>) s.refobjid
+                 AND NOT pg_catalog.has_schema_privilege($2::text, n.oid, 'CREATE')
+            THEN n.nspname::text END
+  FROM pg_catalog.pg_shdepend s
+ CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.objsubid) o
+  LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) o.schema
+  LEFT JOIN pg_catalog.pg_proc p ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+        AND p.oid OPERATOR(pg_catalog.=) s.objid
+ WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                       WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+   AND s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+   AND s.refobjid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+                                           WHERE r.rolname OPERATOR(pg_catalog.=) $1)
+   AND s.deptype OPERATOR(pg_catalog.=) 'o'
+ ORDER BY 1, 2";
+
+/// One row of [`OWNED_OBJECTS_SQL`].
+pub(crate) struct OwnedRow {
+    pub(crate) object: OwnedObject,
+    pub(crate) is_schema: bool,
+    pub(crate) holder_needs_create_in: Option<String>,
+}
+
+impl Session<'_> {
+    /// What `role` owns in this database; `holder` names the role whose `CREATE` rights are
+    /// checked (any existing role when no reassignment follows).
+    pub(crate) async fn owned_objects(
+        &self,
+        role: &Ident,
+        holder: &Ident,
+    ) -> Result<Vec<OwnedRow>, GrantsError> {
+        let action = format!("listing the objects {role} owns in {}", self.database());
+        let rows = self
+            .client()
+            .query(OWNED_OBJECTS_SQL, &[&role.as_str(), &holder.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(OwnedRow {
+                    object: OwnedObject {
+                        database: self.database().to_owned(),
+                        kind: col(row, 0, &action)?,
+                        name: col(row, 1, &action)?,
+                        security_definer: col(row, 2, &action)?,
+                        trigger_function: col(row, 3, &action)?,
+                    },
+                    is_schema: col(row, 4, &action)?,
+                    holder_needs_create_in: col(row, 5, &action)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The `SECURITY DEFINER` functions and procedures `role` owns in this database.
+    pub(crate) async fn owned_security_definers(
+        &self,
+        role: &Ident,
+    ) -> Result<Vec<OwnedObject>, GrantsError> {
+        Ok(self
+            .owned_objects(role, role)
+            .await?
+            .into_iter()
+            .map(|r| r.object)
+            .filter(|o| o.security_definer)
+            .collect())
+    }
+
+    /// Creates the holder role when missing, checks that it has no rights, and makes the
+    /// connector able to act as it (see the [module docs](self#the-holder)).
+    async fn ensure_holder(&self, holder: &Ident) -> Result<(), GrantsError> {
+        if holder == self.connector() {
+            return Err(GrantsError::UnsafeServiceRole {
+                role: holder.to_string(),
+                purpose: ServiceRole::Holder.as_str(),
+                problems: vec!["it is the connector itself".to_owned()],
+            });
+        }
+        self.ensure_service_role(holder, ServiceRole::Holder)
+            .await?;
+        let rules = self.rules();
+        let (expr, grant) = if rules.membership_options() {
+            (
+                "pg_catalog.pg_has_role(CURRENT_USER, $1::text, 'USAGE') \
+                 AND pg_catalog.pg_has_role(CURRENT_USER, $1::text, 'SET')",
+                format!(
+                    "GRANT {} TO {} WITH INHERIT TRUE, SET TRUE;",
+                    holder.quoted(),
+                    self.connector().quoted()
+                ),
+            )
+        } else {
+            (
+                "pg_catalog.pg_has_role(CURRENT_USER, $1::text, 'USAGE')",
+                format!(
+                    "GRANT {} TO {};",
+                    holder.quoted(),
+                    self.connector().quoted()
+                ),
+            )
+        };
+        let action = format!("checking that the connector may act as holder {holder}");
+        let row = self
+            .client()
+            .query_one(&format!("SELECT {expr}"), &[&holder.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        if !col::<bool>(&row, 0, &action)? {
+            self.run_locked(
+                &format!("letting the connector act as holder {holder}"),
+                holder,
+                &[Statement::new(grant)],
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// The advisory-lock namespace of whole revocations.
@@ -98,6 +299,8 @@ impl Session<'_> {
                     databases: Vec::new(),
                     sessions_terminated: 0,
                     dropped: false,
+                    holder: self.settings().reassign_to.to_string(),
+                    moved: Vec::new(),
                 });
             }
             Err(e) => return Err(e),
@@ -136,7 +339,11 @@ impl Session<'_> {
             .map_err(|e| GrantsError::db(format!("terminating the sessions of {role}"), e))?
             .len() as u64;
 
-        // 3: every database holding its objects or privileges.
+        // 3: the holder, checked before anything moves; on refusal the role stays NOLOGIN.
+        let holder = self.settings().reassign_to.clone();
+        self.ensure_holder(&holder).await?;
+
+        // 4: every database holding its objects or privileges.
         let rows = self
             .client()
             .query(
@@ -157,29 +364,27 @@ impl Session<'_> {
         if !dbs.iter().any(|d| d == self.database()) {
             dbs.insert(0, self.database().to_owned());
         }
-        let new_owner = self
-            .settings()
-            .reassign_to
-            .clone()
-            .unwrap_or_else(|| connector.clone());
-        let stmts = role::reassign_and_drop_owned(role, &new_owner);
         let mut cleaned = Vec::new();
+        let mut moved = Vec::new();
         let mut failed: Vec<(String, String)> = Vec::new();
         for db in dbs {
             let action = format!("reassigning and dropping what {role} owns in {db}");
             let result = if db == self.database() {
-                self.clean_database(role, &action, &stmts).await
+                self.clean_database(role, &holder, &action).await
             } else {
                 match databases.connect(&db).await {
                     Ok(client) => match Session::new(&client, self.settings().clone()).await {
-                        Ok(other) => other.clean_database(role, &action, &stmts).await,
+                        Ok(other) => other.clean_database(role, &holder, &action).await,
                         Err(e) => Err(e),
                     },
                     Err(e) => Err(e),
                 }
             };
             match result {
-                Ok(()) => cleaned.push(db),
+                Ok(objects) => {
+                    moved.extend(objects);
+                    cleaned.push(db);
+                }
                 Err(e) => {
                     tracing::warn!(%role, database = %db, error = %e, "revocation step failed");
                     failed.push((db, e.to_string()));
@@ -194,7 +399,7 @@ impl Session<'_> {
             });
         }
 
-        // 4.
+        // 5.
         self.run_locked(
             &format!("dropping role {role}"),
             role,
@@ -210,22 +415,123 @@ impl Session<'_> {
             databases: cleaned,
             sessions_terminated: terminated,
             dropped: true,
+            holder: holder.to_string(),
+            moved,
         })
     }
 
-    /// Revokes every privilege explicitly (verified, see [`Session::apply`]), then reassigns and
-    /// drops what the role owns. The explicit revoke comes first because `DROP OWNED` may pick a
-    /// different grantor than the one that granted (seen on 15 when the connector both holds a
-    /// grant option and is a member of the owner) and then silently leaves the privilege.
-    /// Default-privilege entries naming the role are left to `DROP OWNED`, which removes them
-    /// whoever their creator is.
+    /// Revokes every privilege explicitly (verified, see [`Session::apply`]), then moves what the
+    /// role owns to the holder and drops what is left (privileges). The explicit revoke comes
+    /// first because `DROP OWNED` may pick a different grantor than the one that granted (seen
+    /// on 15 when the connector both holds a grant option and is a member of the owner) and
+    /// then silently leaves the privilege. Default-privilege entries naming the role are left to
+    /// `DROP OWNED`, which removes them whoever their creator is.
     async fn clean_database(
         &self,
         role: &Ident,
+        holder: &Ident,
         action: &str,
-        stmts: &[Statement],
-    ) -> Result<(), GrantsError> {
+    ) -> Result<Vec<OwnedObject>, GrantsError> {
         self.apply_with(role, &[], false).await?;
-        self.run_locked(action, role, stmts).await.map(|_| ())
+        let max = self.settings().max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let e = match self.begin_with(action, role, &[]).await {
+                Ok(()) => match self.reassign_in_transaction(role, holder).await {
+                    Ok(moved) => match self.commit(action).await {
+                        Ok(()) => return Ok(moved),
+                        Err(e) => e,
+                    },
+                    Err(e) => {
+                        self.rollback().await;
+                        e
+                    }
+                },
+                Err(e) => GrantsError::db(action, e),
+            };
+            let retry = matches!(&e, GrantsError::Database { source, .. } if is_retryable(source));
+            if !retry || attempt >= max {
+                return Err(e);
+            }
+            tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+        }
+    }
+
+    /// Inside the open transaction: checks the holder, lists what the role owns, and moves it.
+    async fn reassign_in_transaction(
+        &self,
+        role: &Ident,
+        holder: &Ident,
+    ) -> Result<Vec<OwnedObject>, GrantsError> {
+        let problems = self
+            .service_role_problems(holder, ServiceRole::Holder)
+            .await?
+            .unwrap_or_else(|| vec!["it no longer exists".to_owned()]);
+        if !problems.is_empty() {
+            return Err(GrantsError::UnsafeServiceRole {
+                role: holder.to_string(),
+                purpose: ServiceRole::Holder.as_str(),
+                problems,
+            });
+        }
+        let owned = self.owned_objects(role, holder).await?;
+        let mut stmts = Vec::new();
+        let mut temporary = Vec::new();
+        for row in &owned {
+            let o = &row.object;
+            if o.security_definer {
+                stmts.push(Statement::new(format!(
+                    "ALTER ROUTINE {} SECURITY INVOKER;",
+                    o.name
+                )));
+            }
+            if row.is_schema {
+                // Moved first, so that the holder may own what is in it.
+                stmts.push(Statement::new(format!(
+                    "ALTER SCHEMA {} OWNER TO {};",
+                    o.name,
+                    holder.quoted()
+                )));
+            }
+            if let Some(schema) = &row.holder_needs_create_in {
+                let schema = Ident::new(schema.clone())?;
+                if !temporary.contains(&schema) {
+                    temporary.push(schema);
+                }
+            }
+        }
+        for schema in &temporary {
+            stmts.push(Statement::new(format!(
+                "GRANT CREATE ON SCHEMA {} TO {};",
+                schema.quoted(),
+                holder.quoted()
+            )));
+        }
+        let mut tail = role::reassign_and_drop_owned(role, holder).into_iter();
+        stmts.extend(tail.next());
+        for schema in &temporary {
+            stmts.push(Statement::new(format!(
+                "REVOKE CREATE ON SCHEMA {} FROM {};",
+                schema.quoted(),
+                holder.quoted()
+            )));
+        }
+        stmts.extend(tail);
+        let sql: Vec<&str> = stmts.iter().map(Statement::sql).collect();
+        tracing::debug!(%role, %holder, database = %self.database(), objects = owned.len(), "reassigning to the holder");
+        self.client()
+            .batch_execute(&sql.join("\n"))
+            .await
+            .map_err(|e| {
+                GrantsError::db(
+                    format!(
+                        "reassigning what {role} owns in {} to {holder}",
+                        self.database()
+                    ),
+                    e,
+                )
+            })?;
+        Ok(owned.into_iter().map(|r| r.object).collect())
     }
 }

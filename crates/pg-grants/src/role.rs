@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::GrantsError;
-use crate::marker::{DEFAULT_MARKER_ROLE, ManagedRecord};
+use crate::marker::{DEFAULT_MARKER_ROLE, ManagedRecord, ServiceRole};
 use crate::password::{Password, ScramVerifier};
 use crate::quote::{Ident, Literal};
 use crate::statement::Statement;
@@ -101,12 +101,33 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// `CREATE ROLE marker NOLOGIN`.
-pub fn create_marker(marker: &Ident) -> Statement {
-    Statement::new(format!(
-        "CREATE ROLE {} WITH NOLOGIN NOINHERIT;",
-        marker.quoted()
-    ))
+/// Creates one of the library's own roles ([`ServiceRole`]: the marker or the holder) with no
+/// rights at all, and its comment: `CREATE ROLE … WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+/// NOINHERIT NOREPLICATION NOBYPASSRLS; COMMENT ON ROLE … IS '{"rdspg":1,"kind":"…"}';`.
+///
+/// # Errors
+/// Only [`GrantsError::Quote`].
+pub fn create_service_role(role: &Ident, kind: ServiceRole) -> Result<Vec<Statement>, GrantsError> {
+    Ok(vec![
+        Statement::new(format!(
+            "CREATE ROLE {} WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;",
+            role.quoted()
+        )),
+        service_comment(role, kind)?,
+    ])
+}
+
+/// `COMMENT ON ROLE role IS '{"rdspg":1,"kind":"…"}'`, the mark of a service role.
+///
+/// # Errors
+/// Only [`GrantsError::Quote`].
+pub fn service_comment(role: &Ident, kind: ServiceRole) -> Result<Statement, GrantsError> {
+    let lit = Literal::new(kind.comment())?;
+    Ok(Statement::new(format!(
+        "COMMENT ON ROLE {} IS {};",
+        role.quoted(),
+        lit.quoted()
+    )))
 }
 
 /// `COMMENT ON ROLE role IS '<record JSON>'`.
@@ -169,17 +190,32 @@ pub fn create_role(
     Ok(out)
 }
 
+/// The mark: the marker becomes a member of the managed role, never the reverse (see
+/// [`marker`](crate::marker#why-the-marker-is-a-member-of-the-user-not-the-other-way-round)).
 fn grant_marker(marker: &Ident, role: &Ident, rules: &ServerRules) -> String {
     if rules.membership_options() {
-        // The marker grants nothing; the membership is a label, not a privilege.
         format!(
             "GRANT {} TO {} WITH INHERIT FALSE, SET FALSE;",
-            marker.quoted(),
-            role.quoted()
+            role.quoted(),
+            marker.quoted()
         )
     } else {
-        format!("GRANT {} TO {};", marker.quoted(), role.quoted())
+        // Before 16 the marker's NOINHERIT attribute keeps it from using the membership.
+        format!("GRANT {} TO {};", role.quoted(), marker.quoted())
     }
+}
+
+/// Turns a 0.1.0 mark (the role a member of the marker) into the current one (the marker a
+/// member of the role), in one transaction: `REVOKE marker FROM role; GRANT role TO marker …;`.
+pub fn migrate_mark(role: &Ident, names: &RoleNames, rules: &ServerRules) -> Vec<Statement> {
+    vec![
+        Statement::new(format!(
+            "REVOKE {} FROM {};",
+            names.marker.quoted(),
+            role.quoted()
+        )),
+        Statement::new(grant_marker(&names.marker, role, rules)),
+    ]
 }
 
 /// Moves the expiry: `VALID UNTIL` and the record's `expires_at`.
@@ -295,7 +331,7 @@ mod tests {
             st[0].to_string(),
             r#"CREATE ROLE "Bob" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS PASSWORD '[redacted]' VALID UNTIL '2026-11-24T18:00:00Z';"#
         );
-        assert_eq!(st[1].sql(), r#"GRANT "rdspg_managed" TO "Bob";"#);
+        assert_eq!(st[1].sql(), r#"GRANT "Bob" TO "rdspg_managed";"#);
         assert_eq!(
             st[2].sql(),
             r#"COMMENT ON ROLE "Bob" IS '{"rdspg":1,"request_id":"req-''1","level":"read-write","expires_at":"2026-11-24T18:00:00Z","creator":"apono_connector"}';"#
@@ -303,14 +339,33 @@ mod tests {
     }
 
     #[test]
-    fn marker_membership_grants_nothing_on_16_plus() {
+    fn the_marker_is_a_member_of_the_user_and_uses_nothing() {
         let new = NewRole::new(Ident::new("u").unwrap(), LoginAuth::Iam, record());
         let st = create_role(&new, &RoleNames::default(), &rules(170_000)).unwrap();
         assert_eq!(
             st[1].sql(),
-            r#"GRANT "rdspg_managed" TO "u" WITH INHERIT FALSE, SET FALSE;"#
+            r#"GRANT "u" TO "rdspg_managed" WITH INHERIT FALSE, SET FALSE;"#
         );
         assert_eq!(st[2].sql(), r#"GRANT "rds_iam" TO "u";"#);
+        let names = RoleNames::default();
+        let u = Ident::new("u").unwrap();
+        let sql = |v| {
+            migrate_mark(&u, &names, &rules(v))
+                .iter()
+                .map(|s| s.sql().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sql(150_000),
+            [
+                r#"REVOKE "rdspg_managed" FROM "u";"#,
+                r#"GRANT "u" TO "rdspg_managed";"#
+            ]
+        );
+        assert_eq!(
+            sql(160_000)[1],
+            r#"GRANT "u" TO "rdspg_managed" WITH INHERIT FALSE, SET FALSE;"#
+        );
     }
 
     #[test]
@@ -360,9 +415,17 @@ mod tests {
             ]
         );
         assert_eq!(drop_role(&r).sql(), r#"DROP ROLE "a""b";"#);
+        let holder: Vec<_> = create_service_role(&Ident::new("h").unwrap(), ServiceRole::Holder)
+            .unwrap()
+            .iter()
+            .map(|s| s.sql().to_owned())
+            .collect();
         assert_eq!(
-            create_marker(&Ident::new("m").unwrap()).sql(),
-            r#"CREATE ROLE "m" WITH NOLOGIN NOINHERIT;"#
+            holder,
+            [
+                r#"CREATE ROLE "h" WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;"#,
+                r#"COMMENT ON ROLE "h" IS '{"rdspg":1,"kind":"holder"}';"#
+            ]
         );
     }
 }

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use tokio_postgres::{AsyncMessage, Client, Connection};
 
 use crate::error::{GrantsError, col};
-use crate::marker::ManagedRecord;
+use crate::marker::{DEFAULT_HOLDER_ROLE, ManagedRecord, ServiceRole};
 use crate::password::Password;
 use crate::plan::{self, Inspection, Plan};
 use crate::privilege::{Grant, LevelPolicy};
@@ -114,8 +114,11 @@ pub struct Settings {
     pub names: RoleNames,
     /// What each level grants.
     pub policy: LevelPolicy,
-    /// Who receives a revoked role's objects; `None`: the connector itself.
-    pub reassign_to: Option<Ident>,
+    /// The holder role that receives a revoked role's objects ([`DEFAULT_HOLDER_ROLE`] by
+    /// default): a role with no rights of its own, created by the library when missing and
+    /// checked before every reassignment (see [`revoke`](crate::revoke)). It can no longer be
+    /// the connector or any role the library did not create.
+    pub reassign_to: Ident,
     /// Attempts for a transaction that hits a serialization failure or deadlock (at least 1).
     pub max_attempts: u32,
 }
@@ -125,7 +128,7 @@ impl Default for Settings {
         Self {
             names: RoleNames::default(),
             policy: LevelPolicy::default(),
-            reassign_to: None,
+            reassign_to: Ident::known_valid(DEFAULT_HOLDER_ROLE),
             max_attempts: 5,
         }
     }
@@ -146,10 +149,13 @@ impl Settings {
         self
     }
 
-    /// Gives revoked roles' objects to `owner`.
+    /// Gives revoked roles' objects to the holder role `holder` instead of
+    /// [`DEFAULT_HOLDER_ROLE`]. The name must be free or name a holder this library created;
+    /// the connector, or any other existing role, is refused when a revocation needs it
+    /// ([`GrantsError::UnsafeServiceRole`]).
     #[must_use]
-    pub fn reassign_to(mut self, owner: Ident) -> Self {
-        self.reassign_to = Some(owner);
+    pub fn reassign_to(mut self, holder: Ident) -> Self {
+        self.reassign_to = holder;
         self
     }
 }
@@ -164,6 +170,10 @@ pub struct ManagedRole {
     pub record: ManagedRecord,
     /// Whether it may log in (false once revocation started).
     pub can_login: bool,
+    /// Whether it still carries the 0.1.0 mark (a member of the marker role, which before
+    /// PostgreSQL 16 let it `SET ROLE` to the marker); the next change turns the mark around
+    /// (see [`marker`](crate::marker)).
+    pub legacy_mark: bool,
 }
 
 /// What [`Session::create_role`] did.
@@ -186,7 +196,7 @@ pub struct ApplyReport {
     pub attempts: u32,
 }
 
-fn is_retryable(e: &tokio_postgres::Error) -> bool {
+pub(crate) fn is_retryable(e: &tokio_postgres::Error) -> bool {
     match e.as_db_error() {
         Some(db) => {
             let code = db.code().code();
@@ -284,7 +294,7 @@ impl<'c> Session<'c> {
         self.client
     }
 
-    async fn rollback(&self) {
+    pub(crate) async fn rollback(&self) {
         // The transaction may already be gone; nothing to report then.
         let _ = self.client.batch_execute("ROLLBACK").await;
     }
@@ -297,7 +307,7 @@ impl<'c> Session<'c> {
 
     /// Sends `BEGIN`, the lock for `role` and `stmts` in one round trip, leaving the transaction
     /// open. On error the transaction is rolled back.
-    async fn begin_with(
+    pub(crate) async fn begin_with(
         &self,
         action: &str,
         role: &Ident,
@@ -321,7 +331,7 @@ impl<'c> Session<'c> {
         }
     }
 
-    async fn commit(&self, action: &str) -> Result<(), GrantsError> {
+    pub(crate) async fn commit(&self, action: &str) -> Result<(), GrantsError> {
         if let Some(n) = self.bad_notice() {
             self.rollback().await;
             return Err(GrantsError::NothingHappened {
@@ -446,6 +456,10 @@ impl<'c> Session<'c> {
             .query_opt(
                 "SELECT r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
                         EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.member
+                                 WHERE m.roleid OPERATOR(pg_catalog.=) r.oid
+                                   AND g.rolname OPERATOR(pg_catalog.=) $2),
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
                                   JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
                                  WHERE m.member OPERATOR(pg_catalog.=) r.oid
                                    AND g.rolname OPERATOR(pg_catalog.=) $2)
@@ -463,6 +477,8 @@ impl<'c> Session<'c> {
         let can_login: bool = col(&row, 0, action)?;
         let comment: Option<String> = col(&row, 1, action)?;
         let marked: bool = col(&row, 2, action)?;
+        let legacy_mark: bool = col(&row, 3, action)?;
+        let marked = marked || legacy_mark;
         let not_managed = || GrantsError::NotManaged {
             role: name.to_string(),
             marker: self.settings.names.marker.to_string(),
@@ -480,11 +496,13 @@ impl<'c> Session<'c> {
             name: name.clone(),
             record,
             can_login,
+            legacy_mark,
         })
     }
 
-    /// Every role carrying the marker membership with a readable record. Roles with an
-    /// unreadable record are skipped (and logged).
+    /// Every role carrying the marker membership (either way, see [`ManagedRole::legacy_mark`])
+    /// with a readable record, in one query. Roles with an unreadable record are skipped (and
+    /// logged).
     ///
     /// # Errors
     /// [`GrantsError::Database`].
@@ -492,12 +510,17 @@ impl<'c> Session<'c> {
         let rows = self
             .client
             .query(
-                "SELECT r.rolname::pg_catalog.text, r.rolcanlogin,
-                        pg_catalog.shobj_description(r.oid, 'pg_authid')
-                   FROM pg_catalog.pg_roles r
-                   JOIN pg_catalog.pg_auth_members m ON m.member OPERATOR(pg_catalog.=) r.oid
-                   JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
-                  WHERE g.rolname OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+                "SELECT r.rolname::text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
+                        NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members n
+                                     WHERE n.roleid OPERATOR(pg_catalog.=) r.oid
+                                       AND n.member OPERATOR(pg_catalog.=) g.oid)
+                   FROM pg_catalog.pg_roles g, pg_catalog.pg_roles r
+                  WHERE g.rolname OPERATOR(pg_catalog.=) $1
+                    AND r.oid OPERATOR(pg_catalog.<>) g.oid
+                    AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                 WHERE (m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) g.oid)
+                                    OR (m.roleid OPERATOR(pg_catalog.=) g.oid AND m.member OPERATOR(pg_catalog.=) r.oid))
+                  ORDER BY 1",
                 &[&self.settings.names.marker.as_str()],
             )
             .await
@@ -508,17 +531,51 @@ impl<'c> Session<'c> {
             let name: String = col(&row, 0, action)?;
             let comment: Option<String> = col(&row, 2, action)?;
             let can_login: bool = col(&row, 1, action)?;
+            let legacy_mark: bool = col(&row, 3, action)?;
             let parsed = comment.as_deref().map(ManagedRecord::from_comment);
             match (Ident::new(name.clone()), parsed) {
                 (Ok(name), Some(Ok(record))) => out.push(ManagedRole {
                     name,
                     record,
                     can_login,
+                    legacy_mark,
                 }),
                 _ => tracing::warn!(role = %name, "marked role without a readable record; skipped"),
             }
         }
         Ok(out)
+    }
+
+    /// Turns the 0.1.0 mark of the managed role `name` around (see [`marker`](crate::marker));
+    /// nothing happens when it already carries the current mark. Returns whether it migrated.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::Database`].
+    pub async fn migrate_mark(&self, name: &Ident) -> Result<bool, GrantsError> {
+        let role = self.managed_role(name).await?;
+        self.migrate_legacy_mark(&role).await
+    }
+
+    /// As [`Session::migrate_mark`] for a role already looked up.
+    pub(crate) async fn migrate_legacy_mark(
+        &self,
+        role: &ManagedRole,
+    ) -> Result<bool, GrantsError> {
+        if !role.legacy_mark {
+            return Ok(false);
+        }
+        self.ensure_can_administer(&role.name, "re-mark").await?;
+        self.ensure_marker().await?;
+        let stmts = role::migrate_mark(&role.name, &self.settings.names, &self.rules);
+        self.run_locked(
+            &format!("turning the mark of {} around", role.name),
+            &role.name,
+            &stmts,
+        )
+        .await?;
+        tracing::info!(role = %role.name, "0.1.0 marker membership replaced by the current mark");
+        Ok(true)
     }
 
     /// Managed roles whose access ended at `now`.
@@ -588,49 +645,127 @@ impl<'c> Session<'c> {
         }
     }
 
-    /// Creates the marker role when it is missing.
-    async fn ensure_marker(&self) -> Result<(), GrantsError> {
+    /// Creates the marker role when it is missing, and checks that it has no rights.
+    pub(crate) async fn ensure_marker(&self) -> Result<(), GrantsError> {
         let marker = &self.settings.names.marker;
+        self.ensure_service_role(marker, ServiceRole::Marker)
+            .await?;
         match self.can_grant(marker).await? {
             Some(true) => Ok(()),
-            Some(false) => Err(self.cannot_grant(marker)),
-            None => {
-                let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(marker)?);
-                self.client
-                    .batch_execute(&sql)
-                    .await
-                    .map_err(|e| GrantsError::db("locking the marker role", e))?;
-                // Under the lock, so that two replicas do not both create it.
-                let exists = self
-                    .client
-                    .query_one(
-                        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
-                          WHERE rolname OPERATOR(pg_catalog.=) $1)",
-                        &[&marker.as_str()],
-                    )
-                    .await;
-                let result = match exists {
-                    Ok(row)
-                        if col::<bool>(&row, 0, "checking the marker role").unwrap_or(false) =>
-                    {
-                        Ok(())
-                    }
-                    Ok(_) => self
-                        .client
-                        .batch_execute(role::create_marker(marker).sql())
+            _ => Err(self.cannot_grant(marker)),
+        }
+    }
+
+    /// Creates the service role `name` of `kind` when it is missing (under an advisory lock, so
+    /// that two replicas do not both create it), then fails unless it is exactly the rightless
+    /// role the library relies on ([`Session::service_role_problems`]).
+    pub(crate) async fn ensure_service_role(
+        &self,
+        name: &Ident,
+        kind: ServiceRole,
+    ) -> Result<(), GrantsError> {
+        if self.service_role_problems(name, kind).await?.is_none() {
+            let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(name)?);
+            self.client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| GrantsError::db(format!("locking the {kind} role"), e))?;
+            // Under the lock: another replica may have created it meanwhile.
+            let result = match self.service_role_problems(name, kind).await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => {
+                    let create = role::create_service_role(name, kind)?;
+                    let sql: Vec<&str> = create.iter().map(Statement::sql).collect();
+                    self.client
+                        .batch_execute(&sql.join("\n"))
                         .await
-                        .map_err(|e| GrantsError::db(format!("creating marker role {marker}"), e)),
-                    Err(e) => Err(GrantsError::db("checking the marker role", e)),
-                };
-                match result {
-                    Ok(()) => self.commit("creating the marker role").await,
-                    Err(e) => {
-                        self.rollback().await;
-                        Err(e)
-                    }
+                        .map_err(|e| GrantsError::db(format!("creating {kind} role {name}"), e))
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => self.commit(&format!("creating the {kind} role")).await?,
+                Err(e) => {
+                    self.rollback().await;
+                    return Err(e);
                 }
             }
         }
+        match self.service_role_problems(name, kind).await? {
+            Some(problems) if problems.is_empty() => Ok(()),
+            Some(problems) => Err(GrantsError::UnsafeServiceRole {
+                role: name.to_string(),
+                purpose: kind.as_str(),
+                problems,
+            }),
+            None => Err(GrantsError::RoleNotFound {
+                role: name.to_string(),
+            }),
+        }
+    }
+
+    /// What makes `name` unfit to be the service role `kind` (empty: nothing), or `None` when
+    /// no such role exists. Fit means: no attribute granting anything (`NOLOGIN NOSUPERUSER
+    /// NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`), not the connector, no
+    /// privilege on any object of any database (`pg_shdepend` is shared), and
+    ///
+    /// * holder: marked as this library's holder, a member of no role, and no member but the
+    ///   connector (which must act as the holder to reassign objects to it);
+    /// * marker: a member only of managed roles (that is the mark) without any attribute.
+    pub(crate) async fn service_role_problems(
+        &self,
+        name: &Ident,
+        kind: ServiceRole,
+    ) -> Result<Option<Vec<String>>, GrantsError> {
+        let action = format!("checking the {kind} role {name}");
+        let row = self
+            .client
+            .query_opt(crate::marker::SERVICE_ROLE_CHECK_SQL, &[&name.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let comment: Option<String> = col(&row, 0, &action)?;
+        let attributes: Vec<String> = col(&row, 1, &action)?;
+        let is_connector: bool = col(&row, 2, &action)?;
+        let member_of: Vec<String> = col(&row, 3, &action)?;
+        let member_of_unmanaged: Vec<String> = col(&row, 4, &action)?;
+        let members: Vec<String> = col(&row, 5, &action)?;
+        let has_privileges: bool = col(&row, 6, &action)?;
+        let mut problems = Vec::new();
+        if kind == ServiceRole::Holder && !comment.as_deref().is_some_and(|c| kind.is_comment(c)) {
+            problems.push(format!(
+                "it is not this library's holder (its comment is not {}): the library never \
+                 takes over a role it did not create",
+                kind.comment()
+            ));
+        }
+        if is_connector {
+            problems.push("it is the connector itself".to_owned());
+        }
+        if !attributes.is_empty() {
+            problems.push(format!("it has {}", attributes.join(", ")));
+        }
+        // The marker's members matter less: acting as the marker gives nothing (it holds no
+        // privilege and is a member only of users, without INHERIT), and a member that is not
+        // a managed user was made one by an administrator. 0.1.0-marked users are members.
+        let (member_of, members) = match kind {
+            ServiceRole::Holder => (member_of, members),
+            _ => (member_of_unmanaged, Vec::new()),
+        };
+        if !member_of.is_empty() {
+            problems.push(format!("it is a member of {}", member_of.join(", ")));
+        }
+        if !members.is_empty() {
+            problems.push(format!("{} are members of it", members.join(", ")));
+        }
+        if has_privileges {
+            problems.push(
+                "it holds privileges on objects (pg_shdepend entries of type 'a')".to_owned(),
+            );
+        }
+        Ok(Some(problems))
     }
 
     /// Creates `new` with its marks (creating the marker role when missing). Creating again for
@@ -690,6 +825,7 @@ impl<'c> Session<'c> {
         let current = self.managed_role(name).await?;
         self.ensure_can_administer(name, "change the expiry of")
             .await?;
+        self.migrate_legacy_mark(&current).await?;
         let record = ManagedRecord::new(
             current.record.request_id,
             current.record.level,
@@ -719,9 +855,10 @@ impl<'c> Session<'c> {
     /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
     /// [`GrantsError::Database`].
     pub async fn set_password(&self, name: &Ident, password: &Password) -> Result<(), GrantsError> {
-        self.managed_role(name).await?;
+        let current = self.managed_role(name).await?;
         self.ensure_can_administer(name, "set the password of")
             .await?;
+        self.migrate_legacy_mark(&current).await?;
         let stmt = role::set_password(name, password)?;
         self.run_locked(&format!("setting the password of {name}"), name, &[stmt])
             .await
@@ -749,11 +886,23 @@ impl<'c> Session<'c> {
     // ----- privileges -----
 
     /// Reads the role's privileges in this database (one catalog query), covering the objects of
-    /// `grants` and every object the role holds privileges on.
+    /// `grants` and every object the role holds privileges on, and the `SECURITY DEFINER`
+    /// functions and procedures it owns ([`Inspection::security_definer`], a second query).
     ///
     /// # Errors
     /// [`GrantsError::Database`].
     pub async fn inspect(&self, role: &Ident, grants: &[Grant]) -> Result<Inspection, GrantsError> {
+        let mut inspection = self.inspect_privileges(role, grants).await?;
+        inspection.security_definer = self.owned_security_definers(role).await?;
+        Ok(inspection)
+    }
+
+    /// [`Session::inspect`] without [`Inspection::security_definer`] (what planning reads).
+    async fn inspect_privileges(
+        &self,
+        role: &Ident,
+        grants: &[Grant],
+    ) -> Result<Inspection, GrantsError> {
         let p = plan::scope_params(grants);
         let rows = self
             .client
@@ -788,7 +937,7 @@ impl<'c> Session<'c> {
         grants: &[Grant],
         defaults: bool,
     ) -> Result<Plan, GrantsError> {
-        let mut inspection = self.inspect(role, grants).await?;
+        let mut inspection = self.inspect_privileges(role, grants).await?;
         if !defaults {
             inspection.default_acls.clear();
         }
@@ -811,6 +960,8 @@ impl<'c> Session<'c> {
     /// As [`Session::managed_role`] and [`Session::plan`]; [`GrantsError::NothingHappened`] when
     /// the server ignored part of the plan (rolled back).
     pub async fn apply(&self, role: &Ident, grants: &[Grant]) -> Result<ApplyReport, GrantsError> {
+        let current = self.managed_role(role).await?;
+        self.migrate_legacy_mark(&current).await?;
         self.apply_with(role, grants, true).await
     }
 

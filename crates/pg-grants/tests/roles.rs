@@ -150,7 +150,8 @@ fn lifecycle_marks_refusals_and_iam_per_version() {
             let row = su(&cluster, "postgres", "SELECT rolcanlogin, rolconnlimit, rolvaliduntil AT TIME ZONE 'UTC', \
                 shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'carol'");
             assert_eq!(row, "t|2|2099-03-04 05:06:07|{\"rdspg\":1,\"request_id\":\"req-c\",\"level\":\"read-only\",\"expires_at\":\"2099-03-04T05:06:07Z\",\"creator\":\"apono_connector\"}");
-            assert_eq!(su(&cluster, "postgres", "SELECT pg_has_role('carol', 'rdspg_managed', 'MEMBER')"), "t");
+            // The mark: the marker is a member of carol, carol is not a member of the marker.
+            assert_eq!(su(&cluster, "postgres", "SELECT pg_has_role('rdspg_managed', 'carol', 'MEMBER'), pg_has_role('carol', 'rdspg_managed', 'MEMBER')"), "t|f");
             assert_eq!(su(&cluster, "postgres", "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'rdspg_managed'"), "f");
             let managed = s.managed_role(&id("carol")).await.unwrap();
             assert_eq!(managed.record.request_id, "req-c");
