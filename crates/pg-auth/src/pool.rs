@@ -17,8 +17,8 @@ use crate::{AuthError, Clock, ConnectOptions, CredentialSource};
 /// Whatever the mode, a returned connection is first checked for session state that must
 /// never reach the next user ([`SESSION_STATE_CHECK`], one round trip): it is discarded when it
 /// is inside a transaction (open or aborted: a future cancelled between `BEGIN` and `COMMIT`),
-/// holds an advisory lock, or has a setting changed by `SET` (a different `search_path`,
-/// `SET ROLE`, a changed timeout).
+/// holds an advisory lock, or has a setting changed by `SET` (a different `search_path`, a
+/// changed timeout) or a `SET ROLE` in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum RecycleCheck {
@@ -30,7 +30,7 @@ pub enum RecycleCheck {
     Query,
 }
 
-/// The query that decides whether a returned connection may be reused: three booleans, all
+/// The query that decides whether a returned connection may be reused: four booleans, all
 /// true for a clean session.
 ///
 /// - `transaction_timestamp() = statement_timestamp()` holds only for the first statement of a
@@ -38,9 +38,10 @@ pub enum RecycleCheck {
 ///   docs, "Current Date/Time"); in an aborted transaction the query fails, which discards too.
 /// - no row of `pg_locks` for an advisory lock of this backend (session-level advisory locks
 ///   survive the end of a transaction).
-/// - no setting whose source is `session` (`SET`, `set_config(…, false)`, `SET ROLE`): our
-///   sessions only use settings sent at startup, so any such setting is state we did not put
-///   there.
+/// - no setting whose source is `session` (`SET`, `set_config(…, false)`): our sessions only
+///   use settings sent at startup, so any such setting is state we did not put there.
+/// - `current_user = session_user`: no `SET ROLE` is in force (`role` is hidden from
+///   `pg_settings`).
 ///
 /// Sent with the simple protocol (one statement, one implicit transaction); every name and
 /// operator is schema-qualified, so a changed `search_path` cannot redirect it.
@@ -50,7 +51,8 @@ pub const SESSION_STATE_CHECK: &str = "SELECT \
         WHERE locktype OPERATOR(pg_catalog.=) 'advisory' \
         AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()), \
     NOT EXISTS (SELECT FROM pg_catalog.pg_settings \
-        WHERE source OPERATOR(pg_catalog.=) 'session')";
+        WHERE source OPERATOR(pg_catalog.=) 'session'), \
+    CURRENT_USER OPERATOR(pg_catalog.=) SESSION_USER";
 
 /// Pool settings. Built with [`PoolOptions::builder`].
 #[derive(Debug, Clone)]
@@ -245,7 +247,8 @@ impl managed::Manager for PoolManager {
         let reasons = [
             "connection was returned inside a transaction",
             "connection still holds an advisory lock",
-            "connection has a setting changed by SET (search_path, role, timeouts)",
+            "connection has a setting changed by SET (search_path, timeouts, ...)",
+            "connection runs under SET ROLE",
         ];
         for (index, reason) in reasons.iter().enumerate() {
             if row.get(index) != Some("t") {
