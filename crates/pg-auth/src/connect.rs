@@ -3,14 +3,39 @@
 use std::fmt;
 use std::time::Duration;
 
+use tokio::net::TcpStream;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::MakeTlsConnect;
 use tracing::Instrument;
 
+use crate::guard::{Guarded, refusal_of};
 use crate::tls::{Plan, RootCertificates, SslMode, TlsPolicy, started};
 use crate::{AuthError, Credential, CredentialSource};
 
 /// Default connect timeout (per attempt).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default `lock_timeout` of every session: how long one statement waits for a lock (a table
+/// lock an application holds, a catalog row, an advisory lock of another run) before it fails
+/// with SQLSTATE `55P03`. Ten seconds: a grant or revoke normally needs its locks at once, and a
+/// failed statement is retried by the next run rather than hanging behind a user's transaction.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default `statement_timeout` of every session: five minutes, enough for the inventory of a
+/// database with hundreds of thousands of objects, small enough that nothing hangs for good.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// Default `idle_in_transaction_session_timeout`: a session left inside a transaction (a
+/// cancelled future) is ended by the server after one minute, releasing its locks.
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `search_path` every session starts with: only the system catalog and the session's
+/// own temporary schema (last, so that it never shadows a catalog object). A function planted
+/// in any other schema never resolves for an unqualified call.
+pub const SESSION_SEARCH_PATH: &str = "pg_catalog, pg_temp";
+
+/// PostgreSQL's largest value of a millisecond setting (`int` GUC).
+const MAX_SETTING_MS: u128 = i32::MAX as u128;
 
 /// Where and how to connect: endpoint, database, SSL mode and root certificates.
 ///
@@ -37,7 +62,60 @@ pub struct ConnectOptions {
     root_certs: Option<RootCertificates>,
     connect_timeout: Duration,
     application_name: Option<String>,
+    session: SessionSettings,
+    allow_unverified_password: bool,
     policy: TlsPolicy,
+}
+
+/// Settings sent as startup options, in force from the first statement of every session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SessionSettings {
+    lock_timeout: Duration,
+    statement_timeout: Duration,
+    idle_in_transaction_timeout: Duration,
+}
+
+impl SessionSettings {
+    /// The libpq `options` startup parameter: `-c name=value` pairs. Settings sent this way
+    /// take precedence over `ALTER ROLE … SET` and `ALTER DATABASE … SET` (source "client"
+    /// outranks "database", "user" and "database/user" in PostgreSQL's GUC priority), so a
+    /// hostile database owner cannot change them for our sessions.
+    fn startup_options(&self) -> String {
+        let pairs = [
+            ("search_path", SESSION_SEARCH_PATH.replace(' ', "")),
+            ("lock_timeout", millis(self.lock_timeout).to_string()),
+            (
+                "statement_timeout",
+                millis(self.statement_timeout).to_string(),
+            ),
+            (
+                "idle_in_transaction_session_timeout",
+                millis(self.idle_in_transaction_timeout).to_string(),
+            ),
+        ];
+        pairs
+            .iter()
+            .map(|(name, value)| format!("-c {}", escape_option(&format!("{name}={value}"))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn millis(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+/// Escapes one word of the `options` parameter: the server splits it at unescaped white space
+/// and removes one level of backslashes (libpq docs, "options").
+fn escape_option(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars() {
+        if c == '\\' || c.is_whitespace() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -50,6 +128,13 @@ impl fmt::Debug for ConnectOptions {
             .field("root_certs", &self.root_certs)
             .field("connect_timeout", &self.connect_timeout)
             .field("application_name", &self.application_name)
+            .field("lock_timeout", &self.session.lock_timeout)
+            .field("statement_timeout", &self.session.statement_timeout)
+            .field(
+                "idle_in_transaction_timeout",
+                &self.session.idle_in_transaction_timeout,
+            )
+            .field("allow_unverified_password", &self.allow_unverified_password)
             .finish()
     }
 }
@@ -64,11 +149,17 @@ pub struct ConnectOptionsBuilder {
     root_certs: Option<RootCertificates>,
     connect_timeout: Duration,
     application_name: Option<String>,
+    lock_timeout: Duration,
+    statement_timeout: Duration,
+    idle_in_transaction_timeout: Duration,
+    allow_unverified_password: bool,
 }
 
 impl ConnectOptions {
     /// Starts options for `host` (DNS name or IP literal); defaults: port 5432, database
-    /// `postgres`, `sslmode=prefer` (libpq's default), 10 s connect timeout.
+    /// `postgres`, `sslmode=prefer` (libpq's default), 10 s connect timeout,
+    /// [`DEFAULT_LOCK_TIMEOUT`], [`DEFAULT_STATEMENT_TIMEOUT`],
+    /// [`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`], and no password to an unverified server.
     pub fn builder(host: impl Into<String>) -> ConnectOptionsBuilder {
         ConnectOptionsBuilder {
             host: host.into(),
@@ -78,6 +169,10 @@ impl ConnectOptions {
             root_certs: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             application_name: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            idle_in_transaction_timeout: DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+            allow_unverified_password: false,
         }
     }
 
@@ -100,6 +195,28 @@ impl ConnectOptions {
     /// Connect timeout per attempt.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+    /// `lock_timeout` of every session.
+    pub fn lock_timeout(&self) -> Duration {
+        self.session.lock_timeout
+    }
+    /// `statement_timeout` of every session.
+    pub fn statement_timeout(&self) -> Duration {
+        self.session.statement_timeout
+    }
+    /// `idle_in_transaction_session_timeout` of every session.
+    pub fn idle_in_transaction_timeout(&self) -> Duration {
+        self.session.idle_in_transaction_timeout
+    }
+    /// Whether a cleartext or MD5 password request of an unverified server is answered
+    /// (see [`ConnectOptionsBuilder::allow_unverified_password`]).
+    pub fn allows_unverified_password(&self) -> bool {
+        self.allow_unverified_password
+    }
+    /// Whether every TLS session checks the server's certificate chain (a root certificate
+    /// is given); only then, and only over TLS, is a cleartext or MD5 password request answered.
+    pub fn verifies_server(&self) -> bool {
+        self.policy.verifies
     }
 }
 
@@ -142,6 +259,42 @@ impl ConnectOptionsBuilder {
         self
     }
 
+    /// `lock_timeout` of every session (default [`DEFAULT_LOCK_TIMEOUT`]): a statement that
+    /// waits longer for a lock (a table an application locked, an advisory lock held by a
+    /// concurrent run, which `pg_advisory_lock` waits for) fails with SQLSTATE `55P03` instead
+    /// of hanging. Between 1 ms and `i32::MAX` ms.
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+    /// `statement_timeout` of every session (default [`DEFAULT_STATEMENT_TIMEOUT`]); long
+    /// inventory queries of very large databases may need more. Between 1 ms and `i32::MAX` ms.
+    #[must_use]
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+    /// `idle_in_transaction_session_timeout` of every session (default
+    /// [`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`]): the server ends a session that stays inside
+    /// a transaction longer, releasing its locks. Between 1 ms and `i32::MAX` ms.
+    #[must_use]
+    pub fn idle_in_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_in_transaction_timeout = timeout;
+        self
+    }
+    /// Lab setups only (default `false`): answer a server's cleartext or MD5 password request
+    /// even when the server's identity was not verified (plaintext, or TLS without a root
+    /// certificate). A cleartext request sends the password, or the IAM token, as is, to
+    /// whoever answers at the address; MD5 lets an eavesdropper guess it offline. Without this,
+    /// such a connection fails with [`AuthError::UnverifiedServer`] before anything is sent.
+    /// SCRAM-SHA-256 never reveals the password and is always answered.
+    #[must_use]
+    pub fn allow_unverified_password(mut self, allow: bool) -> Self {
+        self.allow_unverified_password = allow;
+        self
+    }
+
     /// Validates the options.
     pub fn build(self) -> Result<ConnectOptions, AuthError> {
         if self.host.is_empty() || self.host.contains(['/', ' ', '?', '#', '@']) {
@@ -168,6 +321,24 @@ impl ConnectOptionsBuilder {
                 reason: "the connect timeout must be greater than zero".into(),
             });
         }
+        for (field, value) in [
+            ("lock_timeout", self.lock_timeout),
+            ("statement_timeout", self.statement_timeout),
+            (
+                "idle_in_transaction_timeout",
+                self.idle_in_transaction_timeout,
+            ),
+        ] {
+            let ms = millis(value);
+            if ms == 0 || ms > MAX_SETTING_MS {
+                return Err(AuthError::InvalidConfig {
+                    field,
+                    reason: format!(
+                        "{value:?} is out of range: give between 1 ms and {MAX_SETTING_MS} ms (PostgreSQL's limit); 0 would disable the bound"
+                    ),
+                });
+            }
+        }
         let policy = TlsPolicy::new(
             self.ssl_mode,
             self.root_certs.as_ref(),
@@ -182,6 +353,12 @@ impl ConnectOptionsBuilder {
             root_certs: self.root_certs,
             connect_timeout: self.connect_timeout,
             application_name: self.application_name,
+            session: SessionSettings {
+                lock_timeout: self.lock_timeout,
+                statement_timeout: self.statement_timeout,
+                idle_in_transaction_timeout: self.idle_in_transaction_timeout,
+            },
+            allow_unverified_password: self.allow_unverified_password,
             policy,
         })
     }
@@ -317,9 +494,24 @@ pub async fn ping(
 
 /// One attempt's result: the error and whether the TLS handshake had started.
 struct Failed {
-    error: tokio_postgres::Error,
+    error: AttemptError,
     tls_started: bool,
     required_tls: bool,
+}
+
+/// What failed in one attempt: opening the socket, or the protocol on it.
+enum AttemptError {
+    Socket(std::io::Error),
+    Postgres(tokio_postgres::Error),
+}
+
+impl AttemptError {
+    fn is_db_error(&self) -> bool {
+        matches!(self, Self::Postgres(e) if e.as_db_error().is_some())
+    }
+    fn is_tls_error(&self) -> bool {
+        matches!(self, Self::Postgres(e) if is_tls_error(e))
+    }
 }
 
 enum Attempt {
@@ -340,7 +532,7 @@ pub(crate) async fn connect_with(
         Plan::TlsOnly => attempt(options, credential, Attempt::Tls { required: true }).await,
         Plan::PlainThenTls => match attempt(options, credential, Attempt::Plain).await {
             // libpq (allow): any ErrorResponse during startup → retry with SSL.
-            Err(Some(failed)) if failed.error.as_db_error().is_some() => {
+            Err(Some(failed)) if failed.error.is_db_error() => {
                 tracing::debug!("plaintext attempt rejected; retrying with TLS (sslmode=allow)");
                 attempt(options, credential, Attempt::Tls { required: false }).await
             }
@@ -351,8 +543,7 @@ pub(crate) async fn connect_with(
                 // libpq (prefer): a failed handshake or an ErrorResponse over SSL → retry without.
                 Err(Some(failed))
                     if failed.tls_started
-                        && (failed.error.as_db_error().is_some()
-                            || is_tls_error(&failed.error)) =>
+                        && (failed.error.is_db_error() || failed.error.is_tls_error()) =>
                 {
                     tracing::debug!("TLS attempt failed; retrying without TLS (sslmode=prefer)");
                     attempt(options, credential, Attempt::Plain).await
@@ -372,6 +563,10 @@ pub(crate) async fn connect_with(
 }
 
 /// One physical attempt. `Err(None)` means the attempt timed out.
+///
+/// The socket is opened here and handed to tokio-postgres (`connect_raw`) wrapped in a
+/// [`Guarded`] stream, so that the server's authentication request is read before
+/// tokio-postgres answers it, on the plaintext socket and inside TLS alike.
 async fn attempt(
     options: &ConnectOptions,
     credential: &Credential,
@@ -384,36 +579,64 @@ async fn attempt(
         .dbname(&options.dbname)
         .user(credential.user())
         .password(credential.password_bytes())
+        .options(options.session.startup_options())
+        // SCRAM-SHA-256-PLUS (bound to the TLS session) whenever the server offers it and the
+        // TLS stream has tls-server-end-point data; plain SCRAM otherwise.
+        .channel_binding(tokio_postgres::config::ChannelBinding::Prefer)
         .connect_timeout(options.connect_timeout);
     if let Some(name) = &options.application_name {
         config.application_name(name);
     }
+    let allow = options.allow_unverified_password;
     let run = async {
-        match (how, options.policy.maker()) {
-            (Attempt::Tls { required }, Some((maker, flag))) => {
+        let socket = open_socket(&options.host, options.port)
+            .await
+            .map_err(|e| Failed {
+                error: AttemptError::Socket(e),
+                tls_started: false,
+                required_tls: false,
+            })?;
+        match (how, options.policy.maker(allow)) {
+            (Attempt::Tls { required }, Some((mut maker, flag))) => {
                 config.ssl_mode(if required {
                     tokio_postgres::config::SslMode::Require
                 } else {
                     tokio_postgres::config::SslMode::Prefer
                 });
-                match config.connect(maker).await {
+                let failed = |error| Failed {
+                    error: AttemptError::Postgres(error),
+                    tls_started: started(&flag),
+                    required_tls: required,
+                };
+                // Before the server's answer to the SSLRequest: on 'S' the TLS layer is
+                // guarded by the maker, on 'N' this guard reads the plaintext protocol.
+                let socket = Guarded::after_ssl_request(socket, allow);
+                let tls = MakeTlsConnect::<Guarded<TcpStream>>::make_tls_connect(
+                    &mut maker,
+                    &options.host,
+                )
+                .map_err(|e| Failed {
+                    error: AttemptError::Socket(std::io::Error::other(e)),
+                    tls_started: false,
+                    required_tls: required,
+                })?;
+                match config.connect_raw(socket, tls).await {
                     Ok((client, connection)) => {
                         let tls = started(&flag);
                         Ok((client, spawn_connection(connection), tls))
                     }
-                    Err(error) => Err(Failed {
-                        error,
-                        tls_started: started(&flag),
-                        required_tls: required,
-                    }),
+                    Err(error) => Err(failed(error)),
                 }
             }
             _ => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                match config.connect(tokio_postgres::NoTls).await {
+                match config
+                    .connect_raw(Guarded::new(socket, allow), tokio_postgres::NoTls)
+                    .await
+                {
                     Ok((client, connection)) => Ok((client, spawn_connection(connection), false)),
                     Err(error) => Err(Failed {
-                        error,
+                        error: AttemptError::Postgres(error),
                         tls_started: false,
                         required_tls: false,
                     }),
@@ -431,6 +654,33 @@ async fn attempt(
         Ok(Err(failed)) => Err(Some(failed)),
         Err(_elapsed) => Err(None),
     }
+}
+
+/// Opens a TCP connection to the first address of `host` that answers (as libpq tries every
+/// address), with `TCP_NODELAY` and keepalives as tokio-postgres sets them.
+async fn open_socket(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for address in tokio::net::lookup_host((host, port)).await? {
+        let socket = if address.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_keepalive(true)?;
+        match socket.connect(address).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("could not translate host name \"{host}\" to address"),
+        )
+    }))
 }
 
 fn spawn_connection<F>(connection: F) -> tokio::task::JoinHandle<()>
@@ -458,7 +708,27 @@ fn is_tls_error(error: &tokio_postgres::Error) -> bool {
 fn classify(options: &ConnectOptions, credential: &Credential, failed: Failed) -> AuthError {
     let host = options.host.clone();
     let port = options.port;
-    let error = failed.error;
+    let error = match failed.error {
+        AttemptError::Socket(error) => {
+            return AuthError::Connect {
+                host,
+                port,
+                detail: error.to_string(),
+                source: Box::new(error),
+            };
+        }
+        AttemptError::Postgres(error) => error,
+    };
+    if let Some(method) = refusal_of(&error) {
+        return AuthError::UnverifiedServer {
+            user: credential.user().to_owned(),
+            host,
+            port,
+            method: method.as_str(),
+            ssl_mode: options.ssl_mode.as_str().to_owned(),
+            tls: failed.tls_started,
+        };
+    }
     if let Some(db) = error.as_db_error() {
         let auth_failed = *db.code() == SqlState::INVALID_PASSWORD
             || (*db.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
@@ -503,6 +773,6 @@ fn classify(options: &ConnectOptions, credential: &Credential, failed: Failed) -
         host,
         port,
         detail: error.to_string(),
-        source: error,
+        source: Box::new(error),
     }
 }

@@ -129,6 +129,27 @@ pub enum AuthError {
         source: tokio_postgres::Error,
     },
 
+    /// The server asked for the password in a form that reveals it (cleartext, as RDS IAM
+    /// tokens are sent, or MD5) while its identity was not verified; nothing was sent.
+    #[error(
+        "refused to send the credential of \"{user}\" to {host}:{port}: the server asked for a {method}, which reveals it to whoever answers at that address, and sslmode={ssl_mode} did not verify the server's certificate{}; use ssl_mode \"verify-full\" with the RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem) as ssl_root_cert, or scram-sha-256 authentication on the server (allow_unverified_password exists for lab setups only)",
+        if *tls { "" } else { " (the session was not even encrypted)" }
+    )]
+    UnverifiedServer {
+        /// User that would have logged in.
+        user: String,
+        /// Host connected to.
+        host: String,
+        /// Port connected to.
+        port: u16,
+        /// The revealing method the server asked for (`cleartext password`, `MD5 password`).
+        method: &'static str,
+        /// The SSL mode in use.
+        ssl_mode: String,
+        /// Whether the session was encrypted (TLS without a verified chain).
+        tls: bool,
+    },
+
     /// The server refused the connection for another reason (pg_hba, database missing, ...).
     #[error("connection to server at {host}:{port} failed: {message}")]
     Rejected {
@@ -152,9 +173,9 @@ pub enum AuthError {
         port: u16,
         /// Short description.
         detail: String,
-        /// The underlying error.
+        /// The underlying error (socket or protocol).
         #[source]
-        source: tokio_postgres::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// Connecting took longer than the configured connect timeout.

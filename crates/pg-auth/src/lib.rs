@@ -48,6 +48,7 @@ mod clock;
 mod connect;
 mod credential;
 mod error;
+mod guard;
 mod pool;
 #[cfg(feature = "aws")]
 pub mod rotation;
@@ -60,21 +61,22 @@ mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connect::{
-    ConnectOptions, ConnectOptionsBuilder, Connection, DEFAULT_CONNECT_TIMEOUT, PingReport,
-    connect, ping,
+    ConnectOptions, ConnectOptionsBuilder, Connection, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT,
+    PingReport, SESSION_SEARCH_PATH, connect, ping,
 };
 pub use credential::Credential;
 pub use error::AuthError;
 pub use pool::{
     Pool, PoolManager, PoolObject, PoolOptions, PoolOptionsBuilder, PoolStatus, PooledConnection,
-    RecycleCheck,
+    RecycleCheck, SESSION_STATE_CHECK,
 };
 #[cfg(feature = "aws")]
 pub use rotation::{AWSPENDING, AWSPREVIOUS, SecretStages, SecretVersion, SecretsManagerRotation};
 #[cfg(feature = "aws")]
 pub use secrets_manager::{AWSCURRENT, DEFAULT_SECRET_TTL, RdsSecret, SecretsManagerSource};
 pub use source::{CredentialSource, EnvPassword, StaticPassword};
-pub use tls::{RootCertificates, SslMode};
+pub use tls::{MAX_ROOT_CERT_FILE_SIZE, RootCertificates, SslMode};
 #[cfg(feature = "aws")]
 pub use token::{
     DEFAULT_REFRESH_MARGIN, IamTokenSource, TOKEN_LIFETIME, TokenRequest, generate_auth_token,

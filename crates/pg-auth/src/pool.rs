@@ -13,15 +13,46 @@ use crate::connect::connect;
 use crate::{AuthError, Clock, ConnectOptions, CredentialSource};
 
 /// How a pooled connection is checked before it is handed out again.
+///
+/// Whatever the mode, a returned connection is first checked for session state that must
+/// never reach the next user ([`SESSION_STATE_CHECK`], one round trip): it is discarded when it
+/// is inside a transaction (open or aborted: a future cancelled between `BEGIN` and `COMMIT`),
+/// holds an advisory lock, or has a setting changed by `SET` (a different `search_path`, a
+/// changed timeout) or a `SET ROLE` in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum RecycleCheck {
-    /// Only check that the connection is not closed (no round trip).
+    /// The session-state check only (it is a round trip too: skipping it could hand out a
+    /// connection inside a transaction).
     Fast,
-    /// Run `SELECT 1` (one round trip); broken connections are replaced.
+    /// The session-state check; being a query, it also replaces broken connections.
     #[default]
     Query,
 }
+
+/// The query that decides whether a returned connection may be reused: four booleans, all
+/// true for a clean session.
+///
+/// - `transaction_timestamp() = statement_timestamp()` holds only for the first statement of a
+///   transaction, i.e. when this query is not run inside a transaction left open (PostgreSQL
+///   docs, "Current Date/Time"); in an aborted transaction the query fails, which discards too.
+/// - no row of `pg_locks` for an advisory lock of this backend (session-level advisory locks
+///   survive the end of a transaction).
+/// - no setting whose source is `session` (`SET`, `set_config(…, false)`): our sessions only
+///   use settings sent at startup, so any such setting is state we did not put there.
+/// - `current_user = session_user`: no `SET ROLE` is in force (`role` is hidden from
+///   `pg_settings`).
+///
+/// Sent with the simple protocol (one statement, one implicit transaction); every name and
+/// operator is schema-qualified, so a changed `search_path` cannot redirect it.
+pub const SESSION_STATE_CHECK: &str = "SELECT \
+    pg_catalog.transaction_timestamp() OPERATOR(pg_catalog.=) pg_catalog.statement_timestamp(), \
+    NOT EXISTS (SELECT FROM pg_catalog.pg_locks \
+        WHERE locktype OPERATOR(pg_catalog.=) 'advisory' \
+        AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()), \
+    NOT EXISTS (SELECT FROM pg_catalog.pg_settings \
+        WHERE source OPERATOR(pg_catalog.=) 'session'), \
+    CURRENT_USER OPERATOR(pg_catalog.=) SESSION_USER";
 
 /// Pool settings. Built with [`PoolOptions::builder`].
 #[derive(Debug, Clone)]
@@ -195,16 +226,35 @@ impl managed::Manager for PoolManager {
                 return Err(RecycleError::message("connection reached its max lifetime"));
             }
         }
-        if self.check == RecycleCheck::Query {
-            conn.client
-                .simple_query("SELECT 1")
-                .await
-                .map_err(|source| {
-                    RecycleError::Backend(AuthError::Query {
-                        context: "recycle check SELECT 1",
-                        source,
-                    })
-                })?;
+        // Every mode: a connection in an unknown state is never reused.
+        let messages = conn
+            .client
+            .simple_query(SESSION_STATE_CHECK)
+            .await
+            .map_err(|source| {
+                RecycleError::Backend(AuthError::Query {
+                    context: "recycle check of the session state (an aborted transaction fails it)",
+                    source,
+                })
+            })?;
+        let row = messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .ok_or_else(|| RecycleError::message("recycle check returned no row"))?;
+        let reasons = [
+            "connection was returned inside a transaction",
+            "connection still holds an advisory lock",
+            "connection has a setting changed by SET (search_path, timeouts, ...)",
+            "connection runs under SET ROLE",
+        ];
+        for (index, reason) in reasons.iter().enumerate() {
+            if row.get(index) != Some("t") {
+                tracing::debug!(reason, "discarding a pooled connection");
+                return Err(RecycleError::message(*reason));
+            }
         }
         Ok(())
     }

@@ -15,7 +15,9 @@
 //! the chain in every mode that uses TLS, and retry as in the table).
 
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -23,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 
 use crate::AuthError;
+use crate::guard::Guarded;
 
 pub use integration_model::SslMode;
 
@@ -42,6 +45,10 @@ impl fmt::Debug for RootCertificates {
     }
 }
 
+/// The largest CA bundle file [`RootCertificates::from_pem_file`] reads: 1 MiB (RDS's global
+/// bundle, <https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem>, is about 170 KB).
+pub const MAX_ROOT_CERT_FILE_SIZE: u64 = 1024 * 1024;
+
 const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 const PEM_END: &str = "-----END CERTIFICATE-----";
 
@@ -51,14 +58,47 @@ impl RootCertificates {
         Self::parse(pem, "in-memory PEM".to_owned())
     }
 
-    /// Reads and parses a PEM bundle file.
+    /// Reads and parses a PEM bundle file of at most [`MAX_ROOT_CERT_FILE_SIZE`] bytes (RDS's
+    /// global bundle is about 170 KB). A larger file, or one that is not a regular file
+    /// (`/dev/zero`, a FIFO, a directory), is refused with [`AuthError::RootCert`] naming the
+    /// path and the limit, without reading it whole.
     pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Self, AuthError> {
+        use std::io::Read;
+
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| AuthError::RootCert {
+        let error = |reason: String| AuthError::RootCert {
             origin: origin.clone(),
-            reason: format!("cannot read the file: {e}"),
-        })?;
+            reason,
+        };
+        let file =
+            std::fs::File::open(path).map_err(|e| error(format!("cannot read the file: {e}")))?;
+        let metadata = file
+            .metadata()
+            .map_err(|e| error(format!("cannot read the file: {e}")))?;
+        if !metadata.is_file() {
+            return Err(error(
+                "not a regular file (a CA bundle is a PEM file, not a device, FIFO or directory)"
+                    .into(),
+            ));
+        }
+        let limit = MAX_ROOT_CERT_FILE_SIZE;
+        let too_large = || {
+            error(format!(
+                "the file is larger than the limit of {limit} bytes for a CA bundle"
+            ))
+        };
+        if metadata.len() > limit {
+            return Err(too_large());
+        }
+        // The file may grow between the check and the read: read one byte past the limit.
+        let mut bytes = Vec::new();
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| error(format!("cannot read the file: {e}")))?;
+        if bytes.len() as u64 > limit {
+            return Err(too_large());
+        }
         Self::parse(&bytes, origin)
     }
 
@@ -123,6 +163,8 @@ pub(crate) enum Plan {
 pub(crate) struct TlsPolicy {
     pub(crate) plan: Plan,
     connector: Option<native_tls::TlsConnector>,
+    /// A root certificate is given, so every TLS session checked the server's chain.
+    pub(crate) verifies: bool,
 }
 
 impl fmt::Debug for TlsPolicy {
@@ -164,6 +206,7 @@ impl TlsPolicy {
             return Ok(Self {
                 plan,
                 connector: None,
+                verifies: false,
             });
         }
         let mut builder = native_tls::TlsConnector::builder();
@@ -190,17 +233,24 @@ impl TlsPolicy {
         Ok(Self {
             plan,
             connector: Some(connector),
+            verifies: roots.is_some(),
         })
     }
 
-    /// A tokio-postgres TLS maker that records whether a handshake was started.
-    pub(crate) fn maker(&self) -> Option<(TrackingTls, Arc<AtomicBool>)> {
+    /// A tokio-postgres TLS maker that records whether a handshake was started and guards the
+    /// TLS stream ([`Guarded`]): a revealing password request is answered only when the chain
+    /// was verified or `allow_unverified_password` is set.
+    pub(crate) fn maker(
+        &self,
+        allow_unverified_password: bool,
+    ) -> Option<(TrackingTls, Arc<AtomicBool>)> {
         let connector = self.connector.clone()?;
         let started = Arc::new(AtomicBool::new(false));
         Some((
             TrackingTls {
                 inner: postgres_native_tls::MakeTlsConnector::new(connector),
                 started: started.clone(),
+                may_reveal: self.verifies || allow_unverified_password,
             },
             started,
         ))
@@ -212,6 +262,7 @@ impl TlsPolicy {
 pub(crate) struct TrackingTls {
     inner: postgres_native_tls::MakeTlsConnector,
     started: Arc<AtomicBool>,
+    may_reveal: bool,
 }
 
 impl fmt::Debug for TrackingTls {
@@ -224,7 +275,7 @@ impl<S> MakeTlsConnect<S> for TrackingTls
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static + Send,
 {
-    type Stream = postgres_native_tls::TlsStream<S>;
+    type Stream = Guarded<postgres_native_tls::TlsStream<S>>;
     type TlsConnect = TrackingConnect;
     type Error = native_tls::Error;
 
@@ -233,6 +284,7 @@ where
         Ok(TrackingConnect {
             inner,
             started: self.started.clone(),
+            may_reveal: self.may_reveal,
         })
     }
 }
@@ -241,6 +293,7 @@ where
 pub(crate) struct TrackingConnect {
     inner: postgres_native_tls::TlsConnector,
     started: Arc<AtomicBool>,
+    may_reveal: bool,
 }
 
 impl fmt::Debug for TrackingConnect {
@@ -253,14 +306,16 @@ impl<S> TlsConnect<S> for TrackingConnect
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    type Stream = postgres_native_tls::TlsStream<S>;
+    type Stream = Guarded<postgres_native_tls::TlsStream<S>>;
     type Error = native_tls::Error;
-    type Future = <postgres_native_tls::TlsConnector as TlsConnect<S>>::Future;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Stream, native_tls::Error>> + Send>>;
 
     fn connect(self, stream: S) -> Self::Future {
         // Only called after the server answered 'S' to the SSLRequest.
         self.started.store(true, Ordering::SeqCst);
-        TlsConnect::<S>::connect(self.inner, stream)
+        let handshake = TlsConnect::<S>::connect(self.inner, stream);
+        let may_reveal = self.may_reveal;
+        Box::pin(async move { Ok(Guarded::new(handshake.await?, may_reveal)) })
     }
 }
 
