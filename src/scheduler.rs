@@ -727,7 +727,7 @@ impl ServiceState {
         };
         status.in_progress = false;
         status.last_duration = Some(elapsed);
-        status.total_duration += elapsed;
+        status.total_duration = status.total_duration.saturating_add(elapsed);
         match result {
             Err(error) => {
                 status.failures += 1;
@@ -817,7 +817,9 @@ impl ServiceState {
         let mut problems = Vec::new();
         let stale = |since: Option<SystemTime>, every: Duration| {
             let since = since.unwrap_or(self.started).max(self.started);
-            now.duration_since(since).unwrap_or_default() > every * 2
+            // Saturating: an interval of years (or `Duration::MAX`) must not overflow here;
+            // a run that is never due is never stale.
+            now.duration_since(since).unwrap_or_default() > every.saturating_mul(2)
         };
         for status in jobs.values() {
             let mut found = false;
@@ -885,6 +887,40 @@ mod tests {
             until_next_round(at(179, 999), minute),
             Duration::from_millis(1)
         );
+    }
+
+    #[test]
+    fn huge_intervals_never_overflow() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let state = ServiceState::new(t0);
+        let sweep = Job {
+            integration: "orders".to_owned(),
+            kind: JobKind::Sweep,
+            every: Duration::MAX,
+        };
+        state.register(&sweep);
+        assert!(
+            state
+                .health(t0 + Duration::from_secs(86_400 * 365))
+                .is_healthy()
+        );
+        state.started(&sweep);
+        let failed = BTreeMap::from([(
+            "a".to_owned(),
+            InstanceRun::Failed {
+                error: "refused".to_owned(),
+            },
+        )]);
+        state.finished(&sweep, t0, Duration::MAX, Ok(failed));
+        state.finished(&sweep, t0, Duration::MAX, Ok(BTreeMap::new()));
+        assert!(
+            state
+                .health(t0 + Duration::from_secs(86_400 * 365))
+                .is_healthy()
+        );
+        assert_eq!(state.jobs()[0].total_duration, Duration::MAX);
+        // The next round of a huge interval is far away, not a panic.
+        assert!(until_next_round(t0, Duration::MAX) > Duration::from_secs(86_400 * 365));
     }
 
     #[test]
