@@ -391,7 +391,14 @@ impl AccessManager {
     /// # Errors
     /// Discovery errors that concern the whole selection.
     pub async fn targets(&self) -> Result<Resolution, AccessError> {
-        resolve_targets(&self.inner.integration, self.inner.directory.as_ref()).await
+        let resolution =
+            resolve_targets(&self.inner.integration, self.inner.directory.as_ref()).await?;
+        // Credential sources of instances discovery no longer returns go (bounded cache).
+        let current: Vec<InstanceId> = (resolution.targets.iter().map(|t| t.name.clone()))
+            .chain(resolution.unusable.iter().map(|(name, _)| name.clone()))
+            .collect();
+        self.inner.credentials.retain_targets(&current);
+        Ok(resolution)
     }
 
     /// Grants `request`: first checks it against the integration's access flows (refused
