@@ -20,6 +20,10 @@ pub const DEFAULT_CONNECTOR_USER: &str = "apono_connector";
 /// The database the connector logs in to when none is given.
 pub const DEFAULT_DATABASE: &str = "postgres";
 
+/// The database the connector takes its advisory locks in when none is given: `postgres`,
+/// which RDS creates on every instance.
+pub const DEFAULT_LOCK_DATABASE: &str = "postgres";
+
 /// Which instances an integration covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -53,6 +57,7 @@ pub struct Integration {
     auth: AuthType,
     connector_user: Identifier,
     database: Identifier,
+    lock_database: Identifier,
     instance: Option<InstanceSelector>,
     secret: Option<SecretRef>,
     ssl_mode: SslMode,
@@ -75,6 +80,7 @@ impl Integration {
             auth: None,
             connector_user: None,
             database: None,
+            lock_database: None,
             instance_id: None,
             tags: Vec::new(),
             secret: None,
@@ -119,6 +125,17 @@ impl Integration {
     /// The database the connector logs in to (default `postgres`).
     pub fn database(&self) -> &Identifier {
         &self.database
+    }
+
+    /// The database the connector takes its advisory locks in (default `postgres`).
+    ///
+    /// PostgreSQL advisory locks belong to one database: two integrations of one instance
+    /// with different home databases (or a sweep and a rotation) would take "the same" lock
+    /// in different databases and not exclude each other. Every job lock and every per-role
+    /// lock is therefore taken in this one database per instance, whatever the integration's
+    /// `database`. Integrations sharing an instance must give it the same value.
+    pub fn lock_database(&self) -> &Identifier {
+        &self.lock_database
     }
 
     /// The instance selector; `None` for an integration with only a fixed [`endpoint`](Self::endpoint).
@@ -208,6 +225,7 @@ pub struct IntegrationBuilder {
     auth: Option<AuthType>,
     connector_user: Option<Identifier>,
     database: Option<Identifier>,
+    lock_database: Option<Identifier>,
     instance_id: Option<InstanceId>,
     tags: Vec<TagFilter>,
     secret: Option<SecretRef>,
@@ -244,6 +262,13 @@ impl IntegrationBuilder {
     /// The database the connector logs in to (default `postgres`).
     pub fn database(mut self, database: Identifier) -> Self {
         self.database = Some(database);
+        self
+    }
+
+    /// The database the connector takes its advisory locks in (default `postgres`); see
+    /// [`Integration::lock_database`].
+    pub fn lock_database(mut self, database: Identifier) -> Self {
+        self.lock_database = Some(database);
         self
     }
 
@@ -343,6 +368,10 @@ impl IntegrationBuilder {
         let database = match self.database {
             Some(database) => database,
             None => DEFAULT_DATABASE.parse()?,
+        };
+        let lock_database = match self.lock_database {
+            Some(database) => database,
+            None => DEFAULT_LOCK_DATABASE.parse()?,
         };
 
         let instance = match (self.instance_id, self.tags.is_empty()) {
@@ -461,6 +490,7 @@ impl IntegrationBuilder {
             auth,
             connector_user,
             database,
+            lock_database,
             instance,
             secret: self.secret,
             ssl_mode: self.ssl_mode,
@@ -484,6 +514,7 @@ const KEYS: &[&str] = &[
     "auth",
     "connector_user",
     "database",
+    "lock_database",
     "ssl_mode",
     "ssl_root_cert",
     "credentials_rotation_days",
@@ -518,6 +549,9 @@ pub(crate) fn from_table(t: &Table<'_>) -> Result<Integration, ModelError> {
     }
     if let Some(database) = t.parse::<Identifier>("database")? {
         b = b.database(database);
+    }
+    if let Some(database) = t.parse::<Identifier>("lock_database")? {
+        b = b.lock_database(database);
     }
     if let Some(mode) = t.parse::<SslMode>("ssl_mode")? {
         b = b.ssl_mode(mode);
@@ -740,6 +774,8 @@ struct Shape<'a> {
     auth: AuthType,
     connector_user: &'a Identifier,
     database: &'a Identifier,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lock_database: Option<&'a Identifier>,
     ssl_mode: SslMode,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssl_root_cert: Option<&'a Path>,
@@ -844,6 +880,8 @@ impl Serialize for Integration {
             auth: self.auth,
             connector_user: &self.connector_user,
             database: &self.database,
+            lock_database: (self.lock_database.as_str() != DEFAULT_LOCK_DATABASE)
+                .then_some(&self.lock_database),
             ssl_mode: self.ssl_mode,
             ssl_root_cert: self.ssl_root_cert.as_deref(),
             credentials_rotation_days: self.credentials_rotation,

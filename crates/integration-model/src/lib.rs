@@ -30,6 +30,7 @@
 //! auth = "password"                  # or "iam"
 //! connector_user = "apono_connector" # default
 //! database = "postgres"              # default: the database the connector logs in to
+//! lock_database = "postgres"         # default: where job and per-role locks are taken
 //! ssl_mode = "verify-full"           # default "require"
 //! ssl_root_cert = "/etc/ssl/rds-global-bundle.pem"
 //! credentials_rotation_days = 30
@@ -57,6 +58,7 @@
 //! | `auth` | `"iam"` \| `"password"` | required | How the connector user logs in (the method it was created with). |
 //! | `connector_user` | string | `"apono_connector"` | The connector's PostgreSQL role: 1-63 bytes, no NUL, not a reserved name (`pg_*`, `public`, ...). |
 //! | `database` | string | `"postgres"` | The database the connector logs in to: 1-63 bytes, no NUL. |
+//! | `lock_database` | string | `"postgres"` | The one database per instance where the connector takes its advisory locks (job locks, per-role locks), so that integrations with different `database`s exclude each other (PostgreSQL advisory locks are per database). The connector needs CONNECT on it; RDS creates `postgres` on every instance. Integrations sharing an instance must agree on it. 1-63 bytes, no NUL. |
 //! | `ssl_mode` | string | `"require"` | libpq mode: `disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`. |
 //! | `ssl_root_cert` | string (path) | none | PEM CA bundle to verify the server with; not allowed with `disable`. With it, every TLS mode verifies the chain (libpq's rule); without it, `verify-ca` and `verify-full` refuse to connect, as libpq does when it finds no root certificate. For RDS use the global bundle. |
 //! | `credentials_rotation_days` | integer | none (no rotation) | Rotate the connector's password every N days, 1-365. |
@@ -135,7 +137,8 @@ pub use endpoint::{Endpoint, Host};
 pub use error::ModelError;
 pub use flow::{AccessFlow, FlowRefusal, Pattern, check_flows};
 pub use integration::{
-    DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, InstanceSelector, Integration, IntegrationBuilder,
+    DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, DEFAULT_LOCK_DATABASE, InstanceSelector, Integration,
+    IntegrationBuilder,
 };
 pub use names::{Identifier, InstanceId, IntegrationName};
 pub use region::{Partition, Region};
