@@ -21,7 +21,20 @@ pub trait ConnectorCredentials: Send + Sync + fmt::Debug {
     /// # Errors
     /// When the source cannot be built (e.g. an IAM token request for an invalid host).
     fn source_for(&self, target: &Target) -> Result<Arc<dyn CredentialSource>, AccessError>;
+
+    /// Discovery returned exactly `current` (usable or not): sources kept for any other target
+    /// may be dropped. [`AccessManager`](crate::AccessManager) calls this after each
+    /// resolution; the default keeps everything.
+    fn retain_targets(&self, current: &[InstanceId]) {
+        let _ = current;
+    }
 }
+
+/// How many targets' credential sources [`IntegrationCredentials`] keeps at most: beyond that
+/// the least recently used is dropped (and built again when needed), so a fleet that churns
+/// through instances does not grow the cache without end. Targets discovery no longer returns
+/// are dropped at once ([`ConnectorCredentials::retain_targets`]).
+pub const MAX_CACHED_TARGETS: usize = 1024;
 
 /// The integration's own choice: an environment variable with password auth (one source for
 /// every target), a Secrets Manager secret (a source per target, each with its own cache and
@@ -29,7 +42,14 @@ pub trait ConnectorCredentials: Send + Sync + fmt::Debug {
 /// endpoint).
 pub struct IntegrationCredentials {
     kind: Kind,
-    per_target: Mutex<HashMap<InstanceId, Arc<dyn CredentialSource>>>,
+    per_target: Mutex<Cache>,
+}
+
+/// Sources per target, each with the tick of its last use (for least-recently-used eviction).
+#[derive(Default)]
+struct Cache {
+    sources: HashMap<InstanceId, (Arc<dyn CredentialSource>, u64)>,
+    tick: u64,
 }
 
 enum Kind {
@@ -97,7 +117,7 @@ impl IntegrationCredentials {
         };
         Ok(Self {
             kind,
-            per_target: Mutex::new(HashMap::new()),
+            per_target: Mutex::new(Cache::default()),
         })
     }
 
@@ -105,7 +125,7 @@ impl IntegrationCredentials {
     pub fn shared(source: Arc<dyn CredentialSource>) -> Self {
         Self {
             kind: Kind::Shared(source),
-            per_target: Mutex::new(HashMap::new()),
+            per_target: Mutex::new(Cache::default()),
         }
     }
 }
@@ -115,11 +135,11 @@ impl ConnectorCredentials for IntegrationCredentials {
         if let Kind::Shared(source) = &self.kind {
             return Ok(Arc::clone(source));
         }
-        let mut cache = self
-            .per_target
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(source) = cache.get(&target.name) {
+        let mut cache = self.cache();
+        cache.tick += 1;
+        let tick = cache.tick;
+        if let Some((source, used)) = cache.sources.get_mut(&target.name) {
+            *used = tick;
             return Ok(Arc::clone(source));
         }
         let source: Arc<dyn CredentialSource> = match &self.kind {
@@ -131,8 +151,39 @@ impl ConnectorCredentials for IntegrationCredentials {
             Kind::Iam { user, region, aws } => iam_source(target, user, region, aws.as_deref())?,
             Kind::Shared(source) => Arc::clone(source),
         };
-        cache.insert(target.name.clone(), Arc::clone(&source));
+        if cache.sources.len() >= MAX_CACHED_TARGETS
+            && let Some(oldest) = cache
+                .sources
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(name, _)| name.clone())
+        {
+            cache.sources.remove(&oldest);
+        }
+        cache
+            .sources
+            .insert(target.name.clone(), (Arc::clone(&source), tick));
         Ok(source)
+    }
+
+    fn retain_targets(&self, current: &[InstanceId]) {
+        self.cache()
+            .sources
+            .retain(|name, _| current.contains(name));
+    }
+}
+
+impl IntegrationCredentials {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.per_target
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many targets have a cached source.
+    #[cfg(test)]
+    fn cached_targets(&self) -> usize {
+        self.cache().sources.len()
     }
 }
 
@@ -155,5 +206,70 @@ fn missing_aws(what: &'static str) -> impl FnOnce() -> AccessError {
             field: "aws",
             reason: format!("{what} needs an AWS configuration"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws() -> SdkConfig {
+        use aws_credential_types::Credentials;
+        use aws_credential_types::provider::SharedCredentialsProvider;
+        SdkConfig::builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKIDEXAMPLE",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                None,
+                None,
+                "test",
+            )))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build()
+    }
+
+    fn target(name: &str) -> Target {
+        let endpoint =
+            integration_model::Endpoint::new(format!("{name}.example.com").parse().unwrap(), 5432)
+                .unwrap();
+        Target {
+            name: name.parse().unwrap(),
+            connect_to: endpoint,
+            discovered: None,
+            instance: None,
+        }
+    }
+
+    fn iam_credentials() -> IntegrationCredentials {
+        let settings = integration_model::Settings::from_toml_str(
+            "name = \"fleet\"\nregion = \"us-east-1\"\nauth = \"iam\"\n\
+             [instance]\ntags = { env = \"prod\" }\n",
+        )
+        .expect("settings");
+        IntegrationCredentials::from_integration(&settings.integrations()[0], Some(&aws()))
+            .expect("credentials")
+    }
+
+    #[test]
+    fn the_source_cache_is_bounded_and_forgets_gone_targets() {
+        let credentials = iam_credentials();
+        // A churning fleet: many more targets over time than the cache keeps.
+        for i in 0..(MAX_CACHED_TARGETS + 200) {
+            credentials
+                .source_for(&target(&format!("db-{i}")))
+                .expect("source");
+        }
+        assert_eq!(credentials.cached_targets(), MAX_CACHED_TARGETS);
+        // The most recently used stay cached (the same source comes back).
+        let recent = target(&format!("db-{}", MAX_CACHED_TARGETS + 199));
+        let a = credentials.source_for(&recent).expect("source");
+        let b = credentials.source_for(&recent).expect("source");
+        assert!(Arc::ptr_eq(&a, &b));
+
+        // Discovery no longer returns most of them: their sources go.
+        let current: Vec<InstanceId> = vec![recent.name.clone(), "db-3".parse().unwrap()];
+        credentials.retain_targets(&current);
+        assert_eq!(credentials.cached_targets(), 1);
     }
 }

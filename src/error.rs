@@ -72,6 +72,24 @@ pub enum AccessError {
     /// A policy could not be built from what discovery returned.
     #[error("building the IAM policy: {0}")]
     Policy(#[source] iam_policy::BuildError),
+    /// The connector could not connect to the instance's lock database
+    /// ([`Integration::lock_database`](integration_model::Integration::lock_database)), where
+    /// it takes its job and per-role advisory locks; nothing was changed on the instance.
+    #[error(
+        "instance {instance}: cannot connect to the lock database {database:?} (setting \
+         `lock_database`), where the connector takes its job and per-role locks: {source}. \
+         Give the connector CONNECT on it, or set `lock_database` to a database it can \
+         connect to (the same for every integration of this instance)"
+    )]
+    LockDatabase {
+        /// The instance.
+        instance: InstanceId,
+        /// The lock database.
+        database: String,
+        /// Why the connection failed.
+        #[source]
+        source: Box<AccessError>,
+    },
     /// The AWS configuration could not be loaded.
     #[error("loading the AWS configuration: {0}")]
     AwsConfig(#[source] DiscoveryError),

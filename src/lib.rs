@@ -60,7 +60,7 @@ pub mod scheduler;
 mod target;
 
 pub use check::{CheckItem, CheckReport};
-pub use credentials::{ConnectorCredentials, IntegrationCredentials};
+pub use credentials::{ConnectorCredentials, IntegrationCredentials, MAX_CACHED_TARGETS};
 pub use error::AccessError;
 pub use manager::{AccessManager, ManagerOptions};
 pub use report::{

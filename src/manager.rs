@@ -39,6 +39,9 @@ use crate::target::{Resolution, Target, resolve_targets};
 /// The job-lock name of sweeps.
 const SWEEP_JOB: &str = "sweep";
 
+/// The namespace of per-role operation locks, taken in the lock database.
+const ROLE_LOCK: &str = "rdspg-role";
+
 /// How an [`AccessManager`] fans out over instances.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -188,6 +191,68 @@ impl Pooled {
     pub(crate) fn client(&self) -> &tokio_postgres::Client {
         &self.0
     }
+}
+
+/// A dedicated connection to an instance's lock database
+/// ([`Integration::lock_database`]), for session-level advisory locks.
+///
+/// PostgreSQL advisory locks belong to one database, so locks taken in each integration's
+/// home database would not exclude each other when two integrations of one instance have
+/// different `database`s. Every job lock (`sweep`, `sync:<integration>`, `rotate`) and every
+/// per-role operation lock is taken here instead, one database per instance. The connection
+/// is never pooled: its locks end when it is dropped, also when the work is cancelled or the
+/// process dies (the server ends the session).
+pub(crate) struct LockSession {
+    connection: Connection,
+    grants: GrantsSettings,
+}
+
+impl LockSession {
+    /// The connection (to run statements that must hold this session's locks).
+    pub(crate) fn client(&self) -> &tokio_postgres::Client {
+        self.connection.client()
+    }
+
+    /// Tries to take job lock `job` (see [`Session::try_job_lock`]); `false`: another
+    /// session, from any integration or replica, holds it.
+    pub(crate) async fn try_job_lock(&self, job: &str) -> Result<bool, AccessError> {
+        let session = Session::new(self.connection.client(), self.grants.clone()).await?;
+        Ok(session.try_job_lock(job).await?)
+    }
+
+    /// Waits for the per-role operation lock of `role` (released by
+    /// [`LockSession::unlock_role`] or with the connection).
+    pub(crate) async fn lock_role(&self, role: &Ident) -> Result<(), GrantsError> {
+        self.role_advisory("pg_advisory_lock", role).await
+    }
+
+    /// Releases the per-role operation lock of `role`.
+    pub(crate) async fn unlock_role(&self, role: &Ident) -> Result<(), GrantsError> {
+        self.role_advisory("pg_advisory_unlock", role).await
+    }
+
+    async fn role_advisory(&self, function: &str, role: &Ident) -> Result<(), GrantsError> {
+        // `function` is one of the two constants above, never input; the key is a parameter.
+        let sql = format!("SELECT pg_catalog.{function}(pg_catalog.hashtextextended($1, 0))");
+        let key = format!("{ROLE_LOCK}:{}", role.as_str());
+        match self.connection.client().query_one(&sql, &[&key]).await {
+            Ok(_) => Ok(()),
+            Err(source) => Err(GrantsError::Database {
+                action: format!("taking the per-role lock of {role} in the lock database"),
+                code: source.code().map(|c| c.code().to_owned()),
+                message: source
+                    .as_db_error()
+                    .map_or_else(|| source.to_string(), |db| db.message().to_owned()),
+                source,
+            }),
+        }
+    }
+}
+
+/// The per-role operation lock of one role on one instance, held until dropped (see
+/// [`AccessManager::role_lock`]).
+pub(crate) struct RoleLock {
+    _session: LockSession,
 }
 
 impl AccessManager {
@@ -394,7 +459,14 @@ impl AccessManager {
     /// # Errors
     /// Discovery errors that concern the whole selection.
     pub async fn targets(&self) -> Result<Resolution, AccessError> {
-        resolve_targets(&self.inner.integration, self.inner.directory.as_ref()).await
+        let resolution =
+            resolve_targets(&self.inner.integration, self.inner.directory.as_ref()).await?;
+        // Credential sources of instances discovery no longer returns go (bounded cache).
+        let current: Vec<InstanceId> = (resolution.targets.iter().map(|t| t.name.clone()))
+            .chain(resolution.unusable.iter().map(|(name, _)| name.clone()))
+            .collect();
+        self.inner.credentials.retain_targets(&current);
+        Ok(resolution)
     }
 
     /// Grants `request`: first checks it against the integration's access flows (refused
@@ -521,6 +593,8 @@ impl AccessManager {
             .fan_out(resolution, None, |target, _| {
                 let role = role.clone();
                 async move {
+                    // One operation on this role at a time, whatever the home database.
+                    let _role_lock = self.role_lock(&target, &role).await?;
                     let connection = self
                         .connect(&target, self.inner.integration.database().as_str())
                         .await?;
@@ -559,18 +633,20 @@ impl AccessManager {
         let now = self.now();
         Ok(self
             .fan_out(resolution, None, |target, _| async move {
-                let home = self.inner.integration.database().as_str();
-                let connection = self.connect(&target, home).await?;
-                let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-                // One sweep of an instance at a time across replicas; the others skip it this
-                // round. The lock goes with the connection, also when this process dies.
-                if !session.try_job_lock(SWEEP_JOB).await? {
+                // One sweep of an instance at a time across replicas and integrations (in the
+                // lock database); the others skip it this round. The lock goes with the
+                // connection, also when this process dies.
+                let locks = self.lock_session(&target).await?;
+                if !locks.try_job_lock(SWEEP_JOB).await? {
                     return Ok(SweepReport {
                         skipped: true,
                         swept: Vec::new(),
                         active: None,
                     });
                 }
+                let home = self.inner.integration.database().as_str();
+                let connection = self.connect(&target, home).await?;
+                let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
                 let mut swept = Vec::new();
                 let (expired, active): (Vec<_>, Vec<_>) = session
                     .managed_roles()
@@ -581,8 +657,8 @@ impl AccessManager {
                     if stop.is_some_and(tokio_util::sync::CancellationToken::is_cancelled) {
                         break;
                     }
-                    let report = session
-                        .revoke_role(&role.name, &self.database_connector(&target))
+                    let report = self
+                        .revoke_role_locked(&locks, &session, &role.name, &target)
                         .await
                         .inspect_err(|e| self.audit().sweep_failed(&target.name, &role, e))?;
                     let role = SweptRole {
@@ -596,7 +672,7 @@ impl AccessManager {
                     self.audit().swept(&target.name, &role);
                     swept.push(role);
                 }
-                session.release_job_lock(SWEEP_JOB).await?;
+                drop(locks); // releases the job lock
                 Ok(SweepReport {
                     skipped: false,
                     swept,
@@ -621,6 +697,69 @@ impl AccessManager {
                     })
             }
         }
+    }
+
+    /// Opens a [`LockSession`] on `target`'s lock database with the connector's credential.
+    pub(crate) async fn lock_session(&self, target: &Target) -> Result<LockSession, AccessError> {
+        let source = self.inner.credentials.source_for(target)?;
+        self.lock_session_with(target, source.as_ref()).await
+    }
+
+    /// As [`AccessManager::lock_session`], logging in with `source` (a rotation logs in with a
+    /// chosen stage of the secret). A password the server refuses comes back unchanged, as
+    /// [`AccessError::Auth`]; any other failure is [`AccessError::LockDatabase`], naming the
+    /// setting.
+    pub(crate) async fn lock_session_with(
+        &self,
+        target: &Target,
+        source: &dyn pg_auth::CredentialSource,
+    ) -> Result<LockSession, AccessError> {
+        let database = self.inner.integration.lock_database().as_str();
+        match self.connect_with(target, database, source).await {
+            Ok(connection) => Ok(LockSession {
+                connection,
+                grants: self.inner.grants.clone(),
+            }),
+            Err(AccessError::Auth(e)) if e.is_authentication_failure() => Err(AccessError::Auth(e)),
+            Err(e) => Err(AccessError::LockDatabase {
+                instance: target.name.clone(),
+                database: database.to_owned(),
+                source: Box::new(e),
+            }),
+        }
+    }
+
+    /// Takes the per-role operation lock of `role` on `target` (waiting while another holds
+    /// it) in the instance's lock database, on a dedicated connection; held until the guard
+    /// is dropped. Revocations take it (also those of sweeps); grants and extensions of the
+    /// same role should hold it too, so that no two operations on one role interleave
+    /// whatever the home database of the integration that runs them.
+    pub(crate) async fn role_lock(
+        &self,
+        target: &Target,
+        role: &Ident,
+    ) -> Result<RoleLock, AccessError> {
+        let session = self.lock_session(target).await?;
+        session.lock_role(role).await?;
+        Ok(RoleLock { _session: session })
+    }
+
+    /// Revokes `role` on `target` through `session` while holding its per-role lock on
+    /// `locks` (a sweep's lock session, which also holds the sweep's job lock).
+    async fn revoke_role_locked(
+        &self,
+        locks: &LockSession,
+        session: &Session<'_>,
+        role: &Ident,
+        target: &Target,
+    ) -> Result<RevokeReport, GrantsError> {
+        locks.lock_role(role).await?;
+        let result = session
+            .revoke_role(role, &self.database_connector(target))
+            .await;
+        // The lock also ends with the connection; a failure to release it changes nothing.
+        let _ = locks.unlock_role(role).await;
+        result
     }
 
     /// Changes the expiry of the managed role `user` on every instance where it exists.

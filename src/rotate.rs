@@ -47,15 +47,15 @@ use std::fmt;
 
 use integration_model::{AuthType, InstanceId, SecretRef};
 use pg_auth::{
-    AWSCURRENT, AWSPENDING, AuthError, Connection, SecretStages, SecretVersion,
-    SecretsManagerRotation, StaticPassword,
+    AWSCURRENT, AWSPENDING, AuthError, SecretStages, SecretVersion, SecretsManagerRotation,
+    StaticPassword,
 };
 use pg_grants::Session;
 use pg_grants::password::Password;
 use time::OffsetDateTime;
 
 use crate::error::AccessError;
-use crate::manager::AccessManager;
+use crate::manager::{AccessManager, LockSession};
 use crate::report::FleetReport;
 use crate::target::{Resolution, Target};
 
@@ -401,35 +401,34 @@ impl AccessManager {
         target: &Target,
         current: &SecretVersion,
         pending: Option<&SecretVersion>,
-    ) -> Result<Option<(Connection, AcceptedStage)>, AccessError> {
-        let home = self.integration().database().as_str();
-        let (connection, accepted) =
-            match self.connect_with(target, home, &source_of(current)).await {
-                Ok(connection) => {
-                    // The version both AWSCURRENT and AWSPENDING (a crash inside step 4).
-                    let same = pending.is_some_and(|p| p.version_id == current.version_id);
-                    let accepted = if same {
-                        AcceptedStage::Pending
-                    } else {
-                        AcceptedStage::Current
-                    };
-                    (connection, accepted)
-                }
-                // Not the current password: an earlier run may have set the pending one.
-                Err(AccessError::Auth(e)) if e.is_authentication_failure() => {
-                    let Some(pending) = pending else {
-                        return Err(AccessError::Auth(e));
-                    };
-                    let connection = self.connect_with(target, home, &source_of(pending)).await?;
-                    (connection, AcceptedStage::Pending)
-                }
-                Err(e) => return Err(e),
-            };
-        let session = Session::new(connection.client(), self.grants_settings().clone()).await?;
-        if !session.try_job_lock(ROTATE_JOB).await? {
+    ) -> Result<Option<(LockSession, AcceptedStage)>, AccessError> {
+        // In the lock database, so that rotations from integrations with different home
+        // databases exclude each other (advisory locks are per database).
+        let (connection, accepted) = match self.lock_session_with(target, &source_of(current)).await
+        {
+            Ok(connection) => {
+                // The version both AWSCURRENT and AWSPENDING (a crash inside step 4).
+                let same = pending.is_some_and(|p| p.version_id == current.version_id);
+                let accepted = if same {
+                    AcceptedStage::Pending
+                } else {
+                    AcceptedStage::Current
+                };
+                (connection, accepted)
+            }
+            // Not the current password: an earlier run may have set the pending one.
+            Err(AccessError::Auth(e)) if e.is_authentication_failure() => {
+                let Some(pending) = pending else {
+                    return Err(AccessError::Auth(e));
+                };
+                let connection = self.lock_session_with(target, &source_of(pending)).await?;
+                (connection, AcceptedStage::Pending)
+            }
+            Err(e) => return Err(e),
+        };
+        if !connection.try_job_lock(ROTATE_JOB).await? {
             return Ok(None);
         }
-        drop(session);
         Ok(Some((connection, accepted)))
     }
 }
@@ -444,7 +443,7 @@ fn source_of(version: &SecretVersion) -> StaticPassword {
 /// One locked instance: its target and the connection holding the `rotate` job lock.
 struct Slot {
     target: Target,
-    connection: Connection,
+    connection: LockSession,
 }
 
 /// A rotation in progress, step by step (see [the module docs](crate::rotate)). It holds a

@@ -412,15 +412,37 @@ async fn run_once(
     }
 }
 
+/// How many vanished instances one job keeps listed (see [`JobStatus::disappeared`]).
+pub const MAX_DISAPPEARED: usize = 256;
+
 /// Per instance, or why the run failed as a whole.
-type RunResult = Result<BTreeMap<String, InstanceRun>, String>;
+type RunResult = Result<Runs, String>;
+
+/// What one run did, per instance.
+#[derive(Debug)]
+struct Runs {
+    instances: BTreeMap<String, InstanceRun>,
+    /// Whether `instances` are every instance discovery returned (a sweep, a sync, a rotation
+    /// that ran): then an instance of the previous run that is missing has vanished. A
+    /// rotation check that was not due, or found another replica rotating, lists none or one
+    /// and says nothing about the others.
+    listing: bool,
+}
+
+/// A run that went over every instance discovery returned.
+fn listed(instances: BTreeMap<String, InstanceRun>) -> Runs {
+    Runs {
+        instances,
+        listing: true,
+    }
+}
 
 async fn sweep(manager: &AccessManager, shutdown: &CancellationToken) -> RunResult {
     let report = manager
         .sweep_until(Some(shutdown))
         .await
         .map_err(|e| e.to_string())?;
-    Ok(per_instance(report, |r| {
+    Ok(listed(per_instance(report, |r| {
         if r.skipped {
             return InstanceRun::Skipped;
         }
@@ -432,7 +454,7 @@ async fn sweep(manager: &AccessManager, shutdown: &CancellationToken) -> RunResu
                 ..RunCounts::default()
             },
         }
-    }))
+    })))
 }
 
 async fn sync(manager: &AccessManager) -> RunResult {
@@ -449,43 +471,57 @@ async fn sync(manager: &AccessManager) -> RunResult {
         .await
         .map_err(|e| e.to_string())?;
     let counted = lock(&counted).clone();
-    Ok(per_instance(report, |locked| match locked {
-        None => InstanceRun::Skipped,
-        Some(_) => InstanceRun::Done {
-            counts: RunCounts::default(),
-        },
-    })
-    .into_iter()
-    .map(|(instance, mut run)| {
-        if let InstanceRun::Done { counts } = &mut run {
-            counts.items = Some(counted.get(&instance).copied().unwrap_or(0));
-        }
-        (instance, run)
-    })
-    .collect())
+    Ok(listed(
+        per_instance(report, |locked| match locked {
+            None => InstanceRun::Skipped,
+            Some(_) => InstanceRun::Done {
+                counts: RunCounts::default(),
+            },
+        })
+        .into_iter()
+        .map(|(instance, mut run)| {
+            if let InstanceRun::Done { counts } = &mut run {
+                counts.items = Some(counted.get(&instance).copied().unwrap_or(0));
+            }
+            (instance, run)
+        })
+        .collect(),
+    ))
 }
 
 async fn rotate(manager: &AccessManager) -> RunResult {
-    let outcome = match manager.rotate(false).await {
+    rotate_runs(manager.rotate(false).await)
+}
+
+/// The rotate job's result: per instance when a rotation ran; a check that found nothing to
+/// do (not due, IAM, a password from the environment) or another replica rotating is a
+/// success that lists no instance as vanished.
+fn rotate_runs(outcome: Result<RotateOutcome, RotateError>) -> RunResult {
+    let unlisted = |instances| Runs {
+        instances,
+        listing: false,
+    };
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         // A password from an environment variable: nothing this service can rotate.
-        Err(RotateError::NothingToRotate { .. }) => return Ok(BTreeMap::new()),
+        Err(RotateError::NothingToRotate { .. }) => return Ok(unlisted(BTreeMap::new())),
         Err(e) => return Err(e.to_string()),
     };
     Ok(match outcome {
-        RotateOutcome::Busy { instance } => {
-            BTreeMap::from([(instance.to_string(), InstanceRun::Skipped)])
-        }
+        RotateOutcome::Busy { instance } => unlisted(BTreeMap::from([(
+            instance.to_string(),
+            InstanceRun::Skipped,
+        )])),
         RotateOutcome::Rotated(report) | RotateOutcome::Incomplete(report) => {
-            per_instance(report.instances, |r| InstanceRun::Done {
+            listed(per_instance(report.instances, |r| InstanceRun::Done {
                 counts: RunCounts {
                     rotated: Some(u64::from(r.password_set)),
                     ..RunCounts::default()
                 },
-            })
+            }))
         }
         // Not due, or nothing to rotate (IAM): a successful check.
-        _ => BTreeMap::new(),
+        _ => unlisted(BTreeMap::new()),
     })
 }
 
@@ -512,7 +548,7 @@ fn per_instance<T>(
 fn log_run(job: &Job, elapsed: Duration, result: &RunResult) {
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     match result {
-        Ok(instances) => {
+        Ok(Runs { instances, .. }) => {
             let count = |f: fn(&InstanceRun) -> bool| instances.values().filter(|r| f(r)).count();
             let failed = count(|r| matches!(r, InstanceRun::Failed { .. }));
             let skipped = count(|r| matches!(r, InstanceRun::Skipped));
@@ -564,6 +600,29 @@ fn log_run(job: &Job, elapsed: Duration, result: &RunResult) {
     }
 }
 
+/// Keeps the `cap` most recent vanished instances: a fleet that churns (autoscaled, or
+/// instances replaced by blue/green deployments) must not grow the state, the metrics and
+/// `/healthz` without end. Each eviction is logged once.
+fn evict_oldest(disappeared: &mut BTreeMap<String, Disappeared>, cap: usize) {
+    while disappeared.len() > cap {
+        let Some(oldest) = disappeared
+            .iter()
+            .min_by_key(|(name, gone)| (gone.since, (*name).clone()))
+            .map(|(name, _)| name.clone())
+        else {
+            return;
+        };
+        if let Some(gone) = disappeared.remove(&oldest) {
+            tracing::warn!(
+                instance = %oldest,
+                active_grants = ?gone.active_grants,
+                cap,
+                "vanished instance dropped from the list (the list keeps the most recent)"
+            );
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain counters behind: still usable.
     mutex.lock().unwrap_or_else(|p| p.into_inner())
@@ -605,9 +664,13 @@ pub struct JobStatus {
     pub last_error: Option<String>,
     /// Per instance of the last run that reached discovery.
     pub instances: BTreeMap<String, InstanceStatus>,
-    /// Instances an earlier run saw that discovery no longer returns: never silently
-    /// forgotten, each with the managed users the last sweep counted there (their access was
-    /// not revoked by this service). An instance leaves this list when it comes back.
+    /// Instances an earlier run saw that discovery no longer returns, each with the managed
+    /// users the last sweep counted there (their access was not revoked by this service), and
+    /// logged when they vanish. An instance leaves this list when it comes back. At most
+    /// [`MAX_DISAPPEARED`] are kept: beyond that the one that vanished longest ago is dropped
+    /// (with a log line), so a churning fleet does not grow the state without end. Only runs
+    /// that list every instance (sweep, sync, a rotation that ran) add to it; a rotation check
+    /// that is not due adds nothing.
     pub disappeared: BTreeMap<String, Disappeared>,
 }
 
@@ -727,13 +790,16 @@ impl ServiceState {
         };
         status.in_progress = false;
         status.last_duration = Some(elapsed);
-        status.total_duration += elapsed;
+        status.total_duration = status.total_duration.saturating_add(elapsed);
         match result {
             Err(error) => {
                 status.failures += 1;
                 status.last_error = Some(error);
             }
-            Ok(runs) => {
+            Ok(Runs {
+                instances: runs,
+                listing,
+            }) => {
                 status.last_error = None;
                 let mut failed = false;
                 let mut instances = BTreeMap::new();
@@ -749,7 +815,10 @@ impl ServiceState {
                 }
                 // What is left of the previous round, discovery no longer returns: report it
                 // with the managed users it still had, and keep it listed until it returns.
-                for (name, old) in std::mem::take(&mut status.instances) {
+                // A run that did not list every instance says nothing about the others: they
+                // are forgotten (their staleness would mean nothing either), not vanished.
+                let previous = std::mem::take(&mut status.instances);
+                for (name, old) in previous.into_iter().filter(|_| listing) {
                     let active_grants = match &old.last_run {
                         Some(InstanceRun::Done { counts }) => counts.active,
                         _ => None,
@@ -769,6 +838,7 @@ impl ServiceState {
                 status
                     .disappeared
                     .retain(|name, _| !instances.contains_key(name));
+                evict_oldest(&mut status.disappeared, MAX_DISAPPEARED);
                 status.instances = instances;
                 if failed {
                     status.failures += 1;
@@ -817,7 +887,9 @@ impl ServiceState {
         let mut problems = Vec::new();
         let stale = |since: Option<SystemTime>, every: Duration| {
             let since = since.unwrap_or(self.started).max(self.started);
-            now.duration_since(since).unwrap_or_default() > every * 2
+            // Saturating: an interval of years (or `Duration::MAX`) must not overflow here;
+            // a run that is never due is never stale.
+            now.duration_since(since).unwrap_or_default() > every.saturating_mul(2)
         };
         for status in jobs.values() {
             let mut found = false;
@@ -888,6 +960,96 @@ mod tests {
     }
 
     #[test]
+    fn huge_intervals_never_overflow() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let state = ServiceState::new(t0);
+        let sweep = Job {
+            integration: "orders".to_owned(),
+            kind: JobKind::Sweep,
+            every: Duration::MAX,
+        };
+        state.register(&sweep);
+        assert!(
+            state
+                .health(t0 + Duration::from_secs(86_400 * 365))
+                .is_healthy()
+        );
+        state.started(&sweep);
+        let failed = BTreeMap::from([(
+            "a".to_owned(),
+            InstanceRun::Failed {
+                error: "refused".to_owned(),
+            },
+        )]);
+        state.finished(&sweep, t0, Duration::MAX, Ok(listed(failed)));
+        state.finished(&sweep, t0, Duration::MAX, Ok(listed(BTreeMap::new())));
+        assert!(
+            state
+                .health(t0 + Duration::from_secs(86_400 * 365))
+                .is_healthy()
+        );
+        assert_eq!(state.jobs()[0].total_duration, Duration::MAX);
+        // The next round of a huge interval is far away, not a panic.
+        assert!(until_next_round(t0, Duration::MAX) > Duration::from_secs(86_400 * 365));
+    }
+
+    #[test]
+    fn a_rotation_check_that_is_not_due_vanishes_no_instance() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let state = ServiceState::new(t0);
+        let rotate = job(JobKind::Rotate, 3600);
+        state.register(&rotate);
+        let rotated = InstanceRun::Done {
+            counts: RunCounts {
+                rotated: Some(1),
+                ..RunCounts::default()
+            },
+        };
+        state.started(&rotate);
+        let both = BTreeMap::from([("a".to_owned(), rotated.clone()), ("b".to_owned(), rotated)]);
+        state.finished(&rotate, t0, Duration::from_millis(5), Ok(listed(both)));
+        // The next checks find the rotation not due: that says nothing about the instances.
+        for round in 1..=3 {
+            state.started(&rotate);
+            let at = t0 + Duration::from_secs(3600 * round);
+            let not_due = rotate_runs(Ok(RotateOutcome::NotDue {
+                last_rotated: None,
+                due_at: None,
+            }));
+            state.finished(&rotate, at, Duration::from_millis(5), not_due);
+        }
+        let status = &state.jobs()[0];
+        assert!(status.disappeared.is_empty(), "{:?}", status.disappeared);
+        assert!(
+            state
+                .health(t0 + Duration::from_secs(3600 * 3 + 60))
+                .is_healthy()
+        );
+    }
+
+    #[test]
+    fn the_vanished_list_is_bounded_and_keeps_the_newest() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let state = ServiceState::new(t0);
+        let sweep = job(JobKind::Sweep, 60);
+        state.register(&sweep);
+        // A fleet that is replaced instance by instance, 3 * MAX_DISAPPEARED times.
+        let total = 3 * MAX_DISAPPEARED as u64;
+        for i in 0..total {
+            state.started(&sweep);
+            let at = t0 + Duration::from_secs(60 * i);
+            let runs = BTreeMap::from([(format!("db-{i:06}"), done())]);
+            state.finished(&sweep, at, Duration::from_millis(5), Ok(listed(runs)));
+        }
+        let status = &state.jobs()[0];
+        assert_eq!(status.disappeared.len(), MAX_DISAPPEARED);
+        // The oldest were evicted; the most recent vanishings are all there.
+        assert!(!status.disappeared.contains_key("db-000000"));
+        let newest = format!("db-{:06}", total - 2);
+        assert!(status.disappeared.contains_key(&newest), "{newest}");
+    }
+
+    #[test]
     fn an_instance_that_disappears_is_kept_with_its_active_grants() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let state = ServiceState::new(t0);
@@ -895,13 +1057,13 @@ mod tests {
         state.register(&sweep);
         let both = || BTreeMap::from([("a".to_owned(), done()), ("b".to_owned(), done())]);
         state.started(&sweep);
-        state.finished(&sweep, t0, Duration::from_millis(5), Ok(both()));
+        state.finished(&sweep, t0, Duration::from_millis(5), Ok(listed(both())));
 
         // b is no longer discovered: reported with the 3 users it still had.
         state.started(&sweep);
         let later = t0 + Duration::from_secs(60);
         let only_a = BTreeMap::from([("a".to_owned(), done())]);
-        state.finished(&sweep, later, Duration::from_millis(5), Ok(only_a));
+        state.finished(&sweep, later, Duration::from_millis(5), Ok(listed(only_a)));
         let status = &state.jobs()[0];
         assert!(!status.instances.contains_key("b"));
         assert_eq!(
@@ -918,7 +1080,7 @@ mod tests {
             &sweep,
             later + Duration::from_secs(60),
             Duration::from_millis(5),
-            Ok(only_a),
+            Ok(listed(only_a)),
         );
         assert_eq!(
             state.jobs()[0].disappeared.get("b").map(|d| d.since),
@@ -930,7 +1092,7 @@ mod tests {
             &sweep,
             later + Duration::from_secs(120),
             Duration::from_millis(5),
-            Ok(both()),
+            Ok(listed(both())),
         );
         assert!(state.jobs()[0].disappeared.is_empty());
     }
@@ -954,7 +1116,7 @@ mod tests {
             &sweep,
             t0 + Duration::from_secs(10),
             Duration::from_millis(5),
-            Ok(runs),
+            Ok(listed(runs)),
         );
         assert!(state.health(t0 + Duration::from_secs(129)).is_healthy());
         let active = state.active_grants();
@@ -976,7 +1138,7 @@ mod tests {
             &sweep,
             t0 + Duration::from_secs(70),
             Duration::from_millis(5),
-            Ok(runs),
+            Ok(listed(runs)),
         );
         assert!(state.health(t0 + Duration::from_secs(129)).is_healthy());
         let health = state.health(t0 + Duration::from_secs(131));

@@ -28,60 +28,18 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// An AWS partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Partition {
-    /// `aws`: the commercial regions.
-    Aws,
-    /// `aws-cn`: the China regions (`cn-north-1`, `cn-northwest-1`).
-    AwsCn,
-    /// `aws-us-gov`: AWS GovCloud (US) (`us-gov-west-1`, `us-gov-east-1`).
-    AwsUsGov,
-}
+/// An AWS partition (`aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`, `aws-iso-e`,
+/// `aws-iso-f`, `aws-eusc`).
+///
+/// The same type as [`integration_model::Partition`]: the partition of a region is decided by
+/// one table, [`Partition::for_region`], for settings and ARNs alike.
+pub use integration_model::Partition;
 
-impl Partition {
-    /// The partition as written in ARNs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Partition::Aws => "aws",
-            Partition::AwsCn => "aws-cn",
-            Partition::AwsUsGov => "aws-us-gov",
-        }
-    }
-
-    /// The partition a region belongs to: `cn-*` → `aws-cn`, `us-gov-*` → `aws-us-gov`,
-    /// anything else → `aws`.
-    pub fn for_region(region: &str) -> Partition {
-        if region.starts_with("cn-") {
-            Partition::AwsCn
-        } else if region.starts_with("us-gov-") {
-            Partition::AwsUsGov
-        } else {
-            Partition::Aws
-        }
-    }
-}
-
-impl fmt::Display for Partition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Partition {
-    type Err = ArnError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "aws" => Ok(Partition::Aws),
-            "aws-cn" => Ok(Partition::AwsCn),
-            "aws-us-gov" => Ok(Partition::AwsUsGov),
-            other => Err(ArnError::UnknownPartition {
-                value: other.to_owned(),
-            }),
-        }
-    }
+/// Parses the partition part of an ARN.
+fn parse_partition(text: &str) -> Result<Partition, ArnError> {
+    text.parse().map_err(|_| ArnError::UnknownPartition {
+        value: text.to_owned(),
+    })
 }
 
 /// Errors from parsing or building an ARN. Each names the part that is wrong.
@@ -94,8 +52,12 @@ pub enum ArnError {
         /// The text as given.
         value: String,
     },
-    /// The partition is not one of `aws`, `aws-cn`, `aws-us-gov`.
-    #[error("unknown partition `{value}`; use `aws`, `aws-cn` or `aws-us-gov`")]
+    /// The partition is not one AWS has (`aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`,
+    /// `aws-iso-e`, `aws-iso-f`, `aws-eusc`).
+    #[error(
+        "unknown partition `{value}`; use `aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`, \
+         `aws-iso-e`, `aws-iso-f` or `aws-eusc`"
+    )]
     UnknownPartition {
         /// The partition as written.
         value: String,
@@ -282,7 +244,7 @@ impl FromStr for Arn {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts = split_arn(s)?;
-        let partition = parts.partition.parse()?;
+        let partition = parse_partition(parts.partition)?;
         Arn::new(
             partition,
             parts.service,
@@ -348,8 +310,13 @@ pub(crate) fn is_region_or_wildcard(region: &str) -> bool {
     region == "*" || is_region(region)
 }
 
-/// True for a region name such as `eu-central-2`.
+/// True for a region name such as `eu-central-2` (any two-letter prefix, so that regions AWS
+/// opens later pass), or any region integration-model knows (`eusc-de-east-1`).
 pub(crate) fn is_region(region: &str) -> bool {
+    region.parse::<integration_model::Region>().is_ok() || is_region_shape(region)
+}
+
+fn is_region_shape(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     let [first, middle @ .., last] = parts.as_slice() else {
         return false;
@@ -521,7 +488,7 @@ impl FromStr for RdsResourceArn {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts = split_arn(s)?;
-        let partition: Partition = parts.partition.parse()?;
+        let partition = parse_partition(parts.partition)?;
         if parts.service != "rds" {
             check_service(parts.service)?;
             return Err(ArnError::WrongService {
@@ -718,7 +685,7 @@ impl FromStr for DbUserArn {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts = split_arn(s)?;
-        let partition: Partition = parts.partition.parse()?;
+        let partition = parse_partition(parts.partition)?;
         if parts.service != "rds-db" {
             check_service(parts.service)?;
             return Err(ArnError::WrongService {
@@ -764,10 +731,11 @@ mod tests {
         assert_eq!(Partition::for_region("cn-northwest-1"), Partition::AwsCn);
         assert_eq!(Partition::for_region("us-gov-west-1"), Partition::AwsUsGov);
         assert_eq!(Partition::for_region("eu-west-3"), Partition::Aws);
+        assert_eq!(Partition::for_region("us-iso-east-1"), Partition::AwsIso);
         assert_eq!(
-            "aws-iso".parse::<Partition>(),
+            parse_partition("aws-moon"),
             Err(ArnError::UnknownPartition {
-                value: "aws-iso".into()
+                value: "aws-moon".into()
             })
         );
     }
@@ -855,7 +823,7 @@ mod tests {
             ("arn:aws:rds-db:*:*:db:*/alice", "NotDbUser"),
             ("arn:aws:rds-db:*:*:dbuser:*", "NotDbUser"),
             ("arn:aws:rds-db:*:*:dbuser:*/", "InvalidDbUser"),
-            ("arn:aws-iso:rds-db:*:*:dbuser:*/a", "UnknownPartition"),
+            ("arn:aws-moon:rds-db:*:*:dbuser:*/a", "UnknownPartition"),
             ("arn:aws:rds-db:*:*", "Malformed"),
         ];
         for (input, variant) in cases {

@@ -20,7 +20,7 @@
 //! | `RDSPG-L005` | error | policy variables with no `Version` or `"2008-10-17"`: AWS keeps them as literal text | add `"Version": "2012-10-17"` |
 //! | `RDSPG-L006` | warning | a policy variable where AWS does not substitute it (`Action`, `Sid`, `Id`, `Principal`, condition operators/keys, the first five ARN segments) | move the variable to the resource part of the ARN or to a condition value |
 //! | `RDSPG-L007` | warning | `Allow` with `NotAction` or `NotResource` (allows everything not listed, including future actions/resources) | list what is allowed with `Action`/`Resource` |
-//! | `RDSPG-L008` | error | an ARN with a partition other than `aws`, `aws-cn`, `aws-us-gov` | fix the partition |
+//! | `RDSPG-L008` | error | an ARN with a partition AWS does not have (`aws`, `aws-cn`, `aws-us-gov`, `aws-iso*`, `aws-eusc`) | fix the partition |
 //! | `RDSPG-L009` | error | a `Sid` that is not alphanumeric (`[A-Za-z0-9]+`, required for IAM identity policies) | remove spaces, dashes and other characters |
 //! | `RDSPG-L010` | error | a `Sid` used by two statements | make each `Sid` unique |
 //! | `RDSPG-L011` | error | an empty `Statement`, `Action`, `NotAction`, `Resource` or `NotResource` array | add entries or remove the element/statement |
@@ -568,8 +568,9 @@ fn check_partition(s: &str, pointer: &str, out: &mut Findings) -> bool {
             UNKNOWN_PARTITION,
             pointer,
             format!(
-                "unknown partition `{}` in `{s}`; use `aws`, `aws-cn` (China regions) or \
-                 `aws-us-gov` (GovCloud)",
+                "unknown partition `{}` in `{s}`; use `aws`, `aws-cn` (China regions), \
+                 `aws-us-gov` (GovCloud), `aws-iso`, `aws-iso-b`, `aws-iso-e`, `aws-iso-f` or \
+                 `aws-eusc`",
                 parts.partition
             ),
         );

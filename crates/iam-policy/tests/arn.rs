@@ -85,13 +85,13 @@ fn errors_name_the_bad_part() {
         }
     );
     assert!(err.to_string().contains("DbiResourceId"), "{err}");
-    let err = "arn:aws-iso:rds:us-iso-east-1:123456789012:db:x"
+    let err = "arn:aws-moon:rds:us-iso-east-1:123456789012:db:x"
         .parse::<Arn>()
         .unwrap_err();
     assert_eq!(
         err,
         ArnError::UnknownPartition {
-            value: "aws-iso".into()
+            value: "aws-moon".into()
         }
     );
     assert!(matches!(

@@ -23,6 +23,10 @@ pub const DEFAULT_HOLDER_ROLE: &str = "rdspg_holder";
 /// The database the connector logs in to when none is given.
 pub const DEFAULT_DATABASE: &str = "postgres";
 
+/// The database the connector takes its advisory locks in when none is given: `postgres`,
+/// which RDS creates on every instance.
+pub const DEFAULT_LOCK_DATABASE: &str = "postgres";
+
 /// Which instances an integration covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -57,6 +61,7 @@ pub struct Integration {
     connector_user: Identifier,
     holder_role: Identifier,
     database: Identifier,
+    lock_database: Identifier,
     instance: Option<InstanceSelector>,
     secret: Option<SecretRef>,
     ssl_mode: SslMode,
@@ -80,6 +85,7 @@ impl Integration {
             connector_user: None,
             holder_role: None,
             database: None,
+            lock_database: None,
             instance_id: None,
             tags: Vec::new(),
             secret: None,
@@ -130,6 +136,17 @@ impl Integration {
     /// The database the connector logs in to (default `postgres`).
     pub fn database(&self) -> &Identifier {
         &self.database
+    }
+
+    /// The database the connector takes its advisory locks in (default `postgres`).
+    ///
+    /// PostgreSQL advisory locks belong to one database: two integrations of one instance
+    /// with different home databases (or a sweep and a rotation) would take "the same" lock
+    /// in different databases and not exclude each other. Every job lock and every per-role
+    /// lock is therefore taken in this one database per instance, whatever the integration's
+    /// `database`. Integrations sharing an instance must give it the same value.
+    pub fn lock_database(&self) -> &Identifier {
+        &self.lock_database
     }
 
     /// The instance selector; `None` for an integration with only a fixed [`endpoint`](Self::endpoint).
@@ -220,6 +237,7 @@ pub struct IntegrationBuilder {
     connector_user: Option<Identifier>,
     holder_role: Option<Identifier>,
     database: Option<Identifier>,
+    lock_database: Option<Identifier>,
     instance_id: Option<InstanceId>,
     tags: Vec<TagFilter>,
     secret: Option<SecretRef>,
@@ -262,6 +280,13 @@ impl IntegrationBuilder {
     /// The database the connector logs in to (default `postgres`).
     pub fn database(mut self, database: Identifier) -> Self {
         self.database = Some(database);
+        self
+    }
+
+    /// The database the connector takes its advisory locks in (default `postgres`); see
+    /// [`Integration::lock_database`].
+    pub fn lock_database(mut self, database: Identifier) -> Self {
+        self.lock_database = Some(database);
         self
     }
 
@@ -373,6 +398,10 @@ impl IntegrationBuilder {
         let database = match self.database {
             Some(database) => database,
             None => DEFAULT_DATABASE.parse()?,
+        };
+        let lock_database = match self.lock_database {
+            Some(database) => database,
+            None => DEFAULT_LOCK_DATABASE.parse()?,
         };
 
         let instance = match (self.instance_id, self.tags.is_empty()) {
@@ -492,6 +521,7 @@ impl IntegrationBuilder {
             connector_user,
             holder_role,
             database,
+            lock_database,
             instance,
             secret: self.secret,
             ssl_mode: self.ssl_mode,
@@ -516,6 +546,7 @@ const KEYS: &[&str] = &[
     "connector_user",
     "holder_role",
     "database",
+    "lock_database",
     "ssl_mode",
     "ssl_root_cert",
     "credentials_rotation_days",
@@ -553,6 +584,9 @@ pub(crate) fn from_table(t: &Table<'_>) -> Result<Integration, ModelError> {
     }
     if let Some(database) = t.parse::<Identifier>("database")? {
         b = b.database(database);
+    }
+    if let Some(database) = t.parse::<Identifier>("lock_database")? {
+        b = b.lock_database(database);
     }
     if let Some(mode) = t.parse::<SslMode>("ssl_mode")? {
         b = b.ssl_mode(mode);
@@ -776,6 +810,8 @@ struct Shape<'a> {
     connector_user: &'a Identifier,
     holder_role: &'a Identifier,
     database: &'a Identifier,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lock_database: Option<&'a Identifier>,
     ssl_mode: SslMode,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssl_root_cert: Option<&'a Path>,
@@ -881,6 +917,8 @@ impl Serialize for Integration {
             connector_user: &self.connector_user,
             holder_role: &self.holder_role,
             database: &self.database,
+            lock_database: (self.lock_database.as_str() != DEFAULT_LOCK_DATABASE)
+                .then_some(&self.lock_database),
             ssl_mode: self.ssl_mode,
             ssl_root_cert: self.ssl_root_cert.as_deref(),
             credentials_rotation_days: self.credentials_rotation,

@@ -31,6 +31,7 @@
 //! connector_user = "apono_connector" # default
 //! holder_role = "rdspg_holder"       # default: receives revoked users' objects
 //! database = "postgres"              # default: the database the connector logs in to
+//! lock_database = "postgres"         # default: where job and per-role locks are taken
 //! ssl_mode = "verify-full"           # default "require"
 //! ssl_root_cert = "/etc/ssl/rds-global-bundle.pem"
 //! credentials_rotation_days = 30
@@ -59,6 +60,7 @@
 //! | `connector_user` | string | `"apono_connector"` | The connector's PostgreSQL role: 1-63 bytes, no NUL, not a reserved name (`pg_*`, `public`, ...). |
 //! | `holder_role` | string | `"rdspg_holder"` | The role that receives a revoked user's objects (nothing is dropped): created by the library with no rights of its own and checked before every revocation; 1-63 bytes, not a reserved name, not the connector. Naming an existing role the library did not create makes revocations refuse. |
 //! | `database` | string | `"postgres"` | The database the connector logs in to: 1-63 bytes, no NUL. |
+//! | `lock_database` | string | `"postgres"` | The one database per instance where the connector takes its advisory locks (job locks, per-role locks), so that integrations with different `database`s exclude each other (PostgreSQL advisory locks are per database). The connector needs CONNECT on it; RDS creates `postgres` on every instance. Integrations sharing an instance must agree on it. 1-63 bytes, no NUL. |
 //! | `ssl_mode` | string | `"require"` | libpq mode: `disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`. |
 //! | `ssl_root_cert` | string (path) | none | PEM CA bundle to verify the server with; not allowed with `disable`. With it, every TLS mode verifies the chain (libpq's rule); without it, `verify-ca` and `verify-full` refuse to connect, as libpq does when it finds no root certificate. For RDS use the global bundle. |
 //! | `credentials_rotation_days` | integer | none (no rotation) | Rotate the connector's password every N days, 1-365. |
@@ -137,7 +139,8 @@ pub use endpoint::{Endpoint, Host};
 pub use error::ModelError;
 pub use flow::{AccessFlow, FlowRefusal, Pattern, check_flows};
 pub use integration::{
-    DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, DEFAULT_HOLDER_ROLE, InstanceSelector, Integration,
+    DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, DEFAULT_HOLDER_ROLE, DEFAULT_LOCK_DATABASE,
+    InstanceSelector, Integration,
     IntegrationBuilder,
 };
 pub use names::{Identifier, InstanceId, IntegrationName};

@@ -40,6 +40,27 @@ impl Partition {
             Self::AwsEusc => "amazonaws.eu",
         }
     }
+
+    /// The partition a region name belongs to: the longest known prefix (table below) followed
+    /// by `-` decides; a name with no known prefix (`*`, a pattern, a future prefix) is `aws`.
+    ///
+    /// This is the one table of partitions in the workspace: `iam-policy` builds and checks
+    /// ARNs with it, so `us-iso-east-1` gets `arn:aws-iso:…` everywhere.
+    ///
+    /// ```
+    /// use integration_model::Partition;
+    /// assert_eq!(Partition::for_region("us-isob-east-1"), Partition::AwsIsoB);
+    /// assert_eq!(Partition::for_region("eu-west-3"), Partition::Aws);
+    /// ```
+    pub fn for_region(region: &str) -> Partition {
+        PREFIXES
+            .iter()
+            .filter(|(prefix, _)| {
+                region.starts_with(prefix) && region.as_bytes().get(prefix.len()) == Some(&b'-')
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(Partition::Aws, |(_, partition)| *partition)
+    }
 }
 
 /// Region name prefixes (everything before the direction word) and their partitions.
@@ -96,13 +117,7 @@ impl Region {
     /// The partition this region belongs to, as used in ARNs.
     pub fn partition(&self) -> Partition {
         // Validation guarantees a known prefix; the longest matching prefix wins.
-        PREFIXES
-            .iter()
-            .filter(|(prefix, _)| {
-                self.0.starts_with(prefix) && self.0.as_bytes().get(prefix.len()) == Some(&b'-')
-            })
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map_or(Partition::Aws, |(_, partition)| *partition)
+        Partition::for_region(&self.0)
     }
 }
 

@@ -53,10 +53,10 @@ pub enum DiscoveryError {
         engine: String,
     },
 
-    /// The instance is not in the `available` state, so it cannot take connections now.
+    /// The instance is in a state in which it takes no connections (`stopped`, `creating`, ...).
     #[error(
-        "RDS instance `{id}` is `{status}`, not `available`: wait until it is available (or start \
-         it), then retry"
+        "RDS instance `{id}` is `{status}` and takes no connections: wait until it is available \
+         (or start it), then retry"
     )]
     NotAvailable {
         /// The instance.

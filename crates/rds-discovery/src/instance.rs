@@ -49,16 +49,19 @@ impl fmt::Display for Engine {
     }
 }
 
-/// The `DBInstanceStatus` of an instance, e.g. `available`, `stopped`, `modifying`.
+/// The `DBInstanceStatus` of an instance (or the `Status` of an Aurora cluster), e.g.
+/// `available`, `stopped`, `backing-up`.
 ///
-/// Kept as AWS spells it: RDS has dozens of statuses and adds new ones; only `available` means
-/// the instance accepts connections.
+/// Kept as AWS spells it: RDS has dozens of statuses and adds new ones. Many of them describe
+/// work RDS does on an instance that keeps serving (a backup, a modification, storage
+/// optimization), so [`accepts_connections`](Self::accepts_connections) says which ones are
+/// reachable; only statuses in which AWS documents the engine as down or inaccessible are not.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct InstanceStatus(String);
 
 impl InstanceStatus {
-    /// The status that means "accepts connections".
+    /// The status of a healthy instance.
     pub const AVAILABLE: &'static str = "available";
 
     /// A status as AWS reports it.
@@ -74,6 +77,70 @@ impl InstanceStatus {
     /// Whether the instance is `available`.
     pub fn is_available(&self) -> bool {
         self.0 == Self::AVAILABLE
+    }
+
+    /// Whether an instance in this status is worth connecting to: `false` only for statuses in
+    /// which the engine is down, not yet there, or inaccessible.
+    ///
+    /// Source: Amazon RDS User Guide, "Viewing Amazon RDS DB instance status"
+    /// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html>), and
+    /// the Aurora User Guide's DB cluster statuses. A status not in either list (one AWS adds
+    /// later) counts as reachable: a refused connection is reported per instance just like a
+    /// skip, but a skip would leave expired users of a serving instance unrevoked.
+    pub fn accepts_connections(&self) -> bool {
+        match self.0.as_str() {
+            // Serving; RDS works beside the engine.
+            "available"
+            | "backing-up"
+            | "configuring-enhanced-monitoring"
+            | "configuring-iam-database-auth"
+            | "configuring-log-exports"
+            | "update-iam-db-auth"
+            // "modifying": most modifications apply online; those that restart the engine show
+            // as `rebooting` while it is down.
+            | "modifying"
+            // Storage work happens under a running engine ("the instance is operational").
+            | "storage-optimization"
+            | "storage-initialization"
+            | "storage-config-upgrade"
+            // Maintenance and engine upgrades take the engine down for part of the time only;
+            // a connection during that part fails and is reported, the next run retries.
+            | "maintenance"
+            | "upgrading"
+            | "rebooting"
+            | "failing-over"
+            | "promoting"
+            | "migrating"
+            // The engine runs; the endpoint or the master password change.
+            | "renaming"
+            | "resetting-master-credentials"
+            // The engine still answers; statements that write fail and are reported.
+            | "storage-full" => true,
+            // Not there yet, going away, stopped, or unable to run (AWS: "inaccessible",
+            // "cannot start", "the DB instance is being moved").
+            "creating"
+            | "deleting"
+            | "delete-precheck"
+            | "stopped"
+            | "stopping"
+            | "starting"
+            | "failed"
+            | "inaccessible-encryption-credentials"
+            | "inaccessible-encryption-credentials-recoverable"
+            | "incompatible-network"
+            | "incompatible-option-group"
+            | "incompatible-parameters"
+            | "incompatible-restore"
+            | "insufficient-capacity"
+            | "restore-error"
+            | "converting-to-vpc"
+            | "moving-to-vpc"
+            | "cloning-failed"
+            | "migration-failed"
+            // Aurora MySQL only; never a PostgreSQL instance.
+            | "backtracking" => false,
+            _ => true,
+        }
     }
 }
 
@@ -220,11 +287,14 @@ impl DbInstance {
         }
     }
 
-    /// Fails with [`DiscoveryError::NotAvailable`] when AWS reports a status other than
-    /// `available`. An unknown status (static endpoint) passes.
+    /// Fails with [`DiscoveryError::NotAvailable`] when AWS reports a status in which the
+    /// instance takes no connections ([`InstanceStatus::accepts_connections`]): `stopped`,
+    /// `creating`, ...; a busy but serving instance (`backing-up`, `modifying`,
+    /// `storage-optimization`, `configuring-*`) passes. An unknown status (static endpoint)
+    /// passes.
     pub fn ensure_available(&self) -> Result<(), DiscoveryError> {
         match &self.status {
-            Some(status) if !status.is_available() => Err(DiscoveryError::NotAvailable {
+            Some(status) if !status.accepts_connections() => Err(DiscoveryError::NotAvailable {
                 id: self.id.clone(),
                 status: status.clone(),
             }),
@@ -245,7 +315,7 @@ impl DbInstance {
         }
     }
 
-    /// Both checks: the instance is available and accepts the integration's authentication.
+    /// Both checks: the instance takes connections and accepts the integration's authentication.
     pub fn ensure_usable(&self, auth: AuthType) -> Result<(), DiscoveryError> {
         self.ensure_available()?;
         self.ensure_supports_auth(auth)

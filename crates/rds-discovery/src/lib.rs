@@ -17,7 +17,8 @@
 //!   local PostgreSQL and PostgreSQL outside RDS; no AWS at all.
 //! - [`DbInstance`] (module [`instance`]): the result, `Serialize` to the snake_case JSON that
 //!   `rdspg discover --output json` prints, with checks for the integration
-//!   ([`DbInstance::ensure_usable`]: `available`, IAM auth on when the integration uses IAM).
+//!   ([`DbInstance::ensure_usable`]: takes connections per
+//!   [`InstanceStatus::accepts_connections`], IAM auth on when the integration uses IAM).
 //! - [`DiscoveryError`] (module [`error`]): typed errors that name the instance, region, tags or
 //!   IAM action, and say what to do.
 //!
