@@ -85,6 +85,8 @@ pub struct AuditRecord {
     pub expires_at: Option<OffsetDateTime>,
     /// Who approved the request, when an approver is recorded.
     pub approver: Option<String>,
+    /// Why access was requested, when the request said (grant).
+    pub reason: Option<String>,
     /// How it ended.
     pub outcome: AuditOutcome,
     /// Why it failed (with [`AuditOutcome::Failure`]).
@@ -111,6 +113,7 @@ impl AuditRecord {
             level: None,
             expires_at: None,
             approver: None,
+            reason: None,
             outcome,
             error: None,
         }
@@ -280,12 +283,19 @@ impl<'a> Emitter<'a> {
         request_id: &str,
         expires_at: OffsetDateTime,
         instances: &FleetReport<Vec<DatabasePlan>>,
+        undone: &std::collections::BTreeMap<InstanceId, Result<(), crate::AccessError>>,
     ) {
         if self.sink.is_none() {
             return;
         }
         for (instance, result) in &instances.results {
-            let (outcome, error) = Self::outcome(result);
+            let (outcome, mut error) = Self::outcome(result);
+            if let Some(Err(e)) = undone.get(instance) {
+                error = Some(format!(
+                    "{}; removing the role again failed: {e}",
+                    error.unwrap_or_default()
+                ));
+            }
             let mut record = self.record(AuditAction::Grant, instance.as_str(), outcome);
             record.request_id = Some(request_id.to_owned());
             record.user = Some(request.grantee().to_string());
@@ -298,6 +308,7 @@ impl<'a> Emitter<'a> {
             record.level = Some(request.level().to_string());
             record.expires_at = Some(expires_at);
             record.approver = request.approved_by().map(str::to_owned);
+            record.reason = request.reason().map(str::to_owned);
             record.error = error;
             self.write(&record);
         }
@@ -372,7 +383,7 @@ impl<'a> Emitter<'a> {
         self.write(&record);
     }
 
-    /// An expired role a sweep could not revoke (the sweep of that instance stops there).
+    /// An expired role a sweep could not revoke (the sweep goes on with the next).
     pub(crate) fn sweep_failed(
         &self,
         instance: &InstanceId,
@@ -420,6 +431,7 @@ mod tests {
             "level",
             "expires_at",
             "approver",
+            "reason",
             "error",
         ] {
             assert!(value.get(key).is_some(), "{key} missing from {line}");

@@ -90,6 +90,69 @@ pub enum AccessError {
         #[source]
         source: Box<AccessError>,
     },
+    /// A grant succeeded on this instance but was undone (its role removed again) because
+    /// the same request failed on other instances: a grant is all or nothing.
+    #[error(
+        "instance {instance}: granted, then undone because the request failed on {failed_on} \
+         (fix that and grant again)"
+    )]
+    GrantUndone {
+        /// The instance.
+        instance: InstanceId,
+        /// The instances where the request failed, comma-separated.
+        failed_on: String,
+    },
+    /// A grant for a request id that an existing role already carries, at another level
+    /// (nothing was changed): one request id, one level.
+    #[error(
+        "role {user:?} already exists for request {request_id:?} with level {recorded}; \
+         the request asks for {requested}: use a new request id, or revoke the role first"
+    )]
+    RequestChanged {
+        /// The database user.
+        user: String,
+        /// The request id.
+        request_id: String,
+        /// The level in the role's record.
+        recorded: integration_model::AccessLevel,
+        /// The level requested.
+        requested: integration_model::AccessLevel,
+    },
+    /// The role cannot log in any more: its revocation has started (a sweep or a revoke
+    /// disabled its login). Extending it would not give access back; nothing was changed.
+    #[error(
+        "instance {instance}: role {user:?} can no longer log in (its revocation started); \
+         it cannot be extended: finish the revocation (`revoke`) and grant anew"
+    )]
+    RevocationStarted {
+        /// The instance.
+        instance: InstanceId,
+        /// The database user.
+        user: String,
+    },
+    /// An extension that no access flow allows for the role as its record describes it
+    /// (nothing was changed).
+    #[error("instance {instance}: extending {user:?} is not allowed: {reason}")]
+    ExtendNotAllowed {
+        /// The instance.
+        instance: InstanceId,
+        /// The database user.
+        user: String,
+        /// Why: each flow with the rule the extension fails, or why it cannot be checked.
+        reason: String,
+    },
+    /// An expired role a sweep could not revoke (the sweep went on with the others).
+    #[error(
+        "{revoke}{}",
+        disable_login.as_ref().map(|e| format!("; its login could not be disabled either: {e}")).unwrap_or_default()
+    )]
+    SweepFailed {
+        /// Why the revocation failed.
+        #[source]
+        revoke: Box<GrantsError>,
+        /// Why disabling its login failed, when it did.
+        disable_login: Option<Box<GrantsError>>,
+    },
     /// The AWS configuration could not be loaded.
     #[error("loading the AWS configuration: {0}")]
     AwsConfig(#[source] DiscoveryError),

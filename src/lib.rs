@@ -62,10 +62,10 @@ mod target;
 pub use check::{CheckItem, CheckReport};
 pub use credentials::{ConnectorCredentials, IntegrationCredentials, MAX_CACHED_TARGETS};
 pub use error::AccessError;
-pub use manager::{AccessManager, ManagerOptions};
+pub use manager::{AccessManager, ExtendRequest, ManagerOptions};
 pub use report::{
     DatabasePlan, FleetObserver, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies,
-    InventoryCounts, InventoryEntry, SweepReport, SweptRole,
+    InventoryCounts, InventoryEntry, SweepReport, SweptFailure, SweptRole,
 };
 pub use rotate::{
     AcceptedStage, InstanceRotation, RotateError, RotateOutcome, Rotation, RotationReport,

@@ -32,7 +32,7 @@ use crate::credentials::{ConnectorCredentials, IntegrationCredentials};
 use crate::error::AccessError;
 use crate::report::{
     DatabasePlan, FleetObserver, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies,
-    InventoryCounts, InventoryEntry, SweepReport, SweptRole,
+    InventoryCounts, InventoryEntry, SweepReport, SweptFailure, SweptRole,
 };
 use crate::target::{Resolution, Target, resolve_targets};
 
@@ -41,6 +41,44 @@ const SWEEP_JOB: &str = "sweep";
 
 /// The namespace of per-role operation locks, taken in the lock database.
 const ROLE_LOCK: &str = "rdspg-role";
+
+/// An extension of a managed role's access (see [`AccessManager::extend`]).
+///
+/// ```
+/// use rds_pg_access::ExtendRequest;
+/// let until = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+/// let request = ExtendRequest::new("alice".parse()?, until).approved_by("carol");
+/// assert_eq!(request.approved_by.as_deref(), Some("carol"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExtendRequest {
+    /// The managed database user.
+    pub user: Identifier,
+    /// The new expiry.
+    pub until: OffsetDateTime,
+    /// Who approved the extension, when an access flow needs an approver.
+    pub approved_by: Option<String>,
+}
+
+impl ExtendRequest {
+    /// Extends `user` until `until`, without an approver.
+    pub fn new(user: Identifier, until: OffsetDateTime) -> Self {
+        Self {
+            user,
+            until,
+            approved_by: None,
+        }
+    }
+
+    /// Names the approver (checked as a grant's approver is).
+    #[must_use]
+    pub fn approved_by(mut self, approver: impl Into<String>) -> Self {
+        self.approved_by = Some(approver.into());
+        self
+    }
+}
 
 /// How an [`AccessManager`] fans out over instances.
 #[derive(Debug, Clone)]
@@ -470,32 +508,42 @@ impl AccessManager {
     }
 
     /// Grants `request`: first checks it against the integration's access flows (refused
-    /// before any SQL runs when none allows it); then, on every instance its resources name, creates (or finds, for the same
-    /// request id) the managed role with one expiry and, for password auth, one new password
-    /// valid on all of them; then applies the level's privileges database by database, each in
-    /// one transaction. Running the same request again completes what is missing and changes
-    /// nothing that is already right (a password-auth re-run issues a fresh password).
+    /// before any SQL runs when none allows it); then, on every instance its resources name,
+    /// creates (or finds, for the same request id) the managed role with one expiry and, for
+    /// password auth, one new password valid on all of them; then applies the level's
+    /// privileges database by database, each in one transaction. Running the same request
+    /// again completes what is missing and changes nothing that is already right (a
+    /// password-auth re-run issues a fresh password; the role keeps the expiry it has).
+    ///
+    /// All or nothing: when any instance fails, the roles this request created are removed
+    /// again on every instance (left `NOLOGIN` and reported in [`GrantOutcome::undone`] if
+    /// removal fails), a role that existed before for the same request keeps its privileges,
+    /// expiry and password, and the outcome carries no password. The per-instance error says
+    /// what to fix (e.g. the owner membership SQL).
     ///
     /// # Errors
-    /// Before any change: a resource naming an instance the integration does not select, or
-    /// discovery failing as a whole. Per-instance failures are in the result.
+    /// Before any change: a resource naming an instance the integration does not select,
+    /// discovery failing as a whole, a reason too long for the role's record. Per-instance
+    /// failures are in the result.
     pub async fn grant(&self, request: &AccessRequest) -> Result<GrantOutcome, AccessError> {
         self.allowed_by_flows(request)?;
         let expires_at = self.now() + request.duration().as_duration();
-        let request_id = request
-            .request_id()
-            .map_or_else(|| derived_request_id(request), |id| id.to_string());
+        let request_id = request_id_of(request);
         let password = match self.inner.integration.auth() {
             AuthType::Password => Some(Password::generate()),
             _ => None,
         };
         let resolution = self.targets().await?;
         let by_instance = self.group_resources(request.resources(), &resolution)?;
-        let endpoints = resolution
+        let targets: BTreeMap<InstanceId, Target> = resolution
             .targets
             .iter()
             .filter(|t| by_instance.contains_key(&t.name))
-            .map(|t| (t.name.clone(), t.connect_to.clone()))
+            .map(|t| (t.name.clone(), t.clone()))
+            .collect();
+        let endpoints = targets
+            .iter()
+            .map(|(name, t)| (name.clone(), t.connect_to.clone()))
             .collect();
         let role = Ident::from(request.grantee());
         let mut record = ManagedRecord::new(
@@ -503,32 +551,156 @@ impl AccessManager {
             request.level(),
             expires_at,
             self.inner.integration.connector_user().as_str(),
-        );
+        )
+        .with_resources(request.resources().iter().map(ToString::to_string));
         if let Some(approver) = request.approved_by() {
             record = record.with_approver(approver);
         }
+        if let Some(reason) = request.reason() {
+            record = record.with_reason(reason)?;
+        }
         let level = request.level();
-        let instances = self
+        // What each instance found: the role created by this request, or one that existed
+        // for it before (with its record). Filled as it happens, so that an instance that
+        // times out after creating the role is still undone.
+        let found = std::sync::Mutex::new(BTreeMap::<InstanceId, Found>::new());
+        let mut instances = self
             .fan_out(resolution, Some(&by_instance), |target, resources| {
                 let role = role.clone();
                 let record = record.clone();
                 let password = password.clone();
+                let found = &found;
                 async move {
-                    self.grant_on(&target, &role, record, password, &resources, level)
+                    self.grant_on(&target, &role, record, password, &resources, level, found)
                         .await
                 }
             })
             .await;
+        let found = found
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A re-run's fresh password is set only once every instance is granted: a failed
+        // request leaves the earlier password in place.
+        if let Some(password) = &password
+            && instances.all_ok()
+        {
+            for (name, _) in found
+                .iter()
+                .filter(|(_, f)| matches!(f, Found::Existing(_)))
+            {
+                if let Some(target) = targets.get(name)
+                    && let Err(e) = self.set_password_on(target, &role, password).await
+                {
+                    instances.results.insert(name.clone(), Err(e));
+                }
+            }
+        }
+        let mut undone = BTreeMap::new();
+        if !instances.all_ok() {
+            let failed_on = instances
+                .failures()
+                .map(|(name, _)| name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let created: Vec<&Target> = found
+                .iter()
+                .filter(|(_, f)| matches!(f, Found::Created))
+                .filter_map(|(name, _)| targets.get(name))
+                .collect();
+            let results = futures_util::future::join_all(
+                created
+                    .iter()
+                    .map(|target| self.undo_created(target, &role)),
+            )
+            .await;
+            for (target, result) in created.into_iter().zip(results) {
+                if instances
+                    .results
+                    .get(&target.name)
+                    .is_some_and(Result::is_ok)
+                {
+                    instances.results.insert(
+                        target.name.clone(),
+                        Err(AccessError::GrantUndone {
+                            instance: target.name.clone(),
+                            failed_on: failed_on.clone(),
+                        }),
+                    );
+                }
+                if let Err(e) = &result {
+                    tracing::error!(instance = %target.name, user = %role, error = %e,
+                        "a failed grant's role could not be removed again");
+                }
+                undone.insert(target.name.clone(), result);
+            }
+        }
+        let complete = instances.all_ok();
+        // The expiry the role really has: a role found for this request keeps its own.
+        let expires_at = found
+            .values()
+            .map(|f| match f {
+                Found::Existing(existing) => existing.expires_at,
+                Found::Created => record.expires_at,
+            })
+            .min()
+            .unwrap_or(record.expires_at);
         self.audit()
-            .grant(request, &request_id, expires_at, &instances);
+            .grant(request, &request_id, expires_at, &instances, &undone);
         Ok(GrantOutcome {
             user: request.grantee().clone(),
-            password: password.map(|p| p.expose().clone()),
+            password: password.filter(|_| complete).map(|p| p.expose().clone()),
             expires_at,
+            level,
             request_id,
             endpoints,
             instances,
+            undone,
         })
+    }
+
+    /// Removes the role a failed grant created on `target` (as a revoke does); when that
+    /// fails, at least disables its login.
+    async fn undo_created(&self, target: &Target, role: &Ident) -> Result<(), AccessError> {
+        let undo = async {
+            let connection = self
+                .connect(target, self.inner.integration.database().as_str())
+                .await?;
+            let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+            match session
+                .revoke_role(role, &self.database_connector(target))
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    if let Err(disable) = session.disable_login(role).await {
+                        tracing::error!(instance = %target.name, user = %role,
+                            error = %disable, "could not disable the login either");
+                    }
+                    Err(AccessError::from(e))
+                }
+            }
+        };
+        let timeout = self.inner.options.instance_timeout;
+        match tokio::time::timeout(timeout, undo).await {
+            Ok(result) => result,
+            Err(_) => Err(AccessError::Timeout {
+                instance: target.name.clone(),
+                seconds: timeout.as_secs(),
+            }),
+        }
+    }
+
+    async fn set_password_on(
+        &self,
+        target: &Target,
+        role: &Ident,
+        password: &Password,
+    ) -> Result<(), AccessError> {
+        let connection = self
+            .pooled(target, self.inner.integration.database().as_str())
+            .await?;
+        let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+        Ok(session.set_password(role, password).await?)
     }
 
     /// Checks `request` against the integration's access flows (none configured: allowed).
@@ -542,7 +714,8 @@ impl AccessManager {
     }
 
     /// The SQL a grant would run, per instance and database, without changing anything (roles
-    /// that do not exist yet are planned as if empty).
+    /// that do not exist yet are planned as if empty). A role the real grant would refuse (not
+    /// managed by this library, or managed for another request) is refused here too.
     ///
     /// # Errors
     /// As [`AccessManager::grant`].
@@ -555,10 +728,26 @@ impl AccessManager {
         let by_instance = self.group_resources(request.resources(), &resolution)?;
         let role = Ident::from(request.grantee());
         let level = request.level();
+        let request_id = request_id_of(request);
+        let request_id = &request_id;
         Ok(self
             .fan_out(resolution, Some(&by_instance), |target, resources| {
                 let role = role.clone();
                 async move {
+                    // The marks are checked as the real grant checks them: an unmanaged role,
+                    // or one of another request or level, is refused; a missing one is new.
+                    let home = self.pooled(&target, self.inner.integration.database().as_str());
+                    let home = home.await?;
+                    let session = Session::new(home.client(), self.inner.grants.clone()).await?;
+                    match session.managed_role(&role).await {
+                        Ok(existing) => {
+                            check_same_request(&role, &existing.record, request_id, level)?
+                        }
+                        Err(GrantsError::RoleNotFound { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    drop(session);
+                    drop(home);
                     let mut plans = Vec::new();
                     for (database, scopes) in by_database(&resources) {
                         let connection = self.pooled(&target, database.as_str()).await?;
@@ -641,41 +830,86 @@ impl AccessManager {
                     return Ok(SweepReport {
                         skipped: true,
                         swept: Vec::new(),
+                        failed: Vec::new(),
                         active: None,
                     });
                 }
                 let home = self.inner.integration.database().as_str();
                 let connection = self.connect(&target, home).await?;
                 let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-                let mut swept = Vec::new();
                 let (expired, active): (Vec<_>, Vec<_>) = session
                     .managed_roles()
                     .await?
                     .into_iter()
                     .partition(|r| r.record.is_expired(now));
+                // First, quickly, no expired role logs in any more (IAM users do not check
+                // VALID UNTIL); then each is revoked on its own: one that cannot be revoked is
+                // reported and the sweep goes on with the next.
+                let mut disabled: BTreeMap<String, Result<u64, GrantsError>> = BTreeMap::new();
+                for role in expired.iter().filter(|r| r.can_login) {
+                    let result = session.disable_login(&role.name).await;
+                    disabled.insert(role.name.to_string(), result);
+                }
+                let mut swept = Vec::new();
+                let mut failed = Vec::new();
                 for role in expired {
                     if stop.is_some_and(tokio_util::sync::CancellationToken::is_cancelled) {
                         break;
                     }
-                    let report = self
+                    let disabled = disabled.remove(role.name.as_str());
+                    let ended_before = disabled.as_ref().and_then(|d| d.as_ref().ok()).copied();
+                    match self
                         .revoke_role_locked(&locks, &session, &role.name, &target)
                         .await
-                        .inspect_err(|e| self.audit().sweep_failed(&target.name, &role, e))?;
-                    let role = SweptRole {
-                        user: role.name.to_string(),
-                        expired_at: role.record.expires_at,
-                        request_id: role.record.request_id.clone(),
-                        dropped_here: report.dropped,
-                        report,
-                    };
-                    // As each role goes: a replica that dies mid-sweep has recorded its part.
-                    self.audit().swept(&target.name, &role);
-                    swept.push(role);
+                    {
+                        Ok(mut report) => {
+                            report.sessions_terminated += ended_before.unwrap_or(0);
+                            let role = SweptRole {
+                                user: role.name.to_string(),
+                                expired_at: role.record.expires_at,
+                                request_id: role.record.request_id.clone(),
+                                dropped_here: report.dropped,
+                                report,
+                            };
+                            // As each role goes: a replica that dies mid-sweep has recorded
+                            // its part.
+                            self.audit().swept(&target.name, &role);
+                            swept.push(role);
+                        }
+                        Err(error) => {
+                            self.audit().sweep_failed(&target.name, &role, &error);
+                            tracing::error!(instance = %target.name, user = %role.name,
+                                %error, "an expired user could not be revoked");
+                            // Whether it can still log in, as the server says now.
+                            let login_disabled = match session.managed_role(&role.name).await {
+                                Ok(now) => !now.can_login,
+                                Err(_) => !role.can_login || ended_before.is_some(),
+                            };
+                            let error = match disabled {
+                                Some(Err(disable)) => AccessError::SweepFailed {
+                                    revoke: Box::new(error),
+                                    disable_login: Some(Box::new(disable)),
+                                },
+                                _ => AccessError::SweepFailed {
+                                    revoke: Box::new(error),
+                                    disable_login: None,
+                                },
+                            };
+                            failed.push(SweptFailure {
+                                user: role.name.to_string(),
+                                request_id: role.record.request_id.clone(),
+                                expired_at: role.record.expires_at,
+                                login_disabled,
+                                error,
+                            });
+                        }
+                    }
                 }
                 drop(locks); // releases the job lock
                 Ok(SweepReport {
                     skipped: false,
                     swept,
+                    failed,
                     active: Some(active.len()),
                 })
             })
@@ -762,17 +996,26 @@ impl AccessManager {
         result
     }
 
-    /// Changes the expiry of the managed role `user` on every instance where it exists.
+    /// Changes the expiry of the managed role `request.user` on every instance where it
+    /// exists, to `request.until`. Checked on each instance before anything changes there:
+    /// the role must still log in (a role whose revocation started is refused,
+    /// [`AccessError::RevocationStarted`]), and the extension must pass the integration's
+    /// access flows as a grant of the role's level and resources (from its record) for the
+    /// time from now until `until` would, with the approver the request names
+    /// ([`AccessError::ExtendNotAllowed`]). With flows configured, a role whose record names
+    /// no resources (made before they were recorded) is refused.
     ///
     /// # Errors
     /// Discovery failing as a whole; per-instance failures are in the result.
     pub async fn extend(
         &self,
-        user: &Identifier,
-        until: OffsetDateTime,
+        request: &ExtendRequest,
     ) -> Result<FleetReport<Option<ManagedRecord>>, AccessError> {
         let resolution = self.targets().await?;
+        let user = &request.user;
+        let until = request.until;
         let role = Ident::from(user);
+        let now = self.now();
         let report = self
             .fan_out(resolution, None, |target, _| {
                 let role = role.clone();
@@ -782,16 +1025,75 @@ impl AccessManager {
                         .await?;
                     let session =
                         Session::new(connection.client(), self.inner.grants.clone()).await?;
-                    match session.set_expiry(&role, until).await {
-                        Ok(record) => Ok(Some(record)),
-                        Err(GrantsError::RoleNotFound { .. }) => Ok(None),
-                        Err(e) => Err(e.into()),
+                    let current = match session.managed_role(&role).await {
+                        Ok(current) => current,
+                        Err(GrantsError::RoleNotFound { .. }) => return Ok(None),
+                        Err(e) => return Err(e.into()),
+                    };
+                    if !current.can_login {
+                        return Err(AccessError::RevocationStarted {
+                            instance: target.name.clone(),
+                            user: role.to_string(),
+                        });
                     }
+                    self.extension_allowed(&target, request, &current.record, now)?;
+                    Ok(Some(session.set_expiry(&role, until).await?))
                 }
             })
             .await;
         self.audit().extend(user, until, &report);
         Ok(report)
+    }
+
+    /// Checks an extension against the access flows as a grant of the role's recorded level
+    /// and resources, for the time from `now` to the new expiry.
+    fn extension_allowed(
+        &self,
+        target: &Target,
+        request: &ExtendRequest,
+        record: &ManagedRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), AccessError> {
+        let flows = self.inner.integration.access_flows();
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let refuse = |reason: String| AccessError::ExtendNotAllowed {
+            instance: target.name.clone(),
+            user: request.user.to_string(),
+            reason,
+        };
+        let seconds = (request.until - now).whole_seconds();
+        let duration = u64::try_from(seconds)
+            .ok()
+            .and_then(|s| integration_model::AccessDuration::from_secs(s).ok())
+            .ok_or_else(|| {
+                refuse(format!(
+                    "the new expiry is {seconds} s from now, outside what any access can last"
+                ))
+            })?;
+        let resources = record
+            .resources
+            .iter()
+            .map(|r| r.parse::<ResourcePath>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| refuse(format!("its record holds an unreadable resource: {e}")))?;
+        if resources.is_empty() {
+            return Err(refuse(
+                "its record names no resources to check against the access flows; \
+                 grant anew instead"
+                    .to_owned(),
+            ));
+        }
+        let mut as_grant = AccessRequest::builder(request.user.clone(), record.level, duration)
+            .resources(resources);
+        if let Some(approver) = &request.approved_by {
+            as_grant = as_grant.approved_by(approver);
+        }
+        let as_grant = as_grant.build()?;
+        integration_model::check_flows(flows, &as_grant)
+            .map(|_| ())
+            .map_err(|refusal| refuse(refusal.to_string()))
     }
 
     /// The privileges the role `user` holds now, per instance and database (all databases the
@@ -1098,6 +1400,7 @@ impl AccessManager {
         Ok(by_instance)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn grant_on(
         &self,
         target: &Target,
@@ -1106,21 +1409,30 @@ impl AccessManager {
         password: Option<Password>,
         resources: &[ResourceRef],
         level: integration_model::AccessLevel,
+        found: &std::sync::Mutex<BTreeMap<InstanceId, Found>>,
     ) -> Result<Vec<DatabasePlan>, AccessError> {
         let home = self.inner.integration.database().as_str();
         let connection = self.pooled(target, home).await?;
         let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-        let auth = match &password {
-            Some(p) => LoginAuth::Password(p.clone()),
+        let request_id = record.request_id.clone();
+        let auth = match password {
+            Some(p) => LoginAuth::Password(p),
             None => LoginAuth::Iam,
         };
         let outcome = session
             .create_role(&NewRole::new(role.clone(), auth, record))
             .await?;
-        if let (CreateOutcome::AlreadyExists(_), Some(password)) = (&outcome, &password) {
-            // Same request again: the earlier password is unknown to us, so hand out a new one.
-            session.set_password(role, password).await?;
-        }
+        let this = match outcome {
+            CreateOutcome::AlreadyExists(existing) => {
+                check_same_request(role, &existing, &request_id, level)?;
+                Found::Existing(existing)
+            }
+            _ => Found::Created,
+        };
+        found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(target.name.clone(), this);
         drop(session);
         let mut applied = Vec::new();
         for (database, scopes) in by_database(resources) {
@@ -1284,6 +1596,48 @@ fn grants_for(scopes: &[Scope], level: integration_model::AccessLevel) -> Vec<pg
         .iter()
         .map(|scope| pg_grants::Grant::new(scope.clone(), level))
         .collect()
+}
+
+/// What a grant found on one instance.
+#[derive(Debug)]
+enum Found {
+    /// This request created the role.
+    Created,
+    /// The role existed for this request, with this record.
+    Existing(ManagedRecord),
+}
+
+/// The request's id, or the one derived from it.
+fn request_id_of(request: &AccessRequest) -> String {
+    request
+        .request_id()
+        .map_or_else(|| derived_request_id(request), |id| id.to_string())
+}
+
+/// Refuses an existing managed role of another request, or of this request at another level
+/// (as `create_role` and the grant refuse them).
+fn check_same_request(
+    role: &Ident,
+    existing: &ManagedRecord,
+    request_id: &str,
+    level: integration_model::AccessLevel,
+) -> Result<(), AccessError> {
+    if existing.request_id != request_id {
+        return Err(GrantsError::RoleInUse {
+            role: role.to_string(),
+            request_id: existing.request_id.clone(),
+        }
+        .into());
+    }
+    if existing.level != level {
+        return Err(AccessError::RequestChanged {
+            user: role.to_string(),
+            request_id: request_id.to_owned(),
+            recorded: existing.level,
+            requested: level,
+        });
+    }
+    Ok(())
 }
 
 /// A request id for a request that brought none: the same request (grantee, level, duration,

@@ -56,22 +56,45 @@ pub struct DatabasePlan {
 
 /// What [`AccessManager::grant`](crate::AccessManager::grant) did, and the credentials to hand
 /// over.
+///
+/// A grant is all or nothing: unless every instance succeeded ([`GrantOutcome::is_complete`]),
+/// there is no password, and the roles this request created were removed again (see
+/// [`GrantOutcome::undone`]).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct GrantOutcome {
     /// The database user.
     pub user: Identifier,
-    /// Its password (password auth); the same on every instance. `None` with IAM auth: the
-    /// user logs in with an IAM token for its own name.
+    /// Its password (password auth); the same on every instance. `None` with IAM auth (the
+    /// user logs in with an IAM token for its own name), and always `None` when the grant
+    /// failed anywhere: a failed grant hands out no credential.
     pub password: Option<SecretString>,
-    /// When access ends (the role's `VALID UNTIL` and its marker).
+    /// When access ends, as the role's `VALID UNTIL` and its record say. A role found for the
+    /// same request keeps the expiry it has (moving it is [`extend`]'s job); with several
+    /// instances, the earliest.
+    ///
+    /// [`extend`]: crate::AccessManager::extend
     pub expires_at: OffsetDateTime,
+    /// The access level the role has (as its record says).
+    pub level: integration_model::AccessLevel,
     /// The request id recorded in the role's marker.
     pub request_id: String,
     /// Where the user connects on each instance of the request.
     pub endpoints: BTreeMap<InstanceId, integration_model::Endpoint>,
     /// Per instance: the SQL applied in each database.
     pub instances: FleetReport<Vec<DatabasePlan>>,
+    /// When the grant failed somewhere: for each instance where this request had created the
+    /// role, whether removing it again worked (`Err`: it could not be removed; its login was
+    /// disabled when that still worked, the error says what is left). Empty after a complete
+    /// grant.
+    pub undone: BTreeMap<InstanceId, Result<(), AccessError>>,
+}
+
+impl GrantOutcome {
+    /// Whether every instance of the request succeeded (only then is there a credential).
+    pub fn is_complete(&self) -> bool {
+        self.instances.all_ok()
+    }
 }
 
 /// One item of an inventory, as [`AccessManager::inventory`](crate::AccessManager::inventory)
@@ -116,15 +139,42 @@ pub struct IntegrationPolicies {
 }
 
 /// What a sweep did on one instance.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct SweepReport {
     /// Another replica was sweeping this instance; nothing was done here this round.
     pub skipped: bool,
     /// The expired roles revoked.
     pub swept: Vec<SweptRole>,
+    /// The expired roles that could not be revoked this round, each with why; the sweep went
+    /// on with the others. Their logins were disabled first where that worked.
+    pub failed: Vec<SweptFailure>,
     /// Managed roles whose access had not ended at the sweep's time; `None` when skipped.
     pub active: Option<usize>,
+}
+
+impl SweepReport {
+    /// Whether every expired role found was revoked (nothing failed).
+    pub fn is_clean(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// An expired role that [`AccessManager::sweep`](crate::AccessManager::sweep) could not revoke
+/// on one instance (the next sweep tries again).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SweptFailure {
+    /// The database user.
+    pub user: String,
+    /// The request it was created for.
+    pub request_id: String,
+    /// When its access ended.
+    pub expired_at: OffsetDateTime,
+    /// Whether it can no longer log in (its login was disabled, by this sweep or before).
+    pub login_disabled: bool,
+    /// Why the revocation failed (and, when it did, why disabling the login failed).
+    pub error: AccessError,
 }
 
 /// A managed role that [`AccessManager::sweep`](crate::AccessManager::sweep) revoked on one

@@ -446,6 +446,22 @@ async fn sweep(manager: &AccessManager, shutdown: &CancellationToken) -> RunResu
         if r.skipped {
             return InstanceRun::Skipped;
         }
+        // An expired user left unrevoked is a failure of the instance (health, metrics).
+        if !r.failed.is_empty() {
+            let users: Vec<String> = r
+                .failed
+                .iter()
+                .map(|f| format!("{}: {}", f.user, f.error))
+                .collect();
+            return InstanceRun::Failed {
+                error: format!(
+                    "{} expired user(s) not revoked ({} revoked): {}",
+                    r.failed.len(),
+                    r.swept.len(),
+                    users.join("; ")
+                ),
+            };
+        }
         let swept = r.swept.iter().filter(|s| s.dropped_here).count();
         InstanceRun::Done {
             counts: RunCounts {

@@ -130,7 +130,12 @@ fn request(
     if let Some(approver) = &args.approved_by {
         builder = builder.approved_by(approver);
     }
-    builder.build().map_err(Failure::usage)
+    builder.build().map_err(|e| match e.key() {
+        // Name the flag the user typed, not the request's field.
+        Some("reason") => Failure::usage(format!("--reason: {e}")),
+        Some("approved_by") => Failure::usage(format!("--approved-by: {e}")),
+        _ => Failure::usage(e),
+    })
 }
 
 /// Exit 0 when every instance succeeded, 1 otherwise; failures printed one line each on stderr.
@@ -241,6 +246,8 @@ pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Fa
         .password
         .as_ref()
         .map(|p| p.expose_secret().to_owned());
+    // None unless every instance succeeded: a failed grant prints no credential.
+    let password = password.filter(|_| granted.is_complete());
     let expires_at = granted
         .expires_at
         .format(&time::format_description::well_known::Rfc3339)
@@ -280,10 +287,12 @@ pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Fa
                 "database": database,
                 "sslmode": ssl_mode.to_string(),
                 "expires_at": expires_at,
+                "level": granted.level.to_string(),
                 "uri": first["uri"],
                 "request_id": granted.request_id,
                 "instances": instances,
                 "errors": errors_json(&granted.instances),
+                "undone": undone_json(&granted),
             });
             if let Some(p) = &password {
                 doc["password"] = json!(p);
@@ -294,6 +303,8 @@ pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Fa
             println!("user:       {}", granted.user);
             if let Some(p) = &password {
                 println!("password:   {p}");
+            } else if !granted.is_complete() {
+                println!("password:   none (the grant failed; nothing to hand over)");
             } else {
                 println!(
                     "password:   none (IAM: log in with `rdspg token --user {}`)",
@@ -303,6 +314,17 @@ pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Fa
             println!("database:   {database}");
             println!("sslmode:    {ssl_mode}");
             println!("expires at: {expires_at}");
+            for (instance, result) in &granted.undone {
+                match result {
+                    Ok(()) => {
+                        println!("{instance}: the role this request created was removed again")
+                    }
+                    Err(e) => println!(
+                        "{instance}: the role this request created could NOT be removed: {}",
+                        Failure::job_error(e).message()
+                    ),
+                }
+            }
             for instance in &instances {
                 println!(
                     "{}: {} {}",
@@ -318,6 +340,23 @@ pub(crate) fn run_grant(args: &GrantArgs, output: Output) -> Result<ExitCode, Fa
         }
     }
     Ok(fleet_exit(&granted.instances))
+}
+
+/// Per instance where a failed grant had created the role: whether it was removed again.
+fn undone_json(granted: &rds_pg_access::GrantOutcome) -> Value {
+    Value::Object(
+        granted
+            .undone
+            .iter()
+            .map(|(instance, result)| {
+                let value = match result {
+                    Ok(()) => json!({"removed": true}),
+                    Err(e) => json!({"removed": false, "error": Failure::job_error(e).message()}),
+                };
+                (instance.to_string(), value)
+            })
+            .collect(),
+    )
 }
 
 pub(crate) fn run_revoke(args: &UserArgs, output: Output) -> Result<ExitCode, Failure> {
@@ -565,7 +604,12 @@ pub(crate) fn run_sweep(args: &ConfigArgs, output: Output) -> Result<ExitCode, F
                     .iter()
                     .map(|s| json!({"user": s.user, "request_id": s.request_id, "dropped": s.dropped_here}))
                     .collect();
-                json!({"skipped": r.skipped, "revoked": users})
+                let failed: Vec<Value> = r
+                    .failed
+                    .iter()
+                    .map(|f| json!({"user": f.user, "request_id": f.request_id, "login_disabled": f.login_disabled, "error": Failure::job_error(&f.error).message()}))
+                    .collect();
+                json!({"skipped": r.skipped, "revoked": users, "failed": failed})
             });
             print_json(&json!({ "instances": done, "errors": errors_json(&report) }))?;
         }
@@ -580,10 +624,34 @@ pub(crate) fn run_sweep(args: &ConfigArgs, output: Output) -> Result<ExitCode, F
                 for s in &r.swept {
                     println!("{instance}: revoked {} (request {})", s.user, s.request_id);
                 }
+                for f in &r.failed {
+                    println!(
+                        "{instance}: NOT revoked {} (request {}; login {}): {}",
+                        f.user,
+                        f.request_id,
+                        if f.login_disabled {
+                            "disabled"
+                        } else {
+                            "STILL ENABLED"
+                        },
+                        Failure::job_error(&f.error).message()
+                    );
+                }
             }
         }
     }
-    Ok(fleet_exit(&report))
+    let unrevoked = report
+        .results
+        .values()
+        .any(|r| r.as_ref().is_ok_and(|r| !r.is_clean()));
+    let code = fleet_exit(&report);
+    if unrevoked {
+        eprintln!(
+            "rdspg: some expired users could not be revoked (see \"failed\"); the next sweep tries again"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(code)
 }
 
 pub(crate) fn run_extend(args: &ExtendArgs, output: Output) -> Result<ExitCode, Failure> {
@@ -594,8 +662,12 @@ pub(crate) fn run_extend(args: &ExtendArgs, output: Output) -> Result<ExitCode, 
     let until = now + duration.as_duration();
     let report = runtime()?.block_on(async {
         let manager = manager(integration, output).await?;
+        let mut request = rds_pg_access::ExtendRequest::new(user.clone(), until);
+        if let Some(approver) = &args.approved_by {
+            request = request.approved_by(approver);
+        }
         manager
-            .extend(&user, until)
+            .extend(&request)
             .await
             .map_err(|e| Failure::job_error(&e))
     })?;

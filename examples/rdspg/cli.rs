@@ -307,6 +307,9 @@ pub(crate) struct ExtendArgs {
     /// The new expiry counted from now: `30m`, `2h`, `7d`.
     #[arg(long = "for", value_name = "DURATION")]
     pub(crate) duration: String,
+    /// Who approved the extension (needed by access flows with `approval = true`).
+    #[arg(long)]
+    pub(crate) approved_by: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -8,10 +8,39 @@ use integration_model::Settings;
 use crate::cli::ValidateArgs;
 use crate::output::{Failure, Output, print_json};
 
-/// Reads and validates a settings file: TOML, or JSON when the name ends in `.json`.
+/// The largest settings file read, in bytes (1 MiB): far more than any real configuration,
+/// small enough that `--config /dev/zero` or a huge file cannot exhaust memory.
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a settings file: a regular file (not a device, FIFO or directory) of at most
+/// [`MAX_CONFIG_BYTES`], as UTF-8.
+fn read_bounded(path: &Path) -> Result<String, Failure> {
+    use std::io::Read;
+    let cannot = |why: String| Failure::usage(format!("cannot read {}: {why}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+    // The metadata of the opened file, not of the path: nothing can swap it in between.
+    let meta = file.metadata().map_err(|e| cannot(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(cannot(
+            "not a regular file (a settings file must be a plain file)".to_owned(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(e.to_string()))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(cannot(format!(
+            "larger than the limit of {MAX_CONFIG_BYTES} bytes (1 MiB)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| cannot(format!("not UTF-8 text: {e}")))
+}
+
+/// Reads and validates a settings file: TOML, or JSON when the name ends in `.json`; at most
+/// 1 MiB, a regular file.
 pub(crate) fn load_settings(path: &Path) -> Result<Settings, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let text = read_bounded(path)?;
     let is_json = path
         .extension()
         .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));

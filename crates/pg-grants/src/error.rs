@@ -253,6 +253,14 @@ pub enum GrantsError {
         /// The first failure.
         reason: String,
     },
+    /// A reason too long to keep in a role's management record (nothing was changed).
+    #[error("the reason is {chars} characters long; a management record keeps at most {max}")]
+    ReasonTooLong {
+        /// Its length in characters.
+        chars: usize,
+        /// The limit ([`ManagedRecord::MAX_REASON_CHARS`](crate::ManagedRecord::MAX_REASON_CHARS)).
+        max: usize,
+    },
 }
 
 /// Reads column `idx` of a catalog row without panicking on an unexpected type.

@@ -18,6 +18,9 @@
 //! | `level` | `read-only`, `read-write` or `admin` (`integration_model::AccessLevel`) |
 //! | `expires_at` | RFC 3339 UTC instant after which a sweep revokes the role (also its `VALID UNTIL`) |
 //! | `creator` | the connector role that created it |
+//! | `approved_by` | who approved the request (only when recorded) |
+//! | `resources` | the request's resources, `INSTANCE/DATABASE[/SCHEMA[/TABLE]]` (only when recorded; `extend` checks access flows against them) |
+//! | `reason` | why access was requested, at most [`ManagedRecord::MAX_REASON_CHARS`] characters (only when recorded) |
 //!
 //! A role lacking either mark is never altered, revoked or dropped
 //! ([`GrantsError::NotManaged`](crate::GrantsError::NotManaged)).
@@ -65,6 +68,8 @@ use time::OffsetDateTime;
 
 use integration_model::AccessLevel;
 
+use crate::error::GrantsError;
+
 /// The marker role's default name.
 pub const DEFAULT_MARKER_ROLE: &str = "rdspg_managed";
 
@@ -93,9 +98,20 @@ pub struct ManagedRecord {
     /// Who approved the request, when an access flow needed an approver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// The request's resources (`INSTANCE/DATABASE[/SCHEMA[/TABLE]]`, every instance of the
+    /// request), so that an extension can be checked against access flows as the grant was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Why access was requested, when the request said ([`ManagedRecord::with_reason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl ManagedRecord {
+    /// The longest reason kept in a record, in characters (as `AccessRequest` allows): the
+    /// record is a role comment, read on every sweep, so it stays small.
+    pub const MAX_REASON_CHARS: usize = 1024;
+
     /// A record of the current format. `expires_at` is stored in UTC, to whole seconds.
     pub fn new(
         request_id: impl Into<String>,
@@ -114,7 +130,33 @@ impl ManagedRecord {
             expires_at,
             creator: creator.into(),
             approved_by: None,
+            resources: Vec::new(),
+            reason: None,
         }
+    }
+
+    /// Records the request's resources.
+    #[must_use]
+    pub fn with_resources(mut self, resources: impl IntoIterator<Item = String>) -> Self {
+        self.resources = resources.into_iter().collect();
+        self
+    }
+
+    /// Records why access was requested.
+    ///
+    /// # Errors
+    /// [`GrantsError::ReasonTooLong`] beyond [`ManagedRecord::MAX_REASON_CHARS`] characters.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Result<Self, GrantsError> {
+        let reason = reason.into();
+        let chars = reason.chars().count();
+        if chars > Self::MAX_REASON_CHARS {
+            return Err(GrantsError::ReasonTooLong {
+                chars,
+                max: Self::MAX_REASON_CHARS,
+            });
+        }
+        self.reason = Some(reason);
+        Ok(self)
     }
 
     /// Records the approver.
@@ -274,6 +316,29 @@ mod tests {
         assert!(!ServiceRole::Holder.is_comment("holder"));
         // A service role's comment is never a user's record.
         assert!(ManagedRecord::from_comment(&ServiceRole::Holder.comment()).is_err());
+    }
+
+    #[test]
+    fn the_reason_is_kept_only_when_given_and_bounded() {
+        let rec = ManagedRecord::new(
+            "r",
+            AccessLevel::Admin,
+            datetime!(2026-11-24 18:00 UTC),
+            "c",
+        );
+        assert!(!rec.to_comment().contains("reason"));
+        let with = rec
+            .clone()
+            .with_reason("incident 4711")
+            .expect("short reason");
+        assert!(with.to_comment().contains(r#""reason":"incident 4711""#));
+        assert_eq!(
+            ManagedRecord::from_comment(&with.to_comment()).unwrap(),
+            with
+        );
+        let long = "x".repeat(ManagedRecord::MAX_REASON_CHARS + 1);
+        let err = rec.with_reason(long).expect_err("too long");
+        assert!(err.to_string().contains("1025"), "{err}");
     }
 
     #[test]

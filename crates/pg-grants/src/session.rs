@@ -826,16 +826,45 @@ impl<'c> Session<'c> {
         self.ensure_can_administer(name, "change the expiry of")
             .await?;
         self.migrate_legacy_mark(&current).await?;
-        let record = ManagedRecord::new(
-            current.record.request_id,
-            current.record.level,
-            expires_at,
-            current.record.creator,
-        );
+        // Everything else the record holds (approver, reason) stays.
+        let utc = expires_at.to_offset(time::UtcOffset::UTC);
+        let record = ManagedRecord {
+            expires_at: utc.replace_nanosecond(0).unwrap_or(utc),
+            ..current.record
+        };
         let stmts = role::set_expiry(name, &record)?;
         self.run_locked(&format!("changing the expiry of {name}"), name, &stmts)
             .await?;
         Ok(record)
+    }
+
+    /// Stops new logins of the managed `role` (`ALTER ROLE … NOLOGIN`, committed at once) and
+    /// ends its open sessions; returns how many sessions were ended. The first step of a
+    /// revocation, on its own: a sweep runs it for every expired role before the slower
+    /// revocations, so a role whose revocation fails later still cannot log in.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`] (an unmanaged role is never altered);
+    /// [`GrantsError::CannotAdministerRole`] (nothing changes); [`GrantsError::Database`].
+    pub async fn disable_login(&self, role: &Ident) -> Result<u64, GrantsError> {
+        self.managed_role(role).await?;
+        self.ensure_can_administer(role, "disable the login of")
+            .await?;
+        self.run_locked(
+            &format!("disabling logins of {role}"),
+            role,
+            &[role::disable_login(role)],
+        )
+        .await?;
+        let ended = self
+            .client
+            .query(
+                role::terminate_sessions(role)?.sql().trim_end_matches(';'),
+                &[],
+            )
+            .await
+            .map_err(|e| GrantsError::db(format!("terminating the sessions of {role}"), e))?;
+        Ok(ended.len() as u64)
     }
 
     /// Gives a managed role a new random password and returns it.
