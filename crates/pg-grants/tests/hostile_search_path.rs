@@ -175,10 +175,17 @@ async fn operations(cluster: &TestCluster, search_path: Option<&str>, tag: &str)
             return vec![format!("connecting: {:?} {:?}", a.err(), b.err())];
         }
     };
+    // A marker role of its own per round, so that creating the marker runs in every round too.
+    let settings = Settings::default().marker_role(id(&format!("rdspg_managed_{tag}")));
+    note(
+        e,
+        "ServerRules::detect",
+        pg_grants::ServerRules::detect(&c.client).await,
+    );
     let Some(s) = note(
         e,
         "session",
-        Session::new(&c.client, Settings::default()).await,
+        Session::new(&c.client, settings.clone()).await,
     ) else {
         return errors;
     };
@@ -186,7 +193,7 @@ async fn operations(cluster: &TestCluster, search_path: Option<&str>, tag: &str)
     let Some(s2) = note(
         e,
         "session 2",
-        Session::new(&c2.client, Settings::default()).await,
+        Session::new(&c2.client, settings.clone()).await,
     ) else {
         return errors;
     };
