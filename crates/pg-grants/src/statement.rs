@@ -7,7 +7,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::quote::Ident;
 
-/// One SQL statement, built from [`Ident`](crate::quote::Ident)s and
+/// One SQL statement, built from [`Ident`]s and
 /// [`Literal`](crate::quote::Literal)s by the pure builders of this crate.
 ///
 /// `Display` prints it for humans with password verifiers replaced by `[redacted]`;
