@@ -1067,6 +1067,105 @@ mod tests {
     }
 
     #[test]
+    fn fix_sql_and_plans_keep_their_shape_whatever_the_names() {
+        use crate::quote::{NASTY_NAMES, split_quoted};
+        for (i, name) in NASTY_NAMES.iter().enumerate() {
+            let other = NASTY_NAMES[(i + 1) % NASTY_NAMES.len()];
+            let (schema, table, owner, connector, role) = (name, other, name, other, name);
+            let mut insp = Inspection {
+                database: "appdb".into(),
+                objects: vec![
+                    obj(ObjectKind::Schema, None, schema, owner),
+                    obj(ObjectKind::Table, Some(schema), table, owner),
+                ],
+                ..Inspection::default()
+            };
+            for o in &mut insp.objects {
+                o.connector_acts_for_owner = false;
+            }
+            let g = [Grant::new(Scope::Schema(id(schema)), AccessLevel::ReadOnly)];
+            let run = |insp: &Inspection, n| {
+                plan(
+                    insp,
+                    &id(role),
+                    &g,
+                    &LevelPolicy::default(),
+                    &rules(n),
+                    &id(connector),
+                )
+            };
+            // Membership fix.
+            let Err(GrantsError::OwnerMembershipMissing { fixes }) = run(&insp, 170_000) else {
+                panic!("expected fixes")
+            };
+            for f in &fixes {
+                let (shape, idents, literals) = split_quoted(&f.fix_sql);
+                assert_eq!(
+                    shape, r#"GRANT "" TO "" WITH INHERIT TRUE, SET FALSE;"#,
+                    "{}",
+                    f.fix_sql
+                );
+                assert_eq!(idents, [*owner, connector], "{}", f.fix_sql);
+                assert!(literals.is_empty());
+            }
+            // Grant-option fix (the owner is a member of the connector).
+            for o in &mut insp.objects {
+                o.owner_in_connector = true;
+            }
+            let Err(GrantsError::OwnerMembershipMissing { fixes }) = run(&insp, 170_000) else {
+                panic!("expected fixes")
+            };
+            let shapes: Vec<(String, Vec<String>)> = fixes
+                .iter()
+                .map(|f| {
+                    let (shape, idents, _) = split_quoted(&f.fix_sql);
+                    (shape, idents)
+                })
+                .collect();
+            assert_eq!(
+                shapes,
+                [
+                    (
+                        r#"GRANT USAGE, CREATE ON SCHEMA "" TO "" WITH GRANT OPTION;"#.to_owned(),
+                        vec![(*schema).to_owned(), connector.to_owned()]
+                    ),
+                    (
+                        r#"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN ON TABLE ""."" TO "" WITH GRANT OPTION;"#
+                            .to_owned(),
+                        vec![(*schema).to_owned(), table.to_owned(), connector.to_owned()]
+                    ),
+                ]
+            );
+            // The plan itself, once the connector may act.
+            for o in &mut insp.objects {
+                o.connector_acts_for_owner = true;
+            }
+            let p = run(&insp, 170_000).unwrap();
+            let shapes: Vec<(String, Vec<String>)> = p
+                .statements()
+                .iter()
+                .map(|s| {
+                    let (shape, idents, _) = split_quoted(s.sql());
+                    (shape, idents)
+                })
+                .collect();
+            assert_eq!(
+                shapes,
+                [
+                    (
+                        r#"GRANT USAGE ON SCHEMA "" TO "";"#.to_owned(),
+                        vec![(*schema).to_owned(), (*role).to_owned()]
+                    ),
+                    (
+                        r#"GRANT SELECT ON TABLE ""."" TO "";"#.to_owned(),
+                        vec![(*schema).to_owned(), table.to_owned(), (*role).to_owned()]
+                    ),
+                ]
+            );
+        }
+    }
+
+    #[test]
     fn circular_owner_gets_grant_option_fix_and_grant_options_suffice() {
         let mut insp = sample();
         insp.objects.retain(|o| o.owner.as_str() == "postgres");

@@ -264,6 +264,56 @@ fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str, quote: char) -> fmt::Result
 /// The statement every transaction of this crate starts with, so that [`Literal::quoted`] is exact.
 pub(crate) const SET_STANDARD_STRINGS: &str = "SET LOCAL standard_conforming_strings = on;";
 
+/// Reads SQL as PostgreSQL's lexer does for quoted tokens: the text with every `"…"` identifier
+/// replaced by `""` and every `'…'` literal by `''`, and the identifiers and literals read.
+/// For tests: a statement built from any names must keep its shape.
+#[cfg(test)]
+pub(crate) fn split_quoted(sql: &str) -> (String, Vec<String>, Vec<String>) {
+    let mut shape = String::new();
+    let (mut idents, mut literals) = (Vec::new(), Vec::new());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '"' && c != '\'' {
+            shape.push(c);
+            continue;
+        }
+        let mut token = String::new();
+        loop {
+            match chars.next() {
+                Some(q) if q == c && chars.peek() == Some(&c) => {
+                    chars.next();
+                    token.push(c);
+                }
+                Some(q) if q == c => break,
+                Some(other) => token.push(other),
+                None => panic!("unterminated quoted token in {sql}"),
+            }
+        }
+        shape.push(c);
+        shape.push(c);
+        if c == '"' {
+            idents.push(token)
+        } else {
+            literals.push(token)
+        }
+    }
+    (shape, idents, literals)
+}
+
+/// Names that try to escape quoting, for tests: quotes, SQL, unicode, 63 bytes.
+#[cfg(test)]
+pub(crate) const NASTY_NAMES: &[&str] = &[
+    "a\"b",
+    "Robert'); DROP ROLE x;--",
+    "\"; DROP ROLE postgres; --",
+    "x' OR '1'='1",
+    "$$; SELECT 1; $$",
+    "émoji🐘 name",
+    "back\\slash",
+    "123456789012345678901234567890123456789012345678901234567890123",
+    "🐘🐘🐘🐘🐘🐘🐘🐘🐘🐘🐘🐘🐘🐘🐘abc",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +425,32 @@ mod tests {
                 prop_assert!(Ident::new(s).is_err());
             }
         }
+    }
+
+    #[test]
+    fn nasty_names_are_valid_and_at_most_63_bytes() {
+        for name in NASTY_NAMES {
+            assert!(Ident::new(*name).is_ok(), "{name}");
+        }
+        assert!(NASTY_NAMES.iter().any(|n| n.len() == MAX_IDENT_BYTES));
+        assert!(
+            NASTY_NAMES
+                .iter()
+                .any(|n| n.len() == MAX_IDENT_BYTES && !n.is_ascii())
+        );
+        let (shape, idents, literals) = split_quoted(&format!(
+            "GRANT {} TO {};",
+            Ident::new("a\"b").unwrap().quoted(),
+            Literal::new("it's").unwrap().quoted()
+        ));
+        assert_eq!(
+            (shape.as_str(), idents, literals),
+            (
+                "GRANT \"\" TO '';",
+                vec!["a\"b".to_owned()],
+                vec!["it's".to_owned()]
+            )
+        );
     }
 
     #[test]

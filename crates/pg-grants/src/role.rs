@@ -27,7 +27,7 @@ use crate::error::GrantsError;
 use crate::marker::{DEFAULT_MARKER_ROLE, ManagedRecord, ServiceRole};
 use crate::password::{Password, ScramVerifier};
 use crate::quote::{Ident, Literal};
-use crate::statement::Statement;
+use crate::statement::{BoundVerifier, Statement};
 use crate::version::ServerRules;
 
 /// Name of the role RDS uses for IAM database authentication.
@@ -140,12 +140,61 @@ pub fn comment(role: &Ident, record: &ManagedRecord) -> Result<Statement, Grants
     )))
 }
 
-fn password_clause(verifier: &ScramVerifier) -> Result<(String, String), GrantsError> {
-    let lit = Literal::new(verifier.as_str())?;
-    Ok((
-        format!("PASSWORD {}", lit.quoted()),
-        "PASSWORD '[redacted]'".to_owned(),
-    ))
+/// Binds the verifier (a parameter whose `Debug` is `[redacted]`) and the role name to
+/// transaction-local settings, right before a [`SET_PASSWORD_SQL`] statement.
+pub(crate) const BIND_VERIFIER_SQL: &str = "SELECT pg_catalog.set_config('rdspg.verifier', $1, true), \
+     pg_catalog.set_config('rdspg.role', $2, true)";
+
+/// Clears the settings of [`BIND_VERIFIER_SQL`] right after use, in the same transaction.
+pub(crate) const CLEAR_VERIFIER_SQL: &str = "SELECT pg_catalog.set_config('rdspg.verifier', '', true), \
+     pg_catalog.set_config('rdspg.role', '', true);";
+
+/// Sets the password of the role named by the setting `rdspg.role` (empty: `CURRENT_USER`) to
+/// the verifier in `rdspg.verifier`, so that the verifier never appears in statement text
+/// (tokio-postgres logs statement text at `DEBUG`). A constant: no name or value is spliced in.
+/// The error of the inner `ALTER ROLE` is raised again (code, message, detail) without its
+/// context, which would quote the statement, verifier included.
+pub(crate) const SET_PASSWORD_SQL: &str = "DO $rdspg$
+DECLARE
+  detail pg_catalog.text;
+BEGIN
+  IF pg_catalog.current_setting('rdspg.role') OPERATOR(pg_catalog.=) '' THEN
+    EXECUTE pg_catalog.format('ALTER ROLE CURRENT_USER WITH PASSWORD %L',
+                              pg_catalog.current_setting('rdspg.verifier'));
+  ELSE
+    EXECUTE pg_catalog.format('ALTER ROLE %I WITH PASSWORD %L', pg_catalog.current_setting('rdspg.role'),
+                              pg_catalog.current_setting('rdspg.verifier'));
+  END IF;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+  IF detail OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = SQLERRM;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = SQLERRM, DETAIL = detail;
+END
+$rdspg$;";
+
+/// A statement running `head` (SQL, may be empty) then setting the password of `role` (`None`:
+/// the current user) to `verifier`, shown as `shown`.
+fn with_password(
+    head: String,
+    shown: String,
+    role: Option<&Ident>,
+    verifier: &ScramVerifier,
+) -> Statement {
+    let sql = if head.is_empty() {
+        SET_PASSWORD_SQL.to_owned()
+    } else {
+        format!("{head}\n{SET_PASSWORD_SQL}")
+    };
+    Statement::with_bound_verifier(
+        sql,
+        shown,
+        BoundVerifier {
+            role: role.cloned(),
+            verifier: verifier.as_str().to_owned(),
+        },
+    )
 }
 
 /// The statements creating `role` with its marks: `CREATE ROLE`, marker membership, `rds_iam`
@@ -167,16 +216,19 @@ pub fn create_role(
         "CREATE ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS{limit}",
         role.name.quoted()
     );
-    let (pw_sql, pw_shown) = match &role.auth {
-        LoginAuth::Password(pw) => password_clause(&pw.scram_verifier())?,
-        LoginAuth::Iam => ("PASSWORD NULL".to_owned(), "PASSWORD NULL".to_owned()),
-    };
     let tail = format!(" VALID UNTIL {};", until.quoted());
-    let mut out = vec![
-        Statement::redacted(
-            format!("{head} {pw_sql}{tail}"),
-            format!("{head} {pw_shown}{tail}"),
+    let create = match &role.auth {
+        // Created without a password, which the next statement of the same transaction sets.
+        LoginAuth::Password(pw) => with_password(
+            format!("{head} PASSWORD NULL{tail}"),
+            format!("{head} PASSWORD '[redacted]'{tail}"),
+            Some(&role.name),
+            &pw.scram_verifier(),
         ),
+        LoginAuth::Iam => Statement::new(format!("{head} PASSWORD NULL{tail}")),
+    };
+    let mut out = vec![
+        create,
         Statement::new(grant_marker(&names.marker, &role.name, rules)),
     ];
     if matches!(role.auth, LoginAuth::Iam) {
@@ -234,30 +286,33 @@ pub fn set_expiry(role: &Ident, record: &ManagedRecord) -> Result<Vec<Statement>
     ])
 }
 
-/// Sets a new password (as its SCRAM verifier).
+/// Sets a new password (as its SCRAM verifier, bound as a parameter: see [`Statement`]).
 ///
 /// # Errors
 /// Only [`GrantsError::Quote`].
 pub fn set_password(role: &Ident, password: &Password) -> Result<Statement, GrantsError> {
-    let (sql, shown) = password_clause(&password.scram_verifier())?;
-    Ok(Statement::redacted(
-        format!("ALTER ROLE {} WITH {sql};", role.quoted()),
-        format!("ALTER ROLE {} WITH {shown};", role.quoted()),
+    Ok(with_password(
+        String::new(),
+        format!("ALTER ROLE {} WITH PASSWORD '[redacted]';", role.quoted()),
+        Some(role),
+        &password.scram_verifier(),
     ))
 }
 
 /// Sets the session's own password (as its SCRAM verifier): `ALTER ROLE CURRENT_USER WITH
-/// PASSWORD '<verifier>'`. PostgreSQL lets any role change its own password, without
+/// PASSWORD '<verifier>'`, run by a constant `DO` block with the verifier bound as a parameter
+/// (see [`Statement`]). PostgreSQL lets any role change its own password, without
 /// `CREATEROLE` (<https://www.postgresql.org/docs/current/sql-alterrole.html>), so the connector
 /// rotates its own password with it.
 ///
 /// # Errors
 /// Only [`GrantsError::Quote`].
 pub fn set_own_password(password: &Password) -> Result<Statement, GrantsError> {
-    let (sql, shown) = password_clause(&password.scram_verifier())?;
-    Ok(Statement::redacted(
-        format!("ALTER ROLE CURRENT_USER WITH {sql};"),
-        format!("ALTER ROLE CURRENT_USER WITH {shown};"),
+    Ok(with_password(
+        String::new(),
+        "ALTER ROLE CURRENT_USER WITH PASSWORD '[redacted]';".to_owned(),
+        None,
+        &password.scram_verifier(),
     ))
 }
 
@@ -315,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn password_role_sends_only_the_verifier_and_display_redacts_it() {
+    fn password_role_binds_the_verifier_and_display_redacts_it() {
         let pw = Password::from_secret(SecretString::from("plain-text-secret"));
         let new = NewRole::new(
             Ident::new("Bob").unwrap(),
@@ -325,8 +380,22 @@ mod tests {
         let st = create_role(&new, &RoleNames::default(), &rules(150_000)).unwrap();
         assert_eq!(st.len(), 3);
         let sql = st[0].sql();
-        assert!(sql.contains("PASSWORD 'SCRAM-SHA-256$4096:"), "{sql}");
-        assert!(!sql.contains("plain-text-secret"));
+        // The verifier is bound, never in the text (tokio-postgres logs statement text).
+        assert!(
+            !sql.contains("SCRAM-SHA-256$") && !sql.contains("plain-text-secret"),
+            "{sql}"
+        );
+        assert_eq!(
+            sql,
+            format!(
+                "CREATE ROLE \"Bob\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION \
+                 NOBYPASSRLS PASSWORD NULL VALID UNTIL '2026-11-24T18:00:00Z';\n{SET_PASSWORD_SQL}"
+            )
+        );
+        let bound = st[0].bound_verifier().unwrap();
+        assert_eq!(bound.role, Some(Ident::new("Bob").unwrap()));
+        assert!(bound.verifier.starts_with("SCRAM-SHA-256$4096:"));
+        assert!(st[1].bound_verifier().is_none() && st[2].bound_verifier().is_none());
         assert_eq!(
             st[0].to_string(),
             r#"CREATE ROLE "Bob" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS PASSWORD '[redacted]' VALID UNTIL '2026-11-24T18:00:00Z';"#
@@ -381,15 +450,17 @@ mod tests {
             pw.to_string(),
             r#"ALTER ROLE "a""b" WITH PASSWORD '[redacted]';"#
         );
+        assert_eq!(pw.sql(), SET_PASSWORD_SQL);
+        assert_eq!(pw.bound_verifier().unwrap().role, Some(r.clone()));
         let own =
             set_own_password(&Password::from_secret(SecretString::from("own-secret"))).unwrap();
+        assert_eq!(own.sql(), SET_PASSWORD_SQL);
+        let bound = own.bound_verifier().unwrap();
+        assert_eq!(bound.role, None);
         assert!(
-            own.sql()
-                .starts_with("ALTER ROLE CURRENT_USER WITH PASSWORD 'SCRAM-SHA-256$4096:"),
-            "{}",
-            own.sql()
+            bound.verifier.starts_with("SCRAM-SHA-256$4096:")
+                && !bound.verifier.contains("own-secret")
         );
-        assert!(own.sql().ends_with("';") && !own.sql().contains("own-secret"));
         assert_eq!(
             own.to_string(),
             "ALTER ROLE CURRENT_USER WITH PASSWORD '[redacted]';"

@@ -26,7 +26,7 @@ use crate::plan::{self, Inspection, Plan};
 use crate::privilege::{Grant, LevelPolicy};
 use crate::quote::{Ident, Literal, SET_STANDARD_STRINGS};
 use crate::role::{self, LoginAuth, NewRole, RoleNames};
-use crate::statement::Statement;
+use crate::statement::{RedactedText, Statement};
 use crate::version::ServerRules;
 
 /// A notice or warning the server sent.
@@ -216,14 +216,6 @@ fn lock_stmt(role: &Ident) -> Result<String, GrantsError> {
     ))
 }
 
-fn join(stmts: &[Statement]) -> String {
-    stmts
-        .iter()
-        .map(Statement::sql)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// One connection, as the connector, to one database.
 #[derive(Debug)]
 pub struct Session<'c> {
@@ -316,19 +308,48 @@ impl<'c> Session<'c> {
         if let Some(l) = &self.notices {
             l.take();
         }
-        let batch = format!(
-            "BEGIN;\n{SET_STANDARD_STRINGS}\n{}\n{}",
-            lock_stmt(role).unwrap_or_default(),
-            join(stmts)
-        );
         tracing::debug!(database = %self.database, %role, action, statements = stmts.len(), "sending batch");
-        match self.client.batch_execute(&batch).await {
+        match self.send_batch(role, stmts).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.rollback().await;
                 Err(e)
             }
         }
+    }
+
+    /// `BEGIN`, the lock and `stmts` in one round trip, except that a statement setting a
+    /// password is preceded by binding its verifier as a parameter (see [`Statement`]): one
+    /// more round trip, and the verifier is in no statement text.
+    async fn send_batch(
+        &self,
+        role: &Ident,
+        stmts: &[Statement],
+    ) -> Result<(), tokio_postgres::Error> {
+        let mut batch = format!(
+            "BEGIN;\n{SET_STANDARD_STRINGS}\n{}",
+            lock_stmt(role).unwrap_or_default()
+        );
+        for stmt in stmts {
+            if let Some(bound) = stmt.bound_verifier() {
+                self.client.batch_execute(&batch).await?;
+                batch.clear();
+                let role_name = bound.role.as_ref().map_or("", Ident::as_str);
+                self.client
+                    .execute(
+                        role::BIND_VERIFIER_SQL,
+                        &[&RedactedText(&bound.verifier), &role_name],
+                    )
+                    .await?;
+                batch.push_str(stmt.sql());
+                batch.push('\n');
+                batch.push_str(role::CLEAR_VERIFIER_SQL);
+            } else {
+                batch.push('\n');
+                batch.push_str(stmt.sql());
+            }
+        }
+        self.client.batch_execute(&batch).await
     }
 
     pub(crate) async fn commit(&self, action: &str) -> Result<(), GrantsError> {

@@ -218,6 +218,44 @@ mod tests {
     }
 
     #[test]
+    fn fix_sql_keeps_its_shape_whatever_the_names() {
+        use crate::quote::{NASTY_NAMES, split_quoted};
+        for role in NASTY_NAMES {
+            for connector in NASTY_NAMES {
+                let (r, c) = (Ident::new(*role).unwrap(), Ident::new(*connector).unwrap());
+                let want = vec![(*role).to_owned(), (*connector).to_owned()];
+                for (sql, shape, idents) in [
+                    (
+                        rules(170_000).allow_granting_role_sql(&r, &c),
+                        r#"GRANT "" TO "" WITH ADMIN OPTION;"#,
+                        want.clone(),
+                    ),
+                    (
+                        rules(150_000).allow_granting_role_sql(&r, &c),
+                        r#"ALTER ROLE "" CREATEROLE;"#,
+                        vec![(*connector).to_owned()],
+                    ),
+                    (
+                        rules(170_000).grant_privileges_of_sql(&r, &c),
+                        r#"GRANT "" TO "" WITH INHERIT TRUE, SET FALSE;"#,
+                        want.clone(),
+                    ),
+                    (
+                        rules(150_000).grant_privileges_of_sql(&r, &c),
+                        r#"GRANT "" TO "";"#,
+                        want.clone(),
+                    ),
+                ] {
+                    let (got_shape, got_idents, literals) = split_quoted(&sql);
+                    assert_eq!(got_shape, shape, "{sql}");
+                    assert_eq!(got_idents, idents, "{sql}");
+                    assert!(literals.is_empty(), "{sql}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn fix_sql_per_version() {
         let owner = Ident::new("app_owner").unwrap();
         let conn = Ident::new("apono_connector").unwrap();

@@ -175,10 +175,17 @@ async fn operations(cluster: &TestCluster, search_path: Option<&str>, tag: &str)
             return vec![format!("connecting: {:?} {:?}", a.err(), b.err())];
         }
     };
+    // A marker role of its own per round, so that creating the marker runs in every round too.
+    let settings = Settings::default().marker_role(id(&format!("rdspg_managed_{tag}")));
+    note(
+        e,
+        "ServerRules::detect",
+        pg_grants::ServerRules::detect(&c.client).await,
+    );
     let Some(s) = note(
         e,
         "session",
-        Session::new(&c.client, Settings::default()).await,
+        Session::new(&c.client, settings.clone()).await,
     ) else {
         return errors;
     };
@@ -186,7 +193,7 @@ async fn operations(cluster: &TestCluster, search_path: Option<&str>, tag: &str)
     let Some(s2) = note(
         e,
         "session 2",
-        Session::new(&c2.client, Settings::default()).await,
+        Session::new(&c2.client, settings.clone()).await,
     ) else {
         return errors;
     };
@@ -658,17 +665,7 @@ impl Usage {
         let first = word(0).unwrap_or("");
         let utility = matches!(
             first,
-            "grant"
-                | "revoke"
-                | "alter"
-                | "create"
-                | "comment"
-                | "reassign"
-                | "drop"
-                | "set"
-                | "begin"
-                | "commit"
-                | "rollback"
+            "grant" | "revoke" | "alter" | "create" | "comment" | "reassign" | "drop" | "set"
         );
         // CTE names: `name AS (`.
         let ctes: BTreeSet<&str> = (0..t.len())
@@ -798,7 +795,7 @@ fn the_reader_finds_unqualified_uses() {
     u.read(
         "SELECT pg_advisory_xact_lock(hashtextextended('k', 0)) FROM pg_roles r \
          WHERE r.rolname = $1 AND x IN (1) AND n NOT LIKE 'a%' AND y::text <> 'z' \
-         AND CASE r.k WHEN 'S' THEN true END",
+         AND CASE r.k WHEN 'S' THEN true END;          DO $x$BEGIN IF a = b THEN PERFORM planted(); END IF; END$x$",
     );
     let flagged: Vec<&str> = u.unqualified.keys().map(String::as_str).collect();
     for want in [
@@ -814,6 +811,13 @@ fn the_reader_finds_unqualified_uses() {
     ] {
         assert!(flagged.contains(&want), "{want} not in {flagged:?}");
     }
+    // Inside a DO block too, also right after its BEGIN.
+    let mut d = Usage::default();
+    d.read("DO $x$BEGIN IF a = b THEN PERFORM planted(); END IF; END$x$");
+    assert_eq!(
+        d.unqualified.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["function planted()", "operator ="]
+    );
     let mut q = Usage::default();
     q.read(
         "WITH r AS (SELECT 1) SELECT pg_catalog.format('%I', x::pg_catalog.text) \
