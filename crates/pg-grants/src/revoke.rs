@@ -14,8 +14,9 @@
 //! 4. in every database where `pg_shdepend` shows the role (and the current one), in one locked
 //!    transaction: check the holder again, list what the role owns ([`OwnedObject`], reported in
 //!    [`RevokeReport::moved`]), make its `SECURITY DEFINER` functions and procedures
-//!    `SECURITY INVOKER`, `REASSIGN OWNED BY role TO holder`, then `DROP OWNED BY role`, which
-//!    then only drops privileges: the tables it created keep their rows under the holder;
+//!    `SECURITY INVOKER` and (15+) its views `security_invoker`, `REASSIGN OWNED BY role TO
+//!    holder`, then `DROP OWNED BY role`, which then only drops privileges: the tables it created
+//!    keep their rows under the holder;
 //! 5. `DROP ROLE`.
 //!
 //! # The holder
@@ -40,11 +41,14 @@
 //! the moment of the reassignment the holder receives `CREATE` on those schemas (granted by the
 //! connector, which must be able to), and loses it again in the same transaction.
 //!
-//! `SECURITY DEFINER` routines the user owned become `SECURITY INVOKER` before they move: the
-//! holder also owns what earlier revoked users left, so a routine running as the holder (for
-//! example one that executes any SQL it is given) would let its callers read or drop those
-//! objects. The report lists each with [`OwnedObject::security_definer`], so an administrator can
-//! review it and decide.
+//! `SECURITY DEFINER` routines the user owned become `SECURITY INVOKER` before they move, and on
+//! PostgreSQL 15+ its views get `security_invoker = true`: the holder also owns what earlier
+//! revoked users left, so a routine running as the holder (for example one that executes any SQL
+//! it is given) would let its callers read or drop those objects, and a view over such a table
+//! would show it to whoever may read the view. The report lists each routine with
+//! [`OwnedObject::security_definer`] and each view ([`OwnedObject::is_view`]), so an
+//! administrator can review them and decide. Before 15 views have no such option: a view a
+//! revoked user left over another revoked user's table reads it as the holder.
 //!
 //! If a database cannot be reached, the role stays `NOLOGIN` and the error
 //! ([`GrantsError::RevokeIncomplete`]) lists what is left; running the revocation again finishes.
@@ -482,6 +486,14 @@ impl Session<'_> {
             if o.security_definer {
                 stmts.push(Statement::new(format!(
                     "ALTER ROUTINE {} SECURITY INVOKER;",
+                    o.name
+                )));
+            }
+            if o.kind == "view" && self.rules().version().major() >= 15 {
+                // A view reads its tables with its owner's rights, and the holder owns the
+                // tables every revoked user left: from now on it reads with its caller's.
+                stmts.push(Statement::new(format!(
+                    "ALTER VIEW {} SET (security_invoker = true);",
                     o.name
                 )));
             }

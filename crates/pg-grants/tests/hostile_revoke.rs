@@ -70,6 +70,8 @@ CREATE FUNCTION sales.on_inbox() RETURNS trigger LANGUAGE plpgsql SECURITY DEFIN
 CREATE TRIGGER on_inbox AFTER INSERT ON sales.inbox FOR EACH ROW EXECUTE FUNCTION sales.on_inbox();
 CREATE VIEW sales.payroll_view AS SELECT * FROM sales.payroll;
 GRANT SELECT ON sales.payroll_view TO PUBLIC;
+CREATE VIEW sales.diary_view AS SELECT * FROM sales.early_diary;
+GRANT SELECT ON sales.diary_view TO PUBLIC;
 "#;
 
 #[test]
@@ -106,7 +108,9 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                 .unwrap();
             e.batch_execute(
                 "CREATE SCHEMA early_work; CREATE TABLE early_work.notes (n int); \
-                 INSERT INTO early_work.notes VALUES (1), (2);",
+                 INSERT INTO early_work.notes VALUES (1), (2); \
+                 CREATE TABLE sales.early_diary (note text); \
+                 INSERT INTO sales.early_diary VALUES ('private');",
             )
             .await
             .unwrap();
@@ -185,6 +189,8 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                 .query("SELECT amount FROM sales.payroll_view", &[])
                 .await;
             let direct = try_sql(&a, "SELECT * FROM sales.payroll").await;
+            // A view over a table an earlier revoked user left (the holder owns both).
+            let diary = a.query("SELECT note FROM sales.diary_view", &[]).await;
             assert!(run.is_err(), "{v}: the SECURITY DEFINER function ran with rights");
             assert!(grab.is_err(), "{v}: the function granted the payroll");
             assert!(wreck.is_err(), "{v}: the function dropped a table the holder owns");
@@ -198,6 +204,10 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                 "{v}: the view showed the payroll"
             );
             assert!(direct.is_err(), "{v}: the accomplice reads the payroll");
+            assert!(
+                diary.as_ref().map_or(true, Vec::is_empty),
+                "{v}: the view showed another revoked user's table"
+            );
             let _ = trigger;
             assert_eq!(
                 su(
@@ -222,11 +232,11 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                     rds::APP_DB,
                     "SELECT (SELECT count(*) FROM sales.inbox) || ',' || \
                      (SELECT count(*) FROM pg_proc WHERE proname IN ('run', 'peek', 'on_inbox')) || ',' || \
-                     (SELECT count(*) FROM pg_class WHERE relname IN ('payroll_view', 'loot', 'inbox')) || ',' || \
+                     (SELECT count(*) FROM pg_class WHERE relname IN ('payroll_view', 'diary_view', 'loot', 'inbox')) || ',' || \
                      (SELECT count(*) FROM pg_trigger WHERE tgname = 'on_inbox') || ',' || \
                      (SELECT count(*) FROM early_work.notes)"
                 ),
-                "2,3,3,1,2",
+                "2,3,4,1,2",
                 "{v}"
             );
             check_holder_and_report(&cluster, v, &report);
@@ -261,7 +271,7 @@ fn check_holder_and_report(cluster: &TestCluster, v: u32, report: &pg_grants::Re
                UNION ALL SELECT relname::text FROM pg_class \
                 WHERE relowner = 'rdspg_holder'::regrole AND relkind IN ('r', 'v')) o"
         ),
-        "inbox,loot,notes,on_inbox:false,payroll_view,peek:false,run:false",
+        "diary_view,early_diary,inbox,loot,notes,on_inbox:false,payroll_view,peek:false,run:false",
         "{v}: the holder owns what the user left, no routine runs as its definer"
     );
     let moved = |name: &str| {
@@ -278,7 +288,7 @@ fn check_holder_and_report(cluster: &TestCluster, v: u32, report: &pg_grants::Re
     assert!(moved("sales.payroll_view").is_view());
     assert!(!moved("sales.inbox").is_view() && moved("sales.inbox").kind == "table");
     assert!(report.moved.iter().all(|o| o.database == rds::APP_DB));
-    assert_eq!(report.moved.len(), 6, "{v}: {:?}", report.moved);
+    assert_eq!(report.moved.len(), 7, "{v}: {:?}", report.moved);
 }
 
 /// Who owns the victim's table, and whether the victim may log in.
