@@ -14,7 +14,8 @@
 //! 4. in every database where `pg_shdepend` shows the role (and the current one), in one locked
 //!    transaction: check the holder again, list what the role owns ([`OwnedObject`], reported in
 //!    [`RevokeReport::moved`]), make its `SECURITY DEFINER` functions and procedures
-//!    `SECURITY INVOKER` and (15+) its views `security_invoker`, `REASSIGN OWNED BY role TO
+//!    `SECURITY INVOKER`, (15+) its views `security_invoker`, its tables' rules disabled (and
+//!    the write privileges it granted on views with rules revoked), `REASSIGN OWNED BY role TO
 //!    holder`, then `DROP OWNED BY role`, which then only drops privileges: the tables it created
 //!    keep their rows under the holder;
 //! 5. `DROP ROLE`.
@@ -48,7 +49,11 @@
 //! would show it to whoever may read the view. The report lists each routine with
 //! [`OwnedObject::security_definer`] and each view ([`OwnedObject::is_view`]), so an
 //! administrator can review them and decide. Before 15 views have no such option: a view a
-//! revoked user left over another revoked user's table reads it as the holder.
+//! revoked user left over another revoked user's table reads it as the holder. Rewrite rules run
+//! their actions with the rights of their table's owner too: rules on the user's tables are
+//! disabled (`ALTER TABLE … DISABLE RULE`, kept), and as a view's rules cannot be disabled and
+//! fire only on writes, the write privileges the user granted on its views with rules are
+//! revoked.
 //!
 //! If a database cannot be reached, the role stays `NOLOGIN` and the error
 //! ([`GrantsError::RevokeIncomplete`]) lists what is left; running the revocation again finishes.
@@ -128,6 +133,24 @@ pub struct RevokeReport {
     /// transaction that moved it.
     pub moved: Vec<OwnedObject>,
 }
+
+/// The rewrite rules (other than a view's `_RETURN`) on relations role `$1` owns, still enabled:
+/// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold
+/// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`0`: `PUBLIC`, as text).
+const RULES_SQL: &str = "
+SELECT n.nspname::text, c.relname::text, c.relkind::text, r.rulename::text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+               FROM pg_catalog.aclexplode(c.relacl) a
+              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
+                AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE']))
+  FROM pg_catalog.pg_rewrite r
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
+   AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN'
+   AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D'
+ ORDER BY 1, 2, 4";
 
 /// Everything role `$1` owns in the current database (`pg_shdepend` ownership entries), with, per
 /// object: kind, identity, `SECURITY DEFINER`, trigger function, whether it is a schema, and the
@@ -461,6 +484,51 @@ impl Session<'_> {
         }
     }
 
+    /// What takes the rules on the role's relations out of use: a rule's actions run with the
+    /// rights of its relation's owner, soon the holder. Tables: `ALTER TABLE … DISABLE RULE`
+    /// (kept, not dropped). Views cannot disable a rule, and rules fire only on writes: the
+    /// write privileges the owner granted on them are revoked.
+    async fn rule_statements(&self, role: &Ident) -> Result<Vec<Statement>, GrantsError> {
+        let action = format!("listing the rules of {role} in {}", self.database());
+        let rows = self
+            .client()
+            .query(RULES_SQL, &[&role.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        let mut out = Vec::new();
+        let mut views_done: Vec<String> = Vec::new();
+        for row in &rows {
+            let schema = Ident::new(col::<String>(row, 0, &action)?)?;
+            let relation = Ident::new(col::<String>(row, 1, &action)?)?;
+            let relkind: String = col(row, 2, &action)?;
+            let rule = Ident::new(col::<String>(row, 3, &action)?)?;
+            let grantees: Vec<String> = col(row, 4, &action)?;
+            let name = format!("{}.{}", schema.quoted(), relation.quoted());
+            if relkind == "v" {
+                if views_done.contains(&name) {
+                    continue;
+                }
+                for grantee in grantees {
+                    let grantee = if grantee.is_empty() {
+                        "PUBLIC".to_owned()
+                    } else {
+                        Ident::new(grantee)?.quoted().to_string()
+                    };
+                    out.push(Statement::new(format!(
+                        "REVOKE INSERT, UPDATE, DELETE ON {name} FROM {grantee} CASCADE;"
+                    )));
+                }
+                views_done.push(name);
+            } else {
+                out.push(Statement::new(format!(
+                    "ALTER TABLE {name} DISABLE RULE {};",
+                    rule.quoted()
+                )));
+            }
+        }
+        Ok(out)
+    }
+
     /// Inside the open transaction: checks the holder, lists what the role owns, and moves it.
     async fn reassign_in_transaction(
         &self,
@@ -479,7 +547,7 @@ impl Session<'_> {
             });
         }
         let owned = self.owned_objects(role, holder).await?;
-        let mut stmts = Vec::new();
+        let mut stmts = self.rule_statements(role).await?;
         let mut temporary = Vec::new();
         for row in &owned {
             let o = &row.object;

@@ -70,6 +70,14 @@ CREATE FUNCTION sales.on_inbox() RETURNS trigger LANGUAGE plpgsql SECURITY DEFIN
 CREATE TRIGGER on_inbox AFTER INSERT ON sales.inbox FOR EACH ROW EXECUTE FUNCTION sales.on_inbox();
 CREATE VIEW sales.payroll_view AS SELECT * FROM sales.payroll;
 GRANT SELECT ON sales.payroll_view TO PUBLIC;
+CREATE TABLE sales.mailbox (n int);
+GRANT INSERT ON sales.mailbox TO PUBLIC;
+CREATE RULE copy_diary AS ON INSERT TO sales.mailbox
+    DO ALSO INSERT INTO sales.loot SELECT count(*) FROM sales.early_diary;
+CREATE VIEW sales.drop_box AS SELECT 1 AS n;
+CREATE RULE copy_diary_too AS ON INSERT TO sales.drop_box
+    DO INSTEAD INSERT INTO sales.loot SELECT count(*) FROM sales.early_diary;
+GRANT INSERT ON sales.drop_box TO PUBLIC;
 CREATE VIEW sales.diary_view AS SELECT * FROM sales.early_diary;
 GRANT SELECT ON sales.diary_view TO PUBLIC;
 "#;
@@ -189,6 +197,10 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                 .query("SELECT amount FROM sales.payroll_view", &[])
                 .await;
             let direct = try_sql(&a, "SELECT * FROM sales.payroll").await;
+            // A rule runs its actions with the rights of its table's owner, now the holder,
+            // which owns the table an earlier revoked user left.
+            let _rule = try_sql(&a, "INSERT INTO sales.mailbox VALUES (1)").await;
+            let _view_rule = try_sql(&a, "INSERT INTO sales.drop_box VALUES (1)").await;
             // A view over a table an earlier revoked user left (the holder owns both).
             let diary = a.query("SELECT note FROM sales.diary_view", &[]).await;
             assert!(run.is_err(), "{v}: the SECURITY DEFINER function ran with rights");
@@ -222,7 +234,7 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
             assert_eq!(
                 su(&cluster, rds::APP_DB, "SELECT count(*) FROM sales.loot"),
                 "0",
-                "{v}: the trigger copied the payroll"
+                "{v}: the trigger or the rule copied data the accomplice may not read"
             );
 
             // Nothing was lost: every object is still there, with its rows.
@@ -232,11 +244,12 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                     rds::APP_DB,
                     "SELECT (SELECT count(*) FROM sales.inbox) || ',' || \
                      (SELECT count(*) FROM pg_proc WHERE proname IN ('run', 'peek', 'on_inbox')) || ',' || \
-                     (SELECT count(*) FROM pg_class WHERE relname IN ('payroll_view', 'diary_view', 'loot', 'inbox')) || ',' || \
+                     (SELECT count(*) FROM pg_class WHERE relname IN ('payroll_view', 'diary_view', 'loot', 'inbox', 'mailbox', 'drop_box')) || ',' || \
+                     (SELECT count(*) FROM pg_rewrite WHERE rulename IN ('copy_diary', 'copy_diary_too')) || ',' || \
                      (SELECT count(*) FROM pg_trigger WHERE tgname = 'on_inbox') || ',' || \
                      (SELECT count(*) FROM early_work.notes)"
                 ),
-                "2,3,4,1,2",
+                "2,3,6,2,1,2",
                 "{v}"
             );
             check_holder_and_report(&cluster, v, &report);
@@ -271,7 +284,7 @@ fn check_holder_and_report(cluster: &TestCluster, v: u32, report: &pg_grants::Re
                UNION ALL SELECT relname::text FROM pg_class \
                 WHERE relowner = 'rdspg_holder'::regrole AND relkind IN ('r', 'v')) o"
         ),
-        "diary_view,early_diary,inbox,loot,notes,on_inbox:false,payroll_view,peek:false,run:false",
+        "diary_view,drop_box,early_diary,inbox,loot,mailbox,notes,on_inbox:false,payroll_view,peek:false,run:false",
         "{v}: the holder owns what the user left, no routine runs as its definer"
     );
     let moved = |name: &str| {
@@ -288,7 +301,7 @@ fn check_holder_and_report(cluster: &TestCluster, v: u32, report: &pg_grants::Re
     assert!(moved("sales.payroll_view").is_view());
     assert!(!moved("sales.inbox").is_view() && moved("sales.inbox").kind == "table");
     assert!(report.moved.iter().all(|o| o.database == rds::APP_DB));
-    assert_eq!(report.moved.len(), 7, "{v}: {:?}", report.moved);
+    assert_eq!(report.moved.len(), 9, "{v}: {:?}", report.moved);
 }
 
 /// Who owns the victim's table, and whether the victim may log in.
