@@ -43,7 +43,8 @@
 //! and their mark is turned around (old membership revoked) the next time the library changes
 //! them ([`Session::set_expiry`](crate::Session::set_expiry),
 //! [`Session::set_password`](crate::Session::set_password), [`Session::apply`](crate::Session::apply),
-//! [`Session::migrate_mark`](crate::Session::migrate_mark)). The marker itself is checked to be
+//! [`Session::migrate_mark`](crate::Session::migrate_mark), for all at once
+//! [`Session::migrate_marks`](crate::Session::migrate_marks)). The marker itself is checked to be
 //! rightless ([`ServiceRole`]) before the library relies on it.
 //!
 //! # The holder role

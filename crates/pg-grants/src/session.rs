@@ -556,6 +556,30 @@ impl<'c> Session<'c> {
         self.migrate_legacy_mark(&role).await
     }
 
+    /// Turns the 0.1.0 mark of every managed role that still carries it around (see
+    /// [`marker`](crate::marker)), each on its own: one that cannot be re-marked is logged and
+    /// skipped, and the others still are. Returns the roles re-marked. Meant for a sweep, so that
+    /// before PostgreSQL 16 no managed user keeps the right to `SET ROLE` to the marker until its
+    /// next change.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`] when the roles cannot be listed.
+    pub async fn migrate_marks(&self) -> Result<Vec<Ident>, GrantsError> {
+        let mut migrated = Vec::new();
+        for role in self.managed_roles().await? {
+            if !role.legacy_mark {
+                continue;
+            }
+            match self.migrate_legacy_mark(&role).await {
+                Ok(_) => migrated.push(role.name),
+                Err(e) => {
+                    tracing::warn!(role = %role.name, error = %e, "could not turn a 0.1.0 mark around");
+                }
+            }
+        }
+        Ok(migrated)
+    }
+
     /// As [`Session::migrate_mark`] for a role already looked up.
     pub(crate) async fn migrate_legacy_mark(
         &self,
