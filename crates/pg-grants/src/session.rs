@@ -729,7 +729,8 @@ impl<'c> Session<'c> {
     /// What makes `name` unfit to be the service role `kind` (empty: nothing), or `None` when
     /// no such role exists. Fit means: no attribute granting anything (`NOLOGIN NOSUPERUSER
     /// NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`), not the connector, no
-    /// privilege on any object of any database (`pg_shdepend` is shared), and
+    /// privilege on a shared object or an object of this database (except what a managed user
+    /// granted it on its own table, schema or function), and
     ///
     /// * holder: marked as this library's holder, a member of no role, and no member but the
     ///   connector (which must act as the holder to reassign objects to it);
@@ -784,7 +785,9 @@ impl<'c> Session<'c> {
         }
         if has_privileges {
             problems.push(
-                "it holds privileges on objects (pg_shdepend entries of type 'a')".to_owned(),
+                "it holds privileges on objects of this database or shared objects, granted by \
+                 roles other than managed users (pg_shdepend entries of type 'a')"
+                    .to_owned(),
             );
         }
         Ok(Some(problems))

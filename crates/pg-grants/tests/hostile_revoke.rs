@@ -347,8 +347,11 @@ fn a_holder_with_any_right_or_not_ours_is_refused_and_nothing_moves() {
             let u = try_connect(&cluster, "victim", &pw, rds::APP_DB)
                 .await
                 .unwrap();
+            // It also grants the holder a privilege on its table: a hostile user must not be able
+            // to block every revocation (its own included) that way.
             u.batch_execute(
-                "CREATE TABLE sales.victim_notes (n int); INSERT INTO sales.victim_notes VALUES (7);",
+                "CREATE TABLE sales.victim_notes (n int); INSERT INTO sales.victim_notes VALUES (7); \
+                 GRANT SELECT ON sales.victim_notes TO rdspg_holder;",
             )
             .await
             .unwrap();
@@ -395,15 +398,15 @@ fn a_holder_with_any_right_or_not_ours_is_refused_and_nothing_moves() {
                 assert_eq!(victim_state(&cluster), "victim|f|1", "{v}: {tamper}");
                 su(&cluster, "postgres", undo);
             }
-            // A privilege on anything, in any database.
-            su(&cluster, rds::OTHER_DB, "GRANT USAGE ON SCHEMA reports TO rdspg_holder");
+            // A privilege an administrator gave it.
+            su(&cluster, rds::APP_DB, "GRANT SELECT ON sales.customers TO rdspg_holder");
             let err = s
                 .revoke_role(&id("victim"), &connector_for(&cluster))
                 .await
                 .unwrap_err();
             assert!(err.to_string().contains("privileges"), "{v}: {err}");
             assert_eq!(victim_state(&cluster), "victim|f|1");
-            su(&cluster, rds::OTHER_DB, "REVOKE USAGE ON SCHEMA reports FROM rdspg_holder");
+            su(&cluster, rds::APP_DB, "REVOKE SELECT ON sales.customers FROM rdspg_holder");
 
             // Restored, the revocation goes through and nothing is lost.
             let report = s
