@@ -86,6 +86,13 @@ fn a_user_cannot_act_as_the_marker_or_leave_objects_owned_by_it() {
             ];
             // Nor change its record.
             let recomment = try_sql(&u, "COMMENT ON ROLE sneaky IS NULL").await;
+            // Granting the marker a privilege on its own table does not stop the next grant.
+            u.batch_execute(
+                "CREATE TABLE public.mine (n int); GRANT SELECT ON public.mine TO rdspg_managed;",
+            )
+            .await
+            .unwrap();
+            new_user(&s, "next", AccessLevel::ReadOnly).await;
 
             let report = s
                 .revoke_role(&id("sneaky"), &connector_for(&cluster))
