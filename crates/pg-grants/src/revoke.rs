@@ -53,7 +53,9 @@
 //! their actions with the rights of their table's owner too: rules on the user's tables are
 //! disabled (`ALTER TABLE … DISABLE RULE`, kept), and as a view's rules cannot be disabled and
 //! fire only on writes, the write privileges the user granted on its views with rules are
-//! revoked.
+//! revoked. On 17+ the `MAINTAIN` privilege it granted on its relations is revoked too:
+//! `ANALYZE` or `REFRESH MATERIALIZED VIEW` by a grantee runs index expressions and view
+//! queries with the owner's rights.
 //!
 //! If a database cannot be reached, the role stays `NOLOGIN` and the error
 //! ([`GrantsError::RevokeIncomplete`]) lists what is left; running the revocation again finishes.
@@ -152,6 +154,22 @@ SELECT n.nspname::text, c.relname::text, c.relkind::text, r.rulename::text,
    AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D'
  ORDER BY 1, 2, 4";
 
+/// The relations role `$1` owns on which it granted `MAINTAIN` (17+) to others: schema, relation,
+/// grantees (`''`: `PUBLIC`). `ANALYZE`, `REFRESH MATERIALIZED VIEW`, `CLUSTER`, `REINDEX` run
+/// index expressions and view queries with the rights of the relation's owner, soon the holder.
+const MAINTAIN_SQL: &str = "
+SELECT n.nspname::text, c.relname::text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+               FROM pg_catalog.aclexplode(c.relacl) a
+              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'MAINTAIN') AS grantees
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
+   AND c.relacl IS NOT NULL
+ ORDER BY 1, 2";
+
 /// Everything role `$1` owns in the current database (`pg_shdepend` ownership entries), with, per
 /// object: kind, identity, `SECURITY DEFINER`, trigger function, whether it is a schema, and the
 /// schema where holder `$2` needs `CREATE` to receive it (functions and other objects that
@@ -188,6 +206,15 @@ pub(crate) struct OwnedRow {
     pub(crate) object: OwnedObject,
     pub(crate) is_schema: bool,
     pub(crate) holder_needs_create_in: Option<String>,
+}
+
+/// A grantee as SQL: `PUBLIC` for `''`, else the quoted role name.
+fn grantee_sql(grantee: String) -> Result<String, GrantsError> {
+    Ok(if grantee.is_empty() {
+        "PUBLIC".to_owned()
+    } else {
+        Ident::new(grantee)?.quoted().to_string()
+    })
 }
 
 impl Session<'_> {
@@ -484,10 +511,12 @@ impl Session<'_> {
         }
     }
 
-    /// What takes the rules on the role's relations out of use: a rule's actions run with the
-    /// rights of its relation's owner, soon the holder. Tables: `ALTER TABLE … DISABLE RULE`
-    /// (kept, not dropped). Views cannot disable a rule, and rules fire only on writes: the
-    /// write privileges the owner granted on them are revoked.
+    /// What takes out of use the parts of the role's relations that run with their owner's
+    /// rights, soon the holder's: a rule's actions run so (tables: `ALTER TABLE … DISABLE RULE`,
+    /// kept; views cannot disable a rule, and rules fire only on writes, so the write privileges
+    /// the owner granted on them are revoked), and so do the index expressions and view queries
+    /// that `MAINTAIN` (17+) lets others run (`ANALYZE`, `REFRESH MATERIALIZED VIEW`): the
+    /// `MAINTAIN` the owner granted is revoked.
     async fn rule_statements(&self, role: &Ident) -> Result<Vec<Statement>, GrantsError> {
         let action = format!("listing the rules of {role} in {}", self.database());
         let rows = self
@@ -496,6 +525,25 @@ impl Session<'_> {
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         let mut out = Vec::new();
+        if self.rules().has_maintain() {
+            let rows = self
+                .client()
+                .query(MAINTAIN_SQL, &[&role.as_str()])
+                .await
+                .map_err(|e| GrantsError::db(action.clone(), e))?;
+            for row in &rows {
+                let schema = Ident::new(col::<String>(row, 0, &action)?)?;
+                let relation = Ident::new(col::<String>(row, 1, &action)?)?;
+                for grantee in col::<Vec<String>>(row, 2, &action)? {
+                    out.push(Statement::new(format!(
+                        "REVOKE MAINTAIN ON {}.{} FROM {} CASCADE;",
+                        schema.quoted(),
+                        relation.quoted(),
+                        grantee_sql(grantee)?
+                    )));
+                }
+            }
+        }
         let mut views_done: Vec<String> = Vec::new();
         for row in &rows {
             let schema = Ident::new(col::<String>(row, 0, &action)?)?;
@@ -509,13 +557,9 @@ impl Session<'_> {
                     continue;
                 }
                 for grantee in grantees {
-                    let grantee = if grantee.is_empty() {
-                        "PUBLIC".to_owned()
-                    } else {
-                        Ident::new(grantee)?.quoted().to_string()
-                    };
                     out.push(Statement::new(format!(
-                        "REVOKE INSERT, UPDATE, DELETE ON {name} FROM {grantee} CASCADE;"
+                        "REVOKE INSERT, UPDATE, DELETE ON {name} FROM {} CASCADE;",
+                        grantee_sql(grantee)?
                     )));
                 }
                 views_done.push(name);

@@ -82,6 +82,21 @@ CREATE VIEW sales.diary_view AS SELECT * FROM sales.early_diary;
 GRANT SELECT ON sales.diary_view TO PUBLIC;
 "#;
 
+/// An index expression that shows another revoked user's table (in a schema the holder now owns,
+/// so found by name) when it runs as the holder, as `ANALYZE` by a `MAINTAIN` grantee (17+) makes
+/// it.
+const INDEX_PLANT: &str = r#"
+CREATE FUNCTION sales.leak(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN
+    IF current_user = 'rdspg_holder' THEN
+        RAISE EXCEPTION 'leaked %', (SELECT string_agg(n::text, ',' ORDER BY n) FROM early_work.notes);
+    END IF;
+    RETURN v;
+END$$;
+CREATE TABLE sales.stats (n int);
+INSERT INTO sales.stats VALUES (1);
+CREATE INDEX ON sales.stats (sales.leak(n));
+"#;
+
 #[test]
 fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
     for_each_version(&[15, 17], |v| {
@@ -154,6 +169,12 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                 .await
                 .unwrap();
             u.batch_execute(PLANT).await.unwrap();
+            u.batch_execute(INDEX_PLANT).await.unwrap();
+            if v >= 17 {
+                u.batch_execute("GRANT MAINTAIN ON sales.stats TO PUBLIC")
+                    .await
+                    .unwrap();
+            }
             assert!(
                 try_sql(&u, "SELECT * FROM sales.payroll").await.is_err(),
                 "{v}: the user itself cannot read the payroll"
@@ -201,6 +222,7 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
             // which owns the table an earlier revoked user left.
             let _rule = try_sql(&a, "INSERT INTO sales.mailbox VALUES (1)").await;
             let _view_rule = try_sql(&a, "INSERT INTO sales.drop_box VALUES (1)").await;
+            let analyze = try_sql(&a, "ANALYZE sales.stats").await;
             // A view over a table an earlier revoked user left (the holder owns both).
             let diary = a.query("SELECT note FROM sales.diary_view", &[]).await;
             assert!(run.is_err(), "{v}: the SECURITY DEFINER function ran with rights");
@@ -219,6 +241,10 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
             assert!(
                 diary.as_ref().map_or(true, Vec::is_empty),
                 "{v}: the view showed another revoked user's table"
+            );
+            assert!(
+                !format!("{analyze:?}").contains("leaked 1,2"),
+                "{v}: ANALYZE ran an index expression as the holder: {analyze:?}"
             );
             let _ = trigger;
             assert_eq!(
@@ -284,7 +310,7 @@ fn check_holder_and_report(cluster: &TestCluster, v: u32, report: &pg_grants::Re
                UNION ALL SELECT relname::text FROM pg_class \
                 WHERE relowner = 'rdspg_holder'::regrole AND relkind IN ('r', 'v')) o"
         ),
-        "diary_view,drop_box,early_diary,inbox,loot,mailbox,notes,on_inbox:false,payroll_view,peek:false,run:false",
+        "diary_view,drop_box,early_diary,inbox,leak:false,loot,mailbox,notes,on_inbox:false,payroll_view,peek:false,run:false,stats",
         "{v}: the holder owns what the user left, no routine runs as its definer"
     );
     let moved = |name: &str| {
@@ -301,7 +327,7 @@ fn check_holder_and_report(cluster: &TestCluster, v: u32, report: &pg_grants::Re
     assert!(moved("sales.payroll_view").is_view());
     assert!(!moved("sales.inbox").is_view() && moved("sales.inbox").kind == "table");
     assert!(report.moved.iter().all(|o| o.database == rds::APP_DB));
-    assert_eq!(report.moved.len(), 9, "{v}: {:?}", report.moved);
+    assert_eq!(report.moved.len(), 11, "{v}: {:?}", report.moved);
 }
 
 /// Who owns the victim's table, and whether the victim may log in.
