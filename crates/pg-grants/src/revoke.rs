@@ -552,7 +552,8 @@ impl Session<'_> {
             let rule = Ident::new(col::<String>(row, 3, &action)?)?;
             let grantees: Vec<String> = col(row, 4, &action)?;
             let name = format!("{}.{}", schema.quoted(), relation.quoted());
-            if relkind == "v" {
+            // Only tables can disable a rule (not views, nor foreign tables).
+            if relkind != "r" && relkind != "p" {
                 if views_done.contains(&name) {
                     continue;
                 }
