@@ -189,12 +189,12 @@ pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
                        OR s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                                           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
                   AND NOT EXISTS (
-                        SELECT 1 FROM pg_catalog.aclexplode(CASE s.classid
-                            WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+                        SELECT 1 FROM pg_catalog.aclexplode(CASE
+                            WHEN s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass THEN
                                  (SELECT c.relacl FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) s.objid)
-                            WHEN 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN
+                            WHEN s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN
                                  (SELECT n.nspacl FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) s.objid)
-                            WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+                            WHEN s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
                                  (SELECT p.proacl FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) s.objid)
                             END) a
                          WHERE a.grantee OPERATOR(pg_catalog.=) r.oid
