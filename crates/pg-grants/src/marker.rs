@@ -46,7 +46,8 @@
 //! and their mark is turned around (old membership revoked) the next time the library changes
 //! them ([`Session::set_expiry`](crate::Session::set_expiry),
 //! [`Session::set_password`](crate::Session::set_password), [`Session::apply`](crate::Session::apply),
-//! [`Session::migrate_mark`](crate::Session::migrate_mark)). The marker itself is checked to be
+//! [`Session::migrate_mark`](crate::Session::migrate_mark), for all at once
+//! [`Session::migrate_marks`](crate::Session::migrate_marks)). The marker itself is checked to be
 //! rightless ([`ServiceRole`]) before the library relies on it.
 //!
 //! # The holder role
@@ -197,7 +198,9 @@ impl ManagedRecord {
 /// Reads what [`Session::service_role_problems`](crate::Session) judges, for role `$1`: its
 /// comment; the attributes that grant something; whether it is the connector; the roles it is a
 /// member of (all, then those that are not managed users); its members other than the connector;
-/// whether it holds any privilege in any database.
+/// whether it holds a privilege on a shared object or an object of the current database, other
+/// than privileges a managed user granted it on a table, schema or function (a hostile user
+/// could grant those to block every revocation; they only reach what that user owned).
 pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
     "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
        pg_catalog.array_remove(ARRAY[
@@ -223,7 +226,25 @@ pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
               ORDER BY 1),
        EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
                 WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-                  AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'a')
+                  AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'a'
+                  AND (s.dbid OPERATOR(pg_catalog.=) 0
+                       OR s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
+                  AND NOT EXISTS (
+                        SELECT 1 FROM pg_catalog.aclexplode(CASE
+                            WHEN s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+                                 (SELECT c.relacl FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) s.objid)
+                            WHEN s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN
+                                 (SELECT n.nspacl FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) s.objid)
+                            WHEN s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+                                 (SELECT p.proacl FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) s.objid)
+                            END) a
+                         WHERE a.grantee OPERATOR(pg_catalog.=) r.oid
+                        HAVING pg_catalog.bool_and(pg_catalog.starts_with(COALESCE(
+                                 pg_catalog.shobj_description(a.grantor, 'pg_authid'), ''), '",
+    r#"{"rdspg":1,"request_id":"#,
+    "')))
+              )
   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
 );
 
@@ -300,7 +321,7 @@ mod tests {
             SERVICE_ROLE_CHECK_SQL
                 .matches(r#"'{"rdspg":1,"request_id":'"#)
                 .count(),
-            1
+            2
         );
     }
 

@@ -14,8 +14,10 @@
 //! 4. in every database where `pg_shdepend` shows the role (and the current one), in one locked
 //!    transaction: check the holder again, list what the role owns ([`OwnedObject`], reported in
 //!    [`RevokeReport::moved`]), make its `SECURITY DEFINER` functions and procedures
-//!    `SECURITY INVOKER`, `REASSIGN OWNED BY role TO holder`, then `DROP OWNED BY role`, which
-//!    then only drops privileges: the tables it created keep their rows under the holder;
+//!    `SECURITY INVOKER`, (15+) its views `security_invoker`, its tables' rules disabled (and
+//!    the write privileges it granted on views with rules revoked), `REASSIGN OWNED BY role TO
+//!    holder`, then `DROP OWNED BY role`, which then only drops privileges: the tables it created
+//!    keep their rows under the holder;
 //! 5. `DROP ROLE`.
 //!
 //! # The holder
@@ -40,11 +42,20 @@
 //! the moment of the reassignment the holder receives `CREATE` on those schemas (granted by the
 //! connector, which must be able to), and loses it again in the same transaction.
 //!
-//! `SECURITY DEFINER` routines the user owned become `SECURITY INVOKER` before they move: the
-//! holder also owns what earlier revoked users left, so a routine running as the holder (for
-//! example one that executes any SQL it is given) would let its callers read or drop those
-//! objects. The report lists each with [`OwnedObject::security_definer`], so an administrator can
-//! review it and decide.
+//! `SECURITY DEFINER` routines the user owned become `SECURITY INVOKER` before they move, and on
+//! PostgreSQL 15+ its views get `security_invoker = true`: the holder also owns what earlier
+//! revoked users left, so a routine running as the holder (for example one that executes any SQL
+//! it is given) would let its callers read or drop those objects, and a view over such a table
+//! would show it to whoever may read the view. The report lists each routine with
+//! [`OwnedObject::security_definer`] and each view ([`OwnedObject::is_view`]), so an
+//! administrator can review them and decide. Before 15 views have no such option: a view a
+//! revoked user left over another revoked user's table reads it as the holder. Rewrite rules run
+//! their actions with the rights of their table's owner too: rules on the user's tables are
+//! disabled (`ALTER TABLE … DISABLE RULE`, kept), and as a view's rules cannot be disabled and
+//! fire only on writes, the write privileges the user granted on its views with rules are
+//! revoked. On 17+ the `MAINTAIN` privilege it granted on its relations is revoked too:
+//! `ANALYZE` or `REFRESH MATERIALIZED VIEW` by a grantee runs index expressions and view
+//! queries with the owner's rights.
 //!
 //! If a database cannot be reached, the role stays `NOLOGIN` and the error
 //! ([`GrantsError::RevokeIncomplete`]) lists what is left; running the revocation again finishes.
@@ -125,6 +136,40 @@ pub struct RevokeReport {
     pub moved: Vec<OwnedObject>,
 }
 
+/// The rewrite rules (other than a view's `_RETURN`) on relations role `$1` owns, still enabled:
+/// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold
+/// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`0`: `PUBLIC`, as text).
+const RULES_SQL: &str = "
+SELECT n.nspname::text, c.relname::text, c.relkind::text, r.rulename::text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+               FROM pg_catalog.aclexplode(c.relacl) a
+              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
+                AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE']))
+  FROM pg_catalog.pg_rewrite r
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
+   AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN'
+   AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D'
+ ORDER BY 1, 2, 4";
+
+/// The relations role `$1` owns on which it granted `MAINTAIN` (17+) to others: schema, relation,
+/// grantees (`''`: `PUBLIC`). `ANALYZE`, `REFRESH MATERIALIZED VIEW`, `CLUSTER`, `REINDEX` run
+/// index expressions and view queries with the rights of the relation's owner, soon the holder.
+const MAINTAIN_SQL: &str = "
+SELECT n.nspname::text, c.relname::text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+               FROM pg_catalog.aclexplode(c.relacl) a
+              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'MAINTAIN') AS grantees
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
+   AND c.relacl IS NOT NULL
+ ORDER BY 1, 2";
+
 /// Everything role `$1` owns in the current database (`pg_shdepend` ownership entries), with, per
 /// object: kind, identity, `SECURITY DEFINER`, trigger function, whether it is a schema, and the
 /// schema where holder `$2` needs `CREATE` to receive it (functions and other objects that
@@ -161,6 +206,15 @@ pub(crate) struct OwnedRow {
     pub(crate) object: OwnedObject,
     pub(crate) is_schema: bool,
     pub(crate) holder_needs_create_in: Option<String>,
+}
+
+/// A grantee as SQL: `PUBLIC` for `''`, else the quoted role name.
+fn grantee_sql(grantee: String) -> Result<String, GrantsError> {
+    Ok(if grantee.is_empty() {
+        "PUBLIC".to_owned()
+    } else {
+        Ident::new(grantee)?.quoted().to_string()
+    })
 }
 
 impl Session<'_> {
@@ -458,6 +512,69 @@ impl Session<'_> {
         }
     }
 
+    /// What takes out of use the parts of the role's relations that run with their owner's
+    /// rights, soon the holder's: a rule's actions run so (tables: `ALTER TABLE … DISABLE RULE`,
+    /// kept; views cannot disable a rule, and rules fire only on writes, so the write privileges
+    /// the owner granted on them are revoked), and so do the index expressions and view queries
+    /// that `MAINTAIN` (17+) lets others run (`ANALYZE`, `REFRESH MATERIALIZED VIEW`): the
+    /// `MAINTAIN` the owner granted is revoked.
+    async fn rule_statements(&self, role: &Ident) -> Result<Vec<Statement>, GrantsError> {
+        let action = format!("listing the rules of {role} in {}", self.database());
+        let rows = self
+            .client()
+            .query(RULES_SQL, &[&role.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        let mut out = Vec::new();
+        if self.rules().has_maintain() {
+            let rows = self
+                .client()
+                .query(MAINTAIN_SQL, &[&role.as_str()])
+                .await
+                .map_err(|e| GrantsError::db(action.clone(), e))?;
+            for row in &rows {
+                let schema = Ident::new(col::<String>(row, 0, &action)?)?;
+                let relation = Ident::new(col::<String>(row, 1, &action)?)?;
+                for grantee in col::<Vec<String>>(row, 2, &action)? {
+                    out.push(Statement::new(format!(
+                        "REVOKE MAINTAIN ON {}.{} FROM {} CASCADE;",
+                        schema.quoted(),
+                        relation.quoted(),
+                        grantee_sql(grantee)?
+                    )));
+                }
+            }
+        }
+        let mut views_done: Vec<String> = Vec::new();
+        for row in &rows {
+            let schema = Ident::new(col::<String>(row, 0, &action)?)?;
+            let relation = Ident::new(col::<String>(row, 1, &action)?)?;
+            let relkind: String = col(row, 2, &action)?;
+            let rule = Ident::new(col::<String>(row, 3, &action)?)?;
+            let grantees: Vec<String> = col(row, 4, &action)?;
+            let name = format!("{}.{}", schema.quoted(), relation.quoted());
+            // Only tables can disable a rule (not views, nor foreign tables).
+            if relkind != "r" && relkind != "p" {
+                if views_done.contains(&name) {
+                    continue;
+                }
+                for grantee in grantees {
+                    out.push(Statement::new(format!(
+                        "REVOKE INSERT, UPDATE, DELETE ON {name} FROM {} CASCADE;",
+                        grantee_sql(grantee)?
+                    )));
+                }
+                views_done.push(name);
+            } else {
+                out.push(Statement::new(format!(
+                    "ALTER TABLE {name} DISABLE RULE {};",
+                    rule.quoted()
+                )));
+            }
+        }
+        Ok(out)
+    }
+
     /// Inside the open transaction: checks the holder, lists what the role owns, and moves it.
     async fn reassign_in_transaction(
         &self,
@@ -476,13 +593,21 @@ impl Session<'_> {
             });
         }
         let owned = self.owned_objects(role, holder).await?;
-        let mut stmts = Vec::new();
+        let mut stmts = self.rule_statements(role).await?;
         let mut temporary = Vec::new();
         for row in &owned {
             let o = &row.object;
             if o.security_definer {
                 stmts.push(Statement::new(format!(
                     "ALTER ROUTINE {} SECURITY INVOKER;",
+                    o.name
+                )));
+            }
+            if o.kind == "view" && self.rules().version().major() >= 15 {
+                // A view reads its tables with its owner's rights, and the holder owns the
+                // tables every revoked user left: from now on it reads with its caller's.
+                stmts.push(Statement::new(format!(
+                    "ALTER VIEW {} SET (security_invoker = true);",
                     o.name
                 )));
             }

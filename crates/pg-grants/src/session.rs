@@ -578,6 +578,30 @@ impl<'c> Session<'c> {
         self.migrate_legacy_mark(&role).await
     }
 
+    /// Turns the 0.1.0 mark of every managed role that still carries it around (see
+    /// [`marker`](crate::marker)), each on its own: one that cannot be re-marked is logged and
+    /// skipped, and the others still are. Returns the roles re-marked. Meant for a sweep, so that
+    /// before PostgreSQL 16 no managed user keeps the right to `SET ROLE` to the marker until its
+    /// next change.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`] when the roles cannot be listed.
+    pub async fn migrate_marks(&self) -> Result<Vec<Ident>, GrantsError> {
+        let mut migrated = Vec::new();
+        for role in self.managed_roles().await? {
+            if !role.legacy_mark {
+                continue;
+            }
+            match self.migrate_legacy_mark(&role).await {
+                Ok(_) => migrated.push(role.name),
+                Err(e) => {
+                    tracing::warn!(role = %role.name, error = %e, "could not turn a 0.1.0 mark around");
+                }
+            }
+        }
+        Ok(migrated)
+    }
+
     /// As [`Session::migrate_mark`] for a role already looked up.
     pub(crate) async fn migrate_legacy_mark(
         &self,
@@ -728,7 +752,8 @@ impl<'c> Session<'c> {
     /// What makes `name` unfit to be the service role `kind` (empty: nothing), or `None` when
     /// no such role exists. Fit means: no attribute granting anything (`NOLOGIN NOSUPERUSER
     /// NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`), not the connector, no
-    /// privilege on any object of any database (`pg_shdepend` is shared), and
+    /// privilege on a shared object or an object of this database (except what a managed user
+    /// granted it on its own table, schema or function), and
     ///
     /// * holder: marked as this library's holder, a member of no role, and no member but the
     ///   connector (which must act as the holder to reassign objects to it);
@@ -783,7 +808,9 @@ impl<'c> Session<'c> {
         }
         if has_privileges {
             problems.push(
-                "it holds privileges on objects (pg_shdepend entries of type 'a')".to_owned(),
+                "it holds privileges on objects of this database or shared objects, granted by \
+                 roles other than managed users (pg_shdepend entries of type 'a')"
+                    .to_owned(),
             );
         }
         Ok(Some(problems))

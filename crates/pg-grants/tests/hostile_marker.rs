@@ -86,6 +86,13 @@ fn a_user_cannot_act_as_the_marker_or_leave_objects_owned_by_it() {
             ];
             // Nor change its record.
             let recomment = try_sql(&u, "COMMENT ON ROLE sneaky IS NULL").await;
+            // Granting the marker a privilege on its own table does not stop the next grant.
+            u.batch_execute(
+                "CREATE TABLE public.mine (n int); GRANT SELECT ON public.mine TO rdspg_managed;",
+            )
+            .await
+            .unwrap();
+            new_user(&s, "next", AccessLevel::ReadOnly).await;
 
             let report = s
                 .revoke_role(&id("sneaky"), &connector_for(&cluster))
@@ -179,6 +186,20 @@ fn roles_marked_by_0_1_0_are_recognised_and_re_marked_on_their_next_change() {
                 try_sql(&u, "SET ROLE rdspg_managed").await.is_err(),
                 "{v}: still able to act as the marker"
             );
+
+            // Or all at once, as a sweep does.
+            c.client.batch_execute(legacy).await.unwrap();
+            assert_eq!(marks(), "new>rdspg_managed,rdspg_managed>old", "{v}");
+            let migrated: Vec<String> = s
+                .migrate_marks()
+                .await
+                .unwrap()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(migrated, ["old"], "{v}");
+            assert_eq!(marks(), "new>rdspg_managed,old>rdspg_managed", "{v}");
+            assert!(s.migrate_marks().await.unwrap().is_empty());
         });
     });
 }
