@@ -207,12 +207,12 @@ pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
          CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
          CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
          CASE WHEN r.rolinherit THEN 'INHERIT' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
-         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]::text[], NULL),
+         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]::pg_catalog.text[], NULL),
        r.rolname OPERATOR(pg_catalog.=) CURRENT_USER,
-       ARRAY(SELECT g.rolname::text FROM pg_catalog.pg_auth_members m
+       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
                JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
               WHERE m.member OPERATOR(pg_catalog.=) r.oid ORDER BY 1),
-       ARRAY(SELECT g.rolname::text FROM pg_catalog.pg_auth_members m
+       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
                JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
               WHERE m.member OPERATOR(pg_catalog.=) r.oid
                 AND NOT (NOT (g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication OR g.rolbypassrls)
@@ -220,7 +220,7 @@ pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
     r#"{"rdspg":1,"request_id":"#,
     "'))
               ORDER BY 1),
-       ARRAY(SELECT u.rolname::text FROM pg_catalog.pg_auth_members m
+       ARRAY(SELECT u.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
                JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) m.member
               WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND u.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
               ORDER BY 1),

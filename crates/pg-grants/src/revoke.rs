@@ -140,8 +140,8 @@ pub struct RevokeReport {
 /// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold
 /// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`0`: `PUBLIC`, as text).
 const RULES_SQL: &str = "
-SELECT n.nspname::text, c.relname::text, c.relkind::text, r.rulename::text,
-       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text, r.rulename::pg_catalog.text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
                FROM pg_catalog.aclexplode(c.relacl) a
               WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
                 AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE']))
@@ -158,8 +158,8 @@ SELECT n.nspname::text, c.relname::text, c.relkind::text, r.rulename::text,
 /// grantees (`''`: `PUBLIC`). `ANALYZE`, `REFRESH MATERIALIZED VIEW`, `CLUSTER`, `REINDEX` run
 /// index expressions and view queries with the rights of the relation's owner, soon the holder.
 const MAINTAIN_SQL: &str = "
-SELECT n.nspname::text, c.relname::text,
-       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
                FROM pg_catalog.aclexplode(c.relacl) a
               WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
                 AND a.privilege_type OPERATOR(pg_catalog.=) 'MAINTAIN') AS grantees
@@ -186,8 +186,8 @@ SELECT o.type, o.identity,
                    'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, 'pg_catalog.pg_ts_config'::pg_catalog.regclass,
                    'pg_catalog.pg_ts_dict'::pg_catalog.regclass]::pg_catalog.oid[])
                  AND n.nspowner OPERATOR(pg_catalog.<>) s.refobjid
-                 AND NOT pg_catalog.has_schema_privilege($2::text, n.oid, 'CREATE')
-            THEN n.nspname::text END
+                 AND NOT pg_catalog.has_schema_privilege($2::pg_catalog.text, n.oid, 'CREATE')
+            THEN n.nspname::pg_catalog.text END
   FROM pg_catalog.pg_shdepend s
  CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.objsubid) o
   LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) o.schema
@@ -277,8 +277,8 @@ impl Session<'_> {
         let rules = self.rules();
         let (expr, grant) = if rules.membership_options() {
             (
-                "pg_catalog.pg_has_role(CURRENT_USER, $1::text, 'USAGE') \
-                 AND pg_catalog.pg_has_role(CURRENT_USER, $1::text, 'SET')",
+                "pg_catalog.pg_has_role(CURRENT_USER, $1::pg_catalog.text, 'USAGE') \
+                 AND pg_catalog.pg_has_role(CURRENT_USER, $1::pg_catalog.text, 'SET')",
                 format!(
                     "GRANT {} TO {} WITH INHERIT TRUE, SET TRUE;",
                     holder.quoted(),
@@ -287,7 +287,7 @@ impl Session<'_> {
             )
         } else {
             (
-                "pg_catalog.pg_has_role(CURRENT_USER, $1::text, 'USAGE')",
+                "pg_catalog.pg_has_role(CURRENT_USER, $1::pg_catalog.text, 'USAGE')",
                 format!(
                     "GRANT {} TO {};",
                     holder.quoted(),

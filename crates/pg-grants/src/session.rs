@@ -531,7 +531,7 @@ impl<'c> Session<'c> {
         let rows = self
             .client
             .query(
-                "SELECT r.rolname::text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
+                "SELECT r.rolname::pg_catalog.text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
                         NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members n
                                      WHERE n.roleid OPERATOR(pg_catalog.=) r.oid
                                        AND n.member OPERATOR(pg_catalog.=) g.oid)
