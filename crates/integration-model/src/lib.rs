@@ -140,8 +140,7 @@ pub use error::ModelError;
 pub use flow::{AccessFlow, FlowRefusal, Pattern, check_flows};
 pub use integration::{
     DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, DEFAULT_HOLDER_ROLE, DEFAULT_LOCK_DATABASE,
-    InstanceSelector, Integration,
-    IntegrationBuilder,
+    InstanceSelector, Integration, IntegrationBuilder,
 };
 pub use names::{Identifier, InstanceId, IntegrationName};
 pub use region::{Partition, Region};

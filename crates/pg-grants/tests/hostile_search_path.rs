@@ -1014,6 +1014,63 @@ async fn plant(mallory: &tokio_postgres::Client, usage: &Usage) -> BTreeMap<Stri
         }
     }
 
+    // Aggregates (`bool_and`, `count`, ...): a look-alike aggregate per pg_catalog overload
+    // and per variant of its argument type, whose transition function records that it ran.
+    let rows = mallory
+        .query(
+            "SELECT p.proname::pg_catalog.text,
+                    p.proargtypes::pg_catalog.oid[]::pg_catalog.regtype[]::pg_catalog.text[],
+                    pg_catalog.format_type(p.prorettype, NULL)
+               FROM pg_catalog.pg_proc p
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+                AND p.prokind OPERATOR(pg_catalog.=) 'a'
+                AND p.proname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])",
+            &[&names],
+        )
+        .await
+        .expect("reading pg_catalog aggregates");
+    let mut aggregates: BTreeSet<(String, Vec<String>, String)> = BTreeSet::new();
+    for row in &rows {
+        let (name, args, result): (String, Vec<String>, String) =
+            (row.get(0), row.get(1), row.get(2));
+        let concrete = |t: &str| !POLYMORPHIC.contains(&t) && t != "\"any\"";
+        if args.iter().all(|a| concrete(a)) {
+            aggregates.insert((name.clone(), args.clone(), result.clone()));
+        }
+        for i in 0..args.len() {
+            for v in VARIANTS.iter().filter(|v| concrete(v)) {
+                let mut l = args.clone();
+                l[i] = (*v).to_owned();
+                if l.iter().all(|a| concrete(a)) {
+                    aggregates.insert((name.clone(), l, result.clone()));
+                }
+            }
+        }
+    }
+    for (n, (name, args, result)) in aggregates.iter().enumerate() {
+        let state = if POLYMORPHIC.contains(&result.as_str()) {
+            "text"
+        } else {
+            result.as_str()
+        };
+        for schema in schemas {
+            let f = format!("mallory_tools.rdspg_agg_{n}_{}", schema.replace('"', ""));
+            let params: Vec<String> = std::iter::once(state.to_owned())
+                .chain(args.iter().cloned())
+                .collect();
+            stmts.push(format!(
+                "CREATE FUNCTION {f}({params}) RETURNS {state} LANGUAGE plpgsql AS $f$ \
+                 BEGIN RAISE LOG '{MARK}: % as %', {what}, current_user; RETURN $1; END $f$",
+                params = params.join(", "),
+                what = lit(&format!("aggregate {schema}.{name}({})", args.join(","))),
+            ));
+            stmts.push(format!(
+                "CREATE AGGREGATE {schema}.{name}({args}) (SFUNC = {f}, STYPE = {state})",
+                args = args.join(", "),
+            ));
+        }
+    }
+
     // Operators: every pg_catalog binary operator of each symbol, and each symbol over every
     // pair of the variant types.
     let symbols: Vec<&str> = usage.operators.iter().map(String::as_str).collect();
