@@ -841,8 +841,14 @@ impl AccessManager {
     }
 
     /// As [`AccessManager::inventory`]; with `job`, each instance first takes that job lock
-    /// (held by the connection until the instance is done) and is `None` when another
-    /// replica holds it.
+    /// (in the lock database, held by a dedicated connection until the instance is done) and
+    /// is `None` when another replica holds it.
+    ///
+    /// Connections: never the grant pools. Per instance at most two at a time, each dedicated
+    /// and short-lived: the lock session (with `job`) and one connection to the database being
+    /// read, opened for that database and closed before the next; rows are read as the sink
+    /// takes them. So a slow sink holds one extra connection per instance (times
+    /// `concurrency` instances), and grants, plans and inspections keep their pools.
     pub(crate) async fn inventory_locked<S>(
         &self,
         sink: S,
@@ -856,21 +862,30 @@ impl AccessManager {
         Ok(self
             .fan_out(resolution, None, |target, _| async move {
                 let mut counts = InventoryCounts::default();
+                let locks = match job {
+                    Some(job) => {
+                        let locks = self.lock_session(&target).await?;
+                        if !locks.try_job_lock(job).await? {
+                            return Ok(None);
+                        }
+                        Some(locks)
+                    }
+                    None => None,
+                };
                 let home = self.inner.integration.database().as_str();
-                let connection = self.connect(&target, home).await?;
-                let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-                if let Some(job) = job
-                    && !session.try_job_lock(job).await?
-                {
-                    return Ok(None);
-                }
-                let databases = session.databases().await?;
-                drop(session);
+                let databases = {
+                    let connection = self.connect(&target, home).await?;
+                    let session =
+                        Session::new(connection.client(), self.inner.grants.clone()).await?;
+                    session.databases().await?
+                };
                 for info in databases {
                     counts.databases += 1;
                     let name = info.name.to_string();
                     sink(&target.name, &name, &InventoryEntry::Database(info));
-                    let connection = self.pooled(&target, &name).await?;
+                    // Dedicated and closed at the end of this iteration: a slow sink must not
+                    // hold a connection of the pools that grants use.
+                    let connection = self.connect(&target, &name).await?;
                     let session =
                         Session::new(connection.client(), self.inner.grants.clone()).await?;
                     let mut items = std::pin::pin!(session.inventory().await?);
@@ -889,6 +904,7 @@ impl AccessManager {
                         sink(&target.name, &name, &entry);
                     }
                 }
+                drop(locks); // releases the job lock
                 Ok(Some(counts))
             })
             .await)
