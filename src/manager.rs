@@ -577,6 +577,8 @@ impl AccessManager {
     /// Revokes the managed role `user` everywhere the integration reaches: no new logins, its
     /// sessions ended, its objects reassigned (never dropped), its privileges removed in every
     /// database, the role dropped. Roles the library did not create are refused, unchanged.
+    /// One revocation of a role per instance runs at a time, also across integrations with
+    /// different home databases: each holds the role's lock in the instance's `lock_database`.
     ///
     /// # Errors
     /// Discovery failing as a whole; per-instance failures are in the result.
@@ -610,8 +612,9 @@ impl AccessManager {
     /// marks in the databases themselves (no local state): it works after any restart, and for
     /// IAM users, whom `VALID UNTIL` does not stop. Each role is revoked as
     /// [`AccessManager::revoke`] does. Replicas sweeping at once do not conflict: one sweep
-    /// of an instance runs at a time (a session-level advisory lock on that instance; the
-    /// others report it as skipped), and a role another replica already dropped counts as
+    /// of an instance runs at a time (a session-level advisory lock on that instance, in its
+    /// `lock_database`, whatever the integration's home database; the others report it as
+    /// skipped), and a role another replica already dropped counts as
     /// done.
     ///
     /// # Errors
