@@ -130,7 +130,6 @@ async fn sweep_skips(cluster: TestCluster) {
     // One's sweep takes the instance and waits at x1, in flight.
     let holder = hold_revoke_lock(&cluster, "x1").await;
     let first = tokio::spawn(async move { one.sweep().await });
-    let cluster = &cluster;
     wait_for("one's sweep waiting at x1", 30, || {
         (waiters(&cluster) == 1).then_some(())
     });
