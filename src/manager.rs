@@ -53,9 +53,10 @@ pub struct ManagerOptions {
     pub instance_timeout: Duration,
     /// Connect timeout per connection (default 10 s).
     pub connect_timeout: Duration,
-    /// Connections kept per instance and database for grants, plans, inspections and
-    /// inventories (default 4). Jobs that hold session-level locks (sweep, rotate, revoke)
-    /// use dedicated connections, so that a lock always ends with its connection.
+    /// Connections kept per instance and database for grants, plans and inspections
+    /// (default 4). Jobs that hold session-level locks (sweep, rotate, revoke) use dedicated
+    /// connections, so that a lock always ends with its connection; inventories and syncs use
+    /// dedicated short-lived ones too, so that a slow consumer never holds these.
     pub pool_size: usize,
     /// A pool unused this long is closed by [`AccessManager::close_idle_pools`] as the
     /// scheduler calls it (default 5 minutes).
@@ -833,6 +834,11 @@ impl AccessManager {
     /// kind and owner), one query per database, streamed: every item is handed to `sink` as it
     /// arrives (from several instances at once, so `sink` must be `Sync`), never collected.
     /// The result counts what each instance sent.
+    ///
+    /// Connections: per instance one dedicated connection at a time (to the database being
+    /// read, closed before the next), never one of the pools that grants use, so a slow `sink`
+    /// slows only the inventory. A `sink` that blocks should do so off the async workers
+    /// (e.g. `tokio::task::block_in_place`).
     ///
     /// # Errors
     /// Discovery failing as a whole; per-instance failures are in the result.
