@@ -91,9 +91,10 @@ pub struct ManagerOptions {
     pub instance_timeout: Duration,
     /// Connect timeout per connection (default 10 s).
     pub connect_timeout: Duration,
-    /// Connections kept per instance and database for grants, plans, inspections and
-    /// inventories (default 4). Jobs that hold session-level locks (sweep, rotate, revoke)
-    /// use dedicated connections, so that a lock always ends with its connection.
+    /// Connections kept per instance and database for grants, plans and inspections
+    /// (default 4). Jobs that hold session-level locks (sweep, rotate, revoke) use dedicated
+    /// connections, so that a lock always ends with its connection; inventories and syncs use
+    /// dedicated short-lived ones too, so that a slow consumer never holds these.
     pub pool_size: usize,
     /// A pool unused this long is closed by [`AccessManager::close_idle_pools`] as the
     /// scheduler calls it (default 5 minutes).
@@ -769,6 +770,8 @@ impl AccessManager {
     /// Revokes the managed role `user` everywhere the integration reaches: no new logins, its
     /// sessions ended, its objects reassigned (never dropped), its privileges removed in every
     /// database, the role dropped. Roles the library did not create are refused, unchanged.
+    /// One revocation of a role per instance runs at a time, also across integrations with
+    /// different home databases: each holds the role's lock in the instance's `lock_database`.
     ///
     /// # Errors
     /// Discovery failing as a whole; per-instance failures are in the result.
@@ -802,8 +805,9 @@ impl AccessManager {
     /// marks in the databases themselves (no local state): it works after any restart, and for
     /// IAM users, whom `VALID UNTIL` does not stop. Each role is revoked as
     /// [`AccessManager::revoke`] does. Replicas sweeping at once do not conflict: one sweep
-    /// of an instance runs at a time (a session-level advisory lock on that instance; the
-    /// others report it as skipped), and a role another replica already dropped counts as
+    /// of an instance runs at a time (a session-level advisory lock on that instance, in its
+    /// `lock_database`, whatever the integration's home database; the others report it as
+    /// skipped), and a role another replica already dropped counts as
     /// done.
     ///
     /// # Errors
@@ -1136,6 +1140,11 @@ impl AccessManager {
     /// arrives (from several instances at once, so `sink` must be `Sync`), never collected.
     /// The result counts what each instance sent.
     ///
+    /// Connections: per instance one dedicated connection at a time (to the database being
+    /// read, closed before the next), never one of the pools that grants use, so a slow `sink`
+    /// slows only the inventory. A `sink` that blocks should do so off the async workers
+    /// (e.g. `tokio::task::block_in_place`).
+    ///
     /// # Errors
     /// Discovery failing as a whole; per-instance failures are in the result.
     pub async fn inventory<S>(&self, sink: S) -> Result<FleetReport<InventoryCounts>, AccessError>
@@ -1146,8 +1155,14 @@ impl AccessManager {
     }
 
     /// As [`AccessManager::inventory`]; with `job`, each instance first takes that job lock
-    /// (held by the connection until the instance is done) and is `None` when another
-    /// replica holds it.
+    /// (in the lock database, held by a dedicated connection until the instance is done) and
+    /// is `None` when another replica holds it.
+    ///
+    /// Connections: never the grant pools. Per instance at most two at a time, each dedicated
+    /// and short-lived: the lock session (with `job`) and one connection to the database being
+    /// read, opened for that database and closed before the next; rows are read as the sink
+    /// takes them. So a slow sink holds one extra connection per instance (times
+    /// `concurrency` instances), and grants, plans and inspections keep their pools.
     pub(crate) async fn inventory_locked<S>(
         &self,
         sink: S,
@@ -1161,21 +1176,30 @@ impl AccessManager {
         Ok(self
             .fan_out(resolution, None, |target, _| async move {
                 let mut counts = InventoryCounts::default();
+                let locks = match job {
+                    Some(job) => {
+                        let locks = self.lock_session(&target).await?;
+                        if !locks.try_job_lock(job).await? {
+                            return Ok(None);
+                        }
+                        Some(locks)
+                    }
+                    None => None,
+                };
                 let home = self.inner.integration.database().as_str();
-                let connection = self.connect(&target, home).await?;
-                let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-                if let Some(job) = job
-                    && !session.try_job_lock(job).await?
-                {
-                    return Ok(None);
-                }
-                let databases = session.databases().await?;
-                drop(session);
+                let databases = {
+                    let connection = self.connect(&target, home).await?;
+                    let session =
+                        Session::new(connection.client(), self.inner.grants.clone()).await?;
+                    session.databases().await?
+                };
                 for info in databases {
                     counts.databases += 1;
                     let name = info.name.to_string();
                     sink(&target.name, &name, &InventoryEntry::Database(info));
-                    let connection = self.pooled(&target, &name).await?;
+                    // Dedicated and closed at the end of this iteration: a slow sink must not
+                    // hold a connection of the pools that grants use.
+                    let connection = self.connect(&target, &name).await?;
                     let session =
                         Session::new(connection.client(), self.inner.grants.clone()).await?;
                     let mut items = std::pin::pin!(session.inventory().await?);
@@ -1194,6 +1218,7 @@ impl AccessManager {
                         sink(&target.name, &name, &entry);
                     }
                 }
+                drop(locks); // releases the job lock
                 Ok(Some(counts))
             })
             .await)

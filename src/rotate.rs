@@ -7,8 +7,8 @@
 //! across the fleet:
 //!
 //! 0. **lock** ([`AccessManager::rotation`]): on every instance, log in with `AWSCURRENT` (or,
-//!    if a rotation was left unfinished, `AWSPENDING`) and take the session-level advisory job
-//!    lock `rotate`, held until the rotation ends (also released when the process dies). A
+//!    if a rotation was left unfinished, `AWSPENDING`) to the lock database and take the
+//!    session-level advisory job lock `rotate` there, held until the rotation ends (also released when the process dies). A
 //!    replica that finds an instance locked stops before changing anything, so two replicas
 //!    never rotate at once, not even the secret.
 //! 1. **begin** ([`Rotation::begin`], `createSecret`): put a new version with stage
@@ -41,6 +41,19 @@
 //! leaves a secret that logs in everywhere. An unfinished rotation is always finished by the
 //! next run, due or not. Until then the old password stays `AWSCURRENT`: an instance that was
 //! down while others changed keeps logging in with it.
+//!
+//! # Locks, and why a rotation does not stop sweeps or grants
+//!
+//! The `rotate` job lock is taken in the instance's lock database
+//! ([`Integration::lock_database`](integration_model::Integration::lock_database)), so two
+//! integrations of one instance with different home databases never rotate at once. It
+//! excludes other rotations only. Sweeps, revocations and grants of the same connector go on
+//! during a rotation, on purpose: `ALTER ROLE … PASSWORD` does not end the sessions already
+//! open, and a new session logs in with `AWSCURRENT` or, on an instance that already has the
+//! new password, `AWSPENDING` (the fallback above), so a rotation never makes their logins
+//! fail. Making them wait (e.g. a `rdspg-cred:<connector>` lock taken exclusively by
+//! rotations and shared by the rest) would let a slow or stuck rotation hold back
+//! revocations, which must never wait on housekeeping.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -31,9 +31,12 @@
 //! at start), so replicas reach a round at the same moment. Each instance's run takes a
 //! session-level PostgreSQL advisory lock on that instance, per job (`sweep`,
 //! `sync:<integration>`, `rotate`; see [`AccessManager::sweep`] and
-//! [`AccessManager::rotate`]); a replica that finds it taken skips the instance for the round
-//! ([`InstanceRun::Skipped`]), and a replica that dies loses its locks with its connections,
-//! so the next round runs elsewhere. No state is kept outside the managed databases and AWS.
+//! [`AccessManager::rotate`]), always in the instance's lock database
+//! ([`Integration::lock_database`](integration_model::Integration::lock_database), default
+//! `postgres`; advisory locks are per database, so integrations with different home databases
+//! would otherwise not exclude each other); a replica that finds it taken skips the instance
+//! for the round ([`InstanceRun::Skipped`]), and a replica that dies loses its locks with its
+//! connections, so the next round runs elsewhere. No state is kept outside the managed databases and AWS.
 //!
 //! The lock is held while the run lasts, not for the whole interval: a replica whose clock
 //! is late, or that reaches the round after another one has finished, runs the job again.

@@ -59,11 +59,14 @@ async fn grants_get_connections_while_a_slow_inventory_streams() {
                         && let Some(reached) = reached.lock().expect("lock").take()
                     {
                         let _ = reached.send(());
-                        // Bounded: a deadlock fails the test below instead of hanging it.
-                        let _ = wait
-                            .lock()
-                            .expect("lock")
-                            .recv_timeout(Duration::from_secs(60));
+                        // A slow consumer (off the runtime's workers, as a blocking sink should
+                        // be). Bounded: a deadlock fails the test below instead of hanging it.
+                        tokio::task::block_in_place(|| {
+                            let _ = wait
+                                .lock()
+                                .expect("lock")
+                                .recv_timeout(Duration::from_secs(60));
+                        });
                     }
                 })
                 .await
