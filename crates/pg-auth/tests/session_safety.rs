@@ -107,7 +107,11 @@ async fn startup_settings_override_a_hostile_owners_database_and_role_settings()
             .await
             .expect("current_schemas")
             .get(0);
-        assert_eq!(schemas, ["pg_catalog"], "{dbname}: no other schema resolves");
+        assert_eq!(
+            schemas,
+            ["pg_catalog"],
+            "{dbname}: no other schema resolves"
+        );
         assert_eq!(show(client, "lock_timeout").await, "10s", "{dbname}");
         assert_eq!(show(client, "statement_timeout").await, "5min", "{dbname}");
         assert_eq!(
@@ -264,7 +268,10 @@ async fn pool_never_reuses_a_connection_in_an_unknown_state() {
                         .expect("set");
                 }
                 Leftover::SetRole => {
-                    object.batch_execute("SET ROLE pg_monitor").await.expect("set role");
+                    object
+                        .batch_execute("SET ROLE pg_monitor")
+                        .await
+                        .expect("set role");
                 }
                 Leftover::CancelledMidTransaction => {
                     let work = async {
@@ -302,7 +309,11 @@ async fn pool_never_reuses_a_connection_in_an_unknown_state() {
                     _ => None,
                 })
                 .expect("a row");
-            assert_eq!(row.get(0), Some("t"), "{check:?}/{leftover:?}: in a transaction");
+            assert_eq!(
+                row.get(0),
+                Some("t"),
+                "{check:?}/{leftover:?}: in a transaction"
+            );
             assert_eq!(row.get(1), Some("pg_catalog,pg_temp"));
             drop(again);
             assert_eq!(pool.status().size, 1, "{check:?}/{leftover:?}");
