@@ -58,7 +58,8 @@
 //! | `connector_user` | string | `"apono_connector"` | The connector's PostgreSQL role: 1-63 bytes, no NUL, not a reserved name (`pg_*`, `public`, ...). |
 //! | `database` | string | `"postgres"` | The database the connector logs in to: 1-63 bytes, no NUL. |
 //! | `ssl_mode` | string | `"require"` | libpq mode: `disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`. |
-//! | `ssl_root_cert` | string (path) | none | PEM CA bundle to verify the server with; not allowed with `disable`. With it, every TLS mode verifies the chain (libpq's rule); without it, `verify-ca` and `verify-full` refuse to connect, as libpq does when it finds no root certificate. For RDS use the global bundle. |
+//! | `ssl_root_cert` | string (path) | none | PEM CA bundle to verify the server with; not allowed with `disable`. With it, every TLS mode verifies the chain (libpq's rule); without it, `verify-ca` and `verify-full` refuse to connect, as libpq does when it finds no root certificate. For RDS use the global bundle (<https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem>); a regular file of at most 1 MiB. |
+//! | `allow_unverified_password` | boolean | `false` | Lab setups only: answer a cleartext or MD5 password request (every IAM token is sent as a cleartext password) from a server whose identity was not verified. Refused where it cannot apply (`ssl_root_cert` with `require`/`verify-ca`/`verify-full`). |
 //! | `credentials_rotation_days` | integer | none (no rotation) | Rotate the connector's password every N days, 1-365. |
 //! | `resource_types` | array of strings | all three | What to sync: `"database"`, `"schema"`, `"table"`; at least one, no repeats. |
 //! | `endpoint_overrides` | table of strings | none | Instance id → `"host:port"` (IPv6 as `"[::1]:5432"`), replacing the discovered endpoint (e.g. a tunnel per instance). Not with `[endpoint]`; with `instance.id`, only that instance. |
