@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use pg_auth::{AuthError, ConnectOptions, RootCertificates, SecretString, SslMode, StaticPassword};
-use pg_testkit::{TLS_VERSIONS, TestCluster};
+use pg_testkit::{TLS_VERSIONS, TestCluster, for_each_version};
 
 /// What the fake server asks for.
 #[derive(Debug, Clone, Copy)]
@@ -253,9 +253,24 @@ fn real_options(cluster: &TestCluster, mode: SslMode, ca: Option<&Path>) -> Conn
 /// certificate pg-auth refuses (and the server never sees an authentication attempt: no
 /// "connection authorized" and no "authentication failed" for the connector); with
 /// verify-full and the cluster's CA it logs in. SCRAM over the same unverified TLS works.
-#[tokio::test]
-async fn real_server_cleartext_and_md5_only_over_verified_tls() {
-    let cluster = tls_cluster();
+#[test]
+fn real_server_cleartext_and_md5_only_over_verified_tls() {
+    for_each_version(TLS_VERSIONS, |version| {
+        let cluster = TestCluster::builder()
+            .version(version)
+            .ssl(true)
+            .config_line("log_connections = on")
+            .start()
+            .unwrap_or_else(|e| panic!("PostgreSQL {version} with TLS is required: {e}"));
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(cleartext_and_md5_only_over_verified_tls(&cluster));
+    });
+}
+
+async fn cleartext_and_md5_only_over_verified_tls(cluster: &TestCluster) {
     let connector = cluster.connector().clone();
     let source = StaticPassword::new(
         &connector.user,
@@ -264,7 +279,7 @@ async fn real_server_cleartext_and_md5_only_over_verified_tls() {
     let ca = cluster.ca_cert_path().expect("CA").to_path_buf();
 
     // SCRAM (the testkit default) over TLS without a root certificate: allowed.
-    let report = pg_auth::ping(&real_options(&cluster, SslMode::Require, None), &source)
+    let report = pg_auth::ping(&real_options(cluster, SslMode::Require, None), &source)
         .await
         .expect("SCRAM over unverified TLS");
     assert!(report.tls);
@@ -284,10 +299,10 @@ async fn real_server_cleartext_and_md5_only_over_verified_tls() {
                 )
                 .expect("md5 password");
         }
-        hba_method(&cluster, method);
+        hba_method(cluster, method);
         let log_before = cluster.server_log().expect("log").len();
         for mode in [SslMode::Require, SslMode::Prefer] {
-            let error = pg_auth::connect(&real_options(&cluster, mode, None), &source)
+            let error = pg_auth::connect(&real_options(cluster, mode, None), &source)
                 .await
                 .expect_err(&format!("{method}/{mode}: refused"));
             assert!(
@@ -308,7 +323,7 @@ async fn real_server_cleartext_and_md5_only_over_verified_tls() {
 
         for mode in [SslMode::VerifyFull, SslMode::Require] {
             // With the right root certificate, require verifies the chain as verify-ca does.
-            let report = pg_auth::ping(&real_options(&cluster, mode, Some(&ca)), &source)
+            let report = pg_auth::ping(&real_options(cluster, mode, Some(&ca)), &source)
                 .await
                 .unwrap_or_else(|e| panic!("{method}/{mode} with the CA: {e}"));
             assert!(report.tls, "{method}/{mode}");
