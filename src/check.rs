@@ -1,6 +1,7 @@
 //! [`AccessManager::check`]: is the integration set up as the setup guide says?
 
 use integration_model::{AuthType, InstanceId, SslMode};
+use pg_auth::AuthError;
 use pg_grants::quote::Ident;
 use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session};
 
@@ -14,8 +15,8 @@ use crate::target::Target;
 pub struct CheckItem {
     /// The instance it concerns, or `None` for the integration as a whole.
     pub instance: Option<InstanceId>,
-    /// What was checked (stable names: `discovery`, `instance`, `login`, `tls`, `createrole`,
-    /// `rds_superuser`, `rds_iam`, `owners`, `iam-policy`).
+    /// What was checked (stable names: `discovery`, `instance`, `tls-verify`, `login`, `tls`,
+    /// `createrole`, `rds_superuser`, `rds_iam`, `owners`, `iam-policy`).
     pub item: &'static str,
     /// Whether it is as it should be.
     pub ok: bool,
@@ -58,6 +59,72 @@ impl CheckReport {
     }
 }
 
+/// The fix for a server whose identity is not verified.
+const VERIFY_FIX: &str = "set ssl_mode = \"verify-full\" and ssl_root_cert to the RDS CA bundle \
+     (download https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem)";
+
+/// Whether the integration's credential can reach a server whose identity was not verified:
+/// an IAM token is always sent as a cleartext password, and a password as cleartext or MD5
+/// when the server asks so (pg-auth refuses those requests from unverified servers unless
+/// `allow_unverified_password` is set). Returns (ok, detail, fix).
+fn credential_exposure(
+    integration: &integration_model::Integration,
+) -> (bool, String, Option<String>) {
+    let mode = integration.ssl_mode();
+    let bundle = if integration.ssl_root_cert().is_some() {
+        "with ssl_root_cert"
+    } else {
+        "without ssl_root_cert"
+    };
+    let opt_out = integration.allow_unverified_password();
+    let fix = || {
+        let mut fix = VERIFY_FIX.to_owned();
+        if opt_out {
+            fix.push_str(", and remove allow_unverified_password");
+        }
+        fix
+    };
+    if integration.verifies_server() {
+        return (
+            true,
+            format!(
+                "ssl_mode {mode} {bundle}: every server's certificate chain is verified before a credential is sent"
+            ),
+            None,
+        );
+    }
+    match (integration.auth(), opt_out) {
+        (AuthType::Iam, false) => (
+            false,
+            format!(
+                "auth iam sends the IAM token as a cleartext password, and ssl_mode {mode} {bundle}                  does not verify the server: pg-auth refuses to send it, so the connector cannot log in"
+            ),
+            Some(fix()),
+        ),
+        (AuthType::Iam, true) => (
+            false,
+            format!(
+                "auth iam sends the IAM token as a cleartext password, and ssl_mode {mode} {bundle}                  with allow_unverified_password sends it to whoever answers at the address"
+            ),
+            Some(fix()),
+        ),
+        (_, true) => (
+            false,
+            format!(
+                "ssl_mode {mode} {bundle} with allow_unverified_password: a server (or a man in the                  middle) that asks for a cleartext or MD5 password gets the connector's password"
+            ),
+            Some(fix()),
+        ),
+        (_, false) => (
+            true,
+            format!(
+                "ssl_mode {mode} {bundle} does not verify the server: only SCRAM-SHA-256 logins                  work; a cleartext or MD5 password request is refused"
+            ),
+            None,
+        ),
+    }
+}
+
 /// A role name that no one has: planning a grant for it lists every object the connector
 /// could not grant on, without creating anything.
 const PROBE_ROLE: &str = "rdspg_check_probe";
@@ -97,6 +164,8 @@ impl AccessManager {
             ),
             None,
         );
+        let (ok, detail, fix) = credential_exposure(self.integration());
+        report.push(None, "tls-verify", ok, detail, fix);
         for (name, error) in &resolution.unusable {
             report.push(Some(name), "instance", false, error.to_string(), None);
         }
@@ -159,6 +228,16 @@ impl AccessManager {
                     None,
                 );
                 c
+            }
+            Err(AccessError::Auth(error @ AuthError::UnverifiedServer { .. })) => {
+                report.push(
+                    name,
+                    "login",
+                    false,
+                    error.to_string(),
+                    Some(VERIFY_FIX.to_owned()),
+                );
+                return report;
             }
             Err(error) => {
                 let fix = match integration.auth() {

@@ -1584,6 +1584,7 @@ impl AccessManager {
             .dbname(database)
             .ssl_mode(self.inner.integration.ssl_mode())
             .connect_timeout(self.inner.options.connect_timeout)
+            .allow_unverified_password(self.inner.integration.allow_unverified_password())
             .application_name("rds-pg-access");
         if let Some(roots) = &self.inner.roots {
             options = options.root_certificates(roots.clone());

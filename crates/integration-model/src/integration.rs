@@ -66,6 +66,7 @@ pub struct Integration {
     secret: Option<SecretRef>,
     ssl_mode: SslMode,
     ssl_root_cert: Option<PathBuf>,
+    allow_unverified_password: bool,
     credentials_rotation: Option<RotationPeriod>,
     resource_types: ResourceTypes,
     endpoint: Option<Endpoint>,
@@ -91,6 +92,7 @@ impl Integration {
             secret: None,
             ssl_mode: SslMode::default(),
             ssl_root_cert: None,
+            allow_unverified_password: false,
             credentials_rotation: None,
             resource_types: None,
             endpoint: None,
@@ -186,6 +188,24 @@ impl Integration {
         self.ssl_root_cert.as_deref()
     }
 
+    /// Whether every connection verifies the server's identity: a CA bundle is given and the
+    /// SSL mode never falls back to plaintext (`require`, `verify-ca`, `verify-full`). Only
+    /// then is a cleartext password (every IAM token) or an MD5 password sent.
+    pub fn verifies_server(&self) -> bool {
+        self.ssl_root_cert.is_some()
+            && matches!(
+                self.ssl_mode,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+            )
+    }
+
+    /// Lab setups only (`allow_unverified_password`, default `false`): send a cleartext or MD5
+    /// password (an IAM token is always cleartext) even to a server whose identity was not
+    /// verified.
+    pub fn allow_unverified_password(&self) -> bool {
+        self.allow_unverified_password
+    }
+
     /// How often the connector's password rotates.
     pub fn credentials_rotation(&self) -> Option<RotationPeriod> {
         self.credentials_rotation
@@ -243,6 +263,7 @@ pub struct IntegrationBuilder {
     secret: Option<SecretRef>,
     ssl_mode: SslMode,
     ssl_root_cert: Option<PathBuf>,
+    allow_unverified_password: bool,
     credentials_rotation: Option<RotationPeriod>,
     resource_types: Option<ResourceTypes>,
     endpoint: Option<Endpoint>,
@@ -323,6 +344,14 @@ impl IntegrationBuilder {
     /// The CA bundle path.
     pub fn ssl_root_cert(mut self, path: impl Into<PathBuf>) -> Self {
         self.ssl_root_cert = Some(path.into());
+        self
+    }
+
+    /// Lab setups only: send a cleartext or MD5 password (an IAM token is always cleartext) to
+    /// a server whose identity was not verified (default `false`; see
+    /// [`Integration::allow_unverified_password`]).
+    pub fn allow_unverified_password(mut self, allow: bool) -> Self {
+        self.allow_unverified_password = allow;
         self
     }
 
@@ -468,6 +497,19 @@ impl IntegrationBuilder {
             }
         }
 
+        if self.allow_unverified_password
+            && self.ssl_root_cert.is_some()
+            && matches!(
+                self.ssl_mode,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+            )
+        {
+            return Err(ModelError::conflict(
+                "allow_unverified_password",
+                "has no effect: with ssl_root_cert and this ssl_mode every server is verified; remove it",
+            ));
+        }
+
         let mut endpoint_overrides = BTreeMap::new();
         for (instance_id, endpoint) in self.endpoint_overrides {
             let key = crate::node::join("endpoint_overrides", instance_id.as_str());
@@ -526,6 +568,7 @@ impl IntegrationBuilder {
             secret: self.secret,
             ssl_mode: self.ssl_mode,
             ssl_root_cert: self.ssl_root_cert,
+            allow_unverified_password: self.allow_unverified_password,
             credentials_rotation: self.credentials_rotation,
             resource_types: self.resource_types.unwrap_or_default(),
             endpoint: self.endpoint,
@@ -549,6 +592,7 @@ const KEYS: &[&str] = &[
     "lock_database",
     "ssl_mode",
     "ssl_root_cert",
+    "allow_unverified_password",
     "credentials_rotation_days",
     "resource_types",
     "endpoint_overrides",
@@ -600,6 +644,17 @@ pub(crate) fn from_table(t: &Table<'_>) -> Result<Integration, ModelError> {
             ));
         }
         b = b.ssl_root_cert(path);
+    }
+    match t.get("allow_unverified_password") {
+        None => {}
+        Some(Node::Bool(allow)) => b = b.allow_unverified_password(*allow),
+        Some(other) => {
+            return Err(ModelError::invalid_bare(
+                &t.key_path("allow_unverified_password"),
+                other.describe(),
+                "must be true or false",
+            ));
+        }
     }
     if let Some(days) = t.int("credentials_rotation_days")? {
         let period = u16::try_from(days)

@@ -776,3 +776,51 @@ fn classify(options: &ConnectOptions, credential: &Credential, failed: Failed) -
         source: Box::new(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_options_pin_search_path_and_timeouts() {
+        let options = ConnectOptions::builder("db.example.com")
+            .lock_timeout(Duration::from_millis(1500))
+            .build()
+            .expect("options");
+        assert_eq!(
+            options.session.startup_options(),
+            "-c search_path=pg_catalog,pg_temp -c lock_timeout=1500 \
+             -c statement_timeout=300000 -c idle_in_transaction_session_timeout=60000"
+        );
+    }
+
+    #[test]
+    fn option_words_escape_white_space_and_backslashes() {
+        // libpq docs, "options": spaces within a value are escaped with a backslash, and a
+        // literal backslash is written as two.
+        assert_eq!(escape_option("a b\\c\td"), "a\\ b\\\\c\\\td");
+    }
+
+    #[test]
+    fn timeouts_are_validated() {
+        for (name, builder) in [
+            (
+                "lock_timeout",
+                ConnectOptions::builder("h").lock_timeout(Duration::ZERO),
+            ),
+            (
+                "statement_timeout",
+                ConnectOptions::builder("h").statement_timeout(Duration::from_secs(u64::MAX)),
+            ),
+            (
+                "idle_in_transaction_timeout",
+                ConnectOptions::builder("h").idle_in_transaction_timeout(Duration::from_micros(10)),
+            ),
+        ] {
+            match builder.build() {
+                Err(AuthError::InvalidConfig { field, .. }) => assert_eq!(field, name),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+}

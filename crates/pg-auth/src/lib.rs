@@ -19,8 +19,15 @@
 //! | `verify-full` | TLS only | chain and host name (DNS SANs; IP SANs for IP hosts) |
 //!
 //! - [`connect`] / [`ping`] with [`ConnectOptions`]: one connection, retried once with a fresh
-//!   credential after an authentication failure.
-//! - [`Pool`]: a deadpool pool whose every new physical connection asks the source.
+//!   credential after an authentication failure. Every session starts with
+//!   `search_path = pg_catalog, pg_temp` ([`SESSION_SEARCH_PATH`]) and bounded `lock_timeout`,
+//!   `statement_timeout` and `idle_in_transaction_session_timeout`, sent as startup options
+//!   (they outrank `ALTER ROLE/DATABASE … SET`). A cleartext or MD5 password request (how IAM
+//!   tokens are sent) is answered only by a server whose certificate chain was verified;
+//!   otherwise [`AuthError::UnverifiedServer`], before anything is sent.
+//! - [`Pool`]: a deadpool pool whose every new physical connection asks the source; a returned
+//!   connection inside a transaction, holding an advisory lock or with `SET` state is
+//!   discarded ([`SESSION_STATE_CHECK`]).
 //! - [`Clock`]: injectable time for signing, expiry and cache decisions.
 //! - [`AuthError`]: the one error type; it never contains a secret.
 //!

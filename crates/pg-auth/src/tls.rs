@@ -71,16 +71,26 @@ impl RootCertificates {
             origin: origin.clone(),
             reason,
         };
+        let not_regular = || {
+            error(
+                "not a regular file (a CA bundle is a PEM file, not a device, FIFO or directory)"
+                    .into(),
+            )
+        };
+        // Checked before opening: opening a FIFO for reading blocks until a writer appears.
+        let metadata =
+            std::fs::metadata(path).map_err(|e| error(format!("cannot read the file: {e}")))?;
+        if !metadata.is_file() {
+            return Err(not_regular());
+        }
         let file =
             std::fs::File::open(path).map_err(|e| error(format!("cannot read the file: {e}")))?;
+        // And again on the open file, in case the path was swapped in between.
         let metadata = file
             .metadata()
             .map_err(|e| error(format!("cannot read the file: {e}")))?;
         if !metadata.is_file() {
-            return Err(error(
-                "not a regular file (a CA bundle is a PEM file, not a device, FIFO or directory)"
-                    .into(),
-            ));
+            return Err(not_regular());
         }
         let limit = MAX_ROOT_CERT_FILE_SIZE;
         let too_large = || {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use pg_auth::{
     ConnectOptions, Pool, PoolOptions, RecycleCheck, SecretString, SslMode, StaticPassword,
 };
-use pg_testkit::{Credentials, TestCluster};
+use pg_testkit::{ALL_VERSIONS, Credentials, TestCluster, for_each_version};
 use tokio_postgres::NoTls;
 
 fn cluster() -> TestCluster {
@@ -45,9 +45,18 @@ async fn show(client: &tokio_postgres::Client, setting: &str) -> String {
 /// connects to its database; the superuser-level role settings try the same. Sessions opened
 /// through pg-auth still run with pg-auth's values; a plain libpq session shows the hostile
 /// ones, so the settings are really in force.
-#[tokio::test]
-async fn startup_settings_override_a_hostile_owners_database_and_role_settings() {
-    let cluster = cluster();
+#[test]
+fn startup_settings_override_a_hostile_owners_database_and_role_settings() {
+    for_each_version(ALL_VERSIONS, |version| {
+        let cluster = TestCluster::builder()
+            .version(version)
+            .start()
+            .unwrap_or_else(|e| panic!("PostgreSQL {version} is required: {e}"));
+        hostile_owner_settings_lose(&cluster);
+    });
+}
+
+fn hostile_owner_settings_lose(cluster: &TestCluster) {
     let owner = Credentials {
         user: "hostile_owner".into(),
         password: "owner-pass-1".into(),
@@ -92,34 +101,41 @@ async fn startup_settings_override_a_hostile_owners_database_and_role_settings()
         .expect("plain session");
     assert_eq!(plain, "evil, public\n0", "setup did not take effect");
 
-    for dbname in ["hostiledb", "postgres"] {
-        let connection = pg_auth::connect(&options(&cluster, dbname), &connector_source(&cluster))
-            .await
-            .expect("connect");
-        let client = connection.client();
-        assert_eq!(
-            show(client, "search_path").await,
-            "pg_catalog,pg_temp",
-            "{dbname}"
-        );
-        let schemas: Vec<String> = client
-            .query_one("SELECT pg_catalog.current_schemas(true)::text[]", &[])
-            .await
-            .expect("current_schemas")
-            .get(0);
-        assert_eq!(
-            schemas,
-            ["pg_catalog"],
-            "{dbname}: no other schema resolves"
-        );
-        assert_eq!(show(client, "lock_timeout").await, "10s", "{dbname}");
-        assert_eq!(show(client, "statement_timeout").await, "5min", "{dbname}");
-        assert_eq!(
-            show(client, "idle_in_transaction_session_timeout").await,
-            "1min",
-            "{dbname}"
-        );
-    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        for dbname in ["hostiledb", "postgres"] {
+            let connection =
+                pg_auth::connect(&options(cluster, dbname), &connector_source(cluster))
+                    .await
+                    .expect("connect");
+            let client = connection.client();
+            assert_eq!(
+                show(client, "search_path").await,
+                "pg_catalog,pg_temp",
+                "{dbname}"
+            );
+            let schemas: Vec<String> = client
+                .query_one("SELECT pg_catalog.current_schemas(true)::text[]", &[])
+                .await
+                .expect("current_schemas")
+                .get(0);
+            assert_eq!(
+                schemas,
+                ["pg_catalog"],
+                "{dbname}: no other schema resolves"
+            );
+            assert_eq!(show(client, "lock_timeout").await, "10s", "{dbname}");
+            assert_eq!(show(client, "statement_timeout").await, "5min", "{dbname}");
+            assert_eq!(
+                show(client, "idle_in_transaction_session_timeout").await,
+                "1min",
+                "{dbname}"
+            );
+        }
+    });
 }
 
 /// A hostile grantee (UPDATE on a table is enough for `LOCK TABLE … ACCESS EXCLUSIVE`) keeps
