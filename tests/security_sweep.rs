@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{rdspg_path, role_exists};
+use common::{rdspg_path, role_exists, wait_for};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,6 +25,7 @@ use rds_pg_access::pg_auth::{Clock, ManualClock, SecretString, StaticPassword};
 use rds_pg_access::rds_discovery::{
     DbInstance, DiscoveryError, InstanceDirectory, StaticDirectory,
 };
+use rds_pg_access::scheduler::{InstanceRun, Intervals, JobKind, Scheduler};
 use rds_pg_access::{AccessManager, IntegrationCredentials};
 use serde_json::Value;
 
@@ -232,6 +233,41 @@ async fn the_sweep_report_and_audit_name_the_unrevokable_user_and_the_sweep_goes
     let swept = report.results[&local].as_ref().expect("ok");
     assert!(swept.is_clean(), "{swept:?}");
     assert!(!role_exists(&env.cluster, "amy"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_reports_an_unrevokable_user_as_a_failed_sweep_of_the_instance() {
+    let env = local();
+    env.expired_users(&["amy", "bob"]).await;
+    env.make_unrevokable("amy");
+    let scheduler = Scheduler::builder()
+        .integration(env.manager(None))
+        .jobs([JobKind::Sweep])
+        .intervals(Intervals::default().sweep(Duration::from_secs(1)))
+        .build()
+        .expect("scheduler");
+    let state = scheduler.state();
+    let shutdown = scheduler.shutdown_token();
+    let task = tokio::spawn(scheduler.run());
+    let run = wait_for("a finished sweep", 60, || {
+        let job = state.jobs().into_iter().next()?;
+        (job.runs >= 1 && !job.in_progress)
+            .then(|| job.instances.get("local").and_then(|i| i.last_run.clone()))
+            .flatten()
+    });
+    shutdown.cancel();
+    task.await.expect("stops");
+    // The failure is the instance's (health, metrics), naming the user; bob went anyway.
+    let InstanceRun::Failed { error } = run else {
+        panic!("an unrevoked expired user is not a failure: {run:?}");
+    };
+    assert!(
+        error.contains("amy") && error.contains("1 revoked"),
+        "{error}"
+    );
+    assert!(state.jobs()[0].failures >= 1);
+    assert!(!role_exists(&env.cluster, "bob"));
+    assert!(!env.can_login("amy"));
 }
 
 /// Both clusters answer the integration's tag selector.
