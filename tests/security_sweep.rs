@@ -32,13 +32,23 @@ use serde_json::Value;
 /// A cluster, a config file for it (`[endpoint]`, password from the environment) and a manager.
 struct Local {
     cluster: TestCluster,
+    /// A schema the connector may grant on, after the owner fix of its version.
+    grantable: &'static str,
     dir: tempfile::TempDir,
     config: PathBuf,
     integration: Integration,
 }
 
 fn local() -> Local {
-    let cluster = TestCluster::start().expect("start a cluster with the RDS emulation");
+    local_on(15)
+}
+
+/// As [`local`], on PostgreSQL `version`.
+fn local_on(version: u32) -> Local {
+    let cluster = TestCluster::builder()
+        .version(version)
+        .start()
+        .expect("start a cluster with the RDS emulation");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("local.toml");
     let text = format!(
@@ -53,14 +63,28 @@ fn local() -> Local {
         .integrations()[0]
         .clone();
     // The owner fix an administrator runs once (`check` reports it).
-    cluster
-        .sql("appdb", "GRANT postgres TO apono_connector")
-        .expect("owner fix");
+    cluster.sql("appdb", owner_fix(version)).expect("owner fix");
     Local {
         cluster,
+        grantable: if version >= 16 {
+            "appdb/inventory"
+        } else {
+            "appdb/sales"
+        },
         dir,
         config,
         integration,
+    }
+}
+
+/// The owner fix an administrator runs once (`check` reports it): on 15 membership in the
+/// master (owner of sales); on 16+, where the master administers the connector, membership in
+/// app_owner (owner of inventory).
+fn owner_fix(version: u32) -> &'static str {
+    if version >= 16 {
+        "GRANT app_owner TO apono_connector"
+    } else {
+        "GRANT postgres TO apono_connector"
     }
 }
 
@@ -94,7 +118,7 @@ impl Local {
                 AccessLevel::ReadOnly,
                 "1h".parse::<AccessDuration>().expect("duration"),
             )
-            .resource(granter.resource_path("appdb/sales").expect("path"))
+            .resource(granter.resource_path(self.grantable).expect("path"))
             .build()
             .expect("request");
             let granted = granter.grant(&request).await.expect("grant");
@@ -175,9 +199,21 @@ async fn rdspg_sweep_revokes_every_other_expired_user_when_one_cannot_be_revoked
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sweep_report_and_audit_name_the_unrevokable_user_and_the_sweep_goes_on() {
-    let env = local();
+/// On 15 and 17 (16+ revocation needs ADMIN on the role; the rules differ).
+#[test]
+fn the_sweep_report_and_audit_name_the_unrevokable_user_and_the_sweep_goes_on() {
+    pg_testkit::for_each_version(&[15, 17], |version| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(sweep_report_and_audit(version));
+    });
+}
+
+async fn sweep_report_and_audit(version: u32) {
+    let env = local_on(version);
     env.expired_users(&["amy", "bob", "cid"]).await;
     env.make_unrevokable("amy");
     let audit_path = env.dir.path().join("audit.jsonl");
