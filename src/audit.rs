@@ -331,6 +331,7 @@ impl<'a> Emitter<'a> {
         &self,
         user: &Identifier,
         until: OffsetDateTime,
+        approver: Option<&str>,
         instances: &FleetReport<Option<ManagedRecord>>,
     ) {
         for (instance, result) in &instances.results {
@@ -346,6 +347,7 @@ impl<'a> Emitter<'a> {
             record.expires_at = Some(record_of_role.map_or(until, |r| r.expires_at));
             record.request_id = record_of_role.map(|r| r.request_id.clone());
             record.level = record_of_role.map(|r| r.level.to_string());
+            record.approver = approver.map(str::to_owned);
             record.error = error;
             self.write(&record);
         }

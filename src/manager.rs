@@ -1045,7 +1045,8 @@ impl AccessManager {
                 }
             })
             .await;
-        self.audit().extend(user, until, &report);
+        self.audit()
+            .extend(user, until, request.approved_by.as_deref(), &report);
         Ok(report)
     }
 

@@ -17,13 +17,23 @@ pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 fn read_bounded(path: &Path) -> Result<String, Failure> {
     use std::io::Read;
     let cannot = |why: String| Failure::usage(format!("cannot read {}: {why}", path.display()));
+    let not_regular =
+        || cannot("not a regular file (a settings file must be a plain file)".to_owned());
+    // Before opening: opening a FIFO blocks until someone writes to it.
+    if !std::fs::metadata(path)
+        .map_err(|e| cannot(e.to_string()))?
+        .is_file()
+    {
+        return Err(not_regular());
+    }
     let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
-    // The metadata of the opened file, not of the path: nothing can swap it in between.
-    let meta = file.metadata().map_err(|e| cannot(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(cannot(
-            "not a regular file (a settings file must be a plain file)".to_owned(),
-        ));
+    // And what was opened (the path may have been replaced in between).
+    if !file
+        .metadata()
+        .map_err(|e| cannot(e.to_string()))?
+        .is_file()
+    {
+        return Err(not_regular());
     }
     let mut bytes = Vec::new();
     file.take(MAX_CONFIG_BYTES + 1)
