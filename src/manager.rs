@@ -663,6 +663,7 @@ impl AccessManager {
     /// fails, at least disables its login.
     async fn undo_created(&self, target: &Target, role: &Ident) -> Result<(), AccessError> {
         let undo = async {
+            let _role_lock = self.role_lock(target, role).await?;
             let connection = self
                 .connect(target, self.inner.integration.database().as_str())
                 .await?;
@@ -841,6 +842,19 @@ impl AccessManager {
                 let home = self.inner.integration.database().as_str();
                 let connection = self.connect(&target, home).await?;
                 let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+                // Before PostgreSQL 16 a user marked the 0.1.0 way may SET ROLE to the marker:
+                // re-mark every such user first (each on its own; failures are logged).
+                match session.migrate_marks().await {
+                    Ok(moved) if !moved.is_empty() => {
+                        tracing::info!(instance = %target.name, roles = moved.len(),
+                            "re-marked roles marked the 0.1.0 way");
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(instance = %target.name, %error,
+                            "could not list roles to re-mark");
+                    }
+                }
                 let (expired, active): (Vec<_>, Vec<_>) = session
                     .managed_roles()
                     .await?
@@ -969,9 +983,9 @@ impl AccessManager {
 
     /// Takes the per-role operation lock of `role` on `target` (waiting while another holds
     /// it) in the instance's lock database, on a dedicated connection; held until the guard
-    /// is dropped. Revocations take it (also those of sweeps); grants and extensions of the
-    /// same role should hold it too, so that no two operations on one role interleave
-    /// whatever the home database of the integration that runs them.
+    /// is dropped. Revocations (also those of sweeps and of a failed grant's undo), grants and
+    /// extensions take it, so that no two operations on one role interleave whatever the home
+    /// database of the integration that runs them.
     pub(crate) async fn role_lock(
         &self,
         target: &Target,
@@ -1024,6 +1038,7 @@ impl AccessManager {
             .fan_out(resolution, None, |target, _| {
                 let role = role.clone();
                 async move {
+                    let _role_lock = self.role_lock(&target, &role).await?;
                     let connection = self
                         .connect(&target, self.inner.integration.database().as_str())
                         .await?;
@@ -1437,6 +1452,9 @@ impl AccessManager {
         level: integration_model::AccessLevel,
         found: &std::sync::Mutex<BTreeMap<InstanceId, Found>>,
     ) -> Result<Vec<DatabasePlan>, AccessError> {
+        // No other grant, extension or revocation of this role on this instance interleaves,
+        // whatever the home database of the integration running it.
+        let _role_lock = self.role_lock(target, role).await?;
         let home = self.inner.integration.database().as_str();
         let connection = self.pooled(target, home).await?;
         let session = Session::new(connection.client(), self.inner.grants.clone()).await?;

@@ -530,3 +530,31 @@ fn quickstart_walks_the_whole_flow_on_each_version() {
         );
     }
 }
+
+#[test]
+fn policy_files_are_read_bounded_and_special_files_refused() {
+    // A device that never ends, and a file over the 1 MiB limit: refused with the path,
+    // exit 2, nothing read into memory beyond the limit.
+    let out = rdspg(&["policy", "lint", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/dev/zero"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+
+    let big = TempFile::new("big.json", &" ".repeat(1024 * 1024 + 1));
+    for command in [
+        vec!["policy", "lint", big.path()],
+        vec![
+            "policy",
+            "eval",
+            big.path(),
+            "--action",
+            "rds-db:connect",
+            "--resource",
+            "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABC/alice",
+        ],
+    ] {
+        let out = rdspg(&command);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("1 MiB"), "{}", stderr(&out));
+    }
+}

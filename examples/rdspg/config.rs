@@ -12,13 +12,13 @@ use crate::output::{Failure, Output, print_json};
 /// small enough that `--config /dev/zero` or a huge file cannot exhaust memory.
 pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
-/// Reads a settings file: a regular file (not a device, FIFO or directory) of at most
-/// [`MAX_CONFIG_BYTES`], as UTF-8.
-fn read_bounded(path: &Path) -> Result<String, Failure> {
+/// Reads a settings or policy file: a regular file (not a device, FIFO or directory) of at
+/// most [`MAX_CONFIG_BYTES`], as UTF-8.
+pub(crate) fn read_bounded(path: &Path) -> Result<String, Failure> {
     use std::io::Read;
     let cannot = |why: String| Failure::usage(format!("cannot read {}: {why}", path.display()));
     let not_regular =
-        || cannot("not a regular file (a settings file must be a plain file)".to_owned());
+        || cannot("not a regular file (give a plain file)".to_owned());
     // Before opening: opening a FIFO blocks until someone writes to it.
     if !std::fs::metadata(path)
         .map_err(|e| cannot(e.to_string()))?

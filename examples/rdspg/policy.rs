@@ -99,8 +99,7 @@ fn print_policy(policy: &PolicyDocument) -> Result<ExitCode, Failure> {
 }
 
 fn read_policy(path: &std::path::Path) -> Result<(String, PolicyDocument), Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let text = crate::config::read_bounded(path)?;
     let policy = PolicyDocument::from_json(&text)
         .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     Ok((text, policy))
