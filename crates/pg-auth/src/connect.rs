@@ -464,8 +464,9 @@ pub async fn ping(
     let row = connection
         .client
         .query_one(
-            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false), \
-             current_setting('server_version'), current_user::text",
+            "SELECT COALESCE((SELECT s.ssl FROM pg_catalog.pg_stat_ssl s \
+                               WHERE s.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()), false), \
+             pg_catalog.current_setting('server_version'), CURRENT_USER::pg_catalog.text",
             &[],
         )
         .await
