@@ -67,7 +67,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::error::{GrantsError, col};
-use crate::marker::ServiceRole;
+use crate::marker::{ServiceRole, holder_role_name};
 use crate::quote::Ident;
 use crate::role;
 use crate::session::{Session, is_retryable};
@@ -262,9 +262,10 @@ impl Session<'_> {
             .collect())
     }
 
-    /// Creates the holder role when missing, checks that it has no rights, and makes the
-    /// connector able to act as it (see the [module docs](self#the-holder)).
-    async fn ensure_holder(&self, holder: &Ident) -> Result<(), GrantsError> {
+    /// Creates the holder role of user `user` when missing, checks that it has no rights and is
+    /// marked as that user's holder, and makes the connector able to act as it (see the
+    /// [module docs](self#the-holder)).
+    async fn ensure_holder(&self, holder: &Ident, user: &Ident) -> Result<(), GrantsError> {
         if holder == self.connector() {
             return Err(GrantsError::UnsafeServiceRole {
                 role: holder.to_string(),
@@ -272,7 +273,7 @@ impl Session<'_> {
                 problems: vec!["it is the connector itself".to_owned()],
             });
         }
-        self.ensure_service_role(holder, ServiceRole::Holder)
+        self.ensure_service_role(holder, ServiceRole::Holder, Some(user.as_str()))
             .await?;
         let rules = self.rules();
         let (expr, grant) = if rules.membership_options() {
@@ -353,7 +354,7 @@ impl Session<'_> {
                     databases: Vec::new(),
                     sessions_terminated: 0,
                     dropped: false,
-                    holder: self.settings().reassign_to.to_string(),
+                    holder: String::new(),
                     moved: Vec::new(),
                 });
             }
@@ -393,9 +394,25 @@ impl Session<'_> {
             .map_err(|e| GrantsError::db(format!("terminating the sessions of {role}"), e))?
             .len() as u64;
 
-        // 3: the holder, checked before anything moves; on refusal the role stays NOLOGIN.
-        let holder = self.settings().reassign_to.clone();
-        self.ensure_holder(&holder).await?;
+        // 3: the user's own holder, checked before anything moves; on refusal the role stays
+        // NOLOGIN. Created only when the user owns something, in any database.
+        let row = self
+            .client()
+            .query_one(
+                "SELECT r.oid, EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                    WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                      AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'o')
+                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
+                &[&role.as_str()],
+            )
+            .await
+            .map_err(|e| GrantsError::db(format!("finding what {role} owns"), e))?;
+        let oid: u32 = col(&row, 0, "finding the role's OID")?;
+        let owns_something: bool = col(&row, 1, "finding what the role owns")?;
+        let holder = holder_role_name(&self.settings().reassign_to, oid, role.as_str())?;
+        if owns_something {
+            self.ensure_holder(&holder, role).await?;
+        }
 
         // 4: every database holding its objects or privileges.
         let rows = self
@@ -575,14 +592,28 @@ impl Session<'_> {
         Ok(out)
     }
 
-    /// Inside the open transaction: checks the holder, lists what the role owns, and moves it.
+    /// Inside the open transaction: lists what the role owns, checks the holder (when the role
+    /// owns something here), and moves it.
     async fn reassign_in_transaction(
         &self,
         role: &Ident,
         holder: &Ident,
     ) -> Result<Vec<OwnedObject>, GrantsError> {
+        if self.owned_objects(role, role).await?.is_empty() {
+            // Nothing to move (the holder may not exist): only privileges are left to drop.
+            self.client()
+                .batch_execute(&format!("DROP OWNED BY {};", role.quoted()))
+                .await
+                .map_err(|e| {
+                    GrantsError::db(
+                        format!("dropping the privileges of {role} in {}", self.database()),
+                        e,
+                    )
+                })?;
+            return Ok(Vec::new());
+        }
         let problems = self
-            .service_role_problems(holder, ServiceRole::Holder)
+            .service_role_problems(holder, ServiceRole::Holder, Some(role.as_str()))
             .await?
             .unwrap_or_else(|| vec!["it no longer exists".to_owned()]);
         if !problems.is_empty() {
