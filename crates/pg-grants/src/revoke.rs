@@ -362,6 +362,21 @@ impl Session<'_> {
         }
         // Before anything changes: on 16+ every step below needs ADMIN OPTION on the role.
         self.ensure_can_administer(role, "revoke").await?;
+        // The user's own holder (see the module docs), named before anything changes.
+        let row = self
+            .client()
+            .query_one(
+                "SELECT r.oid, EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                    WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                      AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'o')
+                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
+                &[&role.as_str()],
+            )
+            .await
+            .map_err(|e| GrantsError::db(format!("finding what {role} owns"), e))?;
+        let oid: u32 = col(&row, 0, "finding the role's OID")?;
+        let owns_something: bool = col(&row, 1, "finding what the role owns")?;
+        let holder = holder_role_name(&self.settings().reassign_to, oid, role.as_str())?;
         let rules = self.rules();
         let connector = self.connector().clone();
 
@@ -396,20 +411,6 @@ impl Session<'_> {
 
         // 3: the user's own holder, checked before anything moves; on refusal the role stays
         // NOLOGIN. Created only when the user owns something, in any database.
-        let row = self
-            .client()
-            .query_one(
-                "SELECT r.oid, EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
-                    WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-                      AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'o')
-                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
-                &[&role.as_str()],
-            )
-            .await
-            .map_err(|e| GrantsError::db(format!("finding what {role} owns"), e))?;
-        let oid: u32 = col(&row, 0, "finding the role's OID")?;
-        let owns_something: bool = col(&row, 1, "finding what the role owns")?;
-        let holder = holder_role_name(&self.settings().reassign_to, oid, role.as_str())?;
         if owns_something {
             self.ensure_holder(&holder, role).await?;
         }
