@@ -52,17 +52,20 @@
 //!
 //! # The holder role
 //!
-//! A revoked user's objects are never dropped: they are reassigned to the **holder** role,
-//! [`DEFAULT_HOLDER_ROLE`] (`rdspg_holder`) unless configured otherwise, one per instance,
-//! created by the library when missing. It has no rights of its own (`NOLOGIN NOSUPERUSER
-//! NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`, member of no role, no
-//! privileges, nobody but the connector a member of it), so a `SECURITY DEFINER` function, a
-//! trigger function or a view left by a revoked user never runs with the connector's rights. See
+//! A revoked user's objects are never dropped: they are reassigned to **that user's holder**
+//! role, [`holder_role_name`]: the prefix [`DEFAULT_HOLDER_ROLE`] (`rdspg_holder`, unless
+//! configured otherwise), `_` and 16 hex digits of a stable hash of the user's OID and name; one
+//! per revoked user that owned something, created by the library when needed and kept after the
+//! user is gone. It has no rights of its own (`NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+//! NOINHERIT NOREPLICATION NOBYPASSRLS`, member of no role, no privileges, nobody but the
+//! connector a member of it), so a `SECURITY DEFINER` function, a trigger function or a view left
+//! by a revoked user never runs with the connector's rights, and as no holder owns two users'
+//! objects, nothing running as one user's holder reaches another user's leftovers. See
 //! [`revoke`](crate::revoke).
 //!
 //! Both service roles carry a comment of their own kind, `{"rdspg":1,"kind":"marker"}` and
-//! `{"rdspg":1,"kind":"holder"}` ([`ServiceRole::comment`]); a holder without it is an unmanaged
-//! role and is refused.
+//! `{"rdspg":1,"kind":"holder","of":"alice"}` ([`ServiceRole::comment`],
+//! [`ServiceRole::holder_comment`]); a holder without it, or marked for another user, is refused.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -74,7 +77,8 @@ use crate::error::GrantsError;
 /// The marker role's default name.
 pub const DEFAULT_MARKER_ROLE: &str = "rdspg_managed";
 
-/// The holder role's default name (see [the module docs](self#the-holder-role)).
+/// The default prefix of holder role names (see [the module docs](self#the-holder-role)): user
+/// `alice`'s holder is `rdspg_holder_<16 hex digits>` ([`holder_role_name`]).
 pub const DEFAULT_HOLDER_ROLE: &str = "rdspg_holder";
 
 /// The longest holder prefix: `prefix_` and 16 hex digits must fit in 63 bytes.
@@ -278,7 +282,7 @@ pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
 pub enum ServiceRole {
     /// The marker role, a member of every managed role.
     Marker,
-    /// The holder role, owner of revoked users' objects.
+    /// A holder role, owner of one revoked user's objects.
     Holder,
 }
 

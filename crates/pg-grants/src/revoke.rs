@@ -8,9 +8,9 @@
 //!    `REASSIGN OWNED` requires it;
 //! 2. `ALTER ROLE … NOLOGIN` (committed first, so no new session starts), then
 //!    `pg_terminate_backend` of the role's sessions;
-//! 3. make sure the holder role exists and has no rights (below); otherwise stop with
-//!    [`GrantsError::UnsafeServiceRole`]: the role stays `NOLOGIN`, nothing is reassigned or
-//!    dropped;
+//! 3. when the role owns anything, make sure its own holder role exists and has no rights
+//!    (below); otherwise stop with [`GrantsError::UnsafeServiceRole`]: the role stays `NOLOGIN`,
+//!    nothing is reassigned or dropped;
 //! 4. in every database where `pg_shdepend` shows the role (and the current one), in one locked
 //!    transaction: check the holder again, list what the role owns ([`OwnedObject`], reported in
 //!    [`RevokeReport::moved`]), make its `SECURITY DEFINER` functions and procedures
@@ -22,16 +22,27 @@
 //!
 //! # The holder
 //!
-//! Objects go to the holder role ([`Settings::reassign_to`](crate::Settings::reassign_to),
-//! default [`DEFAULT_HOLDER_ROLE`](crate::marker::DEFAULT_HOLDER_ROLE)), never to the connector:
-//! a `SECURITY DEFINER` function, a trigger function or a view left by the user runs with, or
-//! reads through, its owner's rights, and the connector's are `CREATEROLE` and `rds_superuser`.
-//! The holder is created by the library when missing and has no rights of its own: `NOLOGIN
+//! Objects go to the user's own holder role, never to the connector: a `SECURITY DEFINER`
+//! function, a trigger function or a view left by the user runs with, or reads through, its
+//! owner's rights, and the connector's are `CREATEROLE` and `rds_superuser`.
+//!
+//! Each revoked user that owns something gets a holder of its own,
+//! [`holder_role_name`](crate::marker::holder_role_name): `<prefix>_<16 hex digits>`, the prefix
+//! [`Settings::reassign_to`](crate::Settings::reassign_to) (default
+//! [`DEFAULT_HOLDER_ROLE`](crate::marker::DEFAULT_HOLDER_ROLE)), the digits a stable hash of the
+//! user's OID and name, so that a re-run of a half-done revocation finds the same holder. One
+//! holder for every user would own every user's leftovers, and whatever runs as the owner of one
+//! user's object (an index expression run by autovacuum or `ANALYZE`, a view before
+//! PostgreSQL 15) would reach the others'. Running as a user's holder reaches only what that user
+//! owned (and what others granted the holder), never more than the user itself had.
+//!
+//! A holder is created by the library when missing and has no rights of its own: `NOLOGIN
 //! NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`, a member of no role,
-//! no privilege on anything, and no member but the connector. Before every reassignment the
-//! library checks exactly that, and that the role carries the holder's comment
-//! (`{"rdspg":1,"kind":"holder"}`), so the connector, the master user or any other role it did
-//! not create is refused.
+//! no privilege on anything, and no member but the connector. Before every reassignment, in the
+//! same transaction, the library checks exactly that, and that the role carries the comment of
+//! this user's holder (`{"rdspg":1,"kind":"holder","of":"alice"}`), so the connector, the master
+//! user, any other role it did not create, or another user's holder under that name is refused.
+//! Holders stay after their user is gone: they own its data.
 //!
 //! The connector must act as the holder to reassign objects to it (`REASSIGN OWNED` needs the
 //! privileges of both roles; 16+ also the right to `SET ROLE` to the new owner), so it is a
@@ -43,13 +54,14 @@
 //! connector, which must be able to), and loses it again in the same transaction.
 //!
 //! `SECURITY DEFINER` routines the user owned become `SECURITY INVOKER` before they move, and on
-//! PostgreSQL 15+ its views get `security_invoker = true`: the holder also owns what earlier
-//! revoked users left, so a routine running as the holder (for example one that executes any SQL
-//! it is given) would let its callers read or drop those objects, and a view over such a table
-//! would show it to whoever may read the view. The report lists each routine with
+//! PostgreSQL 15+ its views get `security_invoker = true`: a routine running as the holder (for
+//! example one that executes any SQL it is given) would let its callers read, change or drop
+//! everything the user left, tables its grantees could not read included, and a view would
+//! show them the user's tables. The report lists each routine with
 //! [`OwnedObject::security_definer`] and each view ([`OwnedObject::is_view`]), so an
-//! administrator can review them and decide. Before 15 views have no such option: a view a
-//! revoked user left over another revoked user's table reads it as the holder. Rewrite rules run
+//! administrator can review them and decide. Before 15 views have no such option: a view the
+//! user left reads, as its holder, the user's own tables (never another user's, which belong to
+//! another holder). Rewrite rules run
 //! their actions with the rights of their table's owner too: rules on the user's tables are
 //! disabled (`ALTER TABLE … DISABLE RULE`, kept), and as a view's rules cannot be disabled and
 //! fire only on writes, the write privileges the user granted on its views with rules are
@@ -129,7 +141,9 @@ pub struct RevokeReport {
     pub sessions_terminated: u64,
     /// False when the role was already gone (a re-run after success).
     pub dropped: bool,
-    /// The holder role that received the objects.
+    /// The user's own holder role (see [the module docs](self#the-holder)), which received its
+    /// objects; created only when the user owned something (else `moved` is empty and the role
+    /// may not exist). Empty when the role was already gone.
     pub holder: String,
     /// Every object that moved to the holder, read from the catalogs (`pg_shdepend`) in the
     /// transaction that moved it.

@@ -114,10 +114,14 @@ pub struct Settings {
     pub names: RoleNames,
     /// What each level grants.
     pub policy: LevelPolicy,
-    /// The holder role that receives a revoked role's objects ([`DEFAULT_HOLDER_ROLE`] by
-    /// default): a role with no rights of its own, created by the library when missing and
-    /// checked before every reassignment (see [`revoke`](crate::revoke)). It can no longer be
-    /// the connector or any role the library did not create.
+    /// The prefix of the holder roles that receive revoked roles' objects
+    /// ([`DEFAULT_HOLDER_ROLE`] by default, at most
+    /// [`MAX_HOLDER_PREFIX_BYTES`](crate::marker::MAX_HOLDER_PREFIX_BYTES)): each revoked role
+    /// that owns something gets a holder of its own, `<prefix>_<16 hex digits>`
+    /// ([`holder_role_name`](crate::marker::holder_role_name)), with no rights of its own, created
+    /// by the library when missing and checked before every reassignment (see
+    /// [`revoke`](crate::revoke)). It is never the connector or any role the library did not
+    /// create.
     pub reassign_to: Ident,
     /// Attempts for a transaction that hits a serialization failure or deadlock (at least 1).
     pub max_attempts: u32,
@@ -149,13 +153,15 @@ impl Settings {
         self
     }
 
-    /// Gives revoked roles' objects to the holder role `holder` instead of
-    /// [`DEFAULT_HOLDER_ROLE`]. The name must be free or name a holder this library created;
-    /// the connector, or any other existing role, is refused when a revocation needs it
+    /// Names revoked roles' holders `<prefix>_<16 hex digits>` instead of
+    /// `rdspg_holder_…` ([`DEFAULT_HOLDER_ROLE`]). A prefix longer than
+    /// [`MAX_HOLDER_PREFIX_BYTES`](crate::marker::MAX_HOLDER_PREFIX_BYTES) fails the revocation
+    /// before anything changes ([`GrantsError::Quote`]); an existing role under a holder's name
+    /// that is not that user's holder made by this library is refused
     /// ([`GrantsError::UnsafeServiceRole`]).
     #[must_use]
-    pub fn reassign_to(mut self, holder: Ident) -> Self {
-        self.reassign_to = holder;
+    pub fn reassign_to(mut self, prefix: Ident) -> Self {
+        self.reassign_to = prefix;
         self
     }
 }

@@ -82,15 +82,17 @@ GRANT SELECT ON alice_work.a_view TO accomplice;
 async fn admin_user(s: &Session<'_>, name: &str, scope: Scope) -> String {
     let pw = new_user(s, name, AccessLevel::Admin).await;
     s.apply(&id(name), &[Grant::new(scope, AccessLevel::Admin)])
-    .await
-    .unwrap();
+        .await
+        .expect("granting admin level");
     pw
 }
 
 /// Connects as `name` and runs `plant`.
 async fn plant(cluster: &TestCluster, name: &str, pw: &str, plant: &str) {
-    let u = try_connect(cluster, name, pw, rds::APP_DB).await.unwrap();
-    u.batch_execute(plant).await.unwrap();
+    let u = try_connect(cluster, name, pw, rds::APP_DB)
+        .await
+        .expect("the user logs in");
+    u.batch_execute(plant).await.expect("the user plants");
 }
 
 /// The holder's attributes, comment, memberships, members and privileges.
@@ -378,12 +380,17 @@ fn holder_names_are_stable_and_fit() {
     assert_ne!(a, holder_role_name(&prefix, 16_384, "alicf").unwrap());
     assert!(a.as_str().starts_with("rdspg_holder_"));
     assert_eq!(a.as_str().len(), "rdspg_holder_".len() + 16);
-    assert!(a.as_str()["rdspg_holder_".len()..]
-        .bytes()
-        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(
+        a.as_str()["rdspg_holder_".len()..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
     // The longest prefix that fits: 46 bytes; one more is refused.
     assert_eq!(
-        holder_role_name(&id(&"p".repeat(46)), 1, "u").unwrap().as_str().len(),
+        holder_role_name(&id(&"p".repeat(46)), 1, "u")
+            .unwrap()
+            .as_str()
+            .len(),
         63
     );
     assert!(holder_role_name(&id(&"p".repeat(47)), 1, "u").is_err());

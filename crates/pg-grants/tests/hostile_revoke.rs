@@ -309,12 +309,14 @@ fn check_holder_and_report(cluster: &TestCluster, v: u32, report: &pg_grants::Re
         su(
             cluster,
             "postgres",
-            &format!("SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolinherit, rolreplication, rolbypassrls, \
+            &format!(
+                "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolinherit, rolreplication, rolbypassrls, \
                     shobj_description(oid, 'pg_authid'), \
                     (SELECT count(*) FROM pg_auth_members WHERE member = r.oid), \
                     (SELECT string_agg(DISTINCT member::regrole::text, ',') FROM pg_auth_members WHERE roleid = r.oid), \
                     (SELECT count(*) FROM pg_shdepend WHERE refobjid = r.oid AND deptype = 'a') \
-               FROM pg_roles r WHERE rolname = '{holder}'")
+               FROM pg_roles r WHERE rolname = '{holder}'"
+            )
         ),
         r#"f|f|f|f|f|f|f|{"rdspg":1,"kind":"holder","of":"mallory"}|0|apono_connector|0"#,
         "{v}: the holder must have no rights and only the connector as member"
