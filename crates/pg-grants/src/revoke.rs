@@ -26,8 +26,8 @@
 //! function, a trigger function or a view left by the user runs with, or reads through, its
 //! owner's rights, and the connector's are `CREATEROLE` and `rds_superuser`.
 //!
-//! Each revoked user that owns something gets a holder of its own,
-//! [`holder_role_name`](crate::marker::holder_role_name): `<prefix>_<16 hex digits>`, the prefix
+//! Each revoked user that owns something gets a holder of its own, named by
+//! [`holder_role_name`] `<prefix>_<16 hex digits>`: the prefix
 //! [`Settings::reassign_to`](crate::Settings::reassign_to) (default
 //! [`DEFAULT_HOLDER_ROLE`](crate::marker::DEFAULT_HOLDER_ROLE)), the digits a stable hash of the
 //! user's OID and name, so that a re-run of a half-done revocation finds the same holder. One
