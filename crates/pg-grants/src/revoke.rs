@@ -377,19 +377,15 @@ impl Session<'_> {
         // Before anything changes: on 16+ every step below needs ADMIN OPTION on the role.
         self.ensure_can_administer(role, "revoke").await?;
         // The user's own holder (see the module docs), named before anything changes.
-        let row = self
+        let oid: u32 = self
             .client()
             .query_one(
-                "SELECT r.oid, EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
-                    WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-                      AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'o')
-                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
+                "SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
                 &[&role.as_str()],
             )
             .await
-            .map_err(|e| GrantsError::db(format!("finding what {role} owns"), e))?;
-        let oid: u32 = col(&row, 0, "finding the role's OID")?;
-        let owns_something: bool = col(&row, 1, "finding what the role owns")?;
+            .map_err(|e| GrantsError::db(format!("finding the OID of {role}"), e))
+            .and_then(|r| col(&r, 0, "finding the role's OID"))?;
         let holder = holder_role_name(&self.settings().reassign_to, oid, role.as_str())?;
         let rules = self.rules();
         let connector = self.connector().clone();
@@ -424,7 +420,19 @@ impl Session<'_> {
             .len() as u64;
 
         // 3: the user's own holder, checked before anything moves; on refusal the role stays
-        // NOLOGIN. Created only when the user owns something, in any database.
+        // NOLOGIN. Created only when the user owns something, in any database (read now that
+        // its sessions are gone).
+        let owns_something: bool = self
+            .client()
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                  WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                    AND s.refobjid OPERATOR(pg_catalog.=) $1 AND s.deptype OPERATOR(pg_catalog.=) 'o')",
+                &[&oid],
+            )
+            .await
+            .map_err(|e| GrantsError::db(format!("finding what {role} owns"), e))
+            .and_then(|r| col(&r, 0, "finding what the role owns"))?;
         if owns_something {
             self.ensure_holder(&holder, role).await?;
         }
@@ -630,7 +638,13 @@ impl Session<'_> {
         let problems = self
             .service_role_problems(holder, ServiceRole::Holder, Some(role.as_str()))
             .await?
-            .unwrap_or_else(|| vec!["it no longer exists".to_owned()]);
+            .unwrap_or_else(|| {
+                vec![
+                    "it does not exist (the user came to own objects while it was being \
+                     revoked); run the revocation again"
+                        .to_owned(),
+                ]
+            });
         if !problems.is_empty() {
             return Err(GrantsError::UnsafeServiceRole {
                 role: holder.to_string(),
