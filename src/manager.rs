@@ -363,7 +363,7 @@ impl AccessManager {
             .ssl_root_cert()
             .map(RootCertificates::from_pem_file)
             .transpose()?;
-        // Revoked users' objects go to the integration's holder role (`holder_role`).
+        // Revoked users' objects go to per-user holders named with the prefix `holder_role`.
         let grants = GrantsSettings::default().reassign_to(integration.holder_role().into());
         Ok(Self {
             inner: Arc::new(Inner {

@@ -17,9 +17,13 @@ use crate::{
 
 /// The connector user when none is given (the setup guide's name).
 pub const DEFAULT_CONNECTOR_USER: &str = "apono_connector";
-/// The holder role when none is given: it receives revoked users' objects and has no rights of
-/// its own (see `pg_grants::revoke`).
+/// The prefix of holder role names when none is given: each revoked user's objects go to a
+/// holder of its own, `rdspg_holder_<16 hex digits>`, with no rights of its own (see
+/// `pg_grants::revoke`).
 pub const DEFAULT_HOLDER_ROLE: &str = "rdspg_holder";
+
+/// The longest `holder_role` prefix: `<prefix>_` and 16 hex digits must fit in 63 bytes.
+pub const MAX_HOLDER_PREFIX_BYTES: usize = 46;
 /// The database the connector logs in to when none is given.
 pub const DEFAULT_DATABASE: &str = "postgres";
 
@@ -129,8 +133,10 @@ impl Integration {
         &self.connector_user
     }
 
-    /// The holder role that receives a revoked user's objects (default `rdspg_holder`): a role
-    /// with no rights, created and checked by the library, never the connector.
+    /// The prefix of the holder roles that receive revoked users' objects (default
+    /// `rdspg_holder`, at most [`MAX_HOLDER_PREFIX_BYTES`]): each revoked user that owns
+    /// something gets a holder of its own, `<prefix>_<16 hex digits>`, with no rights, created
+    /// and checked by the library, never the connector.
     pub fn holder_role(&self) -> &Identifier {
         &self.holder_role
     }
@@ -292,7 +298,8 @@ impl IntegrationBuilder {
         self
     }
 
-    /// The holder role for revoked users' objects (default `rdspg_holder`).
+    /// The prefix of the per-user holder roles for revoked users' objects (default
+    /// `rdspg_holder`, at most [`MAX_HOLDER_PREFIX_BYTES`] bytes).
     pub fn holder_role(mut self, role: Identifier) -> Self {
         self.holder_role = Some(role);
         self
@@ -417,6 +424,17 @@ impl IntegrationBuilder {
             None => DEFAULT_HOLDER_ROLE.parse()?,
         };
         holder_role.check_role_name("holder_role")?;
+        if holder_role.as_str().len() > MAX_HOLDER_PREFIX_BYTES {
+            return Err(ModelError::invalid(
+                "holder_role",
+                holder_role.as_str(),
+                format!(
+                    "is {} bytes long; it is the prefix of holder names (`<prefix>_` and 16 hex \
+                     digits, at most 63 bytes), so at most {MAX_HOLDER_PREFIX_BYTES} bytes",
+                    holder_role.as_str().len()
+                ),
+            ));
+        }
         if holder_role == connector_user {
             return Err(ModelError::conflict(
                 "holder_role",

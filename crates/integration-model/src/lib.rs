@@ -29,7 +29,7 @@
 //! region = "us-east-1"
 //! auth = "password"                  # or "iam"
 //! connector_user = "apono_connector" # default
-//! holder_role = "rdspg_holder"       # default: receives revoked users' objects
+//! holder_role = "rdspg_holder"       # default: prefix of the per-user holders of revoked users' objects
 //! database = "postgres"              # default: the database the connector logs in to
 //! lock_database = "postgres"         # default: where job and per-role locks are taken
 //! ssl_mode = "verify-full"           # default "require"
@@ -58,7 +58,7 @@
 //! | `region` | string | required | One AWS region (`us-east-1`, `eu-west-3`, `us-gov-west-1`, `cn-north-1`, ...). |
 //! | `auth` | `"iam"` \| `"password"` | required | How the connector user logs in (the method it was created with). |
 //! | `connector_user` | string | `"apono_connector"` | The connector's PostgreSQL role: 1-63 bytes, no NUL, not a reserved name (`pg_*`, `public`, ...). |
-//! | `holder_role` | string | `"rdspg_holder"` | The role that receives a revoked user's objects (nothing is dropped): created by the library with no rights of its own and checked before every revocation; 1-63 bytes, not a reserved name, not the connector. Naming an existing role the library did not create makes revocations refuse. |
+//! | `holder_role` | string | `"rdspg_holder"` | The **prefix** of the holder roles that receive revoked users' objects (nothing is dropped): each revoked user that owns something gets a holder of its own, `<prefix>_<16 hex digits>` (a stable hash of the user's OID and name), created by the library with no rights of its own, commented `{"rdspg":1,"kind":"holder","of":"<user>"}`, checked before every revocation and kept after the user is gone (it owns the data). No holder owns two users' objects, so nothing one user left reaches another's. 1-46 bytes, not a reserved name, not the connector. An existing role under a holder's name that is not that user's holder made by the library makes that revocation refuse. |
 //! | `database` | string | `"postgres"` | The database the connector logs in to: 1-63 bytes, no NUL. |
 //! | `lock_database` | string | `"postgres"` | The one database per instance where the connector takes its advisory locks (job locks, per-role locks), so that integrations with different `database`s exclude each other (PostgreSQL advisory locks are per database). The connector needs CONNECT on it; RDS creates `postgres` on every instance. Integrations sharing an instance must agree on it. 1-63 bytes, no NUL. |
 //! | `ssl_mode` | string | `"require"` | libpq mode: `disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`. |
@@ -141,7 +141,7 @@ pub use error::ModelError;
 pub use flow::{AccessFlow, FlowRefusal, Pattern, check_flows};
 pub use integration::{
     DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, DEFAULT_HOLDER_ROLE, DEFAULT_LOCK_DATABASE,
-    InstanceSelector, Integration, IntegrationBuilder,
+    InstanceSelector, Integration, IntegrationBuilder, MAX_HOLDER_PREFIX_BYTES,
 };
 pub use names::{Identifier, InstanceId, IntegrationName};
 pub use region::{Partition, Region};

@@ -410,6 +410,11 @@ fn cross_field_rules() {
             "holder_role: cannot be the connector user",
         ),
         (
+            "a holder prefix over 46 bytes: no room for `_` and 16 hex digits",
+            "auth = \"iam\"\nholder_role = \"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\"\n[instance]\nid = \"db\"\n",
+            "holder_role: \"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\" is 47 bytes long",
+        ),
+        (
             "a holder name over 63 bytes",
             "auth = \"iam\"\nholder_role = \"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\"\n[instance]\nid = \"db\"\n",
             "holder_role: ",

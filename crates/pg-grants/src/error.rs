@@ -221,9 +221,9 @@ pub enum GrantsError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A role the library relies on having no rights of its own (the holder, which receives
-    /// revoked users' objects, or the marker) is not exactly such a role, or the holder name
-    /// names a role the library does not manage. Nothing was reassigned, dropped or granted; a
+    /// A role the library relies on having no rights of its own (a user's holder, which receives
+    /// that revoked user's objects, or the marker) is not exactly such a role, or the holder name
+    /// names a role the library does not manage or another user's holder. Nothing was reassigned, dropped or granted; a
     /// revocation that stops here leaves the user `NOLOGIN` with everything it owns in place.
     #[error(
         "refusing to use role {role:?} as the {purpose} role: {}; nothing was reassigned or \

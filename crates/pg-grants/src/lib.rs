@@ -42,8 +42,9 @@
 //!
 //! # What a revoked user leaves behind
 //!
-//! Nothing is dropped: a revoked user's objects go to the holder role (`rdspg_holder`), which
-//! has no rights of its own, never to the connector; its `SECURITY DEFINER` routines become
+//! Nothing is dropped: a revoked user's objects go to that user's own holder role
+//! (`rdspg_holder_<16 hex digits>`), which has no rights of its own, never to the connector nor
+//! to another user's holder; its `SECURITY DEFINER` routines become
 //! `SECURITY INVOKER`; the [`RevokeReport`] lists every object that moved (see [`revoke`]).
 //!
 //! # Acting for object owners

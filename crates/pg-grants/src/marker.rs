@@ -52,17 +52,20 @@
 //!
 //! # The holder role
 //!
-//! A revoked user's objects are never dropped: they are reassigned to the **holder** role,
-//! [`DEFAULT_HOLDER_ROLE`] (`rdspg_holder`) unless configured otherwise, one per instance,
-//! created by the library when missing. It has no rights of its own (`NOLOGIN NOSUPERUSER
-//! NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`, member of no role, no
-//! privileges, nobody but the connector a member of it), so a `SECURITY DEFINER` function, a
-//! trigger function or a view left by a revoked user never runs with the connector's rights. See
+//! A revoked user's objects are never dropped: they are reassigned to **that user's holder**
+//! role, [`holder_role_name`]: the prefix [`DEFAULT_HOLDER_ROLE`] (`rdspg_holder`, unless
+//! configured otherwise), `_` and 16 hex digits of a stable hash of the user's OID and name; one
+//! per revoked user that owned something, created by the library when needed and kept after the
+//! user is gone. It has no rights of its own (`NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+//! NOINHERIT NOREPLICATION NOBYPASSRLS`, member of no role, no privileges, nobody but the
+//! connector a member of it), so a `SECURITY DEFINER` function, a trigger function or a view left
+//! by a revoked user never runs with the connector's rights, and as no holder owns two users'
+//! objects, nothing running as one user's holder reaches another user's leftovers. See
 //! [`revoke`](crate::revoke).
 //!
 //! Both service roles carry a comment of their own kind, `{"rdspg":1,"kind":"marker"}` and
-//! `{"rdspg":1,"kind":"holder"}` ([`ServiceRole::comment`]); a holder without it is an unmanaged
-//! role and is refused.
+//! `{"rdspg":1,"kind":"holder","of":"alice"}` ([`ServiceRole::comment`],
+//! [`ServiceRole::holder_comment`]); a holder without it, or marked for another user, is refused.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -74,8 +77,33 @@ use crate::error::GrantsError;
 /// The marker role's default name.
 pub const DEFAULT_MARKER_ROLE: &str = "rdspg_managed";
 
-/// The holder role's default name (see [the module docs](self#the-holder-role)).
+/// The default prefix of holder role names (see [the module docs](self#the-holder-role)): user
+/// `alice`'s holder is `rdspg_holder_<16 hex digits>` ([`holder_role_name`]).
 pub const DEFAULT_HOLDER_ROLE: &str = "rdspg_holder";
+
+/// The longest holder prefix: `prefix_` and 16 hex digits must fit in 63 bytes.
+pub const MAX_HOLDER_PREFIX_BYTES: usize = crate::quote::MAX_IDENT_BYTES - 17;
+
+/// The holder role of the user `role` (whose OID is `oid`): `<prefix>_<16 hex digits>`, the
+/// digits an FNV-1a 64 hash of `"<oid>:<role>"`. Stable, so that running a half-done
+/// revocation again finds the same holder; different for every user, so that no holder owns
+/// two users' leftovers (see [the module docs](self#the-holder-role)).
+///
+/// # Errors
+/// [`QuoteError::IdentTooLong`](crate::quote::QuoteError::IdentTooLong) when `prefix` is longer
+/// than [`MAX_HOLDER_PREFIX_BYTES`].
+pub fn holder_role_name(
+    prefix: &crate::quote::Ident,
+    oid: u32,
+    role: &str,
+) -> Result<crate::quote::Ident, crate::quote::QuoteError> {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = format!("{oid}:{role}")
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    crate::quote::Ident::new(format!("{}_{hash:016x}", prefix.as_str()))
+}
 
 /// The record format version this crate writes and reads.
 pub const RECORD_FORMAT: u32 = 1;
@@ -254,7 +282,7 @@ pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
 pub enum ServiceRole {
     /// The marker role, a member of every managed role.
     Marker,
-    /// The holder role, owner of revoked users' objects.
+    /// A holder role, owner of one revoked user's objects.
     Holder,
 }
 
@@ -274,14 +302,40 @@ impl ServiceRole {
 
     /// Whether `text` is this kind's comment (extra keys are allowed, for later versions).
     pub fn is_comment(self, text: &str) -> bool {
-        #[derive(Deserialize)]
-        struct Kind {
-            rdspg: u32,
-            kind: String,
-        }
-        serde_json::from_str::<Kind>(text)
-            .is_ok_and(|k| k.rdspg == RECORD_FORMAT && k.kind == self.as_str())
+        Self::parse(text).is_some_and(|k| k.rdspg == RECORD_FORMAT && k.kind == self.as_str())
     }
+
+    /// The comment marking the holder of user `of`:
+    /// `{"rdspg":1,"kind":"holder","of":"alice"}`.
+    pub fn holder_comment(of: &str) -> String {
+        // Serialising a string cannot fail; JSON-escaped so that any role name round-trips.
+        let of = serde_json::Value::String(of.to_owned());
+        format!(
+            r#"{{"rdspg":{RECORD_FORMAT},"kind":"{}","of":{of}}}"#,
+            Self::Holder.as_str()
+        )
+    }
+
+    /// The user a holder's comment names (its `of`), when `text` is a holder's comment that
+    /// names one.
+    pub fn holder_of(text: &str) -> Option<String> {
+        Self::parse(text)
+            .filter(|k| k.rdspg == RECORD_FORMAT && k.kind == Self::Holder.as_str())
+            .and_then(|k| k.of)
+    }
+
+    fn parse(text: &str) -> Option<Kind> {
+        serde_json::from_str::<Kind>(text).ok()
+    }
+}
+
+/// The keys of a service role's comment.
+#[derive(Deserialize)]
+struct Kind {
+    rdspg: u32,
+    kind: String,
+    #[serde(default)]
+    of: Option<String>,
 }
 
 impl std::fmt::Display for ServiceRole {
@@ -335,6 +389,19 @@ mod tests {
         assert!(!ServiceRole::Marker.is_comment(&ServiceRole::Holder.comment()));
         assert!(!ServiceRole::Holder.is_comment(r#"{"rdspg":2,"kind":"holder"}"#));
         assert!(!ServiceRole::Holder.is_comment("holder"));
+        let alice = ServiceRole::holder_comment("alice");
+        assert_eq!(alice, r#"{"rdspg":1,"kind":"holder","of":"alice"}"#);
+        assert!(ServiceRole::Holder.is_comment(&alice));
+        assert_eq!(ServiceRole::holder_of(&alice).as_deref(), Some("alice"));
+        assert_eq!(ServiceRole::holder_of(&ServiceRole::Holder.comment()), None);
+        assert_eq!(
+            ServiceRole::holder_of(r#"{"rdspg":1,"kind":"marker","of":"alice"}"#),
+            None
+        );
+        assert_eq!(
+            ServiceRole::holder_of(&ServiceRole::holder_comment(r#"a"b'c"#)).as_deref(),
+            Some(r#"a"b'c"#)
+        );
         // A service role's comment is never a user's record.
         assert!(ManagedRecord::from_comment(&ServiceRole::Holder.comment()).is_err());
     }

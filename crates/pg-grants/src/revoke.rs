@@ -8,9 +8,9 @@
 //!    `REASSIGN OWNED` requires it;
 //! 2. `ALTER ROLE … NOLOGIN` (committed first, so no new session starts), then
 //!    `pg_terminate_backend` of the role's sessions;
-//! 3. make sure the holder role exists and has no rights (below); otherwise stop with
-//!    [`GrantsError::UnsafeServiceRole`]: the role stays `NOLOGIN`, nothing is reassigned or
-//!    dropped;
+//! 3. when the role owns anything, make sure its own holder role exists and has no rights
+//!    (below); otherwise stop with [`GrantsError::UnsafeServiceRole`]: the role stays `NOLOGIN`,
+//!    nothing is reassigned or dropped;
 //! 4. in every database where `pg_shdepend` shows the role (and the current one), in one locked
 //!    transaction: check the holder again, list what the role owns ([`OwnedObject`], reported in
 //!    [`RevokeReport::moved`]), make its `SECURITY DEFINER` functions and procedures
@@ -22,16 +22,27 @@
 //!
 //! # The holder
 //!
-//! Objects go to the holder role ([`Settings::reassign_to`](crate::Settings::reassign_to),
-//! default [`DEFAULT_HOLDER_ROLE`](crate::marker::DEFAULT_HOLDER_ROLE)), never to the connector:
-//! a `SECURITY DEFINER` function, a trigger function or a view left by the user runs with, or
-//! reads through, its owner's rights, and the connector's are `CREATEROLE` and `rds_superuser`.
-//! The holder is created by the library when missing and has no rights of its own: `NOLOGIN
+//! Objects go to the user's own holder role, never to the connector: a `SECURITY DEFINER`
+//! function, a trigger function or a view left by the user runs with, or reads through, its
+//! owner's rights, and the connector's are `CREATEROLE` and `rds_superuser`.
+//!
+//! Each revoked user that owns something gets a holder of its own, named by
+//! [`holder_role_name`] `<prefix>_<16 hex digits>`: the prefix
+//! [`Settings::reassign_to`](crate::Settings::reassign_to) (default
+//! [`DEFAULT_HOLDER_ROLE`](crate::marker::DEFAULT_HOLDER_ROLE)), the digits a stable hash of the
+//! user's OID and name, so that a re-run of a half-done revocation finds the same holder. One
+//! holder for every user would own every user's leftovers, and whatever runs as the owner of one
+//! user's object (an index expression run by autovacuum or `ANALYZE`, a view before
+//! PostgreSQL 15) would reach the others'. Running as a user's holder reaches only what that user
+//! owned (and what others granted the holder), never more than the user itself had.
+//!
+//! A holder is created by the library when missing and has no rights of its own: `NOLOGIN
 //! NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`, a member of no role,
-//! no privilege on anything, and no member but the connector. Before every reassignment the
-//! library checks exactly that, and that the role carries the holder's comment
-//! (`{"rdspg":1,"kind":"holder"}`), so the connector, the master user or any other role it did
-//! not create is refused.
+//! no privilege on anything, and no member but the connector. Before every reassignment, in the
+//! same transaction, the library checks exactly that, and that the role carries the comment of
+//! this user's holder (`{"rdspg":1,"kind":"holder","of":"alice"}`), so the connector, the master
+//! user, any other role it did not create, or another user's holder under that name is refused.
+//! Holders stay after their user is gone: they own its data.
 //!
 //! The connector must act as the holder to reassign objects to it (`REASSIGN OWNED` needs the
 //! privileges of both roles; 16+ also the right to `SET ROLE` to the new owner), so it is a
@@ -43,13 +54,14 @@
 //! connector, which must be able to), and loses it again in the same transaction.
 //!
 //! `SECURITY DEFINER` routines the user owned become `SECURITY INVOKER` before they move, and on
-//! PostgreSQL 15+ its views get `security_invoker = true`: the holder also owns what earlier
-//! revoked users left, so a routine running as the holder (for example one that executes any SQL
-//! it is given) would let its callers read or drop those objects, and a view over such a table
-//! would show it to whoever may read the view. The report lists each routine with
+//! PostgreSQL 15+ its views get `security_invoker = true`: a routine running as the holder (for
+//! example one that executes any SQL it is given) would let its callers read, change or drop
+//! everything the user left, tables its grantees could not read included, and a view would
+//! show them the user's tables. The report lists each routine with
 //! [`OwnedObject::security_definer`] and each view ([`OwnedObject::is_view`]), so an
-//! administrator can review them and decide. Before 15 views have no such option: a view a
-//! revoked user left over another revoked user's table reads it as the holder. Rewrite rules run
+//! administrator can review them and decide. Before 15 views have no such option: a view the
+//! user left reads, as its holder, the user's own tables (never another user's, which belong to
+//! another holder). Rewrite rules run
 //! their actions with the rights of their table's owner too: rules on the user's tables are
 //! disabled (`ALTER TABLE … DISABLE RULE`, kept), and as a view's rules cannot be disabled and
 //! fire only on writes, the write privileges the user granted on its views with rules are
@@ -67,7 +79,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::error::{GrantsError, col};
-use crate::marker::ServiceRole;
+use crate::marker::{ServiceRole, holder_role_name};
 use crate::quote::Ident;
 use crate::role;
 use crate::session::{Session, is_retryable};
@@ -129,7 +141,9 @@ pub struct RevokeReport {
     pub sessions_terminated: u64,
     /// False when the role was already gone (a re-run after success).
     pub dropped: bool,
-    /// The holder role that received the objects.
+    /// The user's own holder role (see [the module docs](self#the-holder)), which received its
+    /// objects; created only when the user owned something (else `moved` is empty and the role
+    /// may not exist). Empty when the role was already gone.
     pub holder: String,
     /// Every object that moved to the holder, read from the catalogs (`pg_shdepend`) in the
     /// transaction that moved it.
@@ -262,9 +276,10 @@ impl Session<'_> {
             .collect())
     }
 
-    /// Creates the holder role when missing, checks that it has no rights, and makes the
-    /// connector able to act as it (see the [module docs](self#the-holder)).
-    async fn ensure_holder(&self, holder: &Ident) -> Result<(), GrantsError> {
+    /// Creates the holder role of user `user` when missing, checks that it has no rights and is
+    /// marked as that user's holder, and makes the connector able to act as it (see the
+    /// [module docs](self#the-holder)).
+    async fn ensure_holder(&self, holder: &Ident, user: &Ident) -> Result<(), GrantsError> {
         if holder == self.connector() {
             return Err(GrantsError::UnsafeServiceRole {
                 role: holder.to_string(),
@@ -272,7 +287,7 @@ impl Session<'_> {
                 problems: vec!["it is the connector itself".to_owned()],
             });
         }
-        self.ensure_service_role(holder, ServiceRole::Holder)
+        self.ensure_service_role(holder, ServiceRole::Holder, Some(user.as_str()))
             .await?;
         let rules = self.rules();
         let (expr, grant) = if rules.membership_options() {
@@ -353,7 +368,7 @@ impl Session<'_> {
                     databases: Vec::new(),
                     sessions_terminated: 0,
                     dropped: false,
-                    holder: self.settings().reassign_to.to_string(),
+                    holder: String::new(),
                     moved: Vec::new(),
                 });
             }
@@ -361,6 +376,17 @@ impl Session<'_> {
         }
         // Before anything changes: on 16+ every step below needs ADMIN OPTION on the role.
         self.ensure_can_administer(role, "revoke").await?;
+        // The user's own holder (see the module docs), named before anything changes.
+        let oid: u32 = self
+            .client()
+            .query_one(
+                "SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
+                &[&role.as_str()],
+            )
+            .await
+            .map_err(|e| GrantsError::db(format!("finding the OID of {role}"), e))
+            .and_then(|r| col(&r, 0, "finding the role's OID"))?;
+        let holder = holder_role_name(&self.settings().reassign_to, oid, role.as_str())?;
         let rules = self.rules();
         let connector = self.connector().clone();
 
@@ -393,9 +419,23 @@ impl Session<'_> {
             .map_err(|e| GrantsError::db(format!("terminating the sessions of {role}"), e))?
             .len() as u64;
 
-        // 3: the holder, checked before anything moves; on refusal the role stays NOLOGIN.
-        let holder = self.settings().reassign_to.clone();
-        self.ensure_holder(&holder).await?;
+        // 3: the user's own holder, checked before anything moves; on refusal the role stays
+        // NOLOGIN. Created only when the user owns something, in any database (read now that
+        // its sessions are gone).
+        let owns_something: bool = self
+            .client()
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                  WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                    AND s.refobjid OPERATOR(pg_catalog.=) $1 AND s.deptype OPERATOR(pg_catalog.=) 'o')",
+                &[&oid],
+            )
+            .await
+            .map_err(|e| GrantsError::db(format!("finding what {role} owns"), e))
+            .and_then(|r| col(&r, 0, "finding what the role owns"))?;
+        if owns_something {
+            self.ensure_holder(&holder, role).await?;
+        }
 
         // 4: every database holding its objects or privileges.
         let rows = self
@@ -575,16 +615,36 @@ impl Session<'_> {
         Ok(out)
     }
 
-    /// Inside the open transaction: checks the holder, lists what the role owns, and moves it.
+    /// Inside the open transaction: lists what the role owns, checks the holder (when the role
+    /// owns something here), and moves it.
     async fn reassign_in_transaction(
         &self,
         role: &Ident,
         holder: &Ident,
     ) -> Result<Vec<OwnedObject>, GrantsError> {
+        if self.owned_objects(role, role).await?.is_empty() {
+            // Nothing to move (the holder may not exist): only privileges are left to drop.
+            self.client()
+                .batch_execute(&format!("DROP OWNED BY {};", role.quoted()))
+                .await
+                .map_err(|e| {
+                    GrantsError::db(
+                        format!("dropping the privileges of {role} in {}", self.database()),
+                        e,
+                    )
+                })?;
+            return Ok(Vec::new());
+        }
         let problems = self
-            .service_role_problems(holder, ServiceRole::Holder)
+            .service_role_problems(holder, ServiceRole::Holder, Some(role.as_str()))
             .await?
-            .unwrap_or_else(|| vec!["it no longer exists".to_owned()]);
+            .unwrap_or_else(|| {
+                vec![
+                    "it does not exist (the user came to own objects while it was being \
+                     revoked); run the revocation again"
+                        .to_owned(),
+                ]
+            });
         if !problems.is_empty() {
             return Err(GrantsError::UnsafeServiceRole {
                 role: holder.to_string(),

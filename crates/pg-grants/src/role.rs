@@ -117,6 +117,23 @@ pub fn create_service_role(role: &Ident, kind: ServiceRole) -> Result<Vec<Statem
     ])
 }
 
+/// Creates the holder role `role` of user `of` like [`create_service_role`], its comment naming
+/// the user: `{"rdspg":1,"kind":"holder","of":"…"}` ([`ServiceRole::holder_comment`]).
+///
+/// # Errors
+/// Only [`GrantsError::Quote`].
+pub fn create_holder_role(role: &Ident, of: &str) -> Result<Vec<Statement>, GrantsError> {
+    let mut out = create_service_role(role, ServiceRole::Holder)?;
+    out.truncate(1);
+    let lit = Literal::new(ServiceRole::holder_comment(of))?;
+    out.push(Statement::new(format!(
+        "COMMENT ON ROLE {} IS {};",
+        role.quoted(),
+        lit.quoted()
+    )));
+    Ok(out)
+}
+
 /// `COMMENT ON ROLE role IS '{"rdspg":1,"kind":"…"}'`, the mark of a service role.
 ///
 /// # Errors

@@ -114,10 +114,14 @@ pub struct Settings {
     pub names: RoleNames,
     /// What each level grants.
     pub policy: LevelPolicy,
-    /// The holder role that receives a revoked role's objects ([`DEFAULT_HOLDER_ROLE`] by
-    /// default): a role with no rights of its own, created by the library when missing and
-    /// checked before every reassignment (see [`revoke`](crate::revoke)). It can no longer be
-    /// the connector or any role the library did not create.
+    /// The prefix of the holder roles that receive revoked roles' objects
+    /// ([`DEFAULT_HOLDER_ROLE`] by default, at most
+    /// [`MAX_HOLDER_PREFIX_BYTES`](crate::marker::MAX_HOLDER_PREFIX_BYTES)): each revoked role
+    /// that owns something gets a holder of its own, `<prefix>_<16 hex digits>`
+    /// ([`holder_role_name`](crate::marker::holder_role_name)), with no rights of its own, created
+    /// by the library when missing and checked before every reassignment (see
+    /// [`revoke`](crate::revoke)). It is never the connector or any role the library did not
+    /// create.
     pub reassign_to: Ident,
     /// Attempts for a transaction that hits a serialization failure or deadlock (at least 1).
     pub max_attempts: u32,
@@ -149,13 +153,15 @@ impl Settings {
         self
     }
 
-    /// Gives revoked roles' objects to the holder role `holder` instead of
-    /// [`DEFAULT_HOLDER_ROLE`]. The name must be free or name a holder this library created;
-    /// the connector, or any other existing role, is refused when a revocation needs it
+    /// Names revoked roles' holders `<prefix>_<16 hex digits>` instead of
+    /// `rdspg_holder_…` ([`DEFAULT_HOLDER_ROLE`]). A prefix longer than
+    /// [`MAX_HOLDER_PREFIX_BYTES`](crate::marker::MAX_HOLDER_PREFIX_BYTES) fails the revocation
+    /// before anything changes ([`GrantsError::Quote`]); an existing role under a holder's name
+    /// that is not that user's holder made by this library is refused
     /// ([`GrantsError::UnsafeServiceRole`]).
     #[must_use]
-    pub fn reassign_to(mut self, holder: Ident) -> Self {
-        self.reassign_to = holder;
+    pub fn reassign_to(mut self, prefix: Ident) -> Self {
+        self.reassign_to = prefix;
         self
     }
 }
@@ -693,7 +699,7 @@ impl<'c> Session<'c> {
     /// Creates the marker role when it is missing, and checks that it has no rights.
     pub(crate) async fn ensure_marker(&self) -> Result<(), GrantsError> {
         let marker = &self.settings.names.marker;
-        self.ensure_service_role(marker, ServiceRole::Marker)
+        self.ensure_service_role(marker, ServiceRole::Marker, None)
             .await?;
         match self.can_grant(marker).await? {
             Some(true) => Ok(()),
@@ -703,23 +709,32 @@ impl<'c> Session<'c> {
 
     /// Creates the service role `name` of `kind` when it is missing (under an advisory lock, so
     /// that two replicas do not both create it), then fails unless it is exactly the rightless
-    /// role the library relies on ([`Session::service_role_problems`]).
+    /// role the library relies on ([`Session::service_role_problems`]). A holder is the holder
+    /// of user `holds_for`.
     pub(crate) async fn ensure_service_role(
         &self,
         name: &Ident,
         kind: ServiceRole,
+        holds_for: Option<&str>,
     ) -> Result<(), GrantsError> {
-        if self.service_role_problems(name, kind).await?.is_none() {
+        if self
+            .service_role_problems(name, kind, holds_for)
+            .await?
+            .is_none()
+        {
             let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(name)?);
             self.client
                 .batch_execute(&sql)
                 .await
                 .map_err(|e| GrantsError::db(format!("locking the {kind} role"), e))?;
             // Under the lock: another replica may have created it meanwhile.
-            let result = match self.service_role_problems(name, kind).await {
+            let result = match self.service_role_problems(name, kind, holds_for).await {
                 Ok(Some(_)) => Ok(()),
                 Ok(None) => {
-                    let create = role::create_service_role(name, kind)?;
+                    let create = match holds_for {
+                        Some(user) => role::create_holder_role(name, user)?,
+                        None => role::create_service_role(name, kind)?,
+                    };
                     let sql: Vec<&str> = create.iter().map(Statement::sql).collect();
                     self.client
                         .batch_execute(&sql.join("\n"))
@@ -736,7 +751,7 @@ impl<'c> Session<'c> {
                 }
             }
         }
-        match self.service_role_problems(name, kind).await? {
+        match self.service_role_problems(name, kind, holds_for).await? {
             Some(problems) if problems.is_empty() => Ok(()),
             Some(problems) => Err(GrantsError::UnsafeServiceRole {
                 role: name.to_string(),
@@ -755,13 +770,15 @@ impl<'c> Session<'c> {
     /// privilege on a shared object or an object of this database (except what a managed user
     /// granted it on its own table, schema or function), and
     ///
-    /// * holder: marked as this library's holder, a member of no role, and no member but the
-    ///   connector (which must act as the holder to reassign objects to it);
+    /// * holder: marked as this library's holder (of user `holds_for` when given: its comment
+    ///   names that user), a member of no role, and no member but the connector (which must act
+    ///   as the holder to reassign objects to it);
     /// * marker: a member only of managed roles (that is the mark) without any attribute.
     pub(crate) async fn service_role_problems(
         &self,
         name: &Ident,
         kind: ServiceRole,
+        holds_for: Option<&str>,
     ) -> Result<Option<Vec<String>>, GrantsError> {
         let action = format!("checking the {kind} role {name}");
         let row = self
@@ -780,12 +797,21 @@ impl<'c> Session<'c> {
         let members: Vec<String> = col(&row, 5, &action)?;
         let has_privileges: bool = col(&row, 6, &action)?;
         let mut problems = Vec::new();
-        if kind == ServiceRole::Holder && !comment.as_deref().is_some_and(|c| kind.is_comment(c)) {
-            problems.push(format!(
-                "it is not this library's holder (its comment is not {}): the library never \
-                 takes over a role it did not create",
-                kind.comment()
-            ));
+        if kind == ServiceRole::Holder {
+            let of = comment.as_deref().and_then(ServiceRole::holder_of);
+            match (holds_for, of) {
+                (None, _) if comment.as_deref().is_some_and(|c| kind.is_comment(c)) => {}
+                (Some(user), Some(of)) if of == user => {}
+                (Some(user), Some(of)) => problems.push(format!(
+                    "it holds for {of}, not {user}: the library never gives one user's objects \
+                     to another user's holder"
+                )),
+                (expected, _) => problems.push(format!(
+                    "it is not this library's holder (its comment is not {}): the library never \
+                     takes over a role it did not create",
+                    expected.map_or_else(|| kind.comment(), ServiceRole::holder_comment)
+                )),
+            }
         }
         if is_connector {
             problems.push("it is the connector itself".to_owned());

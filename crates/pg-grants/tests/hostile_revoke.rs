@@ -15,8 +15,9 @@
 mod common;
 
 use common::*;
+use pg_grants::marker::{DEFAULT_HOLDER_ROLE, holder_role_name};
 use pg_grants::quote::Ident;
-use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session, Settings};
+use pg_grants::{AccessLevel, Grant, GrantsError, Scope, ServiceRole, Session, Settings};
 use pg_testkit::{TestCluster, for_each_version, rds};
 use tokio_postgres::NoTls;
 
@@ -82,12 +83,12 @@ CREATE VIEW sales.diary_view AS SELECT * FROM sales.early_diary;
 GRANT SELECT ON sales.diary_view TO PUBLIC;
 "#;
 
-/// An index expression that shows another revoked user's table (in a schema the holder now owns,
-/// so found by name) when it runs as the holder, as `ANALYZE` by a `MAINTAIN` grantee (17+) makes
-/// it.
+/// An index expression that shows another revoked user's table (in a schema that user's holder
+/// now owns, found by name) when it runs as a holder, as `ANALYZE` by a `MAINTAIN` grantee (17+)
+/// makes it.
 const INDEX_PLANT: &str = r#"
 CREATE FUNCTION sales.leak(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN
-    IF current_user = 'rdspg_holder' THEN
+    IF current_user LIKE 'rdspg\_holder%' THEN
         RAISE EXCEPTION 'leaked %', (SELECT string_agg(n::text, ',' ORDER BY n) FROM early_work.notes);
     END IF;
     RETURN v;
@@ -118,7 +119,7 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                      GRANT USAGE ON SCHEMA sales TO accomplice;"
                 ),
             );
-            // An earlier user, already revoked, left a schema of its own: the holder owns it now.
+            // An earlier user, already revoked, left a schema of its own: its holder owns it now.
             let early_pw = new_user(&s, "early", AccessLevel::Admin).await;
             s.apply(
                 &id("early"),
@@ -210,7 +211,7 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                 "SELECT sales.run('GRANT SELECT ON sales.payroll TO accomplice')",
             )
             .await;
-            // The holder owns what every revoked user left: running as it would reach all of it.
+            // Running as a holder would reach what it owns.
             let wreck = try_sql(&a, "SELECT sales.run('DROP TABLE early_work.notes')").await;
             let peek = a.query_one("SELECT sales.peek()", &[]).await;
             let trigger = try_sql(&a, "INSERT INTO sales.inbox VALUES (3)").await;
@@ -223,7 +224,7 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
             let _rule = try_sql(&a, "INSERT INTO sales.mailbox VALUES (1)").await;
             let _view_rule = try_sql(&a, "INSERT INTO sales.drop_box VALUES (1)").await;
             let analyze = try_sql(&a, "ANALYZE sales.stats").await;
-            // A view over a table an earlier revoked user left (the holder owns both).
+            // A view over a table an earlier revoked user left (owned by that user's holder).
             let diary = a.query("SELECT note FROM sales.diary_view", &[]).await;
             assert!(run.is_err(), "{v}: the SECURITY DEFINER function ran with rights");
             assert!(grab.is_err(), "{v}: the function granted the payroll");
@@ -279,38 +280,60 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                 "{v}"
             );
             check_holder_and_report(&cluster, v, &report);
+            assert_ne!(early.holder, report.holder, "{v}: each user has a holder of its own");
+            assert_eq!(
+                su(
+                    &cluster,
+                    rds::APP_DB,
+                    &format!(
+                        "SELECT string_agg(x, ',' ORDER BY x) FROM ( \
+                           SELECT relname::text AS x FROM pg_class \
+                            WHERE relowner = '{}'::regrole AND relkind = 'r' \
+                           UNION ALL SELECT nspname::text FROM pg_namespace WHERE nspowner = '{0}'::regrole) o",
+                        early.holder
+                    )
+                ),
+                "early_diary,early_work,notes",
+                "{v}: the earlier user's holder owns what it left, and only that"
+            );
         });
     });
 }
 
-/// The holder has no rights, owns what the user left, and the report says what moved.
+/// The user's holder has no rights, owns what the user left (and nothing else), and the report
+/// says what moved.
 fn check_holder_and_report(cluster: &TestCluster, v: u32, report: &pg_grants::RevokeReport) {
-    assert_eq!(report.holder, "rdspg_holder");
+    let holder = &report.holder;
+    assert!(holder.starts_with("rdspg_holder_"), "{v}: {holder}");
     assert_eq!(
         su(
             cluster,
             "postgres",
-            "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolinherit, rolreplication, rolbypassrls, \
+            &format!(
+                "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolinherit, rolreplication, rolbypassrls, \
                     shobj_description(oid, 'pg_authid'), \
                     (SELECT count(*) FROM pg_auth_members WHERE member = r.oid), \
                     (SELECT string_agg(DISTINCT member::regrole::text, ',') FROM pg_auth_members WHERE roleid = r.oid), \
                     (SELECT count(*) FROM pg_shdepend WHERE refobjid = r.oid AND deptype = 'a') \
-               FROM pg_roles r WHERE rolname = 'rdspg_holder'"
+               FROM pg_roles r WHERE rolname = '{holder}'"
+            )
         ),
-        r#"f|f|f|f|f|f|f|{"rdspg":1,"kind":"holder"}|0|apono_connector|0"#,
+        r#"f|f|f|f|f|f|f|{"rdspg":1,"kind":"holder","of":"mallory"}|0|apono_connector|0"#,
         "{v}: the holder must have no rights and only the connector as member"
     );
     assert_eq!(
         su(
             cluster,
             rds::APP_DB,
-            "SELECT string_agg(x, ',' ORDER BY x) FROM ( \
-               SELECT proname::text || ':' || prosecdef AS x FROM pg_proc \
-                WHERE proowner = 'rdspg_holder'::regrole \
-               UNION ALL SELECT relname::text FROM pg_class \
-                WHERE relowner = 'rdspg_holder'::regrole AND relkind IN ('r', 'v')) o"
+            &format!(
+                "SELECT string_agg(x, ',' ORDER BY x) FROM ( \
+                   SELECT proname::text || ':' || prosecdef AS x FROM pg_proc \
+                    WHERE proowner = '{holder}'::regrole \
+                   UNION ALL SELECT relname::text FROM pg_class \
+                    WHERE relowner = '{holder}'::regrole AND relkind IN ('r', 'v')) o"
+            )
         ),
-        "diary_view,drop_box,early_diary,inbox,leak:false,loot,mailbox,notes,on_inbox:false,payroll_view,peek:false,run:false,stats",
+        "diary_view,drop_box,inbox,leak:false,loot,mailbox,on_inbox:false,payroll_view,peek:false,run:false,stats",
         "{v}: the holder owns what the user left, no routine runs as its definer"
     );
     let moved = |name: &str| {
@@ -352,11 +375,6 @@ fn a_holder_with_any_right_or_not_ours_is_refused_and_nothing_moves() {
                 .unwrap()
                 .with_notices(c.notices.clone());
             fix_owners(&cluster, &s).await;
-            // A first revocation creates the holder.
-            new_user(&s, "first", AccessLevel::ReadOnly).await;
-            s.revoke_role(&id("first"), &connector_for(&cluster))
-                .await
-                .unwrap();
             su(
                 &cluster,
                 "postgres",
@@ -370,69 +388,93 @@ fn a_holder_with_any_right_or_not_ours_is_refused_and_nothing_moves() {
             )
             .await
             .unwrap();
+            // The victim's holder, as a first, interrupted revocation would have left it.
+            let oid: u32 = su(
+                &cluster,
+                "postgres",
+                "SELECT oid FROM pg_roles WHERE rolname = 'victim'",
+            )
+            .parse()
+            .unwrap();
+            let holder = holder_role_name(&id(DEFAULT_HOLDER_ROLE), oid, "victim").unwrap();
+            let h = holder.quoted().to_string();
+            let marked = format!(
+                "COMMENT ON ROLE {h} IS '{}'",
+                ServiceRole::holder_comment("victim")
+            );
+            c.client
+                .batch_execute(&format!("CREATE ROLE {h} NOLOGIN NOINHERIT; {marked}"))
+                .await
+                .unwrap();
             let u = try_connect(&cluster, "victim", &pw, rds::APP_DB)
                 .await
                 .unwrap();
-            // It also grants the holder a privilege on its table: a hostile user must not be able
+            // It also grants its holder a privilege on its table: a hostile user must not be able
             // to block every revocation (its own included) that way.
-            u.batch_execute(
+            u.batch_execute(&format!(
                 "CREATE TABLE sales.victim_notes (n int); INSERT INTO sales.victim_notes VALUES (7); \
-                 GRANT SELECT ON sales.victim_notes TO rdspg_holder;",
-            )
+                 GRANT SELECT ON sales.victim_notes TO {h};"
+            ))
             .await
             .unwrap();
             drop(u);
             assert_eq!(victim_state(&cluster), "victim|t|1");
 
-            // Holder names that are not ours: the connector, the master, an application role.
-            for name in [rds::CONNECTOR, rds::MASTER, rds::APP_OWNER] {
-                let c2 = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-                let s2 = Session::new(&c2.client, Settings::default().reassign_to(id(name)))
-                    .await
-                    .unwrap();
-                let err = s2
-                    .revoke_role(&id("victim"), &connector_for(&cluster))
-                    .await
-                    .unwrap_err();
-                assert!(
-                    matches!(&err, GrantsError::UnsafeServiceRole { role, purpose: "holder", .. } if role == name),
-                    "{v}: {name}: {err}"
-                );
-                assert_eq!(victim_state(&cluster), "victim|f|1", "{v}: {name}");
-            }
+            // A holder prefix too long for a holder name: refused before anything changes.
+            let c2 = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s2 = Session::new(
+                &c2.client,
+                Settings::default().reassign_to(id(&"p".repeat(47))),
+            )
+            .await
+            .unwrap();
+            let err = s2
+                .revoke_role(&id("victim"), &connector_for(&cluster))
+                .await
+                .unwrap_err();
+            assert!(matches!(&err, GrantsError::Quote(_)), "{v}: {err}");
+            assert_eq!(victim_state(&cluster), "victim|t|1", "{v}");
 
             // The holder given any right, membership or member: refused, nothing moves.
-            let tampers: &[(&str, &str, &str)] = &[
-                ("ALTER ROLE rdspg_holder CREATEROLE", "ALTER ROLE rdspg_holder NOCREATEROLE", "CREATEROLE"),
-                ("ALTER ROLE rdspg_holder LOGIN", "ALTER ROLE rdspg_holder NOLOGIN", "LOGIN"),
-                ("ALTER ROLE rdspg_holder INHERIT", "ALTER ROLE rdspg_holder NOINHERIT", "INHERIT"),
-                ("GRANT rds_superuser TO rdspg_holder", "REVOKE rds_superuser FROM rdspg_holder", "member of rds_superuser"),
-                ("GRANT pg_read_all_data TO rdspg_holder", "REVOKE pg_read_all_data FROM rdspg_holder", "member of pg_read_all_data"),
-                ("GRANT rdspg_holder TO accomplice", "REVOKE rdspg_holder FROM accomplice", "accomplice are members"),
-                ("COMMENT ON ROLE rdspg_holder IS 'mine now'", r#"COMMENT ON ROLE rdspg_holder IS '{"rdspg":1,"kind":"holder"}'"#, "not this library's holder"),
-            ];
-            for (tamper, undo, says) in tampers {
+            let tampers: Vec<(String, String, &str)> = [
+                ("ALTER ROLE {h} CREATEROLE", "ALTER ROLE {h} NOCREATEROLE", "CREATEROLE"),
+                ("ALTER ROLE {h} LOGIN", "ALTER ROLE {h} NOLOGIN", "LOGIN"),
+                ("ALTER ROLE {h} INHERIT", "ALTER ROLE {h} NOINHERIT", "INHERIT"),
+                ("GRANT rds_superuser TO {h}", "REVOKE rds_superuser FROM {h}", "member of rds_superuser"),
+                ("GRANT pg_read_all_data TO {h}", "REVOKE pg_read_all_data FROM {h}", "member of pg_read_all_data"),
+                ("GRANT {h} TO accomplice", "REVOKE {h} FROM accomplice", "accomplice are members"),
+                ("COMMENT ON ROLE {h} IS 'mine now'", "{marked}", "not this library's holder"),
+                (r#"COMMENT ON ROLE {h} IS '{"rdspg":1,"kind":"holder","of":"accomplice"}'"#, "{marked}", "holds for accomplice, not victim"),
+            ]
+            .into_iter()
+            .map(|(t, u, says)| {
+                let fill = |x: &str| x.replace("{h}", &h).replace("{marked}", &marked);
+                (fill(t), fill(u), says)
+            })
+            .collect();
+            for (tamper, undo, says) in &tampers {
                 su(&cluster, "postgres", tamper);
                 let err = s
                     .revoke_role(&id("victim"), &connector_for(&cluster))
                     .await
                     .unwrap_err();
                 assert!(
-                    matches!(&err, GrantsError::UnsafeServiceRole { .. }) && err.to_string().contains(says),
+                    matches!(&err, GrantsError::UnsafeServiceRole { role, .. } if *role == holder.as_str())
+                        && err.to_string().contains(says),
                     "{v}: {tamper}: {err}"
                 );
                 assert_eq!(victim_state(&cluster), "victim|f|1", "{v}: {tamper}");
                 su(&cluster, "postgres", undo);
             }
             // A privilege an administrator gave it.
-            su(&cluster, rds::APP_DB, "GRANT SELECT ON sales.customers TO rdspg_holder");
+            su(&cluster, rds::APP_DB, &format!("GRANT SELECT ON sales.customers TO {h}"));
             let err = s
                 .revoke_role(&id("victim"), &connector_for(&cluster))
                 .await
                 .unwrap_err();
             assert!(err.to_string().contains("privileges"), "{v}: {err}");
             assert_eq!(victim_state(&cluster), "victim|f|1");
-            su(&cluster, rds::APP_DB, "REVOKE SELECT ON sales.customers FROM rdspg_holder");
+            su(&cluster, rds::APP_DB, &format!("REVOKE SELECT ON sales.customers FROM {h}"));
 
             // Restored, the revocation goes through and nothing is lost.
             let report = s
@@ -447,8 +489,9 @@ fn a_holder_with_any_right_or_not_ours_is_refused_and_nothing_moves() {
                     "SELECT pg_get_userbyid(relowner), (SELECT count(*) FROM sales.victim_notes) \
                        FROM pg_class WHERE oid = 'sales.victim_notes'::regclass"
                 ),
-                "rdspg_holder|1"
+                format!("{}|1", holder.as_str())
             );
+            assert_eq!(report.holder, holder.as_str());
         });
     });
 }

@@ -88,12 +88,17 @@ fn revocation_keeps_data_ends_sessions_and_resumes_after_failure() {
             assert!(report.dropped);
             assert!(report.databases.contains(&rds::OTHER_DB.to_owned()), "{report:?}");
             assert_eq!(su(&cluster, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'leaver'"), "0");
-            // Its table kept every row, now owned by the holder (never the connector).
+            // Its table kept every row, now owned by its holder (never the connector): the
+            // holder the interrupted run created, found again by its stable name.
+            assert!(report.holder.starts_with("rdspg_holder_"), "{}", report.holder);
             assert_eq!(
                 su(&cluster, rds::APP_DB, "SELECT pg_get_userbyid(relowner), (SELECT count(*) FROM sales.leaver_notes) FROM pg_class WHERE oid = 'sales.leaver_notes'::regclass"),
-                "rdspg_holder|3"
+                format!("{}|3", report.holder)
             );
-            assert_eq!(report.holder, "rdspg_holder");
+            assert_eq!(
+                su(&cluster, "postgres", "SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolname LIKE 'rdspg\\_holder%'"),
+                report.holder
+            );
             // A third run is a no-op.
             let again = s.revoke_role(&id("leaver"), &connector_for(&cluster, &[])).await.unwrap();
             assert!(!again.dropped);
