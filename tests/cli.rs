@@ -538,7 +538,11 @@ fn policy_files_are_read_bounded_and_special_files_refused() {
     let out = rdspg(&["policy", "lint", "/dev/zero"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("/dev/zero"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
 
     let big = TempFile::new("big.json", &" ".repeat(1024 * 1024 + 1));
     for command in [

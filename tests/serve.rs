@@ -329,7 +329,11 @@ async fn metrics_show_the_sweep_and_sigterm_mid_sweep_exits_0_with_nothing_half_
             .expect("the next sweep");
         assert!(report.all_ok(), "{report:?}");
         for user in &pending {
-            assert_eq!(role_state(&local.cluster, user), (false, false, false), "{user}");
+            assert_eq!(
+                role_state(&local.cluster, user),
+                (false, false, false),
+                "{user}"
+            );
         }
     }
     let nologin = local

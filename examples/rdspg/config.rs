@@ -17,8 +17,7 @@ pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 pub(crate) fn read_bounded(path: &Path) -> Result<String, Failure> {
     use std::io::Read;
     let cannot = |why: String| Failure::usage(format!("cannot read {}: {why}", path.display()));
-    let not_regular =
-        || cannot("not a regular file (give a plain file)".to_owned());
+    let not_regular = || cannot("not a regular file (give a plain file)".to_owned());
     // Before opening: opening a FIFO blocks until someone writes to it.
     if !std::fs::metadata(path)
         .map_err(|e| cannot(e.to_string()))?
