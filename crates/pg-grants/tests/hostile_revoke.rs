@@ -16,38 +16,8 @@ mod common;
 
 use common::*;
 use pg_grants::marker::{DEFAULT_HOLDER_ROLE, holder_role_name};
-use pg_grants::quote::Ident;
 use pg_grants::{AccessLevel, Grant, GrantsError, Scope, ServiceRole, Session, Settings};
 use pg_testkit::{TestCluster, for_each_version, rds};
-use tokio_postgres::NoTls;
-
-fn id(s: &str) -> Ident {
-    Ident::new(s).expect("valid identifier in test")
-}
-
-type Connecting<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<tokio_postgres::Client, GrantsError>> + Send + 'a>,
->;
-
-/// Connects as the connector to any database of `cluster`.
-fn connector_for<'a>(
-    cluster: &'a TestCluster,
-) -> impl Fn(String) -> Connecting<'a> + Send + Sync + 'a {
-    move |db: String| -> Connecting<'a> {
-        let conn = cluster.conn_string(cluster.connector(), &db);
-        Box::pin(async move {
-            let (client, connection) =
-                tokio_postgres::connect(&conn, NoTls)
-                    .await
-                    .map_err(|e| GrantsError::Connect {
-                        database: db,
-                        source: Box::new(e),
-                    })?;
-            tokio::spawn(connection);
-            Ok(client)
-        })
-    }
-}
 
 const ACCOMPLICE_PW: &str = "accomplice-pw-1";
 

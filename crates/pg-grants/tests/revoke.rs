@@ -3,48 +3,8 @@
 mod common;
 
 use common::*;
-use pg_grants::quote::Ident;
 use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session, Settings};
 use pg_testkit::{ALL_VERSIONS, TestCluster, for_each_version, rds};
-use tokio_postgres::NoTls;
-
-fn id(s: &str) -> Ident {
-    Ident::new(s).expect("valid identifier in test")
-}
-
-/// Connects as the connector to any database, except those in `unreachable`.
-fn connector_for<'a>(
-    cluster: &'a TestCluster,
-    unreachable: &'a [&'a str],
-) -> impl Fn(
-    String,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<tokio_postgres::Client, GrantsError>> + Send + 'a>,
-> + Send
-+ Sync
-+ 'a {
-    move |db: String| {
-        let conn = cluster.conn_string(cluster.connector(), &db);
-        let down = unreachable.contains(&db.as_str());
-        Box::pin(async move {
-            if down {
-                return Err(GrantsError::Connect {
-                    database: db,
-                    source: "network unreachable (simulated)".into(),
-                });
-            }
-            let (client, connection) =
-                tokio_postgres::connect(&conn, NoTls)
-                    .await
-                    .map_err(|e| GrantsError::Connect {
-                        database: db,
-                        source: Box::new(e),
-                    })?;
-            tokio::spawn(connection);
-            Ok(client)
-        })
-    }
-}
 
 #[test]
 fn revocation_keeps_data_ends_sessions_and_resumes_after_failure() {
@@ -67,13 +27,13 @@ fn revocation_keeps_data_ends_sessions_and_resumes_after_failure() {
 
             // Unmanaged roles are refused and unchanged.
             for victim in [rds::MASTER, rds::CONNECTOR] {
-                let err = s.revoke_role(&id(victim), &connector_for(&cluster, &[])).await.unwrap_err();
+                let err = s.revoke_role(&id(victim), &connector_for(&cluster)).await.unwrap_err();
                 assert!(matches!(err, GrantsError::NotManaged { .. }), "{err}");
                 assert_eq!(su(&cluster, "postgres", &format!("SELECT rolcanlogin FROM pg_roles WHERE rolname = '{victim}'")), "t");
             }
 
             // analytics is unreachable: the role can no longer log in, and the error says what is left.
-            let err = s.revoke_role(&id("leaver"), &connector_for(&cluster, &[rds::OTHER_DB])).await.unwrap_err();
+            let err = s.revoke_role(&id("leaver"), &connector_except(&cluster, &[rds::OTHER_DB])).await.unwrap_err();
             match &err {
                 GrantsError::RevokeIncomplete { remaining, .. } => assert_eq!(remaining, &[rds::OTHER_DB]),
                 other => panic!("{other}"),
@@ -84,7 +44,7 @@ fn revocation_keeps_data_ends_sessions_and_resumes_after_failure() {
             assert!(u.query_one("SELECT 1", &[]).await.is_err(), "session must be gone");
 
             // Running again finishes.
-            let report = s.revoke_role(&id("leaver"), &connector_for(&cluster, &[])).await.unwrap();
+            let report = s.revoke_role(&id("leaver"), &connector_for(&cluster)).await.unwrap();
             assert!(report.dropped);
             assert!(report.databases.contains(&rds::OTHER_DB.to_owned()), "{report:?}");
             assert_eq!(su(&cluster, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'leaver'"), "0");
@@ -100,7 +60,7 @@ fn revocation_keeps_data_ends_sessions_and_resumes_after_failure() {
                 report.holder
             );
             // A third run is a no-op.
-            let again = s.revoke_role(&id("leaver"), &connector_for(&cluster, &[])).await.unwrap();
+            let again = s.revoke_role(&id("leaver"), &connector_for(&cluster)).await.unwrap();
             assert!(!again.dropped);
         });
     });
@@ -167,7 +127,7 @@ fn a_managed_role_out_of_the_connectors_reach_is_refused_with_the_fix() {
                 let before = role_state(&cluster, "frank");
                 let fix = r#"GRANT "frank" TO "apono_connector" WITH ADMIN OPTION;"#;
                 let err = s
-                    .revoke_role(&id("frank"), &connector_for(&cluster, &[]))
+                    .revoke_role(&id("frank"), &connector_for(&cluster))
                     .await
                     .unwrap_err();
                 match &err {
@@ -222,7 +182,7 @@ fn a_managed_role_out_of_the_connectors_reach_is_refused_with_the_fix() {
                 let s2 = Session::new(&c2.client, Settings::default()).await.unwrap();
                 let before = role_state(&cluster, "frank");
                 let err = s2
-                    .revoke_role(&id("frank"), &connector_for(&cluster, &[]))
+                    .revoke_role(&id("frank"), &connector_for(&cluster))
                     .await
                     .unwrap_err();
                 match &err {
@@ -239,7 +199,7 @@ fn a_managed_role_out_of_the_connectors_reach_is_refused_with_the_fix() {
                 );
             }
             let report = s
-                .revoke_role(&id("frank"), &connector_for(&cluster, &[]))
+                .revoke_role(&id("frank"), &connector_for(&cluster))
                 .await
                 .unwrap();
             assert!(report.dropped, "{v}");

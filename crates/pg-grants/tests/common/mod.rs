@@ -13,6 +13,51 @@ use secrecy::ExposeSecret;
 use time::macros::datetime;
 use tokio_postgres::{Client, NoTls};
 
+/// An identifier the test knows to be valid.
+pub fn id(s: &str) -> Ident {
+    Ident::new(s).expect("valid identifier in test")
+}
+
+/// One connection being opened by [`connector_for`].
+pub type Connecting<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Client, GrantsError>> + Send + 'a>>;
+
+/// Connects as the connector to any database of `cluster`, except those in `unreachable`
+/// (a simulated network failure).
+pub fn connector_except<'a>(
+    cluster: &'a TestCluster,
+    unreachable: &'a [&'a str],
+) -> impl Fn(String) -> Connecting<'a> + Send + Sync + 'a {
+    move |db: String| -> Connecting<'a> {
+        let conn = cluster.conn_string(cluster.connector(), &db);
+        let down = unreachable.contains(&db.as_str());
+        Box::pin(async move {
+            if down {
+                return Err(GrantsError::Connect {
+                    database: db,
+                    source: "network unreachable (simulated)".into(),
+                });
+            }
+            let (client, connection) =
+                tokio_postgres::connect(&conn, NoTls)
+                    .await
+                    .map_err(|e| GrantsError::Connect {
+                        database: db,
+                        source: Box::new(e),
+                    })?;
+            tokio::spawn(connection);
+            Ok(client)
+        })
+    }
+}
+
+/// Connects as the connector to any database of `cluster`.
+pub fn connector_for<'a>(
+    cluster: &'a TestCluster,
+) -> impl Fn(String) -> Connecting<'a> + Send + Sync + 'a {
+    connector_except(cluster, &[])
+}
+
 /// A connection with its notice log; the driver task ends when the client drops.
 pub struct Conn {
     pub client: Client,
@@ -77,10 +122,6 @@ pub async fn try_sql(client: &Client, sql: &str) -> Result<(), String> {
             .map(|d| format!("{}: {}", d.code().code(), d.message()))
             .unwrap_or_else(|| e.to_string())
     })
-}
-
-fn id(s: &str) -> Ident {
-    Ident::new(s).expect("valid identifier in test")
 }
 
 /// Creates a managed password role and returns its password.
