@@ -4,10 +4,10 @@
 
 mod common;
 
+use common::{free_port, http_get};
 use common::{rdspg_path, wait_for};
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -21,30 +21,6 @@ use rds_pg_access::rds_discovery::{
     DbInstance, DiscoveryError, InstanceDirectory, InstanceStatus, StaticDirectory,
 };
 use rds_pg_access::{AccessManager, IntegrationCredentials};
-
-/// A free loopback port (bound, then released for the server to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// `GET path` over plain HTTP/1.1: (status, body), or `None` while nothing answers.
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-    Some((status, body))
-}
 
 /// Kills the child when the test ends, whatever happens.
 struct Reap(std::process::Child);
