@@ -227,8 +227,11 @@ impl ManagedRecord {
 /// comment; the attributes that grant something; whether it is the connector; the roles it is a
 /// member of (all, then those that are not managed users); its members other than the connector;
 /// whether it holds a privilege on a shared object or an object of the current database, other
-/// than privileges a managed user granted it on a table, schema or function (a hostile user
-/// could grant those to block every revocation; they only reach what that user owned).
+/// than privileges on objects a managed user (or, after its revocation, a holder of ours) owns.
+/// Those are that user's own grants, of any kind (a table, column, schema, function, large
+/// object, default privileges): they only reach what that user owned, and a hostile user could
+/// otherwise grant one to block every grant or revocation on the instance. Objects are matched
+/// to their owner through `pg_shdepend`'s owner entries, whatever their catalog.
 pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
     "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
        pg_catalog.array_remove(ARRAY[
@@ -259,18 +262,19 @@ pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
                        OR s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                                           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
                   AND NOT EXISTS (
-                        SELECT 1 FROM pg_catalog.aclexplode(CASE
-                            WHEN s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass THEN
-                                 (SELECT c.relacl FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) s.objid)
-                            WHEN s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN
-                                 (SELECT n.nspacl FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) s.objid)
-                            WHEN s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
-                                 (SELECT p.proacl FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) s.objid)
-                            END) a
-                         WHERE a.grantee OPERATOR(pg_catalog.=) r.oid
-                        HAVING pg_catalog.bool_and(pg_catalog.starts_with(COALESCE(
-                                 pg_catalog.shobj_description(a.grantor, 'pg_authid'), ''), '",
+                        SELECT 1 FROM pg_catalog.pg_shdepend o
+                          JOIN pg_catalog.pg_roles w ON w.oid OPERATOR(pg_catalog.=) o.refobjid
+                         WHERE o.dbid OPERATOR(pg_catalog.=) s.dbid
+                           AND o.classid OPERATOR(pg_catalog.=) s.classid
+                           AND o.objid OPERATOR(pg_catalog.=) s.objid
+                           AND o.deptype OPERATOR(pg_catalog.=) 'o'
+                           AND o.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                           AND NOT (w.rolsuper OR w.rolcreaterole OR w.rolcreatedb OR w.rolreplication OR w.rolbypassrls)
+                           AND (pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
     r#"{"rdspg":1,"request_id":"#,
+    "')
+                                OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":1,"kind":"holder""#,
     "')))
               )
   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
@@ -376,6 +380,12 @@ mod tests {
                 .matches(r#"'{"rdspg":1,"request_id":'"#)
                 .count(),
             2
+        );
+        assert_eq!(
+            SERVICE_ROLE_CHECK_SQL
+                .matches(r#"'{"rdspg":1,"kind":"holder"'"#)
+                .count(),
+            1
         );
     }
 

@@ -64,6 +64,35 @@ fn a_user_cannot_act_as_the_marker_or_leave_objects_owned_by_it() {
             .await
             .unwrap();
             new_user(&s, "next", AccessLevel::ReadOnly).await;
+            // Nor does any other kind of grant a user can make on what it owns: a column, a
+            // large object, default privileges (each used to refuse every later grant).
+            for (i, grant) in [
+                "CREATE TABLE public.cols (n int); GRANT SELECT (n) ON public.cols TO rdspg_managed;",
+                "SELECT pg_catalog.lo_create(424242); \
+                 GRANT SELECT ON LARGE OBJECT 424242 TO rdspg_managed;",
+                "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO rdspg_managed;",
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE ON SEQUENCES TO rdspg_managed;",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                u.batch_execute(grant)
+                    .await
+                    .unwrap_or_else(|e| panic!("{v}: {grant}: {e}"));
+                new_user(&s, &format!("next{i}"), AccessLevel::ReadOnly).await;
+            }
+            // A privilege an application owner grants the marker still makes it unsafe.
+            su(
+                &cluster,
+                rds::APP_DB,
+                "GRANT SELECT ON sales.orders TO rdspg_managed",
+            );
+            let refused = try_new_user(&s, "after_app_grant", AccessLevel::ReadOnly).await;
+            su(
+                &cluster,
+                rds::APP_DB,
+                "REVOKE SELECT ON sales.orders FROM rdspg_managed",
+            );
 
             let report = s
                 .revoke_role(&id("sneaky"), &connector_for(&cluster))
@@ -85,6 +114,10 @@ fn a_user_cannot_act_as_the_marker_or_leave_objects_owned_by_it() {
                 "{v}: the user changed its mark: {unmark:?}"
             );
             assert!(recomment.is_err(), "{v}: the user changed its record");
+            assert!(
+                refused.is_err(),
+                "{v}: a privilege from an application owner went unnoticed"
+            );
             assert_eq!(
                 owned_objects(&cluster, "rdspg_managed"),
                 "0",

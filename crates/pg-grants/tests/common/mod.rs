@@ -126,6 +126,17 @@ pub async fn try_sql(client: &Client, sql: &str) -> Result<(), String> {
 
 /// Creates a managed password role and returns its password.
 pub async fn new_user(s: &Session<'_>, name: &str, level: AccessLevel) -> String {
+    try_new_user(s, name, level)
+        .await
+        .expect("creating a test role")
+}
+
+/// As [`new_user`], returning the library's refusal.
+pub async fn try_new_user(
+    s: &Session<'_>,
+    name: &str,
+    level: AccessLevel,
+) -> Result<String, GrantsError> {
     let pw = Password::generate();
     let rec = ManagedRecord::new(
         format!("req-{name}"),
@@ -138,9 +149,8 @@ pub async fn new_user(s: &Session<'_>, name: &str, level: AccessLevel) -> String
         LoginAuth::Password(pw.clone()),
         rec,
     ))
-    .await
-    .expect("creating a test role");
-    pw.expose().expose_secret().to_owned()
+    .await?;
+    Ok(pw.expose().expose_secret().to_owned())
 }
 
 /// Lets the connector act for the sample objects' owners, running the fix SQL the library
