@@ -83,6 +83,9 @@ impl SessionSettings {
     fn startup_options(&self) -> String {
         let pairs = [
             ("search_path", SESSION_SEARCH_PATH.replace(' ', "")),
+            // `ALTER DATABASE … SET role = …` by a database owner would otherwise make the
+            // session act as another role (one the connector is a member of).
+            ("role", "none".to_owned()),
             ("lock_timeout", millis(self.lock_timeout).to_string()),
             (
                 "statement_timeout",

@@ -80,6 +80,18 @@ fn hostile_owner_settings_lose(cluster: &TestCluster) {
         )
         .expect("the owner may set defaults of its database");
     let connector = cluster.connector().user.clone();
+    // Sessions in hostiledb would act as the owner, whom the connector may act for (as it
+    // must for the owners of objects it grants on).
+    cluster
+        .sql("postgres", &format!("GRANT hostile_owner TO {connector};"))
+        .expect("membership");
+    cluster
+        .sql_as(
+            &owner,
+            "hostiledb",
+            "ALTER DATABASE hostiledb SET role = 'hostile_owner';",
+        )
+        .expect("the owner may set the role of sessions in its database");
     cluster
         .sql(
             "postgres",
@@ -96,10 +108,13 @@ fn hostile_owner_settings_lose(cluster: &TestCluster) {
         .sql_as(
             cluster.connector(),
             "hostiledb",
-            "SHOW search_path; SHOW lock_timeout;",
+            "SHOW search_path; SHOW lock_timeout; SELECT current_user;",
         )
         .expect("plain session");
-    assert_eq!(plain, "evil, public\n0", "setup did not take effect");
+    assert_eq!(
+        plain, "evil, public\n0\nhostile_owner",
+        "setup did not take effect"
+    );
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -127,6 +142,12 @@ fn hostile_owner_settings_lose(cluster: &TestCluster) {
                 ["pg_catalog"],
                 "{dbname}: no other schema resolves"
             );
+            let who: String = client
+                .query_one("SELECT CURRENT_USER::pg_catalog.text", &[])
+                .await
+                .expect("current_user")
+                .get(0);
+            assert_eq!(who, connector, "{dbname}: the session acts as another role");
             assert_eq!(show(client, "lock_timeout").await, "10s", "{dbname}");
             assert_eq!(show(client, "statement_timeout").await, "5min", "{dbname}");
             assert_eq!(
