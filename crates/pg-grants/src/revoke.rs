@@ -202,11 +202,18 @@ pub struct RevokeReport {
 
 /// The rewrite rules (other than a view's `_RETURN`) on relations role `$1` owns, still enabled:
 /// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold
-/// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`0`: `PUBLIC`, as text).
+/// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`''`: `PUBLIC`), on the relation
+/// (`pg_class.relacl`) or on any of its columns (`pg_attribute.attacl`: `GRANT INSERT (n) ON …`
+/// lets a write through the rule as well). A table-level `REVOKE` removes the column grants too.
 const RULES_SQL: &str = "
 SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text, r.rulename::pg_catalog.text,
        ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
-               FROM pg_catalog.aclexplode(c.relacl) a
+               FROM (SELECT x.grantee, x.grantor, x.privilege_type FROM pg_catalog.aclexplode(c.relacl) x
+                     UNION ALL
+                     SELECT x.grantee, x.grantor, x.privilege_type
+                       FROM pg_catalog.pg_attribute t
+                      CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) x
+                      WHERE t.attrelid OPERATOR(pg_catalog.=) c.oid AND t.attacl IS NOT NULL) a
               WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
                 AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE']))
   FROM pg_catalog.pg_rewrite r
