@@ -33,7 +33,7 @@
 //! application then runs the grantee's code with the writer's rights (for example SQL an
 //! accomplice queues in a table the grantee left writable), during the grant and, with the
 //! function moved to the user's holder, after it. Revocation also disables such triggers (see
-//! [`revoke`]); applying the grants again removes `TRIGGER` from roles granted by 0.1.
+//! [`revoke`]); applying the grants again removes `TRIGGER` from roles granted by 0.1.0.
 //!
 //! Change any cell with [`LevelPolicy::set`]. Privileges `PUBLIC` already holds are neither
 //! granted nor revoked. Scopes (database, schema, table) are described in [`privilege`].
@@ -53,7 +53,9 @@
 //! Nothing is dropped: a revoked user's objects go to that user's own holder role
 //! (`rdspg_holder_<16 hex digits>`), which has no rights of its own, never to the connector nor
 //! to another user's holder; its `SECURITY DEFINER` routines become
-//! `SECURITY INVOKER`; the [`RevokeReport`] lists every object that moved (see [`revoke`]).
+//! `SECURITY INVOKER`; triggers it attached to tables it did not own are disabled (kept), or the
+//! revocation stops with [`GrantsError::TriggersNotDisabled`] and the SQL their owners run; the
+//! [`RevokeReport`] lists every object that moved and every trigger disabled (see [`revoke`]).
 //!
 //! # Acting for object owners
 //!

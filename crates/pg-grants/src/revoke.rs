@@ -12,7 +12,9 @@
 //!    (below); otherwise stop with [`GrantsError::UnsafeServiceRole`]: the role stays `NOLOGIN`,
 //!    nothing is reassigned or dropped;
 //! 4. in every database where `pg_shdepend` shows the role (and the current one), in one locked
-//!    transaction: check the holder again, list what the role owns ([`OwnedObject`], reported in
+//!    transaction: check the holder again, disable the triggers on relations it does not own
+//!    that run its code ([`ForeignTrigger`], reported in [`RevokeReport::disabled_triggers`];
+//!    below), list what the role owns ([`OwnedObject`], reported in
 //!    [`RevokeReport::moved`]), make its `SECURITY DEFINER` functions and procedures
 //!    `SECURITY INVOKER`, (15+) its views `security_invoker`, its tables' rules disabled (and
 //!    the write privileges it granted on views with rules revoked), `REASSIGN OWNED BY role TO
@@ -65,9 +67,28 @@
 //! their actions with the rights of their table's owner too: rules on the user's tables are
 //! disabled (`ALTER TABLE … DISABLE RULE`, kept), and as a view's rules cannot be disabled and
 //! fire only on writes, the write privileges the user granted on its views with rules are
-//! revoked. On 17+ the `MAINTAIN` privilege it granted on its relations is revoked too:
+//! revoked (on the view and on its columns). On 17+ the `MAINTAIN` privilege it granted on its relations is revoked too:
 //! `ANALYZE` or `REFRESH MATERIALIZED VIEW` by a grantee runs index expressions and view
 //! queries with the owner's rights.
+//!
+//! # Triggers on relations the user does not own
+//!
+//! A trigger runs its function, and its `WHEN` condition, with the rights of whoever writes to
+//! the relation. A user that could create triggers on an owner's table (the `TRIGGER` privilege,
+//! granted by the `admin` level of 0.1.0) leaves a function it owns behind a trigger on that
+//! table; moving the function to the holder changes nothing about who runs it: the owner's, the
+//! master user's or the application's next write would run the user's code (for example SQL
+//! queued by an accomplice) with the writer's rights. So, in the transaction that moves the
+//! user's objects and before they move, every enabled, non-internal trigger on a relation the
+//! user does not own whose function, or anything its `WHEN` condition uses, the user owns (and
+//! each partition's clone of such a trigger) is disabled, acting for the relation's owner
+//! (`ALTER TABLE … DISABLE TRIGGER …`; the trigger and its function are kept). When the
+//! connector cannot act for that owner (on 16+ the master user that created the connector is a
+//! member of it), or the relation is a view (PostgreSQL cannot disable a view's `INSTEAD OF`
+//! trigger), the revocation stops with [`GrantsError::TriggersNotDisabled`], naming each
+//! trigger, its relation and the SQL its owner runs; nothing moves and the role stays `NOLOGIN`.
+//! Event triggers need a superuser, which no grantee is. Triggers on the user's own tables move
+//! with them.
 //!
 //! If a database cannot be reached, the role stays `NOLOGIN` and the error
 //! ([`GrantsError::RevokeIncomplete`]) lists what is left; running the revocation again finishes.
@@ -435,6 +456,8 @@ impl Session<'_> {
     ///
     /// # Errors
     /// [`GrantsError::NotManaged`] and [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::TriggersNotDisabled`] when the user left triggers on others' relations the
+    /// connector cannot disable (the role stays `NOLOGIN`; run again after the owners' fix);
     /// [`GrantsError::RevokeIncomplete`] when a
     /// database could not be cleaned (the role stays `NOLOGIN`; run again);
     /// [`GrantsError::Database`].

@@ -4,7 +4,7 @@
 //! cannot act for it).
 //!
 //! A trigger runs its function as whoever writes to the table. A grantee holding `TRIGGER` on an
-//! owner's table (the `admin` level granted it before 0.2) creates a function it owns and a
+//! owner's table (the `admin` level of 0.1.0 granted it) creates a function it owns and a
 //! trigger on the owner's table; the function executes SQL queued in a table the grantee leaves
 //! writable by `PUBLIC`. Revocation moved the function to the holder but left the trigger, so
 //! after it any write by the owner (or the master user) ran an accomplice's SQL with the writer's
@@ -21,7 +21,7 @@ use pg_testkit::{TestCluster, for_each_version, rds};
 
 const ACCOMPLICE_PW: &str = "accomplice-pw-1";
 
-/// The admin level as it was before 0.2: every table privilege, `TRIGGER` included (a role
+/// The admin level of 0.1.0: every table privilege, `TRIGGER` included (a role
 /// granted then still holds it until its next apply or its revocation).
 fn old_admin_policy() -> LevelPolicy {
     LevelPolicy::default().set(
