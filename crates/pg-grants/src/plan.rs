@@ -1133,7 +1133,7 @@ mod tests {
                         vec![(*schema).to_owned(), connector.to_owned()]
                     ),
                     (
-                        r#"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, MAINTAIN ON TABLE ""."" TO "" WITH GRANT OPTION;"#
+                        r#"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN ON TABLE ""."" TO "" WITH GRANT OPTION;"#
                             .to_owned(),
                         vec![(*schema).to_owned(), table.to_owned(), connector.to_owned()]
                     ),
@@ -1197,7 +1197,7 @@ mod tests {
             sql,
             [
                 r#"GRANT USAGE, CREATE ON SCHEMA "sales" TO "c" WITH GRANT OPTION;"#,
-                r#"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, MAINTAIN ON TABLE "sales"."orders" TO "c" WITH GRANT OPTION;"#,
+                r#"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN ON TABLE "sales"."orders" TO "c" WITH GRANT OPTION;"#,
                 r#"GRANT SELECT, UPDATE, USAGE ON SEQUENCE "sales"."orders_id_seq" TO "c" WITH GRANT OPTION;"#,
             ]
         );
