@@ -332,12 +332,11 @@ fn a_revoked_users_triggers_on_tables_it_does_not_own_run_nothing() {
                 su(
                     &cluster,
                     rds::APP_DB,
-                    &format!(
-                        "SELECT (SELECT string_agg(DISTINCT tgname || ':' || tgenabled::text, ',' ORDER BY tgname || ':' || tgenabled::text) \
-                                   FROM pg_trigger WHERE tgname LIKE 't\\_%'), \
-                                (SELECT string_agg(pg_get_userbyid(proowner), ',' ORDER BY proname) \
-                                   FROM pg_proc WHERE proname IN ('fire', 'run_queue'))"
-                    )
+                    "SELECT (SELECT string_agg(DISTINCT tgname || ':' || tgenabled::text, ',' \
+                                           ORDER BY tgname || ':' || tgenabled::text) \
+                               FROM pg_trigger WHERE tgname LIKE 't\\_%'), \
+                            (SELECT string_agg(pg_get_userbyid(proowner), ',' ORDER BY proname) \
+                               FROM pg_proc WHERE proname IN ('fire', 'run_queue'))"
                 ),
                 format!(
                     "t_items:D,t_moves:D,t_orders:D,t_when:D|{0},{0}",
