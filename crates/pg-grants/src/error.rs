@@ -253,6 +253,23 @@ pub enum GrantsError {
         /// The first failure.
         reason: String,
     },
+    /// A revocation stopped before moving anything in a database: the user attached triggers to
+    /// relations it does not own that run its code, and the connector cannot take them out of
+    /// use (it cannot act for the relation's owner, or the relation is a view, whose triggers
+    /// PostgreSQL cannot disable). Left as they are, every write by the owner would run the
+    /// user's code with the owner's rights. The user stays `NOLOGIN`; its objects stay where
+    /// they are. Each owner runs the listed SQL (after review), then the revocation is run
+    /// again.
+    #[error(
+        "revoking role {role:?} stopped: it attached triggers running its own code to relations          it does not own, and the connector cannot disable them; nothing was moved there and the          role stays NOLOGIN; {}; then run the revocation again",
+        .triggers.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    TriggersNotDisabled {
+        /// The role being revoked.
+        role: String,
+        /// Each trigger, with the SQL its relation's owner runs.
+        triggers: Vec<crate::revoke::ForeignTrigger>,
+    },
     /// A reason too long to keep in a role's management record (nothing was changed).
     #[error("the reason is {chars} characters long; a management record keeps at most {max}")]
     ReasonTooLong {

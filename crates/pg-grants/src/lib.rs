@@ -23,9 +23,17 @@
 //! |---|---|---|---|
 //! | database | `CONNECT` | `CONNECT`, `TEMPORARY` | `CONNECT`, `CREATE`, `TEMPORARY` |
 //! | schema | `USAGE` | `USAGE` | `USAGE`, `CREATE` |
-//! | table, view, materialized view, partitioned and foreign table | `SELECT` | `SELECT`, `INSERT`, `UPDATE`, `DELETE` | all: `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, `REFERENCES`, `TRIGGER`, and `MAINTAIN` on 17+ |
+//! | table, view, materialized view, partitioned and foreign table | `SELECT` | `SELECT`, `INSERT`, `UPDATE`, `DELETE` | `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, `REFERENCES`, and `MAINTAIN` on 17+; not `TRIGGER` (below) |
 //! | sequence | `SELECT` | `SELECT`, `USAGE` | `SELECT`, `USAGE`, `UPDATE` |
 //! | function, procedure | none | none | `EXECUTE` |
+//!
+//! No level grants `TRIGGER`. A trigger runs its function with the rights of whoever writes to
+//! the table: a grantee holding `TRIGGER` on a table it does not own creates a function it owns
+//! and a trigger on that table, and every write by the table's owner, the master user or the
+//! application then runs the grantee's code with the writer's rights (for example SQL an
+//! accomplice queues in a table the grantee left writable), during the grant and, with the
+//! function moved to the user's holder, after it. Revocation also disables such triggers (see
+//! [`revoke`]); applying the grants again removes `TRIGGER` from roles granted by 0.1.0.
 //!
 //! Change any cell with [`LevelPolicy::set`]. Privileges `PUBLIC` already holds are neither
 //! granted nor revoked. Scopes (database, schema, table) are described in [`privilege`].
@@ -45,7 +53,9 @@
 //! Nothing is dropped: a revoked user's objects go to that user's own holder role
 //! (`rdspg_holder_<16 hex digits>`), which has no rights of its own, never to the connector nor
 //! to another user's holder; its `SECURITY DEFINER` routines become
-//! `SECURITY INVOKER`; the [`RevokeReport`] lists every object that moved (see [`revoke`]).
+//! `SECURITY INVOKER`; triggers it attached to tables it did not own are disabled (kept), or the
+//! revocation stops with [`GrantsError::TriggersNotDisabled`] and the SQL their owners run; the
+//! [`RevokeReport`] lists every object that moved and every trigger disabled (see [`revoke`]).
 //!
 //! # Acting for object owners
 //!
@@ -115,7 +125,7 @@ pub use error::{GrantsError, OwnerFix};
 pub use integration_model::AccessLevel;
 pub use marker::{ManagedRecord, ServiceRole};
 pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
-pub use revoke::{DatabaseConnector, OwnedObject, RevokeReport};
+pub use revoke::{DatabaseConnector, ForeignTrigger, OwnedObject, RevokeReport};
 pub use session::{
     ApplyReport, CreateOutcome, ManagedRole, NoticeLog, Session, Settings, drive_connection,
 };

@@ -6,12 +6,18 @@
 //! |---|---|---|---|
 //! | database | `CONNECT` | `CONNECT`, `TEMPORARY` | `CONNECT`, `CREATE`, `TEMPORARY` |
 //! | schema | `USAGE` | `USAGE` | `USAGE`, `CREATE` |
-//! | table (tables, views, materialized views, partitioned and foreign tables) | `SELECT` | `SELECT`, `INSERT`, `UPDATE`, `DELETE` | `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, `REFERENCES`, `TRIGGER`, and `MAINTAIN` on 17+ |
+//! | table (tables, views, materialized views, partitioned and foreign tables) | `SELECT` | `SELECT`, `INSERT`, `UPDATE`, `DELETE` | `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`, `REFERENCES`, and `MAINTAIN` on 17+ (not `TRIGGER`) |
 //! | sequence | `SELECT` | `SELECT`, `USAGE` | `SELECT`, `USAGE`, `UPDATE` |
 //! | function and procedure | none | none | `EXECUTE` |
 //!
 //! Override any cell with [`LevelPolicy::set`]. Privileges the server version lacks (`MAINTAIN`
 //! before 17) are left out when planning.
+//!
+//! No level grants `TRIGGER`: a trigger runs its function with the rights of whoever writes to
+//! the table, so a grantee holding it attaches code it owns to a table it does not own, and the
+//! owner's (or the master user's) next write runs that code with the writer's rights, while the
+//! grant lasts and after it (see [`revoke`](crate::revoke)). Grant it with [`LevelPolicy::set`]
+//! only to a grantee trusted with the rights of every role that writes to those tables.
 //!
 //! A privilege that `PUBLIC` already holds on an object (by default `CONNECT` and `TEMPORARY` on
 //! databases, `USAGE` on schema `public`, `EXECUTE` on functions) is neither granted nor revoked:
@@ -294,7 +300,13 @@ impl Default for LevelPolicy {
         let admin = [
             (K::Database, K::Database.applicable()),
             (K::Schema, K::Schema.applicable()),
-            (K::Table, K::Table.applicable()),
+            // Not TRIGGER: a trigger runs its function as whoever writes to the table, so a
+            // grantee holding it could attach its own code to an owner's table and have the
+            // owner run it, during the grant and (as the function moves to its holder) after.
+            (
+                K::Table,
+                K::Table.applicable().minus(PrivilegeSet::of(&[Trigger])),
+            ),
             (K::Sequence, K::Sequence.applicable()),
             (K::Function, K::Function.applicable()),
         ];
@@ -421,7 +433,7 @@ mod tests {
             (
                 Admin,
                 K::Table,
-                "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN",
+                "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, MAINTAIN",
             ),
             (Admin, K::Sequence, "SELECT, UPDATE, USAGE"),
             (Admin, K::Function, "EXECUTE"),

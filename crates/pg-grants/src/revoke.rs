@@ -12,7 +12,9 @@
 //!    (below); otherwise stop with [`GrantsError::UnsafeServiceRole`]: the role stays `NOLOGIN`,
 //!    nothing is reassigned or dropped;
 //! 4. in every database where `pg_shdepend` shows the role (and the current one), in one locked
-//!    transaction: check the holder again, list what the role owns ([`OwnedObject`], reported in
+//!    transaction: check the holder again, disable the triggers on relations it does not own
+//!    that run its code ([`ForeignTrigger`], reported in [`RevokeReport::disabled_triggers`];
+//!    below), list what the role owns ([`OwnedObject`], reported in
 //!    [`RevokeReport::moved`]), make its `SECURITY DEFINER` functions and procedures
 //!    `SECURITY INVOKER`, (15+) its views `security_invoker`, its tables' rules disabled (and
 //!    the write privileges it granted on views with rules revoked), `REASSIGN OWNED BY role TO
@@ -65,9 +67,28 @@
 //! their actions with the rights of their table's owner too: rules on the user's tables are
 //! disabled (`ALTER TABLE … DISABLE RULE`, kept), and as a view's rules cannot be disabled and
 //! fire only on writes, the write privileges the user granted on its views with rules are
-//! revoked. On 17+ the `MAINTAIN` privilege it granted on its relations is revoked too:
+//! revoked (on the view and on its columns). On 17+ the `MAINTAIN` privilege it granted on its relations is revoked too:
 //! `ANALYZE` or `REFRESH MATERIALIZED VIEW` by a grantee runs index expressions and view
 //! queries with the owner's rights.
+//!
+//! # Triggers on relations the user does not own
+//!
+//! A trigger runs its function, and its `WHEN` condition, with the rights of whoever writes to
+//! the relation. A user that could create triggers on an owner's table (the `TRIGGER` privilege,
+//! granted by the `admin` level of 0.1.0) leaves a function it owns behind a trigger on that
+//! table; moving the function to the holder changes nothing about who runs it: the owner's, the
+//! master user's or the application's next write would run the user's code (for example SQL
+//! queued by an accomplice) with the writer's rights. So, in the transaction that moves the
+//! user's objects and before they move, every enabled, non-internal trigger on a relation the
+//! user does not own whose function, or anything its `WHEN` condition uses, the user owns (and
+//! each partition's clone of such a trigger) is disabled, acting for the relation's owner
+//! (`ALTER TABLE … DISABLE TRIGGER …`; the trigger and its function are kept). When the
+//! connector cannot act for that owner (on 16+ the master user that created the connector is a
+//! member of it), or the relation is a view (PostgreSQL cannot disable a view's `INSTEAD OF`
+//! trigger), the revocation stops with [`GrantsError::TriggersNotDisabled`], naming each
+//! trigger, its relation and the SQL its owner runs; nothing moves and the role stays `NOLOGIN`.
+//! Event triggers need a superuser, which no grantee is. Triggers on the user's own tables move
+//! with them.
 //!
 //! If a database cannot be reached, the role stays `NOLOGIN` and the error
 //! ([`GrantsError::RevokeIncomplete`]) lists what is left; running the revocation again finishes.
@@ -131,6 +152,52 @@ impl OwnedObject {
     }
 }
 
+/// A trigger on a relation the revoked user does not own whose code the user owns: its function,
+/// or a function, operator or type its `WHEN` condition uses (or those of the partitioned table's
+/// trigger it was cloned from). A trigger runs as whoever writes to the relation, so once the
+/// user is gone its code would run with the rights of the owner, the master user or the
+/// application on their next write. Revocation disables it (`ALTER TABLE … DISABLE TRIGGER`,
+/// acting for the relation's owner; the trigger and its function are kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ForeignTrigger {
+    /// The database it lives in.
+    pub database: String,
+    /// The relation it is on, `schema.relation` (unquoted names).
+    pub table: String,
+    /// Whether that relation is a view (whose `INSTEAD OF` triggers PostgreSQL cannot disable).
+    pub view: bool,
+    /// The trigger's name.
+    pub trigger: String,
+    /// The trigger function, as `regprocedure` names it (`sales.fire()`).
+    pub function: String,
+    /// The relation's owner.
+    pub owner: String,
+    /// The statement that takes the trigger out of use: in [`RevokeReport::disabled_triggers`]
+    /// the `ALTER TABLE … DISABLE TRIGGER …;` the connector ran; in
+    /// [`GrantsError::TriggersNotDisabled`] the one for the owner to run (`ALTER TABLE … DISABLE
+    /// TRIGGER …;`, or for a view, which cannot disable a trigger, `DROP TRIGGER … ON …;` after
+    /// review).
+    pub fix_sql: String,
+}
+
+impl std::fmt::Display for ForeignTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "in database {:?}, trigger {:?} on {} {:?} (function {}) owned by {:?}: as {:?} run `{}`",
+            self.database,
+            self.trigger,
+            if self.view { "view" } else { "table" },
+            self.table,
+            self.function,
+            self.owner,
+            self.owner,
+            self.fix_sql
+        )
+    }
+}
+
 /// What [`Session::revoke_role`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -148,15 +215,26 @@ pub struct RevokeReport {
     /// Every object that moved to the holder, read from the catalogs (`pg_shdepend`) in the
     /// transaction that moved it.
     pub moved: Vec<OwnedObject>,
+    /// The triggers on relations the user did not own that ran its code, disabled (kept) in the
+    /// transaction that moved its objects (see [`ForeignTrigger`]); the partitions' clones of a
+    /// partitioned table's trigger are listed each.
+    pub disabled_triggers: Vec<ForeignTrigger>,
 }
 
 /// The rewrite rules (other than a view's `_RETURN`) on relations role `$1` owns, still enabled:
 /// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold
-/// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`0`: `PUBLIC`, as text).
+/// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`''`: `PUBLIC`), on the relation
+/// (`pg_class.relacl`) or on any of its columns (`pg_attribute.attacl`: `GRANT INSERT (n) ON …`
+/// lets a write through the rule as well). A table-level `REVOKE` removes the column grants too.
 const RULES_SQL: &str = "
 SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text, r.rulename::pg_catalog.text,
        ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
-               FROM pg_catalog.aclexplode(c.relacl) a
+               FROM (SELECT x.grantee, x.grantor, x.privilege_type FROM pg_catalog.aclexplode(c.relacl) x
+                     UNION ALL
+                     SELECT x.grantee, x.grantor, x.privilege_type
+                       FROM pg_catalog.pg_attribute t
+                      CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) x
+                      WHERE t.attrelid OPERATOR(pg_catalog.=) c.oid AND t.attacl IS NOT NULL) a
               WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
                 AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE']))
   FROM pg_catalog.pg_rewrite r
@@ -166,6 +244,48 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
                                            WHERE o.rolname OPERATOR(pg_catalog.=) $1)
    AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN'
    AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D'
+ ORDER BY 1, 2, 4";
+
+/// The enabled, non-internal triggers on relations role `$1` does not own that run code it owns
+/// in the current database: the trigger function, or anything the trigger depends on
+/// (`pg_depend`: its function and what its `WHEN` condition uses), owned by `$1`
+/// (`pg_shdepend`), and the clones of such triggers on partitions (`tgparentid`, whose own
+/// dependencies name only their parent). Schema, relation, `relkind`, trigger, relation owner,
+/// trigger function, whether the connector has the owner's privileges (may alter the relation).
+const FOREIGN_TRIGGERS_SQL: &str = "
+WITH RECURSIVE usr AS (
+    SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1
+), owned AS (
+    SELECT s.classid, s.objid FROM pg_catalog.pg_shdepend s
+     WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+       AND s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+       AND s.refobjid OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u)
+       AND s.deptype OPERATOR(pg_catalog.=) 'o'
+), hit AS (
+    SELECT t.oid FROM pg_catalog.pg_trigger t
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                    WHERE p.oid OPERATOR(pg_catalog.=) t.tgfoid
+                      AND p.proowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u))
+        OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                     JOIN owned o ON o.classid OPERATOR(pg_catalog.=) d.refclassid
+                                 AND o.objid OPERATOR(pg_catalog.=) d.refobjid
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                      AND d.objid OPERATOR(pg_catalog.=) t.oid)
+    UNION
+    SELECT t.oid FROM pg_catalog.pg_trigger t JOIN hit h ON t.tgparentid OPERATOR(pg_catalog.=) h.oid
+)
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text,
+       t.tgname::pg_catalog.text, pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,
+       t.tgfoid::pg_catalog.regprocedure::pg_catalog.text,
+       pg_catalog.pg_has_role(c.relowner, 'USAGE')
+  FROM hit h
+  JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) h.oid
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE NOT t.tgisinternal
+   AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+   AND c.relowner OPERATOR(pg_catalog.<>) (SELECT u.oid FROM usr u)
  ORDER BY 1, 2, 4";
 
 /// The relations role `$1` owns on which it granted `MAINTAIN` (17+) to others: schema, relation,
@@ -336,6 +456,8 @@ impl Session<'_> {
     ///
     /// # Errors
     /// [`GrantsError::NotManaged`] and [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::TriggersNotDisabled`] when the user left triggers on others' relations the
+    /// connector cannot disable (the role stays `NOLOGIN`; run again after the owners' fix);
     /// [`GrantsError::RevokeIncomplete`] when a
     /// database could not be cleaned (the role stays `NOLOGIN`; run again);
     /// [`GrantsError::Database`].
@@ -370,6 +492,7 @@ impl Session<'_> {
                     dropped: false,
                     holder: String::new(),
                     moved: Vec::new(),
+                    disabled_triggers: Vec::new(),
                 });
             }
             Err(e) => return Err(e),
@@ -460,7 +583,9 @@ impl Session<'_> {
         }
         let mut cleaned = Vec::new();
         let mut moved = Vec::new();
+        let mut disabled_triggers = Vec::new();
         let mut failed: Vec<(String, String)> = Vec::new();
+        let mut blocked: Vec<ForeignTrigger> = Vec::new();
         for db in dbs {
             let action = format!("reassigning and dropping what {role} owns in {db}");
             let result = if db == self.database() {
@@ -475,15 +600,27 @@ impl Session<'_> {
                 }
             };
             match result {
-                Ok(objects) => {
-                    moved.extend(objects);
+                Ok(done) => {
+                    moved.extend(done.moved);
+                    disabled_triggers.extend(done.disabled_triggers);
                     cleaned.push(db);
+                }
+                Err(GrantsError::TriggersNotDisabled { triggers, .. }) => {
+                    tracing::warn!(%role, database = %db, triggers = triggers.len(),
+                        "revocation stopped: triggers the connector cannot disable");
+                    blocked.extend(triggers);
                 }
                 Err(e) => {
                     tracing::warn!(%role, database = %db, error = %e, "revocation step failed");
                     failed.push((db, e.to_string()));
                 }
             }
+        }
+        if !blocked.is_empty() {
+            return Err(GrantsError::TriggersNotDisabled {
+                role: role.to_string(),
+                triggers: blocked,
+            });
         }
         if let Some((_, reason)) = failed.first() {
             return Err(GrantsError::RevokeIncomplete {
@@ -511,6 +648,7 @@ impl Session<'_> {
             dropped: true,
             holder: holder.to_string(),
             moved,
+            disabled_triggers,
         })
     }
 
@@ -525,7 +663,7 @@ impl Session<'_> {
         role: &Ident,
         holder: &Ident,
         action: &str,
-    ) -> Result<Vec<OwnedObject>, GrantsError> {
+    ) -> Result<Cleaned, GrantsError> {
         self.apply_with(role, &[], false).await?;
         let max = self.settings().max_attempts.max(1);
         let mut attempt = 0;
@@ -550,6 +688,52 @@ impl Session<'_> {
             }
             tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
         }
+    }
+
+    /// The triggers on relations `role` does not own that run its code (see [`ForeignTrigger`]),
+    /// each with whether the connector may disable it (it has the owner's privileges and the
+    /// relation is not a view).
+    async fn foreign_triggers(
+        &self,
+        role: &Ident,
+    ) -> Result<Vec<(ForeignTrigger, bool)>, GrantsError> {
+        let action = format!(
+            "listing the triggers running code of {role} in {}",
+            self.database()
+        );
+        let rows = self
+            .client()
+            .query(FOREIGN_TRIGGERS_SQL, &[&role.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        rows.iter()
+            .map(|row| {
+                let schema = Ident::new(col::<String>(row, 0, &action)?)?;
+                let relation = Ident::new(col::<String>(row, 1, &action)?)?;
+                let relkind: String = col(row, 2, &action)?;
+                let trigger = Ident::new(col::<String>(row, 3, &action)?)?;
+                let acts_for_owner: bool = col(row, 6, &action)?;
+                let view = relkind == "v";
+                let name = format!("{}.{}", schema.quoted(), relation.quoted());
+                let fix_sql = if view {
+                    format!("DROP TRIGGER {} ON {name};", trigger.quoted())
+                } else {
+                    format!("ALTER TABLE {name} DISABLE TRIGGER {};", trigger.quoted())
+                };
+                Ok((
+                    ForeignTrigger {
+                        database: self.database().to_owned(),
+                        table: format!("{}.{}", schema.as_str(), relation.as_str()),
+                        view,
+                        trigger: trigger.as_str().to_owned(),
+                        function: col(row, 5, &action)?,
+                        owner: col(row, 4, &action)?,
+                        fix_sql,
+                    },
+                    acts_for_owner && !view,
+                ))
+            })
+            .collect()
     }
 
     /// What takes out of use the parts of the role's relations that run with their owner's
@@ -621,7 +805,7 @@ impl Session<'_> {
         &self,
         role: &Ident,
         holder: &Ident,
-    ) -> Result<Vec<OwnedObject>, GrantsError> {
+    ) -> Result<Cleaned, GrantsError> {
         if self.owned_objects(role, role).await?.is_empty() {
             // Nothing to move (the holder may not exist): only privileges are left to drop.
             self.client()
@@ -633,7 +817,7 @@ impl Session<'_> {
                         e,
                     )
                 })?;
-            return Ok(Vec::new());
+            return Ok(Cleaned::default());
         }
         let problems = self
             .service_role_problems(holder, ServiceRole::Holder, Some(role.as_str()))
@@ -652,8 +836,26 @@ impl Session<'_> {
                 problems,
             });
         }
+        // Triggers on others' relations running the user's code: disabled here, before its
+        // objects move, or the revocation stops (nothing moves, the user stays NOLOGIN).
+        let (triggers, blocked): (Vec<_>, Vec<_>) = self
+            .foreign_triggers(role)
+            .await?
+            .into_iter()
+            .partition(|(_, can)| *can);
+        if !blocked.is_empty() {
+            return Err(GrantsError::TriggersNotDisabled {
+                role: role.to_string(),
+                triggers: blocked.into_iter().map(|(t, _)| t).collect(),
+            });
+        }
+        let triggers: Vec<ForeignTrigger> = triggers.into_iter().map(|(t, _)| t).collect();
         let owned = self.owned_objects(role, holder).await?;
-        let mut stmts = self.rule_statements(role).await?;
+        let mut stmts: Vec<Statement> = triggers
+            .iter()
+            .map(|t| Statement::new(t.fix_sql.clone()))
+            .collect();
+        stmts.extend(self.rule_statements(role).await?);
         let mut temporary = Vec::new();
         for row in &owned {
             let o = &row.object;
@@ -717,6 +919,16 @@ impl Session<'_> {
                     e,
                 )
             })?;
-        Ok(owned.into_iter().map(|r| r.object).collect())
+        Ok(Cleaned {
+            moved: owned.into_iter().map(|r| r.object).collect(),
+            disabled_triggers: triggers,
+        })
     }
+}
+
+/// What cleaning one database did.
+#[derive(Default)]
+struct Cleaned {
+    moved: Vec<OwnedObject>,
+    disabled_triggers: Vec<ForeignTrigger>,
 }

@@ -1134,6 +1134,19 @@ async fn plant(mallory: &tokio_postgres::Client, usage: &Usage) -> BTreeMap<Stri
                  WHERE {schema}.rdspg_mark({what})",
                 what = lit(&format!("relation {schema}.{rel}"))
             ));
+            // A catalog with a pseudo-type column (`pg_attribute.attmissingval`, `anyarray`)
+            // cannot be copied by `SELECT *`: the look-alike gets every other column.
+            stmts.push(format!(
+                "DO $d$ BEGIN EXECUTE (SELECT pg_catalog.format( \
+                   $t$CREATE VIEW {schema}.{rel} AS SELECT %s FROM pg_catalog.{rel} \
+                      WHERE {schema}.rdspg_mark({what})$t$, \
+                   pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)) \
+                 FROM pg_catalog.pg_attribute a \
+                WHERE a.attrelid OPERATOR(pg_catalog.=) 'pg_catalog.{rel}'::pg_catalog.regclass \
+                  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped \
+                  AND a.atttypid OPERATOR(pg_catalog.<>) 'pg_catalog.anyarray'::pg_catalog.regtype); END $d$",
+                what = lit(&format!("relation {schema}.{rel}"))
+            ));
             stmts.push(format!("GRANT SELECT ON {schema}.{rel} TO PUBLIC"));
         }
     }
