@@ -152,11 +152,12 @@ impl OwnedObject {
     }
 }
 
-/// A trigger on a relation the revoked user does not own whose code the user owns: its function,
-/// or a function, operator or type its `WHEN` condition uses (or those of the partitioned table's
-/// trigger it was cloned from). A trigger runs as whoever writes to the relation, so once the
-/// user is gone its code would run with the rights of the owner, the master user or the
-/// application on their next write. Revocation disables it (`ALTER TABLE … DISABLE TRIGGER`,
+/// A trigger whose code the revoked user owns — its function, or a function, operator or type
+/// its `WHEN` condition uses (or those of the partitioned table's trigger it was cloned from) —
+/// on a relation the user does not own, or on one of its own tables. A trigger runs as whoever
+/// writes to the relation, so once the user is gone its code would run with the rights of the
+/// owner, the master user or the application on their next write (to an application table, or
+/// to a table the user left behind). Revocation disables it (`ALTER TABLE … DISABLE TRIGGER`,
 /// acting for the relation's owner; the trigger and its function are kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -246,8 +247,9 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
    AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D'
  ORDER BY 1, 2, 4";
 
-/// The enabled, non-internal triggers on relations role `$1` does not own that run code it owns
-/// in the current database: the trigger function, or anything the trigger depends on
+/// The enabled, non-internal triggers that run code role `$1` owns in the current database, on
+/// relations it does not own and on its own tables (not its own views, whose `INSTEAD OF`
+/// triggers cannot be disabled and fire only for writers it granted write privileges): the trigger function, or anything the trigger depends on
 /// (`pg_depend`: its function and what its `WHEN` condition uses), owned by `$1`
 /// (`pg_shdepend`), and the clones of such triggers on partitions (`tgparentid`, whose own
 /// dependencies name only their parent). Schema, relation, `relkind`, trigger, relation owner,
@@ -285,7 +287,8 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
  WHERE NOT t.tgisinternal
    AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
-   AND c.relowner OPERATOR(pg_catalog.<>) (SELECT u.oid FROM usr u)
+   AND NOT (c.relowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u)
+            AND c.relkind OPERATOR(pg_catalog.=) 'v')
  ORDER BY 1, 2, 4";
 
 /// The relations role `$1` owns on which it granted `MAINTAIN` (17+) to others: schema, relation,

@@ -217,7 +217,6 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                 !format!("{analyze:?}").contains("leaked 1,2"),
                 "{v}: ANALYZE ran an index expression as the holder: {analyze:?}"
             );
-            let _ = trigger;
             assert_eq!(
                 su(
                     &cluster,
@@ -246,8 +245,28 @@ fn objects_left_by_a_revoked_user_gain_an_accomplice_nothing() {
                      (SELECT count(*) FROM pg_trigger WHERE tgname = 'on_inbox') || ',' || \
                      (SELECT count(*) FROM early_work.notes)"
                 ),
-                "2,3,6,2,1,2",
+                // The accomplice's row 3 is in: the user's trigger on its own table no longer
+                // runs (disabled, kept), so the insert did not fail in it.
+                "3,3,6,2,1,2",
                 "{v}"
+            );
+            assert!(trigger.is_ok(), "{v}: {trigger:?}");
+            assert_eq!(
+                su(
+                    &cluster,
+                    rds::APP_DB,
+                    "SELECT tgenabled FROM pg_trigger WHERE tgname = 'on_inbox'"
+                ),
+                "D",
+                "{v}: the user's trigger on its own table is disabled"
+            );
+            assert!(
+                report
+                    .disabled_triggers
+                    .iter()
+                    .any(|t| t.trigger == "on_inbox" && t.table == "sales.inbox"),
+                "{v}: {:?}",
+                report.disabled_triggers
             );
             check_holder_and_report(&cluster, v, &report);
             assert_ne!(early.holder, report.holder, "{v}: each user has a holder of its own");
