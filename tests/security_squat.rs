@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::role_exists;
+use common::{role_exists, wait_for};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -17,6 +17,7 @@ use pg_testkit::TestCluster;
 use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessRequest, Settings};
 use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock, SecretString, StaticPassword};
 use rds_pg_access::rds_discovery::StaticDirectory;
+use rds_pg_access::scheduler::{InstanceRun, Intervals, JobKind, Scheduler};
 use rds_pg_access::{AccessManager, IntegrationCredentials};
 
 fn manager(cluster: &TestCluster) -> AccessManager {
@@ -244,5 +245,48 @@ fn a_rightless_login_squatting_the_sweep_and_role_locks_is_named_and_ignored() {
             "{local:?}"
         );
         drop(mallory);
+    });
+}
+
+#[test]
+fn the_service_reports_a_squatted_sweep_lock_as_a_failed_run_naming_the_squatter() {
+    runtime().block_on(async {
+        let cluster = cluster();
+        cluster
+            .sql("postgres", "CREATE ROLE eve LOGIN PASSWORD 'eve-pw-1'")
+            .expect("create eve");
+        let _frank = grant(&cluster, "frank").await;
+        let eve = squat(&cluster, "eve", "eve-pw-1", &["rdspg-job:sweep".to_owned()]).await;
+        let scheduler = Scheduler::builder()
+            .integration(later(&cluster))
+            .jobs([JobKind::Sweep])
+            .intervals(Intervals::default().sweep(Duration::from_secs(1)))
+            .build()
+            .expect("scheduler");
+        let state = scheduler.state();
+        let shutdown = scheduler.shutdown_token();
+        let task = tokio::spawn(scheduler.run());
+        let run = wait_for("a finished sweep", 60, || {
+            let job = state.jobs().into_iter().next()?;
+            (job.runs >= 1 && !job.in_progress)
+                .then(|| {
+                    job.instances
+                        .values()
+                        .next()
+                        .and_then(|i| i.last_run.clone())
+                })
+                .flatten()
+        });
+        shutdown.cancel();
+        task.await.expect("stops");
+        // Not a healthy "skipped": a failure of the instance (health, metrics) naming eve,
+        // and frank was revoked anyway.
+        let InstanceRun::Failed { error } = run else {
+            panic!("a squatted sweep lock is not a failure: {run:?}");
+        };
+        assert!(error.contains("eve"), "{error}");
+        assert!(state.jobs()[0].failures >= 1);
+        assert!(!role_exists(&cluster, "frank"));
+        drop(eve);
     });
 }
