@@ -805,25 +805,30 @@ impl AccessManager {
                 Err(AccessError::Grants(GrantsError::RoleNotFound { .. })) => return Ok(()),
                 other => other?,
             }
-            session
+            match session
                 .revoke_role(role, &self.database_connector(target))
                 .await
-                .map(|_| ())
-                .map_err(AccessError::from)
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    // The first attempt failed: at least the login, once more.
+                    if disabled.is_err()
+                        && let Err(disable) = session.disable_login(role).await
+                    {
+                        tracing::error!(instance = %target.name, user = %role,
+                            error = %disable, "could not disable the login either");
+                    }
+                    Err(AccessError::from(e))
+                }
+            }
         };
         let timeout = self.inner.options.instance_timeout;
-        let result = match tokio::time::timeout(timeout, undo).await {
+        match tokio::time::timeout(timeout, undo).await {
             Ok(result) => result,
             Err(_) => Err(AccessError::Timeout {
                 instance: target.name.clone(),
                 seconds: timeout.as_secs(),
             }),
-        };
-        match (result, disabled) {
-            (Ok(()), _) => Ok(()),
-            (Err(e), Ok(())) => Err(e),
-            // Neither worked: the removal's error, the login's logged above.
-            (Err(e), Err(_)) => Err(e),
         }
     }
 
