@@ -22,7 +22,7 @@ use pg_grants::plan::Inspection;
 use pg_grants::quote::Ident;
 use pg_grants::role::{LoginAuth, NewRole};
 use pg_grants::{
-    CreateOutcome, GrantsError, ManagedRecord, RevokeReport, Scope, Session,
+    CreateOutcome, GrantsError, LockHolder, ManagedRecord, RevokeReport, Scope, Session,
     Settings as GrantsSettings,
 };
 use rds_discovery::{AwsDirectory, AwsOptions, InstanceDirectory, StaticDirectory};
@@ -38,6 +38,10 @@ use crate::target::{Resolution, Target, resolve_targets};
 
 /// The job-lock name of sweeps.
 const SWEEP_JOB: &str = "sweep";
+
+/// How long a failed grant's undo may spend disabling the role's login, before (and apart
+/// from) removing it.
+const UNDO_DISABLE_BUDGET: Duration = Duration::from_secs(30);
 
 /// The namespace of per-role operation locks, taken in the lock database.
 const ROLE_LOCK: &str = "rdspg-role";
@@ -252,30 +256,103 @@ impl LockSession {
         self.connection.client()
     }
 
-    /// Tries to take job lock `job` (see [`Session::try_job_lock`]); `false`: another
-    /// session, from any integration or replica, holds it.
-    pub(crate) async fn try_job_lock(&self, job: &str) -> Result<bool, AccessError> {
+    /// Takes job lock `job` (see [`Session::try_job_lock`]), or says who holds it: another
+    /// session, from any integration or replica, or a squatter. The key is public and any login role may
+    /// take it: a lock held by a session without `CREATEROLE` is squatted
+    /// ([`JobLock::Squatted`], logged as a warning), and the job runs anyway (nothing
+    /// legitimate holds it); one held by connectors only is [`JobLock::Busy`].
+    pub(crate) async fn job_lock(
+        &self,
+        instance: &InstanceId,
+        job: &str,
+    ) -> Result<JobLock, AccessError> {
         let session = Session::new(self.connection.client(), self.grants.clone()).await?;
-        Ok(session.try_job_lock(job).await?)
+        if session.try_job_lock(job).await? {
+            return Ok(JobLock::Taken);
+        }
+        let squatters: Vec<LockHolder> = session
+            .job_lock_holders(job)
+            .await?
+            .into_iter()
+            .filter(LockHolder::is_squatter)
+            .collect();
+        if squatters.is_empty() {
+            return Ok(JobLock::Busy);
+        }
+        tracing::warn!(%instance, job, squatters = %names(&squatters),
+            "a session without CREATEROLE holds the job lock: squatted, running the job anyway");
+        Ok(JobLock::Squatted(squatters))
     }
 
-    /// Waits for the per-role operation lock of `role` (released by
-    /// [`LockSession::unlock_role`] or with the connection).
-    pub(crate) async fn lock_role(&self, role: &Ident) -> Result<(), GrantsError> {
-        self.role_advisory("pg_advisory_lock", role).await
+    /// Takes the per-role operation lock of `role` (waiting while a connector holds it;
+    /// released by [`LockSession::unlock_role`] or with the connection). When a session
+    /// without `CREATEROLE` holds it (any login may take the public key), it is squatted: the
+    /// operation goes on without it, and the squatters are returned (empty: the lock is
+    /// held here). Callers disable the role's login before, so that nothing here can keep
+    /// it alive.
+    pub(crate) async fn lock_role(&self, role: &Ident) -> Result<Vec<LockHolder>, GrantsError> {
+        let taken = self.role_advisory("pg_try_advisory_lock", role).await?;
+        if taken == Some(true) {
+            return Ok(Vec::new());
+        }
+        let squatters = self.role_lock_squatters(role).await?;
+        if !squatters.is_empty() {
+            return Ok(squatters);
+        }
+        match self.role_advisory("pg_advisory_lock", role).await {
+            Ok(_) => Ok(Vec::new()),
+            // A squatter may have taken it between the check and the wait.
+            Err(e) if e.sqlstate() == Some("55P03") => {
+                let squatters = self.role_lock_squatters(role).await?;
+                if squatters.is_empty() {
+                    Err(e)
+                } else {
+                    Ok(squatters)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn role_lock_squatters(&self, role: &Ident) -> Result<Vec<LockHolder>, GrantsError> {
+        let session = Session::new(self.connection.client(), self.grants.clone()).await?;
+        let squatters: Vec<LockHolder> = session
+            .advisory_lock_holders(&format!("{ROLE_LOCK}:{}", role.as_str()))
+            .await?
+            .into_iter()
+            .filter(LockHolder::is_squatter)
+            .collect();
+        if !squatters.is_empty() {
+            tracing::warn!(user = %role, squatters = %names(&squatters),
+                "a session without CREATEROLE holds the per-role lock: squatted, going on without it");
+        }
+        Ok(squatters)
     }
 
     /// Releases the per-role operation lock of `role`.
     pub(crate) async fn unlock_role(&self, role: &Ident) -> Result<(), GrantsError> {
-        self.role_advisory("pg_advisory_unlock", role).await
+        self.role_advisory("pg_advisory_unlock", role)
+            .await
+            .map(|_| ())
     }
 
-    async fn role_advisory(&self, function: &str, role: &Ident) -> Result<(), GrantsError> {
-        // `function` is one of the two constants above, never input; the key is a parameter.
-        let sql = format!("SELECT pg_catalog.{function}(pg_catalog.hashtextextended($1, 0))");
+    /// Calls `function` on the role's key; its boolean result, if it has one.
+    async fn role_advisory(
+        &self,
+        function: &str,
+        role: &Ident,
+    ) -> Result<Option<bool>, GrantsError> {
+        // `function` is one of the constants above, never input; the key is a parameter.
+        let sql = format!(
+            "SELECT pg_catalog.{function}(pg_catalog.hashtextextended($1, 0))::pg_catalog.text"
+        );
         let key = format!("{ROLE_LOCK}:{}", role.as_str());
         match self.connection.client().query_one(&sql, &[&key]).await {
-            Ok(_) => Ok(()),
+            Ok(row) => Ok(row
+                .try_get::<_, Option<String>>(0)
+                .ok()
+                .flatten()
+                .map(|t| t == "true")),
             Err(source) => Err(GrantsError::Database {
                 action: format!("taking the per-role lock of {role} in the lock database"),
                 code: source.code().map(|c| c.code().to_owned()),
@@ -288,10 +365,32 @@ impl LockSession {
     }
 }
 
+/// The outcome of [`LockSession::job_lock`].
+#[derive(Debug)]
+pub(crate) enum JobLock {
+    /// This session holds it.
+    Taken,
+    /// A connector (another replica or integration) holds it: skip this round.
+    Busy,
+    /// Only sessions without `CREATEROLE` hold it besides: run the job anyway, and report.
+    Squatted(Vec<LockHolder>),
+}
+
+/// `a (pid 1), b (pid 2)`.
+pub(crate) fn names(holders: &[LockHolder]) -> String {
+    holders
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The per-role operation lock of one role on one instance, held until dropped (see
 /// [`AccessManager::role_lock`]).
 pub(crate) struct RoleLock {
     _session: LockSession,
+    /// Sessions without `CREATEROLE` that held the lock: the operation went on without it.
+    pub(crate) squatters: Vec<LockHolder>,
 }
 
 impl AccessManager {
@@ -611,7 +710,7 @@ impl AccessManager {
             let results = futures_util::future::join_all(
                 created
                     .iter()
-                    .map(|target| self.undo_created(target, &role)),
+                    .map(|target| self.undo_created(target, &role, &request_id)),
             )
             .await;
             for (target, result) in created.into_iter().zip(results) {
@@ -659,22 +758,63 @@ impl AccessManager {
         })
     }
 
-    /// Removes the role a failed grant created on `target` (as a revoke does); when that
-    /// fails, at least disables its login.
-    async fn undo_created(&self, target: &Target, role: &Ident) -> Result<(), AccessError> {
+    /// Removes the role a failed grant created on `target` (as a revoke does). First, on its
+    /// own time budget and before any lock (whose public key anybody may hold), its login is
+    /// disabled and its sessions ended, so that whatever happens next, nobody logs in with
+    /// it. A role whose record no longer carries `request_id` (another request's) is left
+    /// alone.
+    async fn undo_created(
+        &self,
+        target: &Target,
+        role: &Ident,
+        request_id: &str,
+    ) -> Result<(), AccessError> {
+        let home = self.inner.integration.database().as_str();
+        let disable = async {
+            let connection = self.connect(target, home).await?;
+            let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+            still_ours(&session, role, request_id).await?;
+            session.disable_login(role).await?;
+            Ok::<_, AccessError>(())
+        };
+        let budget = self.inner.options.instance_timeout.min(UNDO_DISABLE_BUDGET);
+        let disabled = match tokio::time::timeout(budget, disable).await {
+            Ok(result) => result,
+            Err(_) => Err(AccessError::Timeout {
+                instance: target.name.clone(),
+                seconds: budget.as_secs(),
+            }),
+        };
+        match &disabled {
+            // Gone already: nothing to undo.
+            Err(AccessError::Grants(GrantsError::RoleNotFound { .. })) => return Ok(()),
+            // Another request's role now: never undone here.
+            Err(AccessError::Grants(GrantsError::RoleInUse { .. })) => return disabled,
+            Err(e) => {
+                tracing::error!(instance = %target.name, user = %role, error = %e,
+                    "could not disable the login of a failed grant's role; removing it anyway");
+            }
+            Ok(()) => {}
+        }
         let undo = async {
             let _role_lock = self.role_lock(target, role).await?;
-            let connection = self
-                .connect(target, self.inner.integration.database().as_str())
-                .await?;
+            let connection = self.connect(target, home).await?;
             let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+            // Under the lock, again: still this request's role.
+            match still_ours(&session, role, request_id).await {
+                Err(AccessError::Grants(GrantsError::RoleNotFound { .. })) => return Ok(()),
+                other => other?,
+            }
             match session
                 .revoke_role(role, &self.database_connector(target))
                 .await
             {
                 Ok(_) => Ok(()),
                 Err(e) => {
-                    if let Err(disable) = session.disable_login(role).await {
+                    // The first attempt failed: at least the login, once more.
+                    if disabled.is_err()
+                        && let Err(disable) = session.disable_login(role).await
+                    {
                         tracing::error!(instance = %target.name, user = %role,
                             error = %disable, "could not disable the login either");
                     }
@@ -786,15 +926,30 @@ impl AccessManager {
             .fan_out(resolution, None, |target, _| {
                 let role = role.clone();
                 async move {
-                    // One operation on this role at a time, whatever the home database.
-                    let _role_lock = self.role_lock(&target, &role).await?;
                     let connection = self
                         .connect(&target, self.inner.integration.database().as_str())
                         .await?;
                     let session =
                         Session::new(connection.client(), self.inner.grants.clone()).await?;
+                    // First, before any lock (whose public key anybody may hold): no login,
+                    // no session left, whatever happens next.
+                    let ended = match session.disable_login(&role).await {
+                        Ok(ended) => ended,
+                        // Nothing to revoke here (the revocation reports it so).
+                        Err(GrantsError::RoleNotFound { .. }) => 0,
+                        Err(e) => return Err(e.into()),
+                    };
+                    // One operation on this role at a time, whatever the home database.
+                    let role_lock = self.role_lock(&target, &role).await?;
+                    if !role_lock.squatters.is_empty() {
+                        tracing::warn!(instance = %target.name, user = %role,
+                            squatters = %names(&role_lock.squatters),
+                            "revoking without the per-role lock, which sessions without CREATEROLE hold");
+                    }
                     let connector = self.database_connector(&target);
-                    Ok(session.revoke_role(&role, &connector).await?)
+                    let mut report = session.revoke_role(&role, &connector).await?;
+                    report.sessions_terminated += ended;
+                    Ok(report)
                 }
             })
             .await;
@@ -831,14 +986,21 @@ impl AccessManager {
                 // lock database); the others skip it this round. The lock goes with the
                 // connection, also when this process dies.
                 let locks = self.lock_session(&target).await?;
-                if !locks.try_job_lock(SWEEP_JOB).await? {
-                    return Ok(SweepReport {
-                        skipped: true,
-                        swept: Vec::new(),
-                        failed: Vec::new(),
-                        active: None,
-                    });
-                }
+                // A lock held only by sessions without CREATEROLE is squatted: the sweep runs
+                // anyway and the report names them (a failure of the instance's run).
+                let mut lock_squatters = match locks.job_lock(&target.name, SWEEP_JOB).await? {
+                    JobLock::Taken => Vec::new(),
+                    JobLock::Squatted(squatters) => squatters,
+                    JobLock::Busy => {
+                        return Ok(SweepReport {
+                            skipped: true,
+                            swept: Vec::new(),
+                            failed: Vec::new(),
+                            active: None,
+                            lock_squatters: Vec::new(),
+                        });
+                    }
+                };
                 let home = self.inner.integration.database().as_str();
                 let connection = self.connect(&target, home).await?;
                 let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
@@ -877,7 +1039,13 @@ impl AccessManager {
                     let disabled = disabled.remove(role.name.as_str());
                     let ended_before = disabled.as_ref().and_then(|d| d.as_ref().ok()).copied();
                     match self
-                        .revoke_role_locked(&locks, &session, &role.name, &target)
+                        .revoke_role_locked(
+                            &locks,
+                            &session,
+                            &role.name,
+                            &target,
+                            &mut lock_squatters,
+                        )
                         .await
                     {
                         Ok(mut report) => {
@@ -929,6 +1097,7 @@ impl AccessManager {
                     swept,
                     failed,
                     active: Some(active.len()),
+                    lock_squatters,
                 })
             })
             .await)
@@ -992,8 +1161,11 @@ impl AccessManager {
         role: &Ident,
     ) -> Result<RoleLock, AccessError> {
         let session = self.lock_session(target).await?;
-        session.lock_role(role).await?;
-        Ok(RoleLock { _session: session })
+        let squatters = session.lock_role(role).await?;
+        Ok(RoleLock {
+            _session: session,
+            squatters,
+        })
     }
 
     /// Revokes `role` on `target` through `session` while holding its per-role lock on
@@ -1004,8 +1176,14 @@ impl AccessManager {
         session: &Session<'_>,
         role: &Ident,
         target: &Target,
+        squatters: &mut Vec<LockHolder>,
     ) -> Result<RevokeReport, GrantsError> {
-        locks.lock_role(role).await?;
+        // The login was disabled first (see the sweep); a squatted lock is gone without.
+        for squatter in locks.lock_role(role).await? {
+            if !squatters.contains(&squatter) {
+                squatters.push(squatter);
+            }
+        }
         let result = session
             .revoke_role(role, &self.database_connector(target))
             .await;
@@ -1195,7 +1373,9 @@ impl AccessManager {
                 let locks = match job {
                     Some(job) => {
                         let locks = self.lock_session(&target).await?;
-                        if !locks.try_job_lock(job).await? {
+                        // A lock squatted by a session without CREATEROLE is logged (see
+                        // `job_lock`) and the sync runs anyway.
+                        if matches!(locks.job_lock(&target.name, job).await?, JobLock::Busy) {
                             return Ok(None);
                         }
                         Some(locks)
@@ -1650,6 +1830,25 @@ enum Found {
     Created,
     /// The role existed for this request, with this record.
     Existing(ManagedRecord),
+}
+
+/// Fails with [`GrantsError::RoleInUse`] unless the managed `role`'s record carries
+/// `request_id` (a failed grant undoes only its own role).
+async fn still_ours(
+    session: &Session<'_>,
+    role: &Ident,
+    request_id: &str,
+) -> Result<(), AccessError> {
+    let existing = session.managed_role(role).await?;
+    if existing.record.request_id == request_id {
+        Ok(())
+    } else {
+        Err(GrantsError::RoleInUse {
+            role: role.to_string(),
+            request_id: existing.record.request_id,
+        }
+        .into())
+    }
 }
 
 /// The request's id, or the one derived from it.

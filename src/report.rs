@@ -151,12 +151,17 @@ pub struct SweepReport {
     pub failed: Vec<SweptFailure>,
     /// Managed roles whose access had not ended at the sweep's time; `None` when skipped.
     pub active: Option<usize>,
+    /// Sessions without `CREATEROLE` (never a connector: a grantee or any other login) that
+    /// held the sweep's job lock or a per-role lock: the sweep ran without those locks.
+    /// Not clean: the scheduler reports the instance's run as failed, naming them.
+    pub lock_squatters: Vec<pg_grants::LockHolder>,
 }
 
 impl SweepReport {
-    /// Whether every expired role found was revoked (nothing failed).
+    /// Whether every expired role found was revoked (nothing failed) and no lock was
+    /// squatted.
     pub fn is_clean(&self) -> bool {
-        self.failed.is_empty()
+        self.failed.is_empty() && self.lock_squatters.is_empty()
     }
 }
 

@@ -68,7 +68,7 @@ use pg_grants::password::Password;
 use time::OffsetDateTime;
 
 use crate::error::AccessError;
-use crate::manager::{AccessManager, LockSession};
+use crate::manager::{AccessManager, JobLock, LockSession};
 use crate::report::FleetReport;
 use crate::target::{Resolution, Target};
 
@@ -150,6 +150,10 @@ pub struct InstanceRotation {
     pub password_set: bool,
     /// A new login with the `AWSPENDING` password succeeded here.
     pub login_tested: bool,
+    /// Sessions without `CREATEROLE` (a grantee, any other login) that held the `rotate`
+    /// job lock's public key: the rotation ran without the lock (nothing legitimate held
+    /// it); they are logged as a warning too.
+    pub lock_squatters: Vec<pg_grants::LockHolder>,
 }
 
 /// When the connector's password was last rotated and when it is due.
@@ -316,13 +320,14 @@ impl AccessManager {
         let mut busy = Vec::new();
         for (name, outcome) in locked.results {
             match outcome {
-                Ok((target, Some((connection, accepted)))) => {
+                Ok((target, Some((connection, accepted, lock_squatters)))) => {
                     results.insert(
                         name.clone(),
                         Ok(InstanceRotation {
                             accepted_at_start: accepted,
                             password_set: false,
                             login_tested: false,
+                            lock_squatters,
                         }),
                     );
                     slots.insert(name, Slot { target, connection });
@@ -408,13 +413,14 @@ impl AccessManager {
     }
 
     /// Logs in with the current (else the pending) password and takes the rotation lock:
-    /// `None` when another session holds it.
+    /// `None` when another connector session holds it; with the squatters when only
+    /// sessions without `CREATEROLE` hold it (the rotation goes on without it).
     async fn lock_instance(
         &self,
         target: &Target,
         current: &SecretVersion,
         pending: Option<&SecretVersion>,
-    ) -> Result<Option<(LockSession, AcceptedStage)>, AccessError> {
+    ) -> Result<Option<(LockSession, AcceptedStage, Vec<pg_grants::LockHolder>)>, AccessError> {
         // In the lock database, so that rotations from integrations with different home
         // databases exclude each other (advisory locks are per database).
         let (connection, accepted) = match self.lock_session_with(target, &source_of(current)).await
@@ -439,10 +445,12 @@ impl AccessManager {
             }
             Err(e) => return Err(e),
         };
-        if !connection.try_job_lock(ROTATE_JOB).await? {
-            return Ok(None);
-        }
-        Ok(Some((connection, accepted)))
+        let squatters = match connection.job_lock(&target.name, ROTATE_JOB).await? {
+            JobLock::Taken => Vec::new(),
+            JobLock::Squatted(squatters) => squatters,
+            JobLock::Busy => return Ok(None),
+        };
+        Ok(Some((connection, accepted, squatters)))
     }
 }
 

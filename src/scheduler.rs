@@ -449,8 +449,18 @@ async fn sweep(manager: &AccessManager, shutdown: &CancellationToken) -> RunResu
         if r.skipped {
             return InstanceRun::Skipped;
         }
+        // A lock squatted by a session without CREATEROLE is a failure of the instance
+        // (health, metrics) even when every expired user was revoked: it names them.
+        let squatted = if r.lock_squatters.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; advisory locks squatted by sessions without CREATEROLE (swept without them): {}",
+                crate::manager::names(&r.lock_squatters)
+            )
+        };
         // An expired user left unrevoked is a failure of the instance (health, metrics).
-        if !r.failed.is_empty() {
+        if !r.failed.is_empty() || !squatted.is_empty() {
             let users: Vec<String> = r
                 .failed
                 .iter()
@@ -458,7 +468,7 @@ async fn sweep(manager: &AccessManager, shutdown: &CancellationToken) -> RunResu
                 .collect();
             return InstanceRun::Failed {
                 error: format!(
-                    "{} expired user(s) not revoked ({} revoked): {}",
+                    "{} expired user(s) not revoked ({} revoked): {}{squatted}",
                     r.failed.len(),
                     r.swept.len(),
                     users.join("; ")

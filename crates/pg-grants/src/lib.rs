@@ -127,7 +127,8 @@ pub use marker::{ManagedRecord, ServiceRole};
 pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
 pub use revoke::{DatabaseConnector, ForeignTrigger, OwnedObject, RevokeReport};
 pub use session::{
-    ApplyReport, CreateOutcome, ManagedRole, NoticeLog, Session, Settings, drive_connection,
+    ApplyReport, CreateOutcome, LockHolder, ManagedRole, NoticeLog, Session, Settings,
+    drive_connection,
 };
 pub use statement::Statement;
 pub use version::{ServerRules, ServerVersion};

@@ -222,6 +222,33 @@ fn lock_stmt(role: &Ident) -> Result<String, GrantsError> {
     ))
 }
 
+/// Another session holding one of the library's advisory locks (see
+/// [`Session::advisory_lock_holders`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockHolder {
+    /// Its backend process id.
+    pub pid: i32,
+    /// Its user (empty when the server does not say).
+    pub user: String,
+    /// Whether that user is a superuser or has `CREATEROLE`, as a connector does. A holder
+    /// without it (any grantee, any rightless login) is squatting the lock.
+    pub may_create_roles: bool,
+}
+
+impl LockHolder {
+    /// Whether this holder squats the lock (it cannot be a connector doing the job).
+    pub fn is_squatter(&self) -> bool {
+        !self.may_create_roles
+    }
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (pid {})", self.user, self.pid)
+    }
+}
+
 /// One connection, as the connector, to one database.
 #[derive(Debug)]
 pub struct Session<'c> {
@@ -432,6 +459,60 @@ impl<'c> Session<'c> {
             .advisory("pg_try_advisory_lock", &format!("rdspg-job:{job}"), action)
             .await?;
         col(&row, 0, action)
+    }
+
+    /// The other sessions holding the advisory lock of job `job` (see
+    /// [`Session::try_job_lock`]) in this database, for when it could not be taken.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn job_lock_holders(&self, job: &str) -> Result<Vec<LockHolder>, GrantsError> {
+        self.advisory_lock_holders(&format!("rdspg-job:{job}"))
+            .await
+    }
+
+    /// The other sessions holding (in any mode) the advisory lock keyed by the 64-bit hash
+    /// of `key` (`hashtextextended(key, 0)`, as the library takes its locks) in this
+    /// database, each with its user and whether that user may create roles. The keys are
+    /// public and any login role may take them: a holder without `CREATEROLE` (never a
+    /// grantee's right) is squatting, not working.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn advisory_lock_holders(&self, key: &str) -> Result<Vec<LockHolder>, GrantsError> {
+        // A bigint advisory key k is stored as classid = k >> 32, objid = k & 0xffffffff,
+        // objsubid = 1.
+        const SQL: &str = "WITH k AS (SELECT pg_catalog.hashtextextended($1::pg_catalog.text, 0) AS k) \
+             SELECT l.pid, r.rolname::pg_catalog.text, \
+             (r.rolsuper OR r.rolcreaterole) IS TRUE \
+             FROM k, pg_catalog.pg_locks l \
+             LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid \
+             LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.usesysid \
+             WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'::pg_catalog.text AND l.granted \
+             AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
+               WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
+             AND l.classid OPERATOR(pg_catalog.=) ((k.k OPERATOR(pg_catalog.>>) 32) \
+               OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
+             AND l.objid OPERATOR(pg_catalog.=) \
+               (k.k OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
+             AND l.objsubid OPERATOR(pg_catalog.=) 1 \
+             AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() \
+             ORDER BY l.pid";
+        let action = "finding who holds an advisory lock";
+        let rows = self
+            .client
+            .query(SQL, &[&key])
+            .await
+            .map_err(|e| GrantsError::db(action, e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(LockHolder {
+                    pid: col(row, 0, action)?,
+                    user: col::<Option<String>>(row, 1, action)?.unwrap_or_default(),
+                    may_create_roles: col(row, 2, action)?,
+                })
+            })
+            .collect()
     }
 
     /// Releases a job lock taken with [`Session::try_job_lock`].
@@ -912,8 +993,9 @@ impl<'c> Session<'c> {
         Ok(record)
     }
 
-    /// Stops new logins of the managed `role` (`ALTER ROLE … NOLOGIN`, committed at once) and
-    /// ends its open sessions; returns how many sessions were ended. The first step of a
+    /// Stops new logins of the managed `role` (`ALTER ROLE … NOLOGIN`, committed at once,
+    /// under no advisory lock, so that no session of anybody can delay it) and ends its open
+    /// sessions (and with them every lock they held); returns how many sessions were ended. The first step of a
     /// revocation, on its own: a sweep runs it for every expired role before the slower
     /// revocations, so a role whose revocation fails later still cannot log in.
     ///
@@ -924,12 +1006,24 @@ impl<'c> Session<'c> {
         self.managed_role(role).await?;
         self.ensure_can_administer(role, "disable the login of")
             .await?;
-        self.run_locked(
-            &format!("disabling logins of {role}"),
-            role,
-            &[role::disable_login(role)],
-        )
-        .await?;
+        // No advisory lock here: their keys are public and any login may hold them (a
+        // grantee squatting `rdspg:<itself>` once kept its login this way). `ALTER ROLE` is
+        // one statement, committed at once; a concurrent change of the role's row is retried.
+        let action = format!("disabling logins of {role}");
+        let stmt = role::disable_login(role);
+        let max = self.settings.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.client.batch_execute(stmt.sql()).await {
+                Ok(()) => break,
+                Err(e) if is_retryable(&e) && attempt < max => {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(GrantsError::db(action, e)),
+            }
+        }
+        // Ends the role's sessions everywhere, with every lock they hold.
         let ended = self
             .client
             .query(

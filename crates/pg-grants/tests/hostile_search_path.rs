@@ -317,6 +317,10 @@ async fn operations(cluster: &TestCluster, search_path: Option<&str>, tag: &str)
     if note(e, "try_job_lock", s.try_job_lock(&job).await) != Some(true) {
         e.push("try_job_lock did not get the free lock".into());
     }
+    // Who holds a lock (asked when a job lock is busy): nobody else here.
+    if note(e, "job_lock_holders", s.job_lock_holders(&job).await).is_some_and(|h| !h.is_empty()) {
+        e.push("job_lock_holders found a holder of a lock nobody else holds".into());
+    }
     note(e, "release_job_lock", s.release_job_lock(&job).await);
 
     // Revocation of a role owning objects in two databases.
