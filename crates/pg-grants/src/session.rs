@@ -915,8 +915,8 @@ impl<'c> Session<'c> {
         }
         if has_privileges {
             problems.push(
-                "it holds privileges on objects of this database or shared objects, granted by \
-                 roles other than managed users (pg_shdepend entries of type 'a')"
+                "it holds privileges on objects of this database or shared objects that no \
+                 managed user (or holder) owns (pg_shdepend entries of type 'a')"
                     .to_owned(),
             );
         }
