@@ -793,7 +793,7 @@ mod tests {
             .expect("options");
         assert_eq!(
             options.session.startup_options(),
-            "-c search_path=pg_catalog,pg_temp -c lock_timeout=1500 \
+            "-c search_path=pg_catalog,pg_temp -c role=none -c lock_timeout=1500 \
              -c statement_timeout=300000 -c idle_in_transaction_session_timeout=60000"
         );
     }
