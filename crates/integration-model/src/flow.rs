@@ -23,7 +23,8 @@ use serde::{Serialize, Serializer};
 
 use crate::{AccessDuration, AccessLevel, AccessRequest, ModelError};
 
-/// A name or resource pattern of an access flow (see the [module docs](self)).
+/// A name or resource pattern of an access flow ([`AccessFlow`]): `*` matches any run of
+/// characters except `/`, `**` any run including `/`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Pattern(String);
 

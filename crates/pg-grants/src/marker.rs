@@ -23,7 +23,7 @@
 //! | `reason` | why access was requested, at most [`ManagedRecord::MAX_REASON_CHARS`] characters (only when recorded) |
 //!
 //! A role lacking either mark is never altered, revoked or dropped
-//! ([`GrantsError::NotManaged`](crate::GrantsError::NotManaged)).
+//! ([`GrantsError::NotManaged`]).
 //!
 //! # Why the marker is a member of the user, not the other way round
 //!
