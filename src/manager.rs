@@ -974,6 +974,32 @@ impl AccessManager {
 
     /// As [`AccessManager::sweep`]; once `stop` is cancelled, each instance finishes the
     /// revocation in flight and starts no other (the rest waits for the next sweep).
+    /// Disables the login of every expired managed role on `target` that can still log in,
+    /// each on its own, taking no lock (see [`Session::disable_login`]); failures are logged
+    /// (the sweep that holds the instance's job lock reports them).
+    async fn disable_expired_logins(&self, target: &Target, now: OffsetDateTime) {
+        let home = self.inner.integration.database().as_str();
+        let result = async {
+            let connection = self.connect(target, home).await?;
+            let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+            for role in session.managed_roles().await? {
+                if role.can_login
+                    && role.record.is_expired(now)
+                    && let Err(error) = session.disable_login(&role.name).await
+                {
+                    tracing::error!(instance = %target.name, user = %role.name, %error,
+                        "could not disable the login of an expired user");
+                }
+            }
+            Ok::<(), AccessError>(())
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::error!(instance = %target.name, %error,
+                "could not disable the logins of expired users");
+        }
+    }
+
     pub(crate) async fn sweep_until(
         &self,
         stop: Option<&tokio_util::sync::CancellationToken>,
@@ -992,6 +1018,10 @@ impl AccessManager {
                     JobLock::Taken => Vec::new(),
                     JobLock::Squatted(squatters) => squatters,
                     JobLock::Busy => {
+                        // Whoever holds the lock (another replica, or a role that only looks
+                        // like one, or a prepared transaction nobody can end), no expired user
+                        // keeps its login meanwhile: disabling a login takes no lock.
+                        self.disable_expired_logins(&target, now).await;
                         return Ok(SweepReport {
                             skipped: true,
                             swept: Vec::new(),

@@ -298,3 +298,41 @@ fn the_service_reports_a_squatted_sweep_lock_as_a_failed_run_naming_the_squatter
         drop(eve);
     });
 }
+
+#[test]
+fn a_sweep_that_finds_its_lock_held_still_disables_expired_logins() {
+    runtime().block_on(async {
+        let cluster = cluster();
+        // A role that looks like a connector (CREATEROLE: the master user, say) holds the
+        // sweep's job lock, so the sweep counts it as another replica's and skips the instance;
+        // the expired user must lose its login all the same.
+        cluster
+            .sql(
+                "postgres",
+                "CREATE ROLE lookalike LOGIN CREATEROLE PASSWORD 'lookalike-pw-1'",
+            )
+            .expect("create the look-alike");
+        let _erin = grant(&cluster, "erin").await;
+        let holder = squat(
+            &cluster,
+            "lookalike",
+            "lookalike-pw-1",
+            &["rdspg-job:sweep".to_owned()],
+        )
+        .await;
+
+        let report = later(&cluster).sweep().await.expect("sweep");
+        let local = report.results.values().next().expect("one instance");
+        let local = local.as_ref().expect("the instance succeeds");
+        assert!(local.skipped, "the lock looked legitimate: {local:?}");
+        assert!(
+            !can_login(&cluster, "erin"),
+            "an expired user kept its login while the sweep lock was held"
+        );
+        assert!(
+            role_exists(&cluster, "erin"),
+            "revoked without the job lock"
+        );
+        drop(holder);
+    });
+}

@@ -86,6 +86,9 @@ impl SessionSettings {
             // `ALTER DATABASE … SET role = …` by a database owner would otherwise make the
             // session act as another role (one the connector is a member of).
             ("role", "none".to_owned()),
+            // Backslashes in string literals are literal (the quoting module relies on it);
+            // `ALTER DATABASE … SET standard_conforming_strings = off` must not change that.
+            ("standard_conforming_strings", "on".to_owned()),
             ("lock_timeout", millis(self.lock_timeout).to_string()),
             (
                 "statement_timeout",
@@ -793,7 +796,8 @@ mod tests {
             .expect("options");
         assert_eq!(
             options.session.startup_options(),
-            "-c search_path=pg_catalog,pg_temp -c role=none -c lock_timeout=1500 \
+            "-c search_path=pg_catalog,pg_temp -c role=none -c standard_conforming_strings=on \
+             -c lock_timeout=1500 \
              -c statement_timeout=300000 -c idle_in_transaction_session_timeout=60000"
         );
     }

@@ -76,7 +76,8 @@ fn hostile_owner_settings_lose(cluster: &TestCluster) {
              ALTER DATABASE hostiledb SET search_path = evil, public;\n\
              ALTER DATABASE hostiledb SET lock_timeout = 0;\n\
              ALTER DATABASE hostiledb SET statement_timeout = 0;\n\
-             ALTER DATABASE hostiledb SET idle_in_transaction_session_timeout = 0;",
+             ALTER DATABASE hostiledb SET idle_in_transaction_session_timeout = 0;\n\
+             ALTER DATABASE hostiledb SET standard_conforming_strings = off;",
         )
         .expect("the owner may set defaults of its database");
     let connector = cluster.connector().user.clone();
@@ -149,6 +150,11 @@ fn hostile_owner_settings_lose(cluster: &TestCluster) {
                 .get(0);
             assert_eq!(who, connector, "{dbname}: the session acts as another role");
             assert_eq!(show(client, "lock_timeout").await, "10s", "{dbname}");
+            assert_eq!(
+                show(client, "standard_conforming_strings").await,
+                "on",
+                "{dbname}"
+            );
             assert_eq!(show(client, "statement_timeout").await, "5min", "{dbname}");
             assert_eq!(
                 show(client, "idle_in_transaction_session_timeout").await,

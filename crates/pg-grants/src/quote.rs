@@ -7,9 +7,11 @@
 //!   emoji are kept exactly and can never end the identifier early
 //!   ([PostgreSQL: identifiers](https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS));
 //! * literals are validated into a [`Literal`] (no NUL) and written single-quoted with embedded `'`
-//!   doubled. That is exact only with `standard_conforming_strings = on` (the default since
-//!   PostgreSQL 9.1), so every transaction this crate runs sets it first: a backslash is then an
-//!   ordinary character and `E''` strings are never needed.
+//!   doubled; a value holding a backslash is written as an escape string `E'…'` with every `\`
+//!   and `'` doubled. Both read back exactly whatever `standard_conforming_strings` is: a
+//!   database owner may turn it off for its database (`ALTER DATABASE … SET`), and a
+//!   multi-statement batch is parsed before a `SET` inside it takes effect, so the setting must
+//!   not matter. (pg-auth's connections also pin it `on` at startup.)
 //!
 //! PostgreSQL silently *truncates* identifiers longer than `NAMEDATALEN - 1` = 63 bytes; two
 //! different long names could then meet the same role. This crate refuses them instead.
@@ -220,8 +222,10 @@ impl Literal {
         &self.0
     }
 
-    /// The value as SQL text: `'…'` with every `'` doubled (exact with
-    /// `standard_conforming_strings = on`, which this crate always sets).
+    /// The value as SQL text: `'…'` with every `'` doubled, or, when the value holds a
+    /// backslash, the escape string `E'…'` with every `\` and `'` doubled. Either reads back as
+    /// exactly the value whatever the session's `standard_conforming_strings` (a database owner
+    /// may turn it off for its database, and a batch is parsed before any `SET` in it runs).
     pub fn quoted(&self) -> QuotedLiteral<'_> {
         QuotedLiteral(&self.0)
     }
@@ -245,7 +249,24 @@ impl fmt::Debug for QuotedLiteral<'_> {
 
 impl fmt::Display for QuotedLiteral<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_quoted(f, self.0, '\'')
+        if self.0.contains('\\') {
+            // `'…'` with a backslash reads differently under `standard_conforming_strings =
+            // off` (which a database owner may set): the backslash would escape the next quote
+            // and let the text leave the literal. An escape string `E'…'` reads the same under
+            // either setting, with every `\` and `'` doubled.
+            use fmt::Write as _;
+            f.write_str("E'")?;
+            for c in self.0.chars() {
+                match c {
+                    '\\' => f.write_str("\\\\")?,
+                    '\'' => f.write_str("''")?,
+                    other => f.write_char(other)?,
+                }
+            }
+            f.write_char('\'')
+        } else {
+            write_quoted(f, self.0, '\'')
+        }
     }
 }
 
@@ -277,9 +298,15 @@ pub(crate) fn split_quoted(sql: &str) -> (String, Vec<String>, Vec<String>) {
             shape.push(c);
             continue;
         }
+        // An escape string `E'…'`: backslashes escape (only `\\` is written by this module).
+        let escape = c == '\'' && shape.ends_with('E');
         let mut token = String::new();
         loop {
             match chars.next() {
+                Some('\\') if escape => match chars.next() {
+                    Some(e) => token.push(e),
+                    None => panic!("unterminated escape string in {sql}"),
+                },
                 Some(q) if q == c && chars.peek() == Some(&c) => {
                     chars.next();
                     token.push(c);
@@ -288,6 +315,9 @@ pub(crate) fn split_quoted(sql: &str) -> (String, Vec<String>, Vec<String>) {
                 Some(other) => token.push(other),
                 None => panic!("unterminated quoted token in {sql}"),
             }
+        }
+        if escape {
+            shape.pop();
         }
         shape.push(c);
         shape.push(c);
@@ -360,7 +390,10 @@ mod tests {
             ("", "''"),
             ("it's", "'it''s'"),
             ("''", "''''''"),
-            ("a\\'b", "'a\\''b'"),
+            // A backslash makes it an escape string, read the same whatever
+            // standard_conforming_strings is.
+            ("a\\'b", "E'a\\\\''b'"),
+            ("back\\slash", "E'back\\\\slash'"),
             ("$$; DROP ROLE x; --", "'$$; DROP ROLE x; --'"),
             ("\"double\"", "'\"double\"'"),
         ];
@@ -487,7 +520,14 @@ mod tests {
         fn literal_quoting_is_invertible(s in nasty()) {
             let lit = Literal::new(s.clone()).unwrap();
             let q = lit.quoted().to_string();
-            prop_assert_eq!(unquote(&q, '\''), Some(s));
+            match q.strip_prefix('E') {
+                // An escape string: undo the doubled backslashes, then the quotes.
+                Some(e) => prop_assert_eq!(
+                    unquote(e, '\'').map(|u| u.replace("\\\\", "\\")),
+                    Some(s)
+                ),
+                None => prop_assert_eq!(unquote(&q, '\''), Some(s)),
+            }
         }
 
         #[test]

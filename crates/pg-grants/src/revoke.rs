@@ -537,10 +537,7 @@ impl Session<'_> {
             .await?;
         let terminated = self
             .client()
-            .query(
-                role::terminate_sessions(role)?.sql().trim_end_matches(';'),
-                &[],
-            )
+            .query(role::TERMINATE_SESSIONS_SQL, &[&role.as_str()])
             .await
             .map_err(|e| GrantsError::db(format!("terminating the sessions of {role}"), e))?
             .len() as u64;

@@ -338,7 +338,16 @@ pub fn disable_login(role: &Ident) -> Statement {
     Statement::new(format!("ALTER ROLE {} WITH NOLOGIN;", role.quoted()))
 }
 
-/// Ends the role's sessions (on the whole server).
+/// Ends the sessions of the role named `$1` (on the whole server), the name bound as a
+/// parameter: it never passes through a string literal, whatever the session's
+/// `standard_conforming_strings`. The library runs this; [`terminate_sessions`] is its text.
+pub const TERMINATE_SESSIONS_SQL: &str = "SELECT pg_catalog.pg_terminate_backend(a.pid) \
+     FROM pg_catalog.pg_stat_activity a \
+     WHERE a.usename OPERATOR(pg_catalog.=) $1 \
+       AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()";
+
+/// Ends the role's sessions (on the whole server), as text for plans and logs; the library
+/// executes [`TERMINATE_SESSIONS_SQL`] with the name bound instead.
 pub fn terminate_sessions(role: &Ident) -> Result<Statement, GrantsError> {
     let lit = Literal::new(role.as_str())?;
     Ok(Statement::new(format!(

@@ -1026,10 +1026,7 @@ impl<'c> Session<'c> {
         // Ends the role's sessions everywhere, with every lock they hold.
         let ended = self
             .client
-            .query(
-                role::terminate_sessions(role)?.sql().trim_end_matches(';'),
-                &[],
-            )
+            .query(role::TERMINATE_SESSIONS_SQL, &[&role.as_str()])
             .await
             .map_err(|e| GrantsError::db(format!("terminating the sessions of {role}"), e))?;
         Ok(ended.len() as u64)
