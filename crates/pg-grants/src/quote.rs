@@ -23,8 +23,11 @@
 //!
 //! let role = Ident::new(r#"Bob "the admin"; DROP TABLE x"#)?;
 //! assert_eq!(role.quoted().to_string(), r#""Bob ""the admin""; DROP TABLE x""#);
-//! let comment = Literal::new(r"it's C:\temp")?;
-//! assert_eq!(comment.quoted().to_string(), r"'it''s C:\temp'");
+//! let comment = Literal::new("it's here")?;
+//! assert_eq!(comment.quoted().to_string(), "'it''s here'");
+//! // A backslash: an escape string, read the same whatever standard_conforming_strings is.
+//! let path = Literal::new(r"it's C:\temp")?;
+//! assert_eq!(path.quoted().to_string(), r"E'it''s C:\\temp'");
 //! assert!(Ident::new("x".repeat(64)).is_err());
 //! # Ok::<(), pg_grants::quote::QuoteError>(())
 //! ```
