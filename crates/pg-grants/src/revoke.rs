@@ -3,11 +3,12 @@
 //!
 //! [`Session::revoke_role`] runs, in order:
 //!
-//! 1. make sure the connector has the role's privileges (`GRANT role TO connector`, with
+//! 1. `ALTER ROLE … NOLOGIN` (committed first, under no advisory lock, so no new session
+//!    starts), then `pg_terminate_backend` of the role's sessions (as
+//!    [`Session::disable_login`]);
+//! 2. make sure the connector has the role's privileges (`GRANT role TO connector`, with
 //!    `INHERIT TRUE` on 16+, where the creator's implicit membership carries only `ADMIN`):
 //!    `REASSIGN OWNED` requires it;
-//! 2. `ALTER ROLE … NOLOGIN` (committed first, so no new session starts), then
-//!    `pg_terminate_backend` of the role's sessions;
 //! 3. when the role owns anything, make sure its own holder role exists and has no rights
 //!    (below); otherwise stop with [`GrantsError::UnsafeServiceRole`]: the role stays `NOLOGIN`,
 //!    nothing is reassigned or dropped;
@@ -516,7 +517,8 @@ impl Session<'_> {
         let rules = self.rules();
         let connector = self.connector().clone();
 
-        // 1 and 2: act for the role, stop logins.
+        // 1 and 2: stop logins (no lock a grantee could hold delays it), act for the role.
+        let terminated = self.stop_logins(role).await?;
         let has_privs: bool = self
             .client()
             .query_one(
@@ -526,21 +528,11 @@ impl Session<'_> {
             .await
             .map_err(|e| GrantsError::db(format!("checking membership in {role}"), e))
             .and_then(|r| col(&r, 0, "checking membership"))?;
-        let mut first = Vec::new();
         if !has_privs {
-            first.push(Statement::new(
-                rules.grant_privileges_of_sql(role, &connector),
-            ));
+            let grant = Statement::new(rules.grant_privileges_of_sql(role, &connector));
+            self.run_locked(&format!("acting for {role}"), role, &[grant])
+                .await?;
         }
-        first.push(role::disable_login(role));
-        self.run_locked(&format!("disabling logins of {role}"), role, &first)
-            .await?;
-        let terminated = self
-            .client()
-            .query(role::TERMINATE_SESSIONS_SQL, &[&role.as_str()])
-            .await
-            .map_err(|e| GrantsError::db(format!("terminating the sessions of {role}"), e))?
-            .len() as u64;
 
         // 3: the user's own holder, checked before anything moves; on refusal the role stays
         // NOLOGIN. Created only when the user owns something, in any database (read now that

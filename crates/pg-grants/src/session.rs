@@ -1006,9 +1006,16 @@ impl<'c> Session<'c> {
         self.managed_role(role).await?;
         self.ensure_can_administer(role, "disable the login of")
             .await?;
-        // No advisory lock here: their keys are public and any login may hold them (a
-        // grantee squatting `rdspg:<itself>` once kept its login this way). `ALTER ROLE` is
-        // one statement, committed at once; a concurrent change of the role's row is retried.
+        self.stop_logins(role).await
+    }
+
+    /// `ALTER ROLE … NOLOGIN`, then the end of the role's sessions; returns how many ended. The
+    /// caller has checked the marks and the connector's right to administer the role.
+    ///
+    /// No advisory lock here: their keys are public and any login may hold them (a grantee
+    /// squatting `rdspg:<itself>` once kept its login this way). `ALTER ROLE` is one statement,
+    /// committed at once; a concurrent change of the role's row is retried.
+    pub(crate) async fn stop_logins(&self, role: &Ident) -> Result<u64, GrantsError> {
         let action = format!("disabling logins of {role}");
         let stmt = role::disable_login(role);
         let max = self.settings.max_attempts.max(1);
