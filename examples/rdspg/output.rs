@@ -32,9 +32,14 @@ impl Failure {
         Failure::Job(one_line(&message.to_string()))
     }
 
-    /// A job failure from an error, with its chain of causes (`error: cause: cause`), skipping
-    /// causes whose text the message already contains.
+    /// A job failure from an error, with its chain of causes (`error: cause: cause`).
     pub(crate) fn job_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        Failure::job(Self::chain(error))
+    }
+
+    /// An error and its chain of causes, `error: cause: cause`, skipping causes whose text
+    /// the message already contains.
+    pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         let mut message = error.to_string();
         let mut source = error.source();
         while let Some(cause) = source {
@@ -45,7 +50,7 @@ impl Failure {
             }
             source = cause.source();
         }
-        Failure::job(message)
+        message
     }
 
     pub(crate) fn message(&self) -> &str {
