@@ -157,3 +157,35 @@ pub enum AccessError {
     #[error("loading the AWS configuration: {0}")]
     AwsConfig(#[source] DiscoveryError),
 }
+
+/// An error and its causes in one line, `error: cause: cause` (each message folded onto one
+/// line; a cause whose text the line already holds is not repeated), as the CLI and the
+/// documents show errors.
+///
+/// ```
+/// let io = std::io::Error::other("disk full");
+/// assert_eq!(rds_pg_access::error_chain(&io), "disk full");
+/// ```
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = one_line(&error.to_string());
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = one_line(&cause.to_string());
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Folds a multi-line message (e.g. a TOML error with a source excerpt) into one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -51,6 +51,7 @@ struct ReadmeDoctests;
 pub mod audit;
 mod check;
 mod credentials;
+pub mod document;
 mod error;
 mod manager;
 mod report;
@@ -59,7 +60,7 @@ mod target;
 
 pub use check::{CheckItem, CheckReport};
 pub use credentials::{ConnectorCredentials, IntegrationCredentials, MAX_CACHED_TARGETS};
-pub use error::AccessError;
+pub use error::{AccessError, error_chain};
 pub use manager::{AccessManager, ExtendRequest, ManagerOptions};
 pub use report::{
     DatabasePlan, FleetObserver, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies,
@@ -69,7 +70,7 @@ pub use rotate::{
     AcceptedStage, InstanceRotation, RotateError, RotateOutcome, Rotation, RotationReport,
     RotationStatus,
 };
-pub use target::{LOCAL_TARGET, Resolution, Target, resolve_targets};
+pub use target::{LOCAL_TARGET, Resolution, Target, default_instance, resolve_targets};
 
 pub use iam_policy;
 pub use integration_model;

@@ -76,6 +76,25 @@ impl ExtendRequest {
         }
     }
 
+    /// Extends `user` for `duration` counted from `now` (whole seconds, as a role's
+    /// `VALID UNTIL` keeps them), without an approver.
+    ///
+    /// ```
+    /// use rds_pg_access::ExtendRequest;
+    /// let now = time::macros::datetime!(2026-12-06 10:00:00.75 UTC);
+    /// let request = ExtendRequest::lasting("alice".parse()?, "2h".parse()?, now);
+    /// assert_eq!(request.until, time::macros::datetime!(2026-12-06 12:00:00 UTC));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lasting(
+        user: Identifier,
+        duration: integration_model::AccessDuration,
+        now: OffsetDateTime,
+    ) -> Self {
+        let until = now + duration.as_duration();
+        Self::new(user, until.replace_nanosecond(0).unwrap_or(until))
+    }
+
     /// Names the approver (checked as a grant's approver is).
     #[must_use]
     pub fn approved_by(mut self, approver: impl Into<String>) -> Self {
