@@ -53,6 +53,7 @@ use crate::document::{
     ConditionValue, Effect, OneOrMany, PolicyDocument, PolicyError, PolicyVersion, Principal,
     Statement, pointer_token,
 };
+use crate::eval::glob::Pattern;
 use crate::variables::{self, VarToken};
 
 /// How serious a finding is. Ordered: `Advice < Warning < Error`, so
@@ -332,40 +333,10 @@ fn check_no_variables(s: &str, pointer: &str, place: &str, out: &mut Findings) {
     }
 }
 
-/// Case-insensitive glob match with `*` and `?`, as IAM matches actions.
+/// Case-insensitive match with `*` and `?`, exactly as the evaluator matches actions (one
+/// matcher, so a finding never disagrees with [`crate::evaluate`]).
 fn action_matches(pattern: &str, action: &str) -> bool {
-    glob(
-        pattern.to_ascii_lowercase().as_bytes(),
-        action.to_ascii_lowercase().as_bytes(),
-    )
-}
-
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || Some(&c) == text.get(t) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern
-        .get(p..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    Pattern::wildcard(pattern).matches_ignore_case(action)
 }
 
 /// True when the statement's actions include `action`.
@@ -917,6 +888,38 @@ mod tests {
         assert!(!action_matches("rds:*", "rds-db:connect"));
         assert!(!action_matches("rds-db:connectx", "rds-db:connect"));
         assert!(!action_matches("", "rds-db:connect"));
+    }
+
+    /// The linter's action match and the evaluator's decision agree, also where a byte-wise,
+    /// ASCII-only matcher (the linter's former copy) did not: `?` against a multi-byte
+    /// character and non-ASCII case folding.
+    #[test]
+    fn action_match_agrees_with_evaluator() {
+        use crate::eval::{Outcome, RequestContext, evaluate};
+        let cases = [
+            ("rds-db:*", "rds-db:connect", true),
+            ("RDS-DB:Connect", "rds-db:connect", true),
+            ("rds-db:con?ect", "rds-db:connect", true),
+            ("rds:*", "rds-db:connect", false),
+            ("rds-db:connect?", "rds-db:connecté", true),
+            ("rds-db:connect??", "rds-db:connecté", false),
+            ("rds-db:ÉTAT", "rds-db:état", true),
+            ("rds-db:*É", "rds-db:xé", true),
+        ];
+        for (pattern, action, expected) in cases {
+            let policy = PolicyDocument::new(vec![
+                Statement::allow().with_action(pattern).with_resource("*"),
+            ]);
+            let decision = evaluate(&[policy], &RequestContext::new(action, "*"))
+                .unwrap_or_else(|e| panic!("{pattern}: {e}"));
+            let allowed = decision.outcome == Outcome::Allow;
+            assert_eq!(allowed, expected, "evaluator: {pattern:?} vs {action:?}");
+            assert_eq!(
+                action_matches(pattern, action),
+                allowed,
+                "linter: {pattern:?} vs {action:?}"
+            );
+        }
     }
 
     #[test]
