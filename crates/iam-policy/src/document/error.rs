@@ -6,8 +6,9 @@ use super::pointer::at;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    /// The text is not JSON (or an object repeats a key).
-    #[error("policy is not valid JSON: {source}; fix the JSON syntax")]
+    /// The text is not JSON (or an object repeats a key). The source, the JSON parser's
+    /// error, says what and where (line and column).
+    #[error("policy is not valid JSON (or an object repeats a key); fix the JSON syntax")]
     Json {
         /// The JSON parser's error (with line and column).
         #[source]

@@ -94,6 +94,11 @@ mod tests {
             r#"{"Statement":{"Effect":"Deny","Effect":"Allow","Action":"*"}}"#,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("duplicate key `Effect`"), "{err}");
+        let chain = crate::test_support::chain(&err);
+        assert!(chain.contains("duplicate key `Effect`"), "{chain}");
+        assert!(
+            !err.to_string().contains("duplicate key"),
+            "the message does not repeat its source: {err}"
+        );
     }
 }
