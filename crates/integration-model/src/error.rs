@@ -139,8 +139,17 @@ impl ModelError {
         }
     }
 
-    /// Replaces the key (a label for lone values) with the key path where the value was read.
-    pub(crate) fn at(mut self, path: &str) -> Self {
+    /// Replaces the key (a label for lone values, such as `interval`) with where the value was
+    /// read: a key path (`instance.id`) or a command-line flag (`--sweep-every`). Syntax errors,
+    /// which have no key, are returned unchanged.
+    ///
+    /// ```
+    /// use integration_model::InstanceId;
+    /// let err = "9orders".parse::<InstanceId>().unwrap_err().at("--instance");
+    /// assert_eq!(err.key(), Some("--instance"));
+    /// ```
+    #[must_use]
+    pub fn at(mut self, path: &str) -> Self {
         if let Some(key) = self.key_mut() {
             path.clone_into(key);
         }
