@@ -30,7 +30,10 @@ pub const DEFAULT_DATABASE: &str = "postgres";
 pub const DEFAULT_LOCK_DATABASE: &str = "postgres";
 
 /// Which instances an integration covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialises as `{"id": "orders-prod"}` or `{"tags": ["team=data", "env"]}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum InstanceSelector {
     /// One RDS DB instance or Aurora DB cluster, by identifier (`instance.id`).

@@ -9,8 +9,8 @@ use super::{DEFAULT_LOCK_DATABASE, InstanceSelector, Integration, from_table};
 use crate::flow::AccessFlow;
 use crate::node::{Node, Table};
 use crate::{
-    AuthType, AwsEndpointUrl, AwsProfile, AwsSettings, Endpoint, Host, Identifier, InstanceId,
-    IntegrationName, Region, ResourceTypes, RotationPeriod, SecretRef, SslMode,
+    AuthType, AwsSettings, Endpoint, Host, Identifier, InstanceId, IntegrationName, Region,
+    ResourceTypes, RotationPeriod, SecretRef, SslMode,
 };
 
 #[derive(Serialize)]
@@ -37,8 +37,8 @@ struct Shape<'a> {
     secret: Option<SecretShape<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     endpoint: Option<EndpointShape<'a>>,
-    #[serde(skip_serializing_if = "AwsShape::is_empty")]
-    aws: AwsShape<'a>,
+    #[serde(skip_serializing_if = "AwsSettings::is_empty")]
+    aws: &'a AwsSettings,
     #[serde(rename = "access_flow", skip_serializing_if = "<[_]>::is_empty")]
     access_flows: &'a [AccessFlow],
 }
@@ -65,29 +65,6 @@ struct SecretShape<'a> {
 struct EndpointShape<'a> {
     host: &'a Host,
     port: u16,
-}
-
-#[derive(Serialize)]
-struct AwsShape<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    endpoint_url: Option<&'a AwsEndpointUrl>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    profile: Option<&'a AwsProfile>,
-}
-
-impl AwsSettings {
-    fn shape(&self) -> AwsShape<'_> {
-        AwsShape {
-            endpoint_url: self.endpoint_url(),
-            profile: self.profile(),
-        }
-    }
-}
-
-impl AwsShape<'_> {
-    fn is_empty(&self) -> bool {
-        self.endpoint_url.is_none() && self.profile.is_none()
-    }
 }
 
 impl Serialize for Integration {
@@ -141,7 +118,7 @@ impl Serialize for Integration {
                 host: e.host(),
                 port: e.port(),
             }),
-            aws: self.aws.shape(),
+            aws: &self.aws,
             access_flows: &self.access_flows,
         }
         .serialize(serializer)
