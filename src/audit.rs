@@ -133,11 +133,11 @@ impl AuditRecord {
 #[non_exhaustive]
 pub enum AuditError {
     /// The record could not be encoded as JSON.
-    #[error("encoding an audit record: {0}")]
+    #[error("encoding an audit record")]
     Encode(#[source] serde_json::Error),
     /// The sink could not be written (disk full, file removed, stdout closed); fix the sink,
     /// the change itself was made.
-    #[error("writing an audit record to {sink}: {source}")]
+    #[error("writing an audit record to {sink}")]
     Write {
         /// The sink (`stdout` or the file's path).
         sink: String,

@@ -70,16 +70,16 @@ pub enum AccessError {
         reason: String,
     },
     /// A policy could not be built from what discovery returned.
-    #[error("building the IAM policy: {0}")]
+    #[error("building the IAM policy")]
     Policy(#[source] iam_policy::BuildError),
     /// The connector could not connect to the instance's lock database
     /// ([`Integration::lock_database`](integration_model::Integration::lock_database)), where
     /// it takes its job and per-role advisory locks; nothing was changed on the instance.
     #[error(
         "instance {instance}: cannot connect to the lock database {database:?} (setting \
-         `lock_database`), where the connector takes its job and per-role locks: {source}. \
-         Give the connector CONNECT on it, or set `lock_database` to a database it can \
-         connect to (the same for every integration of this instance)"
+         `lock_database`), where the connector takes its job and per-role locks; give the \
+         connector CONNECT on it, or set `lock_database` to a database it can connect to \
+         (the same for every integration of this instance)"
     )]
     LockDatabase {
         /// The instance.
@@ -154,7 +154,7 @@ pub enum AccessError {
         disable_login: Option<Box<GrantsError>>,
     },
     /// The AWS configuration could not be loaded.
-    #[error("loading the AWS configuration: {0}")]
+    #[error("loading the AWS configuration")]
     AwsConfig(#[source] DiscoveryError),
 }
 

@@ -37,20 +37,9 @@ impl Failure {
         Failure::job(Self::chain(error))
     }
 
-    /// An error and its chain of causes, `error: cause: cause`, skipping causes whose text
-    /// the message already contains.
+    /// An error and its chain of causes, `error: cause: cause`.
     pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-        }
-        message
+        rds_pg_access::error_chain(error)
     }
 
     pub(crate) fn message(&self) -> &str {

@@ -7,44 +7,18 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use integration_model::Interval;
 use rds_pg_access_service::{AuditTarget, Intervals, ServiceConfig};
 
 use crate::cli::ServeArgs;
 use crate::config::load_settings;
 use crate::output::Failure;
 
-/// Reads `60s`, `15m`, `1h`, `1h30m`, `2d`: numbers each followed by a unit.
+/// Reads `60s`, `15m`, `1h`, `1h30m`, `2d` (an [`Interval`]), naming the flag in the error.
 fn parse_interval(flag: &str, text: &str) -> Result<Duration, Failure> {
-    let bad = || {
-        Failure::usage(format!(
-            "{flag} {text:?}: expected a duration such as 30s, 15m, 1h or 1h30m (at least 1s)"
-        ))
-    };
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|s| total.checked_add(s))
-            .ok_or_else(bad)?;
-        number.clear();
-    }
-    if !number.is_empty() || total == 0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
+    text.parse::<Interval>()
+        .map(Interval::as_std)
+        .map_err(|e| Failure::usage(e.at(flag)))
 }
 
 fn init_logs() {
