@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use rds_pg_access::{AccessManager, FleetReport, RotateError, RotateOutcome};
+use rds_pg_access::{AccessManager, FleetReport, RotateError, RotateOutcome, error_chain};
 
 use super::state::{InstanceRun, RunCounts, ServiceState, lock};
 use super::{CancellationToken, Job, JobKind};
@@ -59,7 +59,7 @@ async fn sweep(manager: &AccessManager, shutdown: &CancellationToken) -> RunResu
     let report = manager
         .sweep_until(Some(shutdown))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| error_chain(&e))?;
     Ok(listed(per_instance(report, |r| {
         if r.skipped {
             return InstanceRun::Skipped;
@@ -83,7 +83,7 @@ async fn sweep(manager: &AccessManager, shutdown: &CancellationToken) -> RunResu
             let users: Vec<String> = r
                 .failed
                 .iter()
-                .map(|f| format!("{}: {}", f.user, f.error))
+                .map(|f| format!("{}: {}", f.user, error_chain(&f.error)))
                 .collect();
             return InstanceRun::Failed {
                 error: format!(
@@ -114,7 +114,7 @@ async fn sync(manager: &AccessManager) -> RunResult {
             *lock(&counted).entry(instance.to_string()).or_default() += 1;
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| error_chain(&e))?;
     let counted = lock(&counted).clone();
     Ok(listed(
         per_instance(report, |locked| match locked {
@@ -150,7 +150,7 @@ pub(super) fn rotate_runs(outcome: Result<RotateOutcome, RotateError>) -> RunRes
         Ok(outcome) => outcome,
         // A password from an environment variable: nothing this service can rotate.
         Err(RotateError::NothingToRotate { .. }) => return Ok(unlisted(BTreeMap::new())),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(error_chain(&e)),
     };
     Ok(match outcome {
         RotateOutcome::Busy { instance } => unlisted(BTreeMap::from([(
@@ -181,7 +181,7 @@ fn per_instance<T>(
             let run = match &outcome {
                 Ok(r) => done(r),
                 Err(e) => InstanceRun::Failed {
-                    error: e.to_string(),
+                    error: error_chain(e),
                 },
             };
             (instance.to_string(), run)
