@@ -10,7 +10,9 @@
 //! * [`role`]: pure builders of role lifecycle SQL;
 //! * [`privilege`]: privileges, scopes and the [`LevelPolicy`] table of what each level grants;
 //! * [`plan`]: one catalog query to inspect a role, and the pure diff to the wanted state;
-//! * [`Session`] ([`session`]): the thin layer that runs all of it on one connection;
+//! * [`Session`] ([`session`]): the thin layer that runs all of it on one connection, with
+//!   [`AdvisoryLocks`] and the grant entry point ([`Session::create_or_complete`], then
+//!   [`Session::apply_to`]);
 //! * [`revoke`]: ending access without losing data;
 //! * [`inventory`]: databases, schemas and tables, streamed.
 //!
@@ -118,6 +120,7 @@ pub mod quote;
 pub mod revoke;
 pub mod role;
 pub mod session;
+mod sql;
 pub mod statement;
 pub mod version;
 
@@ -127,8 +130,8 @@ pub use marker::{ManagedRecord, ServiceRole};
 pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
 pub use revoke::{DatabaseConnector, ForeignTrigger, OwnedObject, RevokeReport};
 pub use session::{
-    ApplyReport, CreateOutcome, LockHolder, ManagedRole, NoticeLog, Session, Settings,
-    drive_connection,
+    AdvisoryKey, AdvisoryLocks, ApplyReport, CreateOutcome, LockHolder, ManagedRole, NoticeLog,
+    RoleOnInstance, Session, Settings, drive_connection,
 };
 pub use statement::Statement;
 pub use version::{ServerRules, ServerVersion};

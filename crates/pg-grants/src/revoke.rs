@@ -656,6 +656,8 @@ impl Session<'_> {
         holder: &Ident,
         action: &str,
     ) -> Result<Cleaned, GrantsError> {
+        // Its marks, again in this database's session, before any change here.
+        self.managed_role(role).await?;
         self.apply_with(role, &[], false).await?;
         let max = self.settings().max_attempts.max(1);
         let mut attempt = 0;

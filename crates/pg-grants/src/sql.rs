@@ -1,0 +1,132 @@
+//! The SQL this crate reads with, as named constants in one place (the statements that change
+//! anything are built by the pure functions of [`role`](crate::role), [`plan`](crate::plan) and
+//! [`revoke`](crate::revoke)).
+//!
+//! Every function, operator and type is qualified with `pg_catalog`, so nothing a user created
+//! in a schema of the connector's `search_path` runs as the connector.
+
+/// The server version, the connector (`current_user`) and the database, read once per
+/// [`Session`](crate::Session).
+pub(crate) const SESSION_START: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, \
+     current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text";
+
+/// One role and its marks. `$1` the role, `$2` the marker role. Columns: can log in, comment,
+/// the marker is a member of it (the mark), it is a member of the marker (the 0.1.0 mark).
+pub(crate) const MANAGED_ROLE: &str = "SELECT r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.member
+                                 WHERE m.roleid OPERATOR(pg_catalog.=) r.oid
+                                   AND g.rolname OPERATOR(pg_catalog.=) $2),
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+                                 WHERE m.member OPERATOR(pg_catalog.=) r.oid
+                                   AND g.rolname OPERATOR(pg_catalog.=) $2)
+                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
+
+/// Every role carrying either mark. `$1` the marker role. Columns: name, can log in, comment,
+/// whether it carries the 0.1.0 mark only.
+pub(crate) const MANAGED_ROLES: &str = "SELECT r.rolname::pg_catalog.text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
+                        NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members n
+                                     WHERE n.roleid OPERATOR(pg_catalog.=) r.oid
+                                       AND n.member OPERATOR(pg_catalog.=) g.oid)
+                   FROM pg_catalog.pg_roles g, pg_catalog.pg_roles r
+                  WHERE g.rolname OPERATOR(pg_catalog.=) $1
+                    AND r.oid OPERATOR(pg_catalog.<>) g.oid
+                    AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                 WHERE (m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) g.oid)
+                                    OR (m.roleid OPERATOR(pg_catalog.=) g.oid AND m.member OPERATOR(pg_catalog.=) r.oid))
+                  ORDER BY 1";
+
+/// Whether `expr` (a boolean expression of `$1`, a role's name) holds, when that role exists
+/// (`NULL` when it does not).
+pub(crate) fn role_check(expr: &str) -> String {
+    format!(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+         WHERE rolname OPERATOR(pg_catalog.=) $1) THEN ({expr}) END"
+    )
+}
+
+/// Calls the advisory-lock function `function` (one of the `pg_*advisory*` names of
+/// [`AdvisoryLocks`](crate::AdvisoryLocks), never input) on the 64-bit hash of `$1`, its
+/// result as text.
+pub(crate) fn advisory(function: &str) -> String {
+    format!("SELECT pg_catalog.{function}(pg_catalog.hashtextextended($1, 0))::pg_catalog.text")
+}
+
+/// The other sessions holding the advisory lock keyed by the hash of `$1` in this database.
+/// Columns: pid, user, whether the user is a superuser or has `CREATEROLE`.
+///
+/// A bigint advisory key k is stored as classid = k >> 32, objid = k & 0xffffffff, objsubid = 1.
+pub(crate) const ADVISORY_LOCK_HOLDERS: &str = "WITH k AS (SELECT pg_catalog.hashtextextended($1::pg_catalog.text, 0) AS k) \
+             SELECT l.pid, r.rolname::pg_catalog.text, \
+             (r.rolsuper OR r.rolcreaterole) IS TRUE \
+             FROM k, pg_catalog.pg_locks l \
+             LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid \
+             LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.usesysid \
+             WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'::pg_catalog.text AND l.granted \
+             AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
+               WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
+             AND l.classid OPERATOR(pg_catalog.=) ((k.k OPERATOR(pg_catalog.>>) 32) \
+               OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
+             AND l.objid OPERATOR(pg_catalog.=) \
+               (k.k OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
+             AND l.objsubid OPERATOR(pg_catalog.=) 1 \
+             AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() \
+             ORDER BY l.pid";
+
+/// Reads what [`Session::service_role_problems`](crate::Session) judges, for role `$1`: its
+/// comment; the attributes that grant something; whether it is the connector; the roles it is a
+/// member of (all, then those that are not managed users); its members other than the connector;
+/// whether it holds a privilege on a shared object or an object of the current database, other
+/// than privileges on objects a managed user (or, after its revocation, a holder of ours) owns.
+/// Those are that user's own grants, of any kind (a table, column, schema, function, large
+/// object, default privileges): they only reach what that user owned, and a hostile user could
+/// otherwise grant one to block every grant or revocation on the instance. Objects are matched
+/// to their owner through `pg_shdepend`'s owner entries, whatever their catalog.
+pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
+    "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
+       pg_catalog.array_remove(ARRAY[
+         CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+         CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+         CASE WHEN r.rolinherit THEN 'INHERIT' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]::pg_catalog.text[], NULL),
+       r.rolname OPERATOR(pg_catalog.=) CURRENT_USER,
+       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid ORDER BY 1),
+       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid
+                AND NOT (NOT (g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication OR g.rolbypassrls)
+                         AND pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(g.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":1,"request_id":"#,
+    "'))
+              ORDER BY 1),
+       ARRAY(SELECT u.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) m.member
+              WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND u.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
+              ORDER BY 1),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                  AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'a'
+                  AND (s.dbid OPERATOR(pg_catalog.=) 0
+                       OR s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
+                  AND NOT EXISTS (
+                        SELECT 1 FROM pg_catalog.pg_shdepend o
+                          JOIN pg_catalog.pg_roles w ON w.oid OPERATOR(pg_catalog.=) o.refobjid
+                         WHERE o.dbid OPERATOR(pg_catalog.=) s.dbid
+                           AND o.classid OPERATOR(pg_catalog.=) s.classid
+                           AND o.objid OPERATOR(pg_catalog.=) s.objid
+                           AND o.deptype OPERATOR(pg_catalog.=) 'o'
+                           AND o.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                           AND NOT (w.rolsuper OR w.rolcreaterole OR w.rolcreatedb OR w.rolreplication OR w.rolbypassrls)
+                           AND (pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":1,"request_id":"#,
+    "')
+                                OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":1,"kind":"holder""#,
+    "')))
+              )
+  FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
+);
