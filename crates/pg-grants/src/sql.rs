@@ -130,3 +130,92 @@ pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
               )
   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
 );
+
+/// Schemas of user objects (not the system's, TOAST or temporary ones).
+const NOT_SYSTEM: &str = "n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+     AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'";
+
+/// The inspection query. Parameters: `$1` role name, `$2` whole database in scope, `$3` schemas
+/// in scope, `$4`/`$5` schemas and names of single tables in scope.
+///
+/// Every function, operator and type in it is qualified with `pg_catalog`, so nothing a user
+/// created in a schema of the connector's `search_path` can run as the connector.
+pub fn inspect_sql() -> String {
+    format!(
+        r#"WITH r AS (SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1) AS oid),
+objs AS (
+  SELECT 'database'::pg_catalog.text AS kind, NULL::pg_catalog.text AS schema, d.datname::pg_catalog.text AS name,
+         NULL::pg_catalog.text AS args, d.datdba AS owner,
+         COALESCE(d.datacl, pg_catalog.acldefault('d', d.datdba)) AS acl, true AS in_scope,
+         NULL::pg_catalog.text AS owned_by_schema, NULL::pg_catalog.text AS owned_by_table
+    FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+  UNION ALL
+  SELECT 'schema', NULL, n.nspname::pg_catalog.text, NULL, n.nspowner,
+         COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner)),
+         $2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3) OR n.nspname OPERATOR(pg_catalog.=) ANY($4), NULL, NULL
+    FROM pg_catalog.pg_namespace n WHERE {NOT_SYSTEM}
+  UNION ALL
+  SELECT CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 'sequence' ELSE 'table' END, n.nspname::pg_catalog.text,
+         c.relname::pg_catalog.text, NULL, c.relowner,
+         COALESCE(c.relacl, pg_catalog.acldefault(CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S'
+                                                       THEN 's'::pg_catalog."char" ELSE 'r'::pg_catalog."char" END, c.relowner)),
+         ($2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3)
+            OR EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]),
+                                                pg_catalog.unnest($5::pg_catalog.text[])) AS u(sch, rel)
+                        WHERE (u.sch OPERATOR(pg_catalog.=) n.nspname AND u.rel OPERATOR(pg_catalog.=) c.relname)
+                           OR (u.sch OPERATOR(pg_catalog.=) tn.nspname AND u.rel OPERATOR(pg_catalog.=) t.relname)))
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x
+                            WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                              AND x.objid OPERATOR(pg_catalog.=) c.oid AND x.deptype OPERATOR(pg_catalog.=) 'e'),
+         tn.nspname::pg_catalog.text, t.relname::pg_catalog.text
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+    -- A sequence owned by a column (serial): the table scope covers it.
+    LEFT JOIN pg_catalog.pg_depend dep ON c.relkind OPERATOR(pg_catalog.=) 'S'
+         AND dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+         AND dep.objid OPERATOR(pg_catalog.=) c.oid
+         AND dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+         AND dep.deptype OPERATOR(pg_catalog.=) 'a'
+    LEFT JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) dep.refobjid
+    LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+   WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,v,m,p,f,S}}'::pg_catalog."char"[]) AND {NOT_SYSTEM}
+  UNION ALL
+  SELECT 'function', n.nspname::pg_catalog.text, p.proname::pg_catalog.text,
+         pg_catalog.pg_get_function_identity_arguments(p.oid), p.proowner,
+         COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner)),
+         ($2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3))
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x
+                            WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                              AND x.objid OPERATOR(pg_catalog.=) p.oid AND x.deptype OPERATOR(pg_catalog.=) 'e'),
+         NULL, NULL
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+   WHERE p.prokind OPERATOR(pg_catalog.=) ANY ('{{f,p}}'::pg_catalog."char"[]) AND {NOT_SYSTEM}
+)
+SELECT o.kind, o.schema, o.name, o.args, pg_catalog.pg_get_userbyid(o.owner)::pg_catalog.text AS owner,
+       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a, r
+              WHERE a.grantee OPERATOR(pg_catalog.=) r.oid) AS role_has,
+       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
+              WHERE a.grantee OPERATOR(pg_catalog.=) 0) AS public_has,
+       pg_catalog.pg_has_role(current_user, o.owner, 'USAGE') AS can_act,
+       o.owned_by_schema, o.owned_by_table,
+       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
+              WHERE a.is_grantable AND a.grantee OPERATOR(pg_catalog.<>) 0
+                AND pg_catalog.pg_has_role(current_user, a.grantee, 'USAGE')) AS connector_grantable,
+       pg_catalog.pg_has_role(o.owner, current_user, 'MEMBER') AS owner_in_connector
+  FROM objs o
+ WHERE o.in_scope OR EXISTS (SELECT 1 FROM pg_catalog.aclexplode(o.acl) a, r WHERE a.grantee OPERATOR(pg_catalog.=) r.oid)
+UNION ALL
+SELECT 'default_acl', n.nspname::pg_catalog.text, d.defaclobjtype::pg_catalog.text, NULL,
+       pg_catalog.pg_get_userbyid(d.defaclrole)::pg_catalog.text,
+       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(d.defaclacl) a, r
+              WHERE a.grantee OPERATOR(pg_catalog.=) r.oid),
+       ARRAY[]::pg_catalog.text[], false, NULL, NULL, ARRAY[]::pg_catalog.text[], false
+  FROM pg_catalog.pg_default_acl d
+  LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) d.defaclnamespace, r
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.aclexplode(d.defaclacl) a WHERE a.grantee OPERATOR(pg_catalog.=) r.oid)
+UNION ALL
+SELECT 'membership', NULL, g.rolname::pg_catalog.text, NULL, NULL, ARRAY[]::pg_catalog.text[],
+       ARRAY[]::pg_catalog.text[], false, NULL, NULL, ARRAY[]::pg_catalog.text[], false
+  FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid, r
+ WHERE m.member OPERATOR(pg_catalog.=) r.oid"#
+    )
+}
