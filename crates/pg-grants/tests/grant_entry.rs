@@ -8,7 +8,10 @@ use common::*;
 use pg_grants::password::Password;
 use pg_grants::quote::QualifiedName;
 use pg_grants::role::{LoginAuth, NewRole};
-use pg_grants::{AccessLevel, CreateOutcome, Grant, ManagedRecord, Scope, Session, Settings};
+use pg_grants::{
+    AccessLevel, AdvisoryKey, AdvisoryLocks, CreateOutcome, Grant, ManagedRecord, Scope, Session,
+    Settings,
+};
 use pg_testkit::rds;
 use time::macros::datetime;
 
@@ -88,5 +91,41 @@ fn a_grant_on_two_databases_opens_one_session_each_and_reads_the_mark_once() {
         let log = cluster.server_log().expect("server log");
         let log = log.strip_prefix(before.as_str()).unwrap_or(&log);
         assert_eq!(count(log, MARK_READ), 3, "{log}");
+    });
+}
+
+/// The public advisory-lock API: a lock taken by one connection is busy for another, which
+/// sees its holder; past `lock_timeout` the error carries SQLSTATE 55P03, its message names
+/// the lock without repeating the server's text, which is in the error's source chain.
+#[test]
+fn advisory_locks_take_wait_release_and_name_their_holders() {
+    let cluster = start(15, false);
+    runtime().block_on(async {
+        let a = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let b = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let key = AdvisoryKey::new("rdspg-role", &id("carol"));
+        let (la, lb) = (AdvisoryLocks::new(&a.client), AdvisoryLocks::new(&b.client));
+        assert!(la.try_lock(&key).await.unwrap());
+        assert!(!lb.try_lock(&key).await.unwrap());
+        let holders = lb.holders(&key).await.unwrap();
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        assert_eq!(holders[0].user, rds::CONNECTOR);
+        assert!(!holders[0].is_squatter(), "the connector has CREATEROLE");
+        assert!(lb.squatters(&key).await.unwrap().is_empty());
+
+        b.client
+            .batch_execute("SET lock_timeout = '50ms'")
+            .await
+            .unwrap();
+        let err = lb.lock(&key).await.unwrap_err();
+        assert_eq!(err.sqlstate(), Some("55P03"), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("rdspg-role:carol"), "{message}");
+        assert!(!message.contains("lock timeout"), "{message}");
+        assert!(chain(&err).contains("lock timeout"), "{}", chain(&err));
+
+        assert!(la.unlock(&key).await.unwrap());
+        assert!(!la.unlock(&key).await.unwrap(), "released once");
+        assert!(lb.try_lock(&key).await.unwrap());
     });
 }
