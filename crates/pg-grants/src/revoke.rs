@@ -98,13 +98,11 @@
 
 use std::future::Future;
 
-use std::time::Duration;
-
 use crate::error::{GrantsError, col};
 use crate::marker::{ServiceRole, holder_role_name};
 use crate::quote::Ident;
 use crate::role;
-use crate::session::{Session, is_retryable};
+use crate::session::{Attempt, Session};
 use crate::statement::Statement;
 
 /// Opens connections, as the connector, to other databases of the same server.
@@ -128,7 +126,7 @@ where
 }
 
 /// An object a role owns, as the catalogs name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct OwnedObject {
     /// The database it lives in.
@@ -160,7 +158,7 @@ impl OwnedObject {
 /// owner, the master user or the application on their next write (to an application table, or
 /// to a table the user left behind). Revocation disables it (`ALTER TABLE … DISABLE TRIGGER`,
 /// acting for the relation's owner; the trigger and its function are kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ForeignTrigger {
     /// The database it lives in.
@@ -201,7 +199,7 @@ impl std::fmt::Display for ForeignTrigger {
 }
 
 /// What [`Session::revoke_role`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RevokeReport {
     /// Databases where ownership was reassigned and privileges dropped.
@@ -659,29 +657,19 @@ impl Session<'_> {
         // Its marks, again in this database's session, before any change here.
         self.managed_role(role).await?;
         self.apply_with(role, &[], false).await?;
-        let max = self.settings().max_attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let e = match self.begin_with(action, role, &[]).await {
-                Ok(()) => match self.reassign_in_transaction(role, holder).await {
-                    Ok(moved) => match self.commit(action).await {
-                        Ok(()) => return Ok(moved),
-                        Err(e) => e,
-                    },
-                    Err(e) => {
-                        self.rollback().await;
-                        e
-                    }
-                },
-                Err(e) => GrantsError::db(action, e),
+        self.with_retries(action, |_| async move {
+            self.begin_with(action, role, &[]).await?;
+            let moved = match self.reassign_in_transaction(role, holder).await {
+                Ok(moved) => moved,
+                Err(e) => {
+                    self.rollback().await;
+                    return Err(Attempt::Transient(e));
+                }
             };
-            let retry = matches!(&e, GrantsError::Database { source, .. } if is_retryable(source));
-            if !retry || attempt >= max {
-                return Err(e);
-            }
-            tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-        }
+            self.commit(action).await.map_err(Attempt::Transient)?;
+            Ok(moved)
+        })
+        .await
     }
 
     /// The triggers on relations `role` does not own that run its code (see [`ForeignTrigger`]),

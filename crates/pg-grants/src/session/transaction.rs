@@ -15,6 +15,9 @@ use super::Session;
 pub(crate) enum Attempt {
     /// A statement failed: retried when transient ([`is_retryable`]).
     Sql(tokio_postgres::Error),
+    /// A failure of ours (a step that maps its own errors, a `COMMIT`): retried when it is a
+    /// [`GrantsError::Database`] whose server error is transient.
+    Transient(GrantsError),
     /// Anything else: never retried.
     Failed(GrantsError),
 }
@@ -166,6 +169,13 @@ impl Session<'_> {
                     tokio::time::sleep(Duration::from_millis(20 * u64::from(n))).await;
                 }
                 Err(Attempt::Sql(e)) => return Err(GrantsError::db(action, e)),
+                Err(Attempt::Transient(e))
+                    if n < max
+                        && matches!(&e, GrantsError::Database { source, .. } if is_retryable(source)) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(n))).await;
+                }
+                Err(Attempt::Transient(e)) => return Err(e),
                 Err(Attempt::Failed(e)) => return Err(e),
             }
         }
