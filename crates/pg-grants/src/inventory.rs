@@ -27,7 +27,7 @@ use crate::quote::Ident;
 use crate::session::Session;
 
 /// A database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct DatabaseInfo {
     /// Its name.
@@ -37,7 +37,7 @@ pub struct DatabaseInfo {
 }
 
 /// A schema of the session's database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct SchemaInfo {
     /// Its name.
@@ -47,7 +47,8 @@ pub struct SchemaInfo {
 }
 
 /// Kinds of relations (`pg_class.relkind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TableKind {
     /// `r`: ordinary table.
@@ -79,7 +80,7 @@ impl TableKind {
 }
 
 /// A table, view, sequence or other relation of the session's database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct TableInfo {
     /// Its schema.
@@ -95,7 +96,9 @@ pub struct TableInfo {
 }
 
 /// One row of [`Session::inventory`]: schemas come first, then relations, each sorted by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// As JSON: the item's fields with `"item": "schema"` or `"item": "table"`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "item", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum InventoryItem {
     /// A schema.

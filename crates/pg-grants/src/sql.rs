@@ -219,3 +219,23 @@ SELECT 'membership', NULL, g.rolname::pg_catalog.text, NULL, NULL, ARRAY[]::pg_c
  WHERE m.member OPERATOR(pg_catalog.=) r.oid"#
     )
 }
+
+/// The connector's attributes as the setup guide creates them ([`ConnectorSetup`]): columns
+/// `CREATEROLE`, superuser, member of `rds_superuser`, member of `rds_iam`,
+/// `server_version_num`.
+///
+/// [`ConnectorSetup`]: crate::setup::ConnectorSetup
+pub(crate) const CONNECTOR_SETUP: &str = "SELECT r.rolcreaterole, r.rolsuper, \
+        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_superuser') \
+          AND pg_catalog.pg_has_role(current_user, 'rds_superuser', 'MEMBER'), \
+        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_iam') \
+          AND pg_catalog.pg_has_role(current_user, 'rds_iam', 'MEMBER'), \
+        pg_catalog.current_setting('server_version_num')::pg_catalog.int4 \
+   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user";
+
+/// Whether the connector holds `rds_iam` with `ADMIN OPTION` (what PostgreSQL 16+ needs to
+/// grant it to new users).
+pub(crate) const MAY_GRANT_RDS_IAM: &str =
+    "SELECT pg_catalog.pg_has_role(current_user, 'rds_iam', 'USAGE WITH ADMIN OPTION')";

@@ -9,7 +9,8 @@ use crate::version::ServerRules;
 
 use super::Inspection;
 /// Objects a default-privilege entry applies to (`pg_default_acl.defaclobjtype`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DefaultObjects {
     /// `r`: tables, views, materialized views, foreign tables.
@@ -51,7 +52,7 @@ impl DefaultObjects {
 
 /// One default-privilege entry's change: what `role` gets on objects that `for_role` creates
 /// later (in `schema`, or anywhere when none).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct DefaultChange {
     /// The creator whose future objects are covered.

@@ -10,13 +10,14 @@ use crate::quote::{Ident, QualifiedName};
 #[cfg(doc)]
 use super::inspect_sql;
 /// An object that carries privileges, as named in SQL.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct ObjectRef {
     pub(super) kind: ObjectKind,
     pub(super) schema: Option<Ident>,
     pub(super) name: Ident,
     /// Function identity arguments as rendered by the server (`pg_get_function_identity_arguments`);
     /// only ever read from the catalogs, never from user input.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) args: Option<String>,
 }
 

@@ -34,7 +34,7 @@ pub use defaults::{DefaultChange, DefaultObjects};
 pub(crate) use inspection::scope_params;
 pub use inspection::{DefaultAcl, Inspection, ObjectRef, ObjectState};
 /// One object's change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Change {
     /// The object.
@@ -106,6 +106,21 @@ impl fmt::Display for Plan {
             writeln!(f, "{s}")?;
         }
         Ok(())
+    }
+}
+
+/// As JSON: `database`, `role`, `changes`, `default_changes` and `sql` (the statements
+/// [`Plan::statements`] returns, as text).
+impl serde::Serialize for Plan {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Plan", 5)?;
+        s.serialize_field("database", &self.database)?;
+        s.serialize_field("role", &self.role)?;
+        s.serialize_field("changes", &self.changes)?;
+        s.serialize_field("default_changes", &self.default_changes)?;
+        s.serialize_field("sql", &self.statements())?;
+        s.end()
     }
 }
 

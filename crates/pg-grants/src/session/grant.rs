@@ -15,7 +15,7 @@ use super::{ApplyReport, CreateOutcome, ManagedRole, Session};
 
 /// What [`Session::create_or_complete`] found or did, and the managed role to pass to
 /// [`Session::apply_to`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RoleOnInstance {
     /// Created now, or found for the same request (with its record, which the caller compares

@@ -42,7 +42,7 @@ use crate::version::ServerRules;
 pub use grant::RoleOnInstance;
 pub use lock::{AdvisoryKey, AdvisoryLocks, LockHolder};
 pub use notice::{Notice, NoticeLog, drive_connection};
-pub(crate) use transaction::{is_retryable, lock_stmt};
+pub(crate) use transaction::{Attempt, lock_stmt};
 
 /// Options of a [`Session`].
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ impl Settings {
 }
 
 /// A role this library manages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ManagedRole {
     /// The role's name.
@@ -121,7 +121,9 @@ pub struct ManagedRole {
 }
 
 /// What [`Session::create_role`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// As JSON: `{"outcome": "created"}` or `{"outcome": "already_exists", "record": {…}}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", content = "record", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CreateOutcome {
     /// The role was created.
@@ -131,7 +133,7 @@ pub enum CreateOutcome {
 }
 
 /// What [`Session::apply`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ApplyReport {
     /// The plan that was executed (empty when nothing was needed).
@@ -204,5 +206,60 @@ impl<'c> Session<'c> {
 
     pub(crate) fn client(&self) -> &Client {
         self.client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+    use integration_model::AccessLevel;
+    use time::macros::datetime;
+
+    #[test]
+    fn reports_serialize_to_the_documented_json() {
+        let record = ManagedRecord::new(
+            "req-1",
+            AccessLevel::ReadOnly,
+            datetime!(2026-11-24 18:00 UTC),
+            "apono_connector",
+        );
+        let role = ManagedRole {
+            name: Ident::known_valid("alice@example.com"),
+            record,
+            can_login: true,
+            legacy_mark: false,
+        };
+        let json = serde_json::to_value(&role).unwrap();
+        assert_eq!(json["name"], "alice@example.com");
+        assert_eq!(json["can_login"], true);
+        assert_eq!(json["legacy_mark"], false);
+        assert_eq!(json["record"]["level"], "read-only");
+        let report = ApplyReport {
+            plan: Plan {
+                database: "appdb".into(),
+                role: Ident::known_valid("alice@example.com"),
+                changes: Vec::new(),
+                default_changes: Vec::new(),
+            },
+            attempts: 1,
+        };
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::json!({
+                "plan": {"database": "appdb", "role": "alice@example.com", "changes": [],
+                         "default_changes": [], "sql": []},
+                "attempts": 1
+            })
+        );
+        let holder = LockHolder {
+            pid: 7,
+            user: "mallory".into(),
+            may_create_roles: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&holder).unwrap(),
+            serde_json::json!({"pid": 7, "user": "mallory", "may_create_roles": false})
+        );
     }
 }
