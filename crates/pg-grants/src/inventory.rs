@@ -25,6 +25,7 @@ use futures_util::{Stream, StreamExt};
 use crate::error::{GrantsError, col};
 use crate::quote::Ident;
 use crate::session::Session;
+use crate::sql;
 
 /// A database.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -107,23 +108,6 @@ pub enum InventoryItem {
     Table(TableInfo),
 }
 
-/// Every function, operator and type qualified with `pg_catalog` (see [`crate::plan::inspect_sql`]).
-const INVENTORY_SQL: &str = "\
-SELECT 0 AS sort, n.nspname::pg_catalog.text AS schema, NULL::pg_catalog.text AS name,
-       NULL::pg_catalog.\"char\" AS kind, pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text AS owner,
-       false AS is_partition
-  FROM pg_catalog.pg_namespace n
- WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
-   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
-UNION ALL
-SELECT 1, n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind,
-       pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text, c.relispartition
-  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f,S}'::pg_catalog.\"char\"[])
-   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
-   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
- ORDER BY 1, 2, 3";
-
 fn item(row: &tokio_postgres::Row) -> Result<Option<InventoryItem>, GrantsError> {
     let read = |e| GrantsError::db("reading the inventory", e);
     let sort: i32 = row.try_get(0).map_err(read)?;
@@ -157,14 +141,7 @@ impl Session<'_> {
     pub async fn databases(&self) -> Result<Vec<DatabaseInfo>, GrantsError> {
         let rows = self
             .client()
-            .query(
-                "SELECT datname::pg_catalog.text, pg_catalog.pg_get_userbyid(datdba)::pg_catalog.text
-                   FROM pg_catalog.pg_database
-                  WHERE NOT datistemplate AND datallowconn
-                    AND datname OPERATOR(pg_catalog.<>) 'rdsadmin'
-                  ORDER BY 1",
-                &[],
-            )
+            .query(sql::DATABASES, &[])
             .await
             .map_err(|e| GrantsError::db("listing databases", e))?;
         rows.iter()
@@ -187,7 +164,7 @@ impl Session<'_> {
     {
         let rows = self
             .client()
-            .query_raw(INVENTORY_SQL, std::iter::empty::<&str>())
+            .query_raw(sql::INVENTORY, std::iter::empty::<&str>())
             .await
             .map_err(|e| GrantsError::db("reading the inventory", e))?;
         Ok(rows.filter_map(|row| async move {

@@ -239,3 +239,170 @@ pub(crate) const CONNECTOR_SETUP: &str = "SELECT r.rolcreaterole, r.rolsuper, \
 /// grant it to new users).
 pub(crate) const MAY_GRANT_RDS_IAM: &str =
     "SELECT pg_catalog.pg_has_role(current_user, 'rds_iam', 'USAGE WITH ADMIN OPTION')";
+
+/// The rewrite rules (other than a view's `_RETURN`) on relations role `$1` owns, still enabled:
+/// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold
+/// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`''`: `PUBLIC`), on the relation
+/// (`pg_class.relacl`) or on any of its columns (`pg_attribute.attacl`: `GRANT INSERT (n) ON …`
+/// lets a write through the rule as well). A table-level `REVOKE` removes the column grants too.
+pub(crate) const ENABLED_RULES: &str = "
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text, r.rulename::pg_catalog.text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
+               FROM (SELECT x.grantee, x.grantor, x.privilege_type FROM pg_catalog.aclexplode(c.relacl) x
+                     UNION ALL
+                     SELECT x.grantee, x.grantor, x.privilege_type
+                       FROM pg_catalog.pg_attribute t
+                      CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) x
+                      WHERE t.attrelid OPERATOR(pg_catalog.=) c.oid AND t.attacl IS NOT NULL) a
+              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
+                AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE']))
+  FROM pg_catalog.pg_rewrite r
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
+   AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN'
+   AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D'
+ ORDER BY 1, 2, 4";
+
+/// The enabled, non-internal triggers that run code role `$1` owns in the current database, on
+/// relations it does not own and on its own tables (not its own views, whose `INSTEAD OF`
+/// triggers cannot be disabled and fire only for writers it granted write privileges): the trigger function, or anything the trigger depends on
+/// (`pg_depend`: its function and what its `WHEN` condition uses), owned by `$1`
+/// (`pg_shdepend`), and the clones of such triggers on partitions (`tgparentid`, whose own
+/// dependencies name only their parent). Schema, relation, `relkind`, trigger, relation owner,
+/// trigger function, whether the connector has the owner's privileges (may alter the relation).
+pub(crate) const FOREIGN_TRIGGERS: &str = "
+WITH RECURSIVE usr AS (
+    SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1
+), owned AS (
+    SELECT s.classid, s.objid FROM pg_catalog.pg_shdepend s
+     WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+       AND s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+       AND s.refobjid OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u)
+       AND s.deptype OPERATOR(pg_catalog.=) 'o'
+), hit AS (
+    SELECT t.oid FROM pg_catalog.pg_trigger t
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                    WHERE p.oid OPERATOR(pg_catalog.=) t.tgfoid
+                      AND p.proowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u))
+        OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                     JOIN owned o ON o.classid OPERATOR(pg_catalog.=) d.refclassid
+                                 AND o.objid OPERATOR(pg_catalog.=) d.refobjid
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                      AND d.objid OPERATOR(pg_catalog.=) t.oid)
+    UNION
+    SELECT t.oid FROM pg_catalog.pg_trigger t JOIN hit h ON t.tgparentid OPERATOR(pg_catalog.=) h.oid
+)
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text,
+       t.tgname::pg_catalog.text, pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,
+       t.tgfoid::pg_catalog.regprocedure::pg_catalog.text,
+       pg_catalog.pg_has_role(c.relowner, 'USAGE')
+  FROM hit h
+  JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) h.oid
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE NOT t.tgisinternal
+   AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+   AND NOT (c.relowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u)
+            AND c.relkind OPERATOR(pg_catalog.=) 'v')
+ ORDER BY 1, 2, 4";
+
+/// The relations role `$1` owns on which it granted `MAINTAIN` (17+) to others: schema, relation,
+/// grantees (`''`: `PUBLIC`). `ANALYZE`, `REFRESH MATERIALIZED VIEW`, `CLUSTER`, `REINDEX` run
+/// index expressions and view queries with the rights of the relation's owner, soon the holder.
+pub(crate) const MAINTAIN_GRANTS: &str = "
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
+               FROM pg_catalog.aclexplode(c.relacl) a
+              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'MAINTAIN') AS grantees
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
+   AND c.relacl IS NOT NULL
+ ORDER BY 1, 2";
+
+/// Everything role `$1` owns in the current database (`pg_shdepend` ownership entries), with, per
+/// object: kind, identity, `SECURITY DEFINER`, trigger function, whether it is a schema, and the
+/// schema where holder `$2` needs `CREATE` to receive it (functions and other objects that
+/// `ALTER … OWNER` checks that way, in schemas the role does not own).
+pub(crate) const OWNED_OBJECTS: &str = "
+SELECT o.type, o.identity,
+       COALESCE(p.prosecdef, false),
+       COALESCE(p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.trigger'::pg_catalog.regtype, false),
+       s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass,
+       CASE WHEN s.classid OPERATOR(pg_catalog.=) ANY (ARRAY[
+                   'pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_collation'::pg_catalog.regclass,
+                   'pg_catalog.pg_conversion'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass,
+                   'pg_catalog.pg_opclass'::pg_catalog.regclass, 'pg_catalog.pg_opfamily'::pg_catalog.regclass,
+                   'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, 'pg_catalog.pg_ts_config'::pg_catalog.regclass,
+                   'pg_catalog.pg_ts_dict'::pg_catalog.regclass]::pg_catalog.oid[])
+                 AND n.nspowner OPERATOR(pg_catalog.<>) s.refobjid
+                 AND NOT pg_catalog.has_schema_privilege($2::pg_catalog.text, n.oid, 'CREATE')
+            THEN n.nspname::pg_catalog.text END
+  FROM pg_catalog.pg_shdepend s
+ CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.objsubid) o
+  LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) o.schema
+  LEFT JOIN pg_catalog.pg_proc p ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+        AND p.oid OPERATOR(pg_catalog.=) s.objid
+ WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                       WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+   AND s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+   AND s.refobjid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+                                           WHERE r.rolname OPERATOR(pg_catalog.=) $1)
+   AND s.deptype OPERATOR(pg_catalog.=) 'o'
+ ORDER BY 1, 2";
+
+/// The OID of role `$1`.
+pub(crate) const ROLE_OID: &str =
+    "SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
+
+/// Whether the connector has the privileges of role `$1`.
+pub(crate) const HAS_PRIVILEGES_OF: &str =
+    "SELECT pg_catalog.pg_has_role(current_user, $1::pg_catalog.text, 'USAGE')";
+
+/// Whether the role of OID `$1` owns anything, in any database (`pg_shdepend`).
+pub(crate) const OWNS_SOMETHING: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                  WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                    AND s.refobjid OPERATOR(pg_catalog.=) $1 AND s.deptype OPERATOR(pg_catalog.=) 'o')";
+
+/// The databases holding objects or privileges of role `$1`.
+pub(crate) const ROLE_DATABASES: &str = "SELECT DISTINCT d.datname::pg_catalog.text FROM pg_catalog.pg_shdepend s
+                   JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.dbid
+                  WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                    AND s.refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles
+                                                            WHERE rolname OPERATOR(pg_catalog.=) $1)
+                  ORDER BY 1";
+
+/// Every function, operator and type qualified with `pg_catalog` (see [`crate::plan::inspect_sql`]).
+pub(crate) const INVENTORY: &str = "\
+SELECT 0 AS sort, n.nspname::pg_catalog.text AS schema, NULL::pg_catalog.text AS name,
+       NULL::pg_catalog.\"char\" AS kind, pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text AS owner,
+       false AS is_partition
+  FROM pg_catalog.pg_namespace n
+ WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
+UNION ALL
+SELECT 1, n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind,
+       pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text, c.relispartition
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f,S}'::pg_catalog.\"char\"[])
+   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
+ ORDER BY 1, 2, 3";
+
+/// The server's databases (name, owner), except templates, `rdsadmin` and those refusing
+/// connections.
+pub(crate) const DATABASES: &str =
+    "SELECT datname::pg_catalog.text, pg_catalog.pg_get_userbyid(datdba)::pg_catalog.text
+                   FROM pg_catalog.pg_database
+                  WHERE NOT datistemplate AND datallowconn
+                    AND datname OPERATOR(pg_catalog.<>) 'rdsadmin'
+                  ORDER BY 1";
+
+/// `server_version_num`.
+pub(crate) const SERVER_VERSION_NUM: &str =
+    "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4";

@@ -19,7 +19,7 @@
 //! locks: [`AdvisoryLocks`], [`LockHolder`]), `roles` (marks and role lifecycle),
 //! `service_role` (the marker and holder roles), `privileges` (inspect, plan, apply) and
 //! `grant` (create or complete a role, then grant: [`Session::create_or_complete`] and
-//! [`Session::apply_to`]). The SQL they read is in [`sql`](crate::sql).
+//! [`Session::apply_to`]). The SQL they read is in the crate's one (private) `sql` module.
 
 mod grant;
 pub mod lock;
