@@ -175,3 +175,32 @@ impl Session<'_> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_serialize_tagged_with_names_as_strings() {
+        let table = InventoryItem::Table(TableInfo {
+            schema: Ident::new("sales").unwrap(),
+            name: Ident::new("order lines").unwrap(),
+            kind: TableKind::PartitionedTable,
+            owner: "postgres".into(),
+            is_partition: false,
+        });
+        assert_eq!(
+            serde_json::to_value(&table).unwrap(),
+            serde_json::json!({"item": "table", "schema": "sales", "name": "order lines",
+                "kind": "partitioned_table", "owner": "postgres", "is_partition": false})
+        );
+        let schema = InventoryItem::Schema(SchemaInfo {
+            name: Ident::new("sales").unwrap(),
+            owner: "postgres".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&schema).unwrap(),
+            serde_json::json!({"item": "schema", "name": "sales", "owner": "postgres"})
+        );
+    }
+}

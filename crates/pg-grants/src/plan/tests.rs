@@ -547,3 +547,38 @@ fn following_new_tables_refusals() {
         "{err}"
     );
 }
+
+#[test]
+fn a_plan_serializes_to_the_documented_json() {
+    let g = [Grant::new(
+        Scope::Table(QualifiedName::new(id("sales"), id("orders"))),
+        AccessLevel::ReadOnly,
+    )];
+    let p = plan(
+        &sample(),
+        &id("u"),
+        &g,
+        &LevelPolicy::default(),
+        &rules(150_000),
+        &id("c"),
+    )
+    .unwrap();
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["database"], "appdb");
+    assert_eq!(json["role"], "u");
+    let change = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["object"]["kind"] == "table")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(
+        change["object"],
+        serde_json::json!({"kind": "table", "schema": "sales", "name": "orders"})
+    );
+    assert_eq!(change["owner"], "postgres");
+    assert_eq!(change["grant"], serde_json::json!(["SELECT"]));
+    assert_eq!(change["revoke"], serde_json::json!([]));
+    let statements: Vec<String> = p.statements().iter().map(ToString::to_string).collect();
+    assert_eq!(json["sql"], serde_json::json!(statements));
+}
