@@ -1,8 +1,9 @@
 //! [`AccessManager::check`]: is the integration set up as the setup guide says?
 
-use integration_model::{AuthType, InstanceId, SslMode};
+use integration_model::{AuthType, InstanceId};
 use pg_auth::AuthError;
 use pg_grants::quote::Ident;
+use pg_grants::setup::ConnectorSetup;
 use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session};
 
 use crate::error::AccessError;
@@ -125,6 +126,21 @@ fn credential_exposure(
     }
 }
 
+/// An error and its causes, `error: cause: cause` (a check item's detail is read on its own).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A role name that no one has: planning a grant for it lists every object the connector
 /// could not grant on, without creating anything.
 const PROBE_ROLE: &str = "rdspg_check_probe";
@@ -244,16 +260,13 @@ impl AccessManager {
                     AuthType::Iam => fix::iam_login(&quoted_connector).ok(),
                     _ => Some(fix::password_login(&quoted_connector)),
                 };
-                report.push(name, "login", false, error.to_string(), fix);
+                report.push(name, "login", false, error_chain(&error), fix);
                 return report;
             }
         };
         let client = connection.client();
 
-        let tls_required = !matches!(
-            integration.ssl_mode(),
-            SslMode::Disable | SslMode::Allow | SslMode::Prefer
-        );
+        let tls_required = !integration.ssl_mode().may_be_plaintext();
         let encrypted = connection.is_tls();
         report.push(
             name,
@@ -271,33 +284,22 @@ impl AccessManager {
             (!encrypted && tls_required).then(|| "enable TLS on the server".to_owned()),
         );
 
-        // The connector's attributes, as the setup guide creates them. Constant SQL, no input.
-        let row = client
-            .query_one(
-                "SELECT r.rolcreaterole, r.rolsuper, \
-                        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
-                                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_superuser') \
-                          AND pg_catalog.pg_has_role(current_user, 'rds_superuser', 'MEMBER'), \
-                        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
-                                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_iam') \
-                          AND pg_catalog.pg_has_role(current_user, 'rds_iam', 'MEMBER'), \
-                        pg_catalog.current_setting('server_version_num')::pg_catalog.int4 \
-                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user",
-                &[],
-            )
-            .await;
-        let row = match row {
-            Ok(row) => row,
+        // The connector's attributes, as the setup guide creates them (pg-grants reads them).
+        let setup = match ConnectorSetup::read(client).await {
+            Ok(setup) => setup,
             Err(error) => {
-                report.push(name, "createrole", false, error.to_string(), None);
+                report.push(name, "createrole", false, error_chain(&error), None);
                 return report;
             }
         };
-        let createrole: bool = row.try_get(0).unwrap_or(false);
-        let superuser: bool = row.try_get(1).unwrap_or(false);
-        let in_rds_superuser: bool = row.try_get(2).unwrap_or(false);
-        let in_rds_iam: bool = row.try_get(3).unwrap_or(false);
-        let version: i32 = row.try_get(4).unwrap_or(0);
+        let ConnectorSetup {
+            createrole,
+            superuser,
+            rds_superuser: in_rds_superuser,
+            rds_iam: in_rds_iam,
+            may_grant_rds_iam,
+            ..
+        } = setup;
         report.push(
             name,
             "createrole",
@@ -324,16 +326,8 @@ impl AccessManager {
                     .then(|| fix::grant_role(fix::RDS_IAM, &quoted_connector, false))
                     .and_then(Result::ok),
             );
-            if version >= 160_000 {
-                let admin = client
-                    .query_one(
-                        "SELECT pg_catalog.pg_has_role(current_user, 'rds_iam', 'USAGE WITH ADMIN OPTION')",
-                        &[],
-                    )
-                    .await
-                    .ok()
-                    .and_then(|r| r.try_get::<_, bool>(0).ok())
-                    .unwrap_or(false);
+            // PostgreSQL 16+ only (None before: CREATEROLE is enough there).
+            if let Some(admin) = may_grant_rds_iam {
                 report.push(
                     name,
                     "rds_iam",
@@ -366,7 +360,7 @@ impl AccessManager {
                     );
                 }
             }
-            Err(error) => report.push(name, "owners", false, error.to_string(), None),
+            Err(error) => report.push(name, "owners", false, error_chain(&error), None),
         }
         report
     }
@@ -426,10 +420,10 @@ impl AccessManager {
 mod fix {
     use pg_grants::quote::{Ident, QuoteError};
 
-    /// RDS's administrative group role.
-    pub(super) const RDS_SUPERUSER: &str = "rds_superuser";
-    /// RDS's IAM-authentication role.
-    pub(super) const RDS_IAM: &str = pg_grants::role::RDS_IAM_ROLE;
+    // The SQL fixes of the connector's setup live with the rest of the SQL, in pg-grants.
+    pub(super) use pg_grants::setup::{
+        RDS_IAM, RDS_SUPERUSER, createrole_sql as createrole, grant_role_sql as grant_role,
+    };
 
     /// The IAM connector cannot log in.
     pub(super) fn iam_login(connector: &Ident) -> Result<String, QuoteError> {
@@ -448,29 +442,6 @@ mod fix {
             connector.quoted(),
             connector.quoted()
         )
-    }
-
-    /// The connector lacks `CREATEROLE`.
-    pub(super) fn createrole(connector: &Ident) -> String {
-        format!(
-            "as the master user: ALTER ROLE {} WITH CREATEROLE;",
-            connector.quoted()
-        )
-    }
-
-    /// The connector lacks membership in `role` (with `ADMIN OPTION` when `admin`).
-    pub(super) fn grant_role(
-        role: &str,
-        connector: &Ident,
-        admin: bool,
-    ) -> Result<String, QuoteError> {
-        let role = Ident::new(role)?;
-        Ok(format!(
-            "as the master user: GRANT {} TO {}{};",
-            role.quoted(),
-            connector.quoted(),
-            if admin { " WITH ADMIN OPTION" } else { "" }
-        ))
     }
 }
 

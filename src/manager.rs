@@ -22,8 +22,8 @@ use pg_grants::plan::Inspection;
 use pg_grants::quote::Ident;
 use pg_grants::role::{LoginAuth, NewRole};
 use pg_grants::{
-    CreateOutcome, GrantsError, LockHolder, ManagedRecord, RevokeReport, Scope, Session,
-    Settings as GrantsSettings,
+    AdvisoryKey, AdvisoryLocks, CreateOutcome, GrantsError, LockHolder, ManagedRecord,
+    RevokeReport, RoleOnInstance, Scope, Session, Settings as GrantsSettings,
 };
 use rds_discovery::{AwsDirectory, AwsOptions, InstanceDirectory, StaticDirectory};
 use time::OffsetDateTime;
@@ -266,7 +266,6 @@ impl Pooled {
 /// process dies (the server ends the session).
 pub(crate) struct LockSession {
     connection: Connection,
-    grants: GrantsSettings,
 }
 
 impl LockSession {
@@ -285,16 +284,12 @@ impl LockSession {
         instance: &InstanceId,
         job: &str,
     ) -> Result<JobLock, AccessError> {
-        let session = Session::new(self.connection.client(), self.grants.clone()).await?;
-        if session.try_job_lock(job).await? {
+        let locks = AdvisoryLocks::new(self.connection.client());
+        let key = AdvisoryKey::job(job);
+        if locks.try_lock(&key).await? {
             return Ok(JobLock::Taken);
         }
-        let squatters: Vec<LockHolder> = session
-            .job_lock_holders(job)
-            .await?
-            .into_iter()
-            .filter(LockHolder::is_squatter)
-            .collect();
+        let squatters = locks.squatters(&key).await?;
         if squatters.is_empty() {
             return Ok(JobLock::Busy);
         }
@@ -310,19 +305,20 @@ impl LockSession {
     /// held here). Callers disable the role's login before, so that nothing here can keep
     /// it alive.
     pub(crate) async fn lock_role(&self, role: &Ident) -> Result<Vec<LockHolder>, GrantsError> {
-        let taken = self.role_advisory("pg_try_advisory_lock", role).await?;
-        if taken == Some(true) {
+        let locks = AdvisoryLocks::new(self.connection.client());
+        let key = AdvisoryKey::new(ROLE_LOCK, role);
+        if locks.try_lock(&key).await? {
             return Ok(Vec::new());
         }
-        let squatters = self.role_lock_squatters(role).await?;
+        let squatters = self.role_lock_squatters(role, &key).await?;
         if !squatters.is_empty() {
             return Ok(squatters);
         }
-        match self.role_advisory("pg_advisory_lock", role).await {
-            Ok(_) => Ok(Vec::new()),
+        match locks.lock(&key).await {
+            Ok(()) => Ok(Vec::new()),
             // A squatter may have taken it between the check and the wait.
             Err(e) if e.sqlstate() == Some("55P03") => {
-                let squatters = self.role_lock_squatters(role).await?;
+                let squatters = self.role_lock_squatters(role, &key).await?;
                 if squatters.is_empty() {
                     Err(e)
                 } else {
@@ -333,14 +329,14 @@ impl LockSession {
         }
     }
 
-    async fn role_lock_squatters(&self, role: &Ident) -> Result<Vec<LockHolder>, GrantsError> {
-        let session = Session::new(self.connection.client(), self.grants.clone()).await?;
-        let squatters: Vec<LockHolder> = session
-            .advisory_lock_holders(&format!("{ROLE_LOCK}:{}", role.as_str()))
-            .await?
-            .into_iter()
-            .filter(LockHolder::is_squatter)
-            .collect();
+    async fn role_lock_squatters(
+        &self,
+        role: &Ident,
+        key: &AdvisoryKey,
+    ) -> Result<Vec<LockHolder>, GrantsError> {
+        let squatters = AdvisoryLocks::new(self.connection.client())
+            .squatters(key)
+            .await?;
         if !squatters.is_empty() {
             tracing::warn!(user = %role, squatters = %names(&squatters),
                 "a session without CREATEROLE holds the per-role lock: squatted, going on without it");
@@ -350,37 +346,10 @@ impl LockSession {
 
     /// Releases the per-role operation lock of `role`.
     pub(crate) async fn unlock_role(&self, role: &Ident) -> Result<(), GrantsError> {
-        self.role_advisory("pg_advisory_unlock", role)
+        AdvisoryLocks::new(self.connection.client())
+            .unlock(&AdvisoryKey::new(ROLE_LOCK, role))
             .await
             .map(|_| ())
-    }
-
-    /// Calls `function` on the role's key; its boolean result, if it has one.
-    async fn role_advisory(
-        &self,
-        function: &str,
-        role: &Ident,
-    ) -> Result<Option<bool>, GrantsError> {
-        // `function` is one of the constants above, never input; the key is a parameter.
-        let sql = format!(
-            "SELECT pg_catalog.{function}(pg_catalog.hashtextextended($1, 0))::pg_catalog.text"
-        );
-        let key = format!("{ROLE_LOCK}:{}", role.as_str());
-        match self.connection.client().query_one(&sql, &[&key]).await {
-            Ok(row) => Ok(row
-                .try_get::<_, Option<String>>(0)
-                .ok()
-                .flatten()
-                .map(|t| t == "true")),
-            Err(source) => Err(GrantsError::Database {
-                action: format!("taking the per-role lock of {role} in the lock database"),
-                code: source.code().map(|c| c.code().to_owned()),
-                message: source
-                    .as_db_error()
-                    .map_or_else(|| source.to_string(), |db| db.message().to_owned()),
-                source,
-            }),
-        }
     }
 }
 
@@ -1190,10 +1159,7 @@ impl AccessManager {
     ) -> Result<LockSession, AccessError> {
         let database = self.inner.integration.lock_database().as_str();
         match self.connect_with(target, database, source).await {
-            Ok(connection) => Ok(LockSession {
-                connection,
-                grants: self.inner.grants.clone(),
-            }),
+            Ok(connection) => Ok(LockSession { connection }),
             Err(AccessError::Auth(e)) if e.is_authentication_failure() => Err(AccessError::Auth(e)),
             Err(e) => Err(AccessError::LockDatabase {
                 instance: target.name.clone(),
@@ -1707,14 +1673,19 @@ impl AccessManager {
         let _role_lock = self.role_lock(target, role).await?;
         let home = self.inner.integration.database().as_str();
         let connection = self.pooled(target, home).await?;
+        // One session per database, the role's marks read once (by `create_or_complete`).
         let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
         let request_id = record.request_id.clone();
         let auth = match password {
             Some(p) => LoginAuth::Password(p),
             None => LoginAuth::Iam,
         };
-        let outcome = session
-            .create_role(&NewRole::new(role.clone(), auth, record))
+        let RoleOnInstance {
+            outcome,
+            role: mut managed,
+            ..
+        } = session
+            .create_or_complete(&NewRole::new(role.clone(), auth, record))
             .await?;
         let this = match outcome {
             CreateOutcome::AlreadyExists(existing) => {
@@ -1727,18 +1698,18 @@ impl AccessManager {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(target.name.clone(), this);
-        drop(session);
         let mut applied = Vec::new();
         for (database, scopes) in by_database(resources) {
-            let other;
-            let on = if database.as_str() == home {
-                &connection
+            let grants = grants_for(&scopes, level);
+            let report = if database.as_str() == home {
+                session.apply_to(&mut managed, &grants).await?
             } else {
-                other = self.pooled(target, database.as_str()).await?;
-                &other
+                let other = self.pooled(target, database.as_str()).await?;
+                Session::new(other.client(), self.inner.grants.clone())
+                    .await?
+                    .apply_to(&mut managed, &grants)
+                    .await?
             };
-            let session = Session::new(on.client(), self.inner.grants.clone()).await?;
-            let report = session.apply(role, &grants_for(&scopes, level)).await?;
             applied.push(DatabasePlan {
                 database: database.to_string(),
                 sql: report

@@ -5,7 +5,7 @@ use crate::quote::QuoteError;
 
 /// A privilege change the connector cannot make because it is not (a member of) an object's
 /// owner, with the SQL an administrator runs to allow it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct OwnerFix {
     /// Database the object lives in.
@@ -79,14 +79,17 @@ pub enum GrantsError {
         /// The reported `server_version_num`.
         version_num: u32,
     },
-    /// A statement failed on the server.
-    #[error("{action} failed: {message}{}", code.as_deref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default())]
+    /// A statement failed on the server (or the connection failed). The message names what
+    /// this crate was doing and the SQLSTATE; the server's own text is the
+    /// [`source`](std::error::Error::source) (and [`message`](GrantsError::Database::message)).
+    #[error("{action} failed{}", code.as_deref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default())]
     Database {
         /// What this crate was doing.
         action: String,
         /// The server's SQLSTATE, when the server answered.
         code: Option<String>,
-        /// The server's message (or the client error).
+        /// The server's message with its detail (or the client error), as the source says it;
+        /// not part of this error's `Display`.
         message: String,
         /// The driver's error.
         #[source]
@@ -213,7 +216,7 @@ pub enum GrantsError {
         name: String,
     },
     /// A connection to another database could not be opened.
-    #[error("cannot connect to database {database:?}: {source}")]
+    #[error("cannot connect to database {database:?}")]
     Connect {
         /// The database.
         database: String,

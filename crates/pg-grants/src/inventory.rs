@@ -25,9 +25,10 @@ use futures_util::{Stream, StreamExt};
 use crate::error::{GrantsError, col};
 use crate::quote::Ident;
 use crate::session::Session;
+use crate::sql;
 
 /// A database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct DatabaseInfo {
     /// Its name.
@@ -37,7 +38,7 @@ pub struct DatabaseInfo {
 }
 
 /// A schema of the session's database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct SchemaInfo {
     /// Its name.
@@ -47,7 +48,8 @@ pub struct SchemaInfo {
 }
 
 /// Kinds of relations (`pg_class.relkind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TableKind {
     /// `r`: ordinary table.
@@ -79,7 +81,7 @@ impl TableKind {
 }
 
 /// A table, view, sequence or other relation of the session's database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct TableInfo {
     /// Its schema.
@@ -95,7 +97,9 @@ pub struct TableInfo {
 }
 
 /// One row of [`Session::inventory`]: schemas come first, then relations, each sorted by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// As JSON: the item's fields with `"item": "schema"` or `"item": "table"`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "item", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum InventoryItem {
     /// A schema.
@@ -103,23 +107,6 @@ pub enum InventoryItem {
     /// A relation.
     Table(TableInfo),
 }
-
-/// Every function, operator and type qualified with `pg_catalog` (see [`crate::plan::inspect_sql`]).
-const INVENTORY_SQL: &str = "\
-SELECT 0 AS sort, n.nspname::pg_catalog.text AS schema, NULL::pg_catalog.text AS name,
-       NULL::pg_catalog.\"char\" AS kind, pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text AS owner,
-       false AS is_partition
-  FROM pg_catalog.pg_namespace n
- WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
-   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
-UNION ALL
-SELECT 1, n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind,
-       pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text, c.relispartition
-  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f,S}'::pg_catalog.\"char\"[])
-   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
-   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
- ORDER BY 1, 2, 3";
 
 fn item(row: &tokio_postgres::Row) -> Result<Option<InventoryItem>, GrantsError> {
     let read = |e| GrantsError::db("reading the inventory", e);
@@ -154,14 +141,7 @@ impl Session<'_> {
     pub async fn databases(&self) -> Result<Vec<DatabaseInfo>, GrantsError> {
         let rows = self
             .client()
-            .query(
-                "SELECT datname::pg_catalog.text, pg_catalog.pg_get_userbyid(datdba)::pg_catalog.text
-                   FROM pg_catalog.pg_database
-                  WHERE NOT datistemplate AND datallowconn
-                    AND datname OPERATOR(pg_catalog.<>) 'rdsadmin'
-                  ORDER BY 1",
-                &[],
-            )
+            .query(sql::DATABASES, &[])
             .await
             .map_err(|e| GrantsError::db("listing databases", e))?;
         rows.iter()
@@ -184,7 +164,7 @@ impl Session<'_> {
     {
         let rows = self
             .client()
-            .query_raw(INVENTORY_SQL, std::iter::empty::<&str>())
+            .query_raw(sql::INVENTORY, std::iter::empty::<&str>())
             .await
             .map_err(|e| GrantsError::db("reading the inventory", e))?;
         Ok(rows.filter_map(|row| async move {
@@ -193,5 +173,34 @@ impl Session<'_> {
                 Err(e) => Some(Err(GrantsError::db("reading the inventory", e))),
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_serialize_tagged_with_names_as_strings() {
+        let table = InventoryItem::Table(TableInfo {
+            schema: Ident::new("sales").unwrap(),
+            name: Ident::new("order lines").unwrap(),
+            kind: TableKind::PartitionedTable,
+            owner: "postgres".into(),
+            is_partition: false,
+        });
+        assert_eq!(
+            serde_json::to_value(&table).unwrap(),
+            serde_json::json!({"item": "table", "schema": "sales", "name": "order lines",
+                "kind": "partitioned_table", "owner": "postgres", "is_partition": false})
+        );
+        let schema = InventoryItem::Schema(SchemaInfo {
+            name: Ident::new("sales").unwrap(),
+            owner: "postgres".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&schema).unwrap(),
+            serde_json::json!({"item": "schema", "name": "sales", "owner": "postgres"})
+        );
     }
 }

@@ -10,9 +10,12 @@
 //! * [`role`]: pure builders of role lifecycle SQL;
 //! * [`privilege`]: privileges, scopes and the [`LevelPolicy`] table of what each level grants;
 //! * [`plan`]: one catalog query to inspect a role, and the pure diff to the wanted state;
-//! * [`Session`] ([`session`]): the thin layer that runs all of it on one connection;
+//! * [`Session`] ([`session`]): the thin layer that runs all of it on one connection, with
+//!   [`AdvisoryLocks`] and the grant entry point ([`Session::create_or_complete`], then
+//!   [`Session::apply_to`]);
 //! * [`revoke`]: ending access without losing data;
-//! * [`inventory`]: databases, schemas and tables, streamed.
+//! * [`inventory`]: databases, schemas and tables, streamed;
+//! * [`setup`]: the connector's own setup (attributes, memberships) and the SQL that fixes it.
 //!
 //! All SQL is built by pure functions returning [`Statement`]s, so a plan can be printed before
 //! it is applied; [`Session`] only executes them.
@@ -80,6 +83,36 @@
 //! [`GrantsError::CannotAdministerRole`] (altering, revoking or dropping a managed role whose
 //! `ADMIN OPTION` the connector lost on 16+). Each is raised before any change.
 //!
+//! # JSON
+//!
+//! The report types serialize (`serde::Serialize`) to a stable shape: field names in
+//! `snake_case` as in Rust; names ([`quote::Ident`], [`quote::QualifiedName`]), privileges
+//! (`"SELECT"`), object kinds (`"table"`), SQL statements and the server version as strings; a
+//! [`PrivilegeSet`] as an array of keywords; times as RFC 3339. [`ManagedRole`] (`name`,
+//! `record`, `can_login`, `legacy_mark`, with the record as its role comment stores it),
+//! [`CreateOutcome`] (`{"outcome": "created"}` / `{"outcome": "already_exists", "record": …}`),
+//! [`RoleOnInstance`], [`ApplyReport`] (`plan`, `attempts`), [`plan::Plan`] (`database`,
+//! `role`, `changes`, `default_changes`, `sql`), [`RevokeReport`] (with [`OwnedObject`] and
+//! [`ForeignTrigger`]), [`inventory::InventoryItem`] (tagged `"item": "schema" | "table"`),
+//! [`LockHolder`], [`OwnerFix`] and [`setup::ConnectorSetup`]. No report carries a password or
+//! a verifier: a [`password::Password`] does not serialize, and statements that set one are
+//! never part of a plan.
+//!
+//! ```
+//! use pg_grants::{CreateOutcome, ManagedRecord, AccessLevel};
+//! use time::macros::datetime;
+//!
+//! let created = serde_json::to_value(CreateOutcome::Created)?;
+//! assert_eq!(created, serde_json::json!({"outcome": "created"}));
+//! let record = ManagedRecord::new("req-42", AccessLevel::ReadOnly,
+//!     datetime!(2026-11-24 18:00 UTC), "apono_connector");
+//! let found = serde_json::to_value(CreateOutcome::AlreadyExists(record))?;
+//! assert_eq!(found["outcome"], "already_exists");
+//! assert_eq!(found["record"]["request_id"], "req-42");
+//! assert_eq!(found["record"]["expires_at"], "2026-11-24T18:00:00Z");
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+//!
 //! # Example
 //!
 //! ```no_run
@@ -118,6 +151,8 @@ pub mod quote;
 pub mod revoke;
 pub mod role;
 pub mod session;
+pub mod setup;
+mod sql;
 pub mod statement;
 pub mod version;
 
@@ -127,8 +162,8 @@ pub use marker::{ManagedRecord, ServiceRole};
 pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
 pub use revoke::{DatabaseConnector, ForeignTrigger, OwnedObject, RevokeReport};
 pub use session::{
-    ApplyReport, CreateOutcome, LockHolder, ManagedRole, NoticeLog, Session, Settings,
-    drive_connection,
+    AdvisoryKey, AdvisoryLocks, ApplyReport, CreateOutcome, LockHolder, ManagedRole, NoticeLog,
+    RoleOnInstance, Session, Settings, drive_connection,
 };
 pub use statement::Statement;
 pub use version::{ServerRules, ServerVersion};

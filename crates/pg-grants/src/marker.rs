@@ -223,63 +223,6 @@ impl ManagedRecord {
     }
 }
 
-/// Reads what [`Session::service_role_problems`](crate::Session) judges, for role `$1`: its
-/// comment; the attributes that grant something; whether it is the connector; the roles it is a
-/// member of (all, then those that are not managed users); its members other than the connector;
-/// whether it holds a privilege on a shared object or an object of the current database, other
-/// than privileges on objects a managed user (or, after its revocation, a holder of ours) owns.
-/// Those are that user's own grants, of any kind (a table, column, schema, function, large
-/// object, default privileges): they only reach what that user owned, and a hostile user could
-/// otherwise grant one to block every grant or revocation on the instance. Objects are matched
-/// to their owner through `pg_shdepend`'s owner entries, whatever their catalog.
-pub(crate) const SERVICE_ROLE_CHECK_SQL: &str = concat!(
-    "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
-       pg_catalog.array_remove(ARRAY[
-         CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
-         CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
-         CASE WHEN r.rolinherit THEN 'INHERIT' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
-         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]::pg_catalog.text[], NULL),
-       r.rolname OPERATOR(pg_catalog.=) CURRENT_USER,
-       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
-               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
-              WHERE m.member OPERATOR(pg_catalog.=) r.oid ORDER BY 1),
-       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
-               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
-              WHERE m.member OPERATOR(pg_catalog.=) r.oid
-                AND NOT (NOT (g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication OR g.rolbypassrls)
-                         AND pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(g.oid, 'pg_authid'), ''), '",
-    r#"{"rdspg":1,"request_id":"#,
-    "'))
-              ORDER BY 1),
-       ARRAY(SELECT u.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
-               JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) m.member
-              WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND u.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
-              ORDER BY 1),
-       EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
-                WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-                  AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'a'
-                  AND (s.dbid OPERATOR(pg_catalog.=) 0
-                       OR s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
-                                                          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
-                  AND NOT EXISTS (
-                        SELECT 1 FROM pg_catalog.pg_shdepend o
-                          JOIN pg_catalog.pg_roles w ON w.oid OPERATOR(pg_catalog.=) o.refobjid
-                         WHERE o.dbid OPERATOR(pg_catalog.=) s.dbid
-                           AND o.classid OPERATOR(pg_catalog.=) s.classid
-                           AND o.objid OPERATOR(pg_catalog.=) s.objid
-                           AND o.deptype OPERATOR(pg_catalog.=) 'o'
-                           AND o.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-                           AND NOT (w.rolsuper OR w.rolcreaterole OR w.rolcreatedb OR w.rolreplication OR w.rolbypassrls)
-                           AND (pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
-    r#"{"rdspg":1,"request_id":"#,
-    "')
-                                OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
-    r#"{"rdspg":1,"kind":"holder""#,
-    "')))
-              )
-  FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
-);
-
 /// The two roles the library creates for itself, each marked by a comment of its own kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -376,13 +319,13 @@ mod tests {
         let rec = ManagedRecord::new("r", AccessLevel::Admin, datetime!(2026-01-01 0:00 UTC), "c");
         assert!(rec.to_comment().starts_with(r#"{"rdspg":1,"request_id":"#));
         assert_eq!(
-            SERVICE_ROLE_CHECK_SQL
+            crate::sql::SERVICE_ROLE_CHECK
                 .matches(r#"'{"rdspg":1,"request_id":'"#)
                 .count(),
             2
         );
         assert_eq!(
-            SERVICE_ROLE_CHECK_SQL
+            crate::sql::SERVICE_ROLE_CHECK
                 .matches(r#"'{"rdspg":1,"kind":"holder"'"#)
                 .count(),
             1

@@ -128,6 +128,20 @@ impl fmt::Display for Privilege {
     }
 }
 
+/// As a JSON string: its keyword (`"SELECT"`).
+impl serde::Serialize for Privilege {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.keyword())
+    }
+}
+
+/// As a JSON array of keywords, in the set's order (`["SELECT", "INSERT"]`).
+impl serde::Serialize for PrivilegeSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
 /// A set of privileges.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct PrivilegeSet(u16);
@@ -267,6 +281,13 @@ impl ObjectKind {
 impl fmt::Display for ObjectKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// As a JSON string (as `Display`: `"table"`).
+impl serde::Serialize for ObjectKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

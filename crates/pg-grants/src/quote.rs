@@ -123,6 +123,13 @@ impl fmt::Display for Ident {
     }
 }
 
+/// As a JSON string: the name as is (as `Display`).
+impl serde::Serialize for Ident {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 impl FromStr for Ident {
     type Err = QuoteError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -198,6 +205,13 @@ impl QualifiedName {
 impl fmt::Display for QualifiedName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// As a JSON string: `schema.name` (as `Display`).
+impl serde::Serialize for QualifiedName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

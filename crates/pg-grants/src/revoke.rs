@@ -98,13 +98,12 @@
 
 use std::future::Future;
 
-use std::time::Duration;
-
 use crate::error::{GrantsError, col};
 use crate::marker::{ServiceRole, holder_role_name};
 use crate::quote::Ident;
 use crate::role;
-use crate::session::{Session, is_retryable};
+use crate::session::{Attempt, Session};
+use crate::sql;
 use crate::statement::Statement;
 
 /// Opens connections, as the connector, to other databases of the same server.
@@ -128,7 +127,7 @@ where
 }
 
 /// An object a role owns, as the catalogs name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct OwnedObject {
     /// The database it lives in.
@@ -160,7 +159,7 @@ impl OwnedObject {
 /// owner, the master user or the application on their next write (to an application table, or
 /// to a table the user left behind). Revocation disables it (`ALTER TABLE … DISABLE TRIGGER`,
 /// acting for the relation's owner; the trigger and its function are kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ForeignTrigger {
     /// The database it lives in.
@@ -201,7 +200,7 @@ impl std::fmt::Display for ForeignTrigger {
 }
 
 /// What [`Session::revoke_role`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RevokeReport {
     /// Databases where ownership was reassigned and privileges dropped.
@@ -223,123 +222,7 @@ pub struct RevokeReport {
     pub disabled_triggers: Vec<ForeignTrigger>,
 }
 
-/// The rewrite rules (other than a view's `_RETURN`) on relations role `$1` owns, still enabled:
-/// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold
-/// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`''`: `PUBLIC`), on the relation
-/// (`pg_class.relacl`) or on any of its columns (`pg_attribute.attacl`: `GRANT INSERT (n) ON …`
-/// lets a write through the rule as well). A table-level `REVOKE` removes the column grants too.
-const RULES_SQL: &str = "
-SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text, r.rulename::pg_catalog.text,
-       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
-               FROM (SELECT x.grantee, x.grantor, x.privilege_type FROM pg_catalog.aclexplode(c.relacl) x
-                     UNION ALL
-                     SELECT x.grantee, x.grantor, x.privilege_type
-                       FROM pg_catalog.pg_attribute t
-                      CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) x
-                      WHERE t.attrelid OPERATOR(pg_catalog.=) c.oid AND t.attacl IS NOT NULL) a
-              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
-                AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE']))
-  FROM pg_catalog.pg_rewrite r
-  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
-                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
-   AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN'
-   AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D'
- ORDER BY 1, 2, 4";
-
-/// The enabled, non-internal triggers that run code role `$1` owns in the current database, on
-/// relations it does not own and on its own tables (not its own views, whose `INSTEAD OF`
-/// triggers cannot be disabled and fire only for writers it granted write privileges): the trigger function, or anything the trigger depends on
-/// (`pg_depend`: its function and what its `WHEN` condition uses), owned by `$1`
-/// (`pg_shdepend`), and the clones of such triggers on partitions (`tgparentid`, whose own
-/// dependencies name only their parent). Schema, relation, `relkind`, trigger, relation owner,
-/// trigger function, whether the connector has the owner's privileges (may alter the relation).
-const FOREIGN_TRIGGERS_SQL: &str = "
-WITH RECURSIVE usr AS (
-    SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1
-), owned AS (
-    SELECT s.classid, s.objid FROM pg_catalog.pg_shdepend s
-     WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
-                                           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-       AND s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-       AND s.refobjid OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u)
-       AND s.deptype OPERATOR(pg_catalog.=) 'o'
-), hit AS (
-    SELECT t.oid FROM pg_catalog.pg_trigger t
-     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
-                    WHERE p.oid OPERATOR(pg_catalog.=) t.tgfoid
-                      AND p.proowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u))
-        OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                     JOIN owned o ON o.classid OPERATOR(pg_catalog.=) d.refclassid
-                                 AND o.objid OPERATOR(pg_catalog.=) d.refobjid
-                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
-                      AND d.objid OPERATOR(pg_catalog.=) t.oid)
-    UNION
-    SELECT t.oid FROM pg_catalog.pg_trigger t JOIN hit h ON t.tgparentid OPERATOR(pg_catalog.=) h.oid
-)
-SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text,
-       t.tgname::pg_catalog.text, pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,
-       t.tgfoid::pg_catalog.regprocedure::pg_catalog.text,
-       pg_catalog.pg_has_role(c.relowner, 'USAGE')
-  FROM hit h
-  JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) h.oid
-  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE NOT t.tgisinternal
-   AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
-   AND NOT (c.relowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u)
-            AND c.relkind OPERATOR(pg_catalog.=) 'v')
- ORDER BY 1, 2, 4";
-
-/// The relations role `$1` owns on which it granted `MAINTAIN` (17+) to others: schema, relation,
-/// grantees (`''`: `PUBLIC`). `ANALYZE`, `REFRESH MATERIALIZED VIEW`, `CLUSTER`, `REINDEX` run
-/// index expressions and view queries with the rights of the relation's owner, soon the holder.
-const MAINTAIN_SQL: &str = "
-SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
-       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
-               FROM pg_catalog.aclexplode(c.relacl) a
-              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
-                AND a.privilege_type OPERATOR(pg_catalog.=) 'MAINTAIN') AS grantees
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
-                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
-   AND c.relacl IS NOT NULL
- ORDER BY 1, 2";
-
-/// Everything role `$1` owns in the current database (`pg_shdepend` ownership entries), with, per
-/// object: kind, identity, `SECURITY DEFINER`, trigger function, whether it is a schema, and the
-/// schema where holder `$2` needs `CREATE` to receive it (functions and other objects that
-/// `ALTER … OWNER` checks that way, in schemas the role does not own).
-pub(crate) const OWNED_OBJECTS_SQL: &str = "
-SELECT o.type, o.identity,
-       COALESCE(p.prosecdef, false),
-       COALESCE(p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.trigger'::pg_catalog.regtype, false),
-       s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass,
-       CASE WHEN s.classid OPERATOR(pg_catalog.=) ANY (ARRAY[
-                   'pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_collation'::pg_catalog.regclass,
-                   'pg_catalog.pg_conversion'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass,
-                   'pg_catalog.pg_opclass'::pg_catalog.regclass, 'pg_catalog.pg_opfamily'::pg_catalog.regclass,
-                   'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, 'pg_catalog.pg_ts_config'::pg_catalog.regclass,
-                   'pg_catalog.pg_ts_dict'::pg_catalog.regclass]::pg_catalog.oid[])
-                 AND n.nspowner OPERATOR(pg_catalog.<>) s.refobjid
-                 AND NOT pg_catalog.has_schema_privilege($2::pg_catalog.text, n.oid, 'CREATE')
-            THEN n.nspname::pg_catalog.text END
-  FROM pg_catalog.pg_shdepend s
- CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.objsubid) o
-  LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) o.schema
-  LEFT JOIN pg_catalog.pg_proc p ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-        AND p.oid OPERATOR(pg_catalog.=) s.objid
- WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
-                                       WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-   AND s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-   AND s.refobjid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
-                                           WHERE r.rolname OPERATOR(pg_catalog.=) $1)
-   AND s.deptype OPERATOR(pg_catalog.=) 'o'
- ORDER BY 1, 2";
-
-/// One row of [`OWNED_OBJECTS_SQL`].
+/// One row of [`sql::OWNED_OBJECTS`].
 pub(crate) struct OwnedRow {
     pub(crate) object: OwnedObject,
     pub(crate) is_schema: bool,
@@ -366,7 +249,7 @@ impl Session<'_> {
         let action = format!("listing the objects {role} owns in {}", self.database());
         let rows = self
             .client()
-            .query(OWNED_OBJECTS_SQL, &[&role.as_str(), &holder.as_str()])
+            .query(sql::OWNED_OBJECTS, &[&role.as_str(), &holder.as_str()])
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         rows.iter()
@@ -506,10 +389,7 @@ impl Session<'_> {
         // The user's own holder (see the module docs), named before anything changes.
         let oid: u32 = self
             .client()
-            .query_one(
-                "SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
-                &[&role.as_str()],
-            )
+            .query_one(sql::ROLE_OID, &[&role.as_str()])
             .await
             .map_err(|e| GrantsError::db(format!("finding the OID of {role}"), e))
             .and_then(|r| col(&r, 0, "finding the role's OID"))?;
@@ -521,10 +401,7 @@ impl Session<'_> {
         let terminated = self.stop_logins(role).await?;
         let has_privs: bool = self
             .client()
-            .query_one(
-                "SELECT pg_catalog.pg_has_role(current_user, $1::pg_catalog.text, 'USAGE')",
-                &[&role.as_str()],
-            )
+            .query_one(sql::HAS_PRIVILEGES_OF, &[&role.as_str()])
             .await
             .map_err(|e| GrantsError::db(format!("checking membership in {role}"), e))
             .and_then(|r| col(&r, 0, "checking membership"))?;
@@ -539,12 +416,7 @@ impl Session<'_> {
         // its sessions are gone).
         let owns_something: bool = self
             .client()
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
-                  WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-                    AND s.refobjid OPERATOR(pg_catalog.=) $1 AND s.deptype OPERATOR(pg_catalog.=) 'o')",
-                &[&oid],
-            )
+            .query_one(sql::OWNS_SOMETHING, &[&oid])
             .await
             .map_err(|e| GrantsError::db(format!("finding what {role} owns"), e))
             .and_then(|r| col(&r, 0, "finding what the role owns"))?;
@@ -555,15 +427,7 @@ impl Session<'_> {
         // 4: every database holding its objects or privileges.
         let rows = self
             .client()
-            .query(
-                "SELECT DISTINCT d.datname::pg_catalog.text FROM pg_catalog.pg_shdepend s
-                   JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.dbid
-                  WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-                    AND s.refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles
-                                                            WHERE rolname OPERATOR(pg_catalog.=) $1)
-                  ORDER BY 1",
-                &[&role.as_str()],
-            )
+            .query(sql::ROLE_DATABASES, &[&role.as_str()])
             .await
             .map_err(|e| GrantsError::db(format!("finding the databases of {role}"), e))?;
         let mut dbs: Vec<String> = rows
@@ -656,30 +520,22 @@ impl Session<'_> {
         holder: &Ident,
         action: &str,
     ) -> Result<Cleaned, GrantsError> {
+        // Its marks, again in this database's session, before any change here.
+        self.managed_role(role).await?;
         self.apply_with(role, &[], false).await?;
-        let max = self.settings().max_attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let e = match self.begin_with(action, role, &[]).await {
-                Ok(()) => match self.reassign_in_transaction(role, holder).await {
-                    Ok(moved) => match self.commit(action).await {
-                        Ok(()) => return Ok(moved),
-                        Err(e) => e,
-                    },
-                    Err(e) => {
-                        self.rollback().await;
-                        e
-                    }
-                },
-                Err(e) => GrantsError::db(action, e),
+        self.with_retries(action, |_| async move {
+            self.begin_with(action, role, &[]).await?;
+            let moved = match self.reassign_in_transaction(role, holder).await {
+                Ok(moved) => moved,
+                Err(e) => {
+                    self.rollback().await;
+                    return Err(Attempt::Transient(e));
+                }
             };
-            let retry = matches!(&e, GrantsError::Database { source, .. } if is_retryable(source));
-            if !retry || attempt >= max {
-                return Err(e);
-            }
-            tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-        }
+            self.commit(action).await.map_err(Attempt::Transient)?;
+            Ok(moved)
+        })
+        .await
     }
 
     /// The triggers on relations `role` does not own that run its code (see [`ForeignTrigger`]),
@@ -695,7 +551,7 @@ impl Session<'_> {
         );
         let rows = self
             .client()
-            .query(FOREIGN_TRIGGERS_SQL, &[&role.as_str()])
+            .query(sql::FOREIGN_TRIGGERS, &[&role.as_str()])
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         rows.iter()
@@ -738,14 +594,14 @@ impl Session<'_> {
         let action = format!("listing the rules of {role} in {}", self.database());
         let rows = self
             .client()
-            .query(RULES_SQL, &[&role.as_str()])
+            .query(sql::ENABLED_RULES, &[&role.as_str()])
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         let mut out = Vec::new();
         if self.rules().has_maintain() {
             let rows = self
                 .client()
-                .query(MAINTAIN_SQL, &[&role.as_str()])
+                .query(sql::MAINTAIN_GRANTS, &[&role.as_str()])
                 .await
                 .map_err(|e| GrantsError::db(action.clone(), e))?;
             for row in &rows {

@@ -69,6 +69,14 @@ impl fmt::Display for Statement {
     }
 }
 
+/// As a JSON string: the statement as `Display` shows it (a password statement never carries
+/// its verifier, see above).
+impl serde::Serialize for Statement {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Debug for Statement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Statement({self})")

@@ -15,6 +15,7 @@ use std::fmt;
 
 use crate::error::GrantsError;
 use crate::quote::Ident;
+use crate::sql;
 
 /// A server's `server_version_num` (for example `170002` for 17.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -75,10 +76,7 @@ impl ServerRules {
     /// [`GrantsError::Database`] when the query fails, [`GrantsError::UnsupportedServer`] below 13.
     pub async fn detect(client: &tokio_postgres::Client) -> Result<Self, GrantsError> {
         let row = client
-            .query_one(
-                "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
-                &[],
-            )
+            .query_one(sql::SERVER_VERSION_NUM, &[])
             .await
             .map_err(|e| GrantsError::db("reading server_version_num", e))?;
         let num: i32 = crate::error::col(&row, 0, "reading server_version_num")?;

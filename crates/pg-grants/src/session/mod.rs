@@ -1,0 +1,265 @@
+//! The thin layer that runs this crate's SQL on one connection.
+//!
+//! A [`Session`] wraps a `tokio_postgres::Client` connected as the connector to one database. It
+//! reads the server version once ([`ServerRules`]), checks marks before touching any role, and runs
+//! every change in a transaction under `pg_advisory_xact_lock` keyed by the role name, so several
+//! connector replicas can work side by side. Serialization failures (`40001`), deadlocks
+//! (`40P01`) and `tuple concurrently updated` (`XX000`) are retried.
+//!
+//! Warnings that mean nothing happened (`no privileges were granted`, `no privileges could be
+//! revoked`, `role … is not a member of role …`) arrive as notices on the connection, which
+//! tokio-postgres hands to whoever drives it. [`drive_connection`] drives it and records them in
+//! a [`NoticeLog`]; a session given that log ([`Session::with_notices`]) turns them into errors and
+//! rolls back. Independently of notices, [`Session::apply`] re-inspects the catalogs inside its
+//! transaction and rolls back unless the plan is then empty.
+
+//!
+//! The session's parts, one file each: [`notice`] (the server's warnings), `transaction` (one
+//! locked transaction and the one retry loop every change goes through), [`lock`] (advisory
+//! locks: [`AdvisoryLocks`], [`LockHolder`]), `roles` (marks and role lifecycle),
+//! `service_role` (the marker and holder roles), `privileges` (inspect, plan, apply) and
+//! `grant` (create or complete a role, then grant: [`Session::create_or_complete`] and
+//! [`Session::apply_to`]). The SQL they read is in the crate's one (private) `sql` module.
+
+mod grant;
+pub mod lock;
+pub mod notice;
+mod privileges;
+mod roles;
+mod service_role;
+mod transaction;
+
+use tokio_postgres::Client;
+
+use crate::error::{GrantsError, col};
+use crate::marker::{DEFAULT_HOLDER_ROLE, ManagedRecord};
+use crate::plan::Plan;
+use crate::privilege::LevelPolicy;
+use crate::quote::Ident;
+use crate::role::RoleNames;
+use crate::version::ServerRules;
+
+pub use grant::RoleOnInstance;
+pub use lock::{AdvisoryKey, AdvisoryLocks, LockHolder};
+pub use notice::{Notice, NoticeLog, drive_connection};
+pub(crate) use transaction::{Attempt, lock_stmt};
+
+/// Options of a [`Session`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Marker and IAM role names.
+    pub names: RoleNames,
+    /// What each level grants.
+    pub policy: LevelPolicy,
+    /// The prefix of the holder roles that receive revoked roles' objects
+    /// ([`DEFAULT_HOLDER_ROLE`] by default, at most
+    /// [`MAX_HOLDER_PREFIX_BYTES`](crate::marker::MAX_HOLDER_PREFIX_BYTES)): each revoked role
+    /// that owns something gets a holder of its own, `<prefix>_<16 hex digits>`
+    /// ([`holder_role_name`](crate::marker::holder_role_name)), with no rights of its own, created
+    /// by the library when missing and checked before every reassignment (see
+    /// [`revoke`](crate::revoke)). It is never the connector or any role the library did not
+    /// create.
+    pub reassign_to: Ident,
+    /// Attempts for a transaction that hits a serialization failure or deadlock (at least 1).
+    pub max_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            names: RoleNames::default(),
+            policy: LevelPolicy::default(),
+            reassign_to: Ident::known_valid(DEFAULT_HOLDER_ROLE),
+            max_attempts: 5,
+        }
+    }
+}
+
+impl Settings {
+    /// Uses `marker` as the marker role.
+    #[must_use]
+    pub fn marker_role(mut self, marker: Ident) -> Self {
+        self.names.marker = marker;
+        self
+    }
+
+    /// Uses `policy` for the level table.
+    #[must_use]
+    pub fn policy(mut self, policy: LevelPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Names revoked roles' holders `<prefix>_<16 hex digits>` instead of
+    /// `rdspg_holder_…` ([`DEFAULT_HOLDER_ROLE`]). A prefix longer than
+    /// [`MAX_HOLDER_PREFIX_BYTES`](crate::marker::MAX_HOLDER_PREFIX_BYTES) fails the revocation
+    /// before anything changes ([`GrantsError::Quote`]); an existing role under a holder's name
+    /// that is not that user's holder made by this library is refused
+    /// ([`GrantsError::UnsafeServiceRole`]).
+    #[must_use]
+    pub fn reassign_to(mut self, prefix: Ident) -> Self {
+        self.reassign_to = prefix;
+        self
+    }
+}
+
+/// A role this library manages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ManagedRole {
+    /// The role's name.
+    pub name: Ident,
+    /// Its record.
+    pub record: ManagedRecord,
+    /// Whether it may log in (false once revocation started).
+    pub can_login: bool,
+    /// Whether it still carries the 0.1.0 mark (a member of the marker role, which before
+    /// PostgreSQL 16 let it `SET ROLE` to the marker); the next change turns the mark around
+    /// (see [`marker`](crate::marker)).
+    pub legacy_mark: bool,
+}
+
+/// What [`Session::create_role`] did.
+/// As JSON: `{"outcome": "created"}` or `{"outcome": "already_exists", "record": {…}}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", content = "record", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CreateOutcome {
+    /// The role was created.
+    Created,
+    /// A managed role of that name for the same request already existed; nothing changed.
+    AlreadyExists(ManagedRecord),
+}
+
+/// What [`Session::apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ApplyReport {
+    /// The plan that was executed (empty when nothing was needed).
+    pub plan: Plan,
+    /// Transactions tried (more than one after retries).
+    pub attempts: u32,
+}
+
+/// One connection, as the connector, to one database.
+#[derive(Debug)]
+pub struct Session<'c> {
+    client: &'c Client,
+    rules: ServerRules,
+    connector: Ident,
+    database: String,
+    settings: Settings,
+    notices: Option<NoticeLog>,
+}
+
+impl<'c> Session<'c> {
+    /// Reads the server version, current user and database (one round trip).
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`], [`GrantsError::UnsupportedServer`].
+    pub async fn new(client: &'c Client, settings: Settings) -> Result<Self, GrantsError> {
+        let row = client
+            .query_one(crate::sql::SESSION_START, &[])
+            .await
+            .map_err(|e| GrantsError::db("reading the server version", e))?;
+        let action = "reading the server version";
+        let num: i32 = col(&row, 0, action)?;
+        let version = crate::version::ServerVersion::from_num(u32::try_from(num).unwrap_or(0))?;
+        let user: String = col(&row, 1, action)?;
+        Ok(Self {
+            client,
+            rules: ServerRules::new(version),
+            connector: Ident::new(user)?,
+            database: col(&row, 2, action)?,
+            settings,
+            notices: None,
+        })
+    }
+
+    /// Turns the warnings recorded in `log` (see [`drive_connection`]) into errors.
+    #[must_use]
+    pub fn with_notices(mut self, log: NoticeLog) -> Self {
+        self.notices = Some(log);
+        self
+    }
+
+    /// The server's rules.
+    pub fn rules(&self) -> ServerRules {
+        self.rules
+    }
+
+    /// The connector (the session's `current_user`).
+    pub fn connector(&self) -> &Ident {
+        &self.connector
+    }
+
+    /// The database this session is connected to.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        self.client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+    use integration_model::AccessLevel;
+    use time::macros::datetime;
+
+    #[test]
+    fn reports_serialize_to_the_documented_json() {
+        let record = ManagedRecord::new(
+            "req-1",
+            AccessLevel::ReadOnly,
+            datetime!(2026-11-24 18:00 UTC),
+            "apono_connector",
+        );
+        let role = ManagedRole {
+            name: Ident::known_valid("alice@example.com"),
+            record,
+            can_login: true,
+            legacy_mark: false,
+        };
+        let json = serde_json::to_value(&role).unwrap();
+        assert_eq!(json["name"], "alice@example.com");
+        assert_eq!(json["can_login"], true);
+        assert_eq!(json["legacy_mark"], false);
+        assert_eq!(json["record"]["level"], "read-only");
+        let report = ApplyReport {
+            plan: Plan {
+                database: "appdb".into(),
+                role: Ident::known_valid("alice@example.com"),
+                changes: Vec::new(),
+                default_changes: Vec::new(),
+            },
+            attempts: 1,
+        };
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::json!({
+                "plan": {"database": "appdb", "role": "alice@example.com", "changes": [],
+                         "default_changes": [], "sql": []},
+                "attempts": 1
+            })
+        );
+        let holder = LockHolder {
+            pid: 7,
+            user: "mallory".into(),
+            may_create_roles: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&holder).unwrap(),
+            serde_json::json!({"pid": 7, "user": "mallory", "may_create_roles": false})
+        );
+    }
+}

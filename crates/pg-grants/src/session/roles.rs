@@ -1,0 +1,335 @@
+//! Managed roles: their marks, their lifecycle (create, expiry, login, password) and the
+//! connector's right to administer them.
+
+use time::OffsetDateTime;
+
+use crate::error::{GrantsError, col};
+use crate::marker::ManagedRecord;
+use crate::password::Password;
+use crate::quote::Ident;
+use crate::role::{self, NewRole};
+use crate::sql;
+
+use super::{CreateOutcome, ManagedRole, Session};
+
+impl Session<'_> {
+    /// Looks `name` up and checks its marks.
+    ///
+    /// # Errors
+    /// [`GrantsError::RoleNotFound`], [`GrantsError::NotManaged`], [`GrantsError::InvalidRecord`].
+    pub async fn managed_role(&self, name: &Ident) -> Result<ManagedRole, GrantsError> {
+        let row = self
+            .client
+            .query_opt(
+                sql::MANAGED_ROLE,
+                &[&name.as_str(), &self.settings.names.marker.as_str()],
+            )
+            .await
+            .map_err(|e| GrantsError::db(format!("looking up role {name}"), e))?;
+        let Some(row) = row else {
+            return Err(GrantsError::RoleNotFound {
+                role: name.to_string(),
+            });
+        };
+        let action = "reading a role's marks";
+        let can_login: bool = col(&row, 0, action)?;
+        let comment: Option<String> = col(&row, 1, action)?;
+        let marked: bool = col(&row, 2, action)?;
+        let legacy_mark: bool = col(&row, 3, action)?;
+        let marked = marked || legacy_mark;
+        let not_managed = || GrantsError::NotManaged {
+            role: name.to_string(),
+            marker: self.settings.names.marker.to_string(),
+        };
+        if !marked {
+            return Err(not_managed());
+        }
+        let comment = comment.ok_or_else(not_managed)?;
+        let record =
+            ManagedRecord::from_comment(&comment).map_err(|reason| GrantsError::InvalidRecord {
+                role: name.to_string(),
+                reason,
+            })?;
+        Ok(ManagedRole {
+            name: name.clone(),
+            record,
+            can_login,
+            legacy_mark,
+        })
+    }
+
+    /// Every role carrying the marker membership (either way, see [`ManagedRole::legacy_mark`])
+    /// with a readable record, in one query. Roles with an unreadable record are skipped (and
+    /// logged).
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn managed_roles(&self) -> Result<Vec<ManagedRole>, GrantsError> {
+        let rows = self
+            .client
+            .query(sql::MANAGED_ROLES, &[&self.settings.names.marker.as_str()])
+            .await
+            .map_err(|e| GrantsError::db("listing managed roles", e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let action = "listing managed roles";
+            let name: String = col(&row, 0, action)?;
+            let comment: Option<String> = col(&row, 2, action)?;
+            let can_login: bool = col(&row, 1, action)?;
+            let legacy_mark: bool = col(&row, 3, action)?;
+            let parsed = comment.as_deref().map(ManagedRecord::from_comment);
+            match (Ident::new(name.clone()), parsed) {
+                (Ok(name), Some(Ok(record))) => out.push(ManagedRole {
+                    name,
+                    record,
+                    can_login,
+                    legacy_mark,
+                }),
+                _ => tracing::warn!(role = %name, "marked role without a readable record; skipped"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Turns the 0.1.0 mark of the managed role `name` around (see [`marker`](crate::marker));
+    /// nothing happens when it already carries the current mark. Returns whether it migrated.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::Database`].
+    pub async fn migrate_mark(&self, name: &Ident) -> Result<bool, GrantsError> {
+        let role = self.managed_role(name).await?;
+        self.migrate_legacy_mark(&role).await
+    }
+
+    /// Turns the 0.1.0 mark of every managed role that still carries it around (see
+    /// [`marker`](crate::marker)), each on its own: one that cannot be re-marked is logged and
+    /// skipped, and the others still are. Returns the roles re-marked. Meant for a sweep, so that
+    /// before PostgreSQL 16 no managed user keeps the right to `SET ROLE` to the marker until its
+    /// next change.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`] when the roles cannot be listed.
+    pub async fn migrate_marks(&self) -> Result<Vec<Ident>, GrantsError> {
+        let mut migrated = Vec::new();
+        for role in self.managed_roles().await? {
+            if !role.legacy_mark {
+                continue;
+            }
+            match self.migrate_legacy_mark(&role).await {
+                Ok(_) => migrated.push(role.name),
+                Err(e) => {
+                    tracing::warn!(role = %role.name, error = %e, "could not turn a 0.1.0 mark around");
+                }
+            }
+        }
+        Ok(migrated)
+    }
+
+    /// As [`Session::migrate_mark`] for a role already looked up.
+    pub(crate) async fn migrate_legacy_mark(
+        &self,
+        role: &ManagedRole,
+    ) -> Result<bool, GrantsError> {
+        if !role.legacy_mark {
+            return Ok(false);
+        }
+        self.ensure_can_administer(&role.name, "re-mark").await?;
+        self.ensure_marker().await?;
+        let stmts = role::migrate_mark(&role.name, &self.settings.names, &self.rules);
+        self.run_locked(
+            &format!("turning the mark of {} around", role.name),
+            &role.name,
+            &stmts,
+        )
+        .await?;
+        tracing::info!(role = %role.name, "0.1.0 marker membership replaced by the current mark");
+        Ok(true)
+    }
+
+    /// Managed roles whose access ended at `now`.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn expired_roles(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ManagedRole>, GrantsError> {
+        let mut all = self.managed_roles().await?;
+        all.retain(|r| r.record.is_expired(now));
+        Ok(all)
+    }
+
+    pub(super) async fn can_grant(&self, role: &Ident) -> Result<Option<bool>, GrantsError> {
+        self.role_check(role, &self.rules.can_grant_role_expr("$1::pg_catalog.text"))
+            .await
+    }
+
+    /// Runs the boolean SQL expression `expr` (of `$1`, the role's name) when `role` exists.
+    async fn role_check(&self, role: &Ident, expr: &str) -> Result<Option<bool>, GrantsError> {
+        let sql = sql::role_check(expr);
+        let row = self
+            .client
+            .query_one(&sql, &[&role.as_str()])
+            .await
+            .map_err(|e| {
+                GrantsError::db(
+                    format!("checking whether the connector may grant {role}"),
+                    e,
+                )
+            })?;
+        col(&row, 0, "checking role grant rights")
+    }
+
+    pub(super) fn cannot_grant(&self, role: &Ident) -> GrantsError {
+        GrantsError::CannotGrantRole {
+            role: role.to_string(),
+            connector: self.connector.to_string(),
+            fix_sql: self.rules.allow_granting_role_sql(role, &self.connector),
+        }
+    }
+
+    /// Fails with [`GrantsError::CannotAdministerRole`] unless the connector may alter and drop
+    /// the managed `role` on this server version (16+: `ADMIN OPTION` on it; before: `CREATEROLE`).
+    /// Checked before any change, so a refused operation leaves the role as it was.
+    pub(crate) async fn ensure_can_administer(
+        &self,
+        role: &Ident,
+        action: &'static str,
+    ) -> Result<(), GrantsError> {
+        let expr = self.rules.can_administer_role_expr("$1::pg_catalog.text");
+        match self.role_check(role, &expr).await? {
+            Some(false) => Err(GrantsError::CannotAdministerRole {
+                role: role.to_string(),
+                connector: self.connector.to_string(),
+                action,
+                needs: self.rules.administer_role_requirement().to_owned(),
+                fix_sql: self.rules.allow_granting_role_sql(role, &self.connector),
+            }),
+            // A role that vanished in between is reported by the statements themselves.
+            Some(true) | None => Ok(()),
+        }
+    }
+
+    /// Creates `new` with its marks (creating the marker role when missing). Creating again for
+    /// the same request is a no-op.
+    ///
+    /// # Errors
+    /// [`GrantsError::NotManaged`] when an unmanaged role has that name;
+    /// [`GrantsError::CannotGrantRole`] when the connector may not grant `rds_iam` or the marker
+    /// (with the fix SQL for this server version); [`GrantsError::Database`].
+    pub async fn create_role(&self, new: &NewRole) -> Result<CreateOutcome, GrantsError> {
+        self.create_or_complete(new)
+            .await
+            .map(|found| found.outcome)
+    }
+
+    /// Moves a managed role's expiry (`VALID UNTIL` and its record).
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::Database`].
+    pub async fn set_expiry(
+        &self,
+        name: &Ident,
+        expires_at: OffsetDateTime,
+    ) -> Result<ManagedRecord, GrantsError> {
+        let current = self.managed_role(name).await?;
+        self.ensure_can_administer(name, "change the expiry of")
+            .await?;
+        self.migrate_legacy_mark(&current).await?;
+        // Everything else the record holds (approver, reason) stays.
+        let utc = expires_at.to_offset(time::UtcOffset::UTC);
+        let record = ManagedRecord {
+            expires_at: utc.replace_nanosecond(0).unwrap_or(utc),
+            ..current.record
+        };
+        let stmts = role::set_expiry(name, &record)?;
+        self.run_locked(&format!("changing the expiry of {name}"), name, &stmts)
+            .await?;
+        Ok(record)
+    }
+
+    /// Stops new logins of the managed `role` (`ALTER ROLE … NOLOGIN`, committed at once,
+    /// under no advisory lock, so that no session of anybody can delay it) and ends its open
+    /// sessions (and with them every lock they held); returns how many sessions were ended. The first step of a
+    /// revocation, on its own: a sweep runs it for every expired role before the slower
+    /// revocations, so a role whose revocation fails later still cannot log in.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`] (an unmanaged role is never altered);
+    /// [`GrantsError::CannotAdministerRole`] (nothing changes); [`GrantsError::Database`].
+    pub async fn disable_login(&self, role: &Ident) -> Result<u64, GrantsError> {
+        self.managed_role(role).await?;
+        self.ensure_can_administer(role, "disable the login of")
+            .await?;
+        self.stop_logins(role).await
+    }
+
+    /// `ALTER ROLE … NOLOGIN`, then the end of the role's sessions; returns how many ended. The
+    /// caller has checked the marks and the connector's right to administer the role.
+    ///
+    /// No advisory lock here: their keys are public and any login may hold them (a grantee
+    /// squatting `rdspg:<itself>` once kept its login this way). `ALTER ROLE` is one statement,
+    /// committed at once; a concurrent change of the role's row is retried.
+    pub(crate) async fn stop_logins(&self, role: &Ident) -> Result<u64, GrantsError> {
+        let action = format!("disabling logins of {role}");
+        let stmt = role::disable_login(role);
+        self.with_retries(&action, |_| async {
+            Ok(self.client.batch_execute(stmt.sql()).await?)
+        })
+        .await?;
+        // Ends the role's sessions everywhere, with every lock they hold.
+        let ended = self
+            .client
+            .query(role::TERMINATE_SESSIONS_SQL, &[&role.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(format!("terminating the sessions of {role}"), e))?;
+        Ok(ended.len() as u64)
+    }
+
+    /// Gives a managed role a new random password and returns it.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`], and [`GrantsError::Database`].
+    pub async fn rotate_password(&self, name: &Ident) -> Result<Password, GrantsError> {
+        let password = Password::generate();
+        self.set_password(name, &password).await?;
+        Ok(password)
+    }
+
+    /// Sets a managed role's password to `password` (sent as a SCRAM verifier), e.g. the one
+    /// password of a request that spans several instances.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::Database`].
+    pub async fn set_password(&self, name: &Ident, password: &Password) -> Result<(), GrantsError> {
+        let current = self.managed_role(name).await?;
+        self.ensure_can_administer(name, "set the password of")
+            .await?;
+        self.migrate_legacy_mark(&current).await?;
+        let stmt = role::set_password(name, password)?;
+        self.run_locked(&format!("setting the password of {name}"), name, &[stmt])
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets the connector's own password (the session's `current_user`) to `password`, sent
+    /// as its SCRAM verifier (see [`role::set_own_password`]). Sessions already open stay
+    /// open; new logins need the new password. Used to rotate the connector's password.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn set_own_password(&self, password: &Password) -> Result<(), GrantsError> {
+        let stmt = role::set_own_password(password)?;
+        let connector = self.connector.clone();
+        self.run_locked(
+            &format!("setting the own password of {connector}"),
+            &connector,
+            &[stmt],
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,158 @@
+//! The service roles the library relies on having no rights: the marker (the mark of every
+//! managed role) and each revoked user's holder.
+
+use crate::error::{GrantsError, col};
+use crate::marker::ServiceRole;
+use crate::quote::{Ident, SET_STANDARD_STRINGS};
+use crate::role;
+use crate::sql;
+use crate::statement::Statement;
+
+use super::{Session, lock_stmt};
+
+impl Session<'_> {
+    pub(crate) async fn ensure_marker(&self) -> Result<(), GrantsError> {
+        let marker = &self.settings.names.marker;
+        self.ensure_service_role(marker, ServiceRole::Marker, None)
+            .await?;
+        match self.can_grant(marker).await? {
+            Some(true) => Ok(()),
+            _ => Err(self.cannot_grant(marker)),
+        }
+    }
+
+    /// Creates the service role `name` of `kind` when it is missing (under an advisory lock, so
+    /// that two replicas do not both create it), then fails unless it is exactly the rightless
+    /// role the library relies on ([`Session::service_role_problems`]). A holder is the holder
+    /// of user `holds_for`.
+    pub(crate) async fn ensure_service_role(
+        &self,
+        name: &Ident,
+        kind: ServiceRole,
+        holds_for: Option<&str>,
+    ) -> Result<(), GrantsError> {
+        if self
+            .service_role_problems(name, kind, holds_for)
+            .await?
+            .is_none()
+        {
+            let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(name)?);
+            self.client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| GrantsError::db(format!("locking the {kind} role"), e))?;
+            // Under the lock: another replica may have created it meanwhile.
+            let result = match self.service_role_problems(name, kind, holds_for).await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => {
+                    let create = match holds_for {
+                        Some(user) => role::create_holder_role(name, user)?,
+                        None => role::create_service_role(name, kind)?,
+                    };
+                    let sql: Vec<&str> = create.iter().map(Statement::sql).collect();
+                    self.client
+                        .batch_execute(&sql.join("\n"))
+                        .await
+                        .map_err(|e| GrantsError::db(format!("creating {kind} role {name}"), e))
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => self.commit(&format!("creating the {kind} role")).await?,
+                Err(e) => {
+                    self.rollback().await;
+                    return Err(e);
+                }
+            }
+        }
+        match self.service_role_problems(name, kind, holds_for).await? {
+            Some(problems) if problems.is_empty() => Ok(()),
+            Some(problems) => Err(GrantsError::UnsafeServiceRole {
+                role: name.to_string(),
+                purpose: kind.as_str(),
+                problems,
+            }),
+            None => Err(GrantsError::RoleNotFound {
+                role: name.to_string(),
+            }),
+        }
+    }
+
+    /// What makes `name` unfit to be the service role `kind` (empty: nothing), or `None` when
+    /// no such role exists. Fit means: no attribute granting anything (`NOLOGIN NOSUPERUSER
+    /// NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`), not the connector, no
+    /// privilege on a shared object or an object of this database (except what a managed user
+    /// granted it on its own table, schema or function), and
+    ///
+    /// * holder: marked as this library's holder (of user `holds_for` when given: its comment
+    ///   names that user), a member of no role, and no member but the connector (which must act
+    ///   as the holder to reassign objects to it);
+    /// * marker: a member only of managed roles (that is the mark) without any attribute.
+    pub(crate) async fn service_role_problems(
+        &self,
+        name: &Ident,
+        kind: ServiceRole,
+        holds_for: Option<&str>,
+    ) -> Result<Option<Vec<String>>, GrantsError> {
+        let action = format!("checking the {kind} role {name}");
+        let row = self
+            .client
+            .query_opt(sql::SERVICE_ROLE_CHECK, &[&name.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let comment: Option<String> = col(&row, 0, &action)?;
+        let attributes: Vec<String> = col(&row, 1, &action)?;
+        let is_connector: bool = col(&row, 2, &action)?;
+        let member_of: Vec<String> = col(&row, 3, &action)?;
+        let member_of_unmanaged: Vec<String> = col(&row, 4, &action)?;
+        let members: Vec<String> = col(&row, 5, &action)?;
+        let has_privileges: bool = col(&row, 6, &action)?;
+        let mut problems = Vec::new();
+        if kind == ServiceRole::Holder {
+            let of = comment.as_deref().and_then(ServiceRole::holder_of);
+            match (holds_for, of) {
+                (None, _) if comment.as_deref().is_some_and(|c| kind.is_comment(c)) => {}
+                (Some(user), Some(of)) if of == user => {}
+                (Some(user), Some(of)) => problems.push(format!(
+                    "it holds for {of}, not {user}: the library never gives one user's objects \
+                     to another user's holder"
+                )),
+                (expected, _) => problems.push(format!(
+                    "it is not this library's holder (its comment is not {}): the library never \
+                     takes over a role it did not create",
+                    expected.map_or_else(|| kind.comment(), ServiceRole::holder_comment)
+                )),
+            }
+        }
+        if is_connector {
+            problems.push("it is the connector itself".to_owned());
+        }
+        if !attributes.is_empty() {
+            problems.push(format!("it has {}", attributes.join(", ")));
+        }
+        // The marker's members matter less: acting as the marker gives nothing (it holds no
+        // privilege and is a member only of users, without INHERIT), and a member that is not
+        // a managed user was made one by an administrator. 0.1.0-marked users are members.
+        let (member_of, members) = match kind {
+            ServiceRole::Holder => (member_of, members),
+            _ => (member_of_unmanaged, Vec::new()),
+        };
+        if !member_of.is_empty() {
+            problems.push(format!("it is a member of {}", member_of.join(", ")));
+        }
+        if !members.is_empty() {
+            problems.push(format!("{} are members of it", members.join(", ")));
+        }
+        if has_privileges {
+            problems.push(
+                "it holds privileges on objects of this database or shared objects that no \
+                 managed user (or holder) owns (pg_shdepend entries of type 'a')"
+                    .to_owned(),
+            );
+        }
+        Ok(Some(problems))
+    }
+}

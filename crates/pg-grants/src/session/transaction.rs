@@ -1,0 +1,197 @@
+//! One locked transaction (`BEGIN`, the role's `pg_advisory_xact_lock`, the statements, in one
+//! round trip) and the one retry loop every change goes through.
+
+use std::time::Duration;
+
+use crate::error::GrantsError;
+use crate::quote::{Ident, Literal, SET_STANDARD_STRINGS};
+use crate::role;
+use crate::statement::{RedactedText, Statement};
+
+use super::Session;
+
+/// Why one attempt of [`Session::with_retries`] failed.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// A statement failed: retried when transient ([`is_retryable`]).
+    Sql(tokio_postgres::Error),
+    /// A failure of ours (a step that maps its own errors, a `COMMIT`): retried when it is a
+    /// [`GrantsError::Database`] whose server error is transient.
+    Transient(GrantsError),
+    /// Anything else: never retried.
+    Failed(GrantsError),
+}
+
+impl From<tokio_postgres::Error> for Attempt {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+impl From<GrantsError> for Attempt {
+    fn from(e: GrantsError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+pub(crate) fn is_retryable(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            code == "40001"
+                || code == "40P01"
+                || (code == "XX000" && db.message().contains("tuple concurrently updated"))
+        }
+        None => false,
+    }
+}
+
+pub(crate) fn lock_stmt(role: &Ident) -> Result<String, GrantsError> {
+    let key = Literal::new(format!("rdspg:{role}"))?;
+    Ok(format!(
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({}, 0));",
+        key.quoted()
+    ))
+}
+
+impl Session<'_> {
+    /// Rolls the open transaction back.
+    pub(crate) async fn rollback(&self) {
+        // The transaction may already be gone; nothing to report then.
+        let _ = self.client.batch_execute("ROLLBACK").await;
+    }
+
+    /// Sends `BEGIN`, the lock for `role` and `stmts` in one round trip, leaving the transaction
+    /// open. On error the transaction is rolled back.
+    pub(crate) async fn begin_with(
+        &self,
+        action: &str,
+        role: &Ident,
+        stmts: &[Statement],
+    ) -> Result<(), tokio_postgres::Error> {
+        if let Some(l) = &self.notices {
+            l.take();
+        }
+        tracing::debug!(database = %self.database, %role, action, statements = stmts.len(), "sending batch");
+        match self.send_batch(role, stmts).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// `BEGIN`, the lock and `stmts` in one round trip, except that a statement setting a
+    /// password is preceded by binding its verifier as a parameter (see [`Statement`]): one
+    /// more round trip, and the verifier is in no statement text.
+    async fn send_batch(
+        &self,
+        role: &Ident,
+        stmts: &[Statement],
+    ) -> Result<(), tokio_postgres::Error> {
+        let mut batch = format!(
+            "BEGIN;\n{SET_STANDARD_STRINGS}\n{}",
+            lock_stmt(role).unwrap_or_default()
+        );
+        for stmt in stmts {
+            if let Some(bound) = stmt.bound_verifier() {
+                self.client.batch_execute(&batch).await?;
+                batch.clear();
+                let role_name = bound.role.as_ref().map_or("", Ident::as_str);
+                self.client
+                    .execute(
+                        role::BIND_VERIFIER_SQL,
+                        &[&RedactedText(&bound.verifier), &role_name],
+                    )
+                    .await?;
+                batch.push_str(stmt.sql());
+                batch.push('\n');
+                batch.push_str(role::CLEAR_VERIFIER_SQL);
+            } else {
+                batch.push('\n');
+                batch.push_str(stmt.sql());
+            }
+        }
+        self.client.batch_execute(&batch).await
+    }
+
+    pub(crate) async fn commit(&self, action: &str) -> Result<(), GrantsError> {
+        if let Some(n) = self.bad_notice() {
+            self.rollback().await;
+            return Err(GrantsError::NothingHappened {
+                action: action.to_owned(),
+                message: n.message,
+            });
+        }
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| GrantsError::db(format!("{action} (COMMIT)"), e))
+    }
+
+    /// Runs `stmts` in one locked transaction, retrying transient failures; returns the
+    /// transactions tried.
+    pub(crate) async fn run_locked(
+        &self,
+        action: &str,
+        role: &Ident,
+        stmts: &[Statement],
+    ) -> Result<u32, GrantsError> {
+        self.with_retries(action, |attempt| async move {
+            self.begin_with(action, role, stmts).await?;
+            self.commit(action).await?;
+            Ok(attempt)
+        })
+        .await
+    }
+
+    /// The one retry loop: runs `attempt` (given its number, from 1) until it succeeds, fails
+    /// with anything but a transient server error ([`is_retryable`]: serialization failure,
+    /// deadlock, `tuple concurrently updated`), or [`Settings::max_attempts`](super::Settings)
+    /// attempts failed; sleeps a little longer after each failure.
+    pub(crate) async fn with_retries<T, F, Fut>(
+        &self,
+        action: &str,
+        mut attempt: F,
+    ) -> Result<T, GrantsError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Attempt>>,
+    {
+        let max = self.settings.max_attempts.max(1);
+        let mut n = 0;
+        loop {
+            n += 1;
+            match attempt(n).await {
+                Ok(done) => return Ok(done),
+                Err(Attempt::Sql(e)) if is_retryable(&e) && n < max => {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(n))).await;
+                }
+                Err(Attempt::Sql(e)) => return Err(GrantsError::db(action, e)),
+                Err(Attempt::Transient(e))
+                    if n < max
+                        && matches!(&e, GrantsError::Database { source, .. } if is_retryable(source)) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(n))).await;
+                }
+                Err(Attempt::Transient(e)) => return Err(e),
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_key_is_a_quoted_literal() {
+        let role = Ident::new("it's").unwrap();
+        assert_eq!(
+            lock_stmt(&role).unwrap(),
+            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('rdspg:it''s', 0));"
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! The SQL this crate reads with, as named constants in one place (the statements that change
+//! anything are built by the pure functions of [`role`](crate::role), [`plan`](crate::plan) and
+//! [`revoke`](crate::revoke)).
+//!
+//! Every function, operator and type is qualified with `pg_catalog`, so nothing a user created
+//! in a schema of the connector's `search_path` runs as the connector.
+
+/// The server version, the connector (`current_user`) and the database, read once per
+/// [`Session`](crate::Session).
+pub(crate) const SESSION_START: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, \
+     current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text";
+
+/// One role and its marks. `$1` the role, `$2` the marker role. Columns: can log in, comment,
+/// the marker is a member of it (the mark), it is a member of the marker (the 0.1.0 mark).
+pub(crate) const MANAGED_ROLE: &str = "SELECT r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.member
+                                 WHERE m.roleid OPERATOR(pg_catalog.=) r.oid
+                                   AND g.rolname OPERATOR(pg_catalog.=) $2),
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+                                 WHERE m.member OPERATOR(pg_catalog.=) r.oid
+                                   AND g.rolname OPERATOR(pg_catalog.=) $2)
+                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
+
+/// Every role carrying either mark. `$1` the marker role. Columns: name, can log in, comment,
+/// whether it carries the 0.1.0 mark only.
+pub(crate) const MANAGED_ROLES: &str = "SELECT r.rolname::pg_catalog.text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
+                        NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members n
+                                     WHERE n.roleid OPERATOR(pg_catalog.=) r.oid
+                                       AND n.member OPERATOR(pg_catalog.=) g.oid)
+                   FROM pg_catalog.pg_roles g, pg_catalog.pg_roles r
+                  WHERE g.rolname OPERATOR(pg_catalog.=) $1
+                    AND r.oid OPERATOR(pg_catalog.<>) g.oid
+                    AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                 WHERE (m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) g.oid)
+                                    OR (m.roleid OPERATOR(pg_catalog.=) g.oid AND m.member OPERATOR(pg_catalog.=) r.oid))
+                  ORDER BY 1";
+
+/// Whether `expr` (a boolean expression of `$1`, a role's name) holds, when that role exists
+/// (`NULL` when it does not).
+pub(crate) fn role_check(expr: &str) -> String {
+    format!(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+         WHERE rolname OPERATOR(pg_catalog.=) $1) THEN ({expr}) END"
+    )
+}
+
+/// Calls the advisory-lock function `function` (one of the `pg_*advisory*` names of
+/// [`AdvisoryLocks`](crate::AdvisoryLocks), never input) on the 64-bit hash of `$1`, its
+/// result as text.
+pub(crate) fn advisory(function: &str) -> String {
+    format!("SELECT pg_catalog.{function}(pg_catalog.hashtextextended($1, 0))::pg_catalog.text")
+}
+
+/// The other sessions holding the advisory lock keyed by the hash of `$1` in this database.
+/// Columns: pid, user, whether the user is a superuser or has `CREATEROLE`.
+///
+/// A bigint advisory key k is stored as classid = k >> 32, objid = k & 0xffffffff, objsubid = 1.
+pub(crate) const ADVISORY_LOCK_HOLDERS: &str = "WITH k AS (SELECT pg_catalog.hashtextextended($1::pg_catalog.text, 0) AS k) \
+             SELECT l.pid, r.rolname::pg_catalog.text, \
+             (r.rolsuper OR r.rolcreaterole) IS TRUE \
+             FROM k, pg_catalog.pg_locks l \
+             LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid \
+             LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.usesysid \
+             WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'::pg_catalog.text AND l.granted \
+             AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
+               WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
+             AND l.classid OPERATOR(pg_catalog.=) ((k.k OPERATOR(pg_catalog.>>) 32) \
+               OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
+             AND l.objid OPERATOR(pg_catalog.=) \
+               (k.k OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
+             AND l.objsubid OPERATOR(pg_catalog.=) 1 \
+             AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() \
+             ORDER BY l.pid";
+
+/// Reads what [`Session::service_role_problems`](crate::Session) judges, for role `$1`: its
+/// comment; the attributes that grant something; whether it is the connector; the roles it is a
+/// member of (all, then those that are not managed users); its members other than the connector;
+/// whether it holds a privilege on a shared object or an object of the current database, other
+/// than privileges on objects a managed user (or, after its revocation, a holder of ours) owns.
+/// Those are that user's own grants, of any kind (a table, column, schema, function, large
+/// object, default privileges): they only reach what that user owned, and a hostile user could
+/// otherwise grant one to block every grant or revocation on the instance. Objects are matched
+/// to their owner through `pg_shdepend`'s owner entries, whatever their catalog.
+pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
+    "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
+       pg_catalog.array_remove(ARRAY[
+         CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+         CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+         CASE WHEN r.rolinherit THEN 'INHERIT' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]::pg_catalog.text[], NULL),
+       r.rolname OPERATOR(pg_catalog.=) CURRENT_USER,
+       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid ORDER BY 1),
+       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid
+                AND NOT (NOT (g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication OR g.rolbypassrls)
+                         AND pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(g.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":1,"request_id":"#,
+    "'))
+              ORDER BY 1),
+       ARRAY(SELECT u.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) m.member
+              WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND u.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
+              ORDER BY 1),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                  AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'a'
+                  AND (s.dbid OPERATOR(pg_catalog.=) 0
+                       OR s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
+                  AND NOT EXISTS (
+                        SELECT 1 FROM pg_catalog.pg_shdepend o
+                          JOIN pg_catalog.pg_roles w ON w.oid OPERATOR(pg_catalog.=) o.refobjid
+                         WHERE o.dbid OPERATOR(pg_catalog.=) s.dbid
+                           AND o.classid OPERATOR(pg_catalog.=) s.classid
+                           AND o.objid OPERATOR(pg_catalog.=) s.objid
+                           AND o.deptype OPERATOR(pg_catalog.=) 'o'
+                           AND o.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                           AND NOT (w.rolsuper OR w.rolcreaterole OR w.rolcreatedb OR w.rolreplication OR w.rolbypassrls)
+                           AND (pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":1,"request_id":"#,
+    "')
+                                OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":1,"kind":"holder""#,
+    "')))
+              )
+  FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
+);
+
+/// Schemas of user objects (not the system's, TOAST or temporary ones).
+const NOT_SYSTEM: &str = "n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+     AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'";
+
+/// The inspection query. Parameters: `$1` role name, `$2` whole database in scope, `$3` schemas
+/// in scope, `$4`/`$5` schemas and names of single tables in scope.
+///
+/// Every function, operator and type in it is qualified with `pg_catalog`, so nothing a user
+/// created in a schema of the connector's `search_path` can run as the connector.
+pub fn inspect_sql() -> String {
+    format!(
+        r#"WITH r AS (SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1) AS oid),
+objs AS (
+  SELECT 'database'::pg_catalog.text AS kind, NULL::pg_catalog.text AS schema, d.datname::pg_catalog.text AS name,
+         NULL::pg_catalog.text AS args, d.datdba AS owner,
+         COALESCE(d.datacl, pg_catalog.acldefault('d', d.datdba)) AS acl, true AS in_scope,
+         NULL::pg_catalog.text AS owned_by_schema, NULL::pg_catalog.text AS owned_by_table
+    FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+  UNION ALL
+  SELECT 'schema', NULL, n.nspname::pg_catalog.text, NULL, n.nspowner,
+         COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner)),
+         $2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3) OR n.nspname OPERATOR(pg_catalog.=) ANY($4), NULL, NULL
+    FROM pg_catalog.pg_namespace n WHERE {NOT_SYSTEM}
+  UNION ALL
+  SELECT CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 'sequence' ELSE 'table' END, n.nspname::pg_catalog.text,
+         c.relname::pg_catalog.text, NULL, c.relowner,
+         COALESCE(c.relacl, pg_catalog.acldefault(CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S'
+                                                       THEN 's'::pg_catalog."char" ELSE 'r'::pg_catalog."char" END, c.relowner)),
+         ($2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3)
+            OR EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]),
+                                                pg_catalog.unnest($5::pg_catalog.text[])) AS u(sch, rel)
+                        WHERE (u.sch OPERATOR(pg_catalog.=) n.nspname AND u.rel OPERATOR(pg_catalog.=) c.relname)
+                           OR (u.sch OPERATOR(pg_catalog.=) tn.nspname AND u.rel OPERATOR(pg_catalog.=) t.relname)))
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x
+                            WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                              AND x.objid OPERATOR(pg_catalog.=) c.oid AND x.deptype OPERATOR(pg_catalog.=) 'e'),
+         tn.nspname::pg_catalog.text, t.relname::pg_catalog.text
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+    -- A sequence owned by a column (serial): the table scope covers it.
+    LEFT JOIN pg_catalog.pg_depend dep ON c.relkind OPERATOR(pg_catalog.=) 'S'
+         AND dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+         AND dep.objid OPERATOR(pg_catalog.=) c.oid
+         AND dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+         AND dep.deptype OPERATOR(pg_catalog.=) 'a'
+    LEFT JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) dep.refobjid
+    LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+   WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,v,m,p,f,S}}'::pg_catalog."char"[]) AND {NOT_SYSTEM}
+  UNION ALL
+  SELECT 'function', n.nspname::pg_catalog.text, p.proname::pg_catalog.text,
+         pg_catalog.pg_get_function_identity_arguments(p.oid), p.proowner,
+         COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner)),
+         ($2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3))
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x
+                            WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                              AND x.objid OPERATOR(pg_catalog.=) p.oid AND x.deptype OPERATOR(pg_catalog.=) 'e'),
+         NULL, NULL
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+   WHERE p.prokind OPERATOR(pg_catalog.=) ANY ('{{f,p}}'::pg_catalog."char"[]) AND {NOT_SYSTEM}
+)
+SELECT o.kind, o.schema, o.name, o.args, pg_catalog.pg_get_userbyid(o.owner)::pg_catalog.text AS owner,
+       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a, r
+              WHERE a.grantee OPERATOR(pg_catalog.=) r.oid) AS role_has,
+       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
+              WHERE a.grantee OPERATOR(pg_catalog.=) 0) AS public_has,
+       pg_catalog.pg_has_role(current_user, o.owner, 'USAGE') AS can_act,
+       o.owned_by_schema, o.owned_by_table,
+       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
+              WHERE a.is_grantable AND a.grantee OPERATOR(pg_catalog.<>) 0
+                AND pg_catalog.pg_has_role(current_user, a.grantee, 'USAGE')) AS connector_grantable,
+       pg_catalog.pg_has_role(o.owner, current_user, 'MEMBER') AS owner_in_connector
+  FROM objs o
+ WHERE o.in_scope OR EXISTS (SELECT 1 FROM pg_catalog.aclexplode(o.acl) a, r WHERE a.grantee OPERATOR(pg_catalog.=) r.oid)
+UNION ALL
+SELECT 'default_acl', n.nspname::pg_catalog.text, d.defaclobjtype::pg_catalog.text, NULL,
+       pg_catalog.pg_get_userbyid(d.defaclrole)::pg_catalog.text,
+       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(d.defaclacl) a, r
+              WHERE a.grantee OPERATOR(pg_catalog.=) r.oid),
+       ARRAY[]::pg_catalog.text[], false, NULL, NULL, ARRAY[]::pg_catalog.text[], false
+  FROM pg_catalog.pg_default_acl d
+  LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) d.defaclnamespace, r
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.aclexplode(d.defaclacl) a WHERE a.grantee OPERATOR(pg_catalog.=) r.oid)
+UNION ALL
+SELECT 'membership', NULL, g.rolname::pg_catalog.text, NULL, NULL, ARRAY[]::pg_catalog.text[],
+       ARRAY[]::pg_catalog.text[], false, NULL, NULL, ARRAY[]::pg_catalog.text[], false
+  FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid, r
+ WHERE m.member OPERATOR(pg_catalog.=) r.oid"#
+    )
+}
+
+/// The connector's attributes as the setup guide creates them ([`ConnectorSetup`]): columns
+/// `CREATEROLE`, superuser, member of `rds_superuser`, member of `rds_iam`,
+/// `server_version_num`.
+///
+/// [`ConnectorSetup`]: crate::setup::ConnectorSetup
+pub(crate) const CONNECTOR_SETUP: &str = "SELECT r.rolcreaterole, r.rolsuper, \
+        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_superuser') \
+          AND pg_catalog.pg_has_role(current_user, 'rds_superuser', 'MEMBER'), \
+        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_iam') \
+          AND pg_catalog.pg_has_role(current_user, 'rds_iam', 'MEMBER'), \
+        pg_catalog.current_setting('server_version_num')::pg_catalog.int4 \
+   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user";
+
+/// Whether the connector holds `rds_iam` with `ADMIN OPTION` (what PostgreSQL 16+ needs to
+/// grant it to new users).
+pub(crate) const MAY_GRANT_RDS_IAM: &str =
+    "SELECT pg_catalog.pg_has_role(current_user, 'rds_iam', 'USAGE WITH ADMIN OPTION')";
+
+/// The rewrite rules (other than a view's `_RETURN`) on relations role `$1` owns, still enabled:
+/// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold
+/// `INSERT`, `UPDATE` or `DELETE` on it granted by the owner (`''`: `PUBLIC`), on the relation
+/// (`pg_class.relacl`) or on any of its columns (`pg_attribute.attacl`: `GRANT INSERT (n) ON …`
+/// lets a write through the rule as well). A table-level `REVOKE` removes the column grants too.
+pub(crate) const ENABLED_RULES: &str = "
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text, r.rulename::pg_catalog.text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
+               FROM (SELECT x.grantee, x.grantor, x.privilege_type FROM pg_catalog.aclexplode(c.relacl) x
+                     UNION ALL
+                     SELECT x.grantee, x.grantor, x.privilege_type
+                       FROM pg_catalog.pg_attribute t
+                      CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) x
+                      WHERE t.attrelid OPERATOR(pg_catalog.=) c.oid AND t.attacl IS NOT NULL) a
+              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
+                AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE']))
+  FROM pg_catalog.pg_rewrite r
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
+   AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN'
+   AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D'
+ ORDER BY 1, 2, 4";
+
+/// The enabled, non-internal triggers that run code role `$1` owns in the current database, on
+/// relations it does not own and on its own tables (not its own views, whose `INSTEAD OF`
+/// triggers cannot be disabled and fire only for writers it granted write privileges): the trigger function, or anything the trigger depends on
+/// (`pg_depend`: its function and what its `WHEN` condition uses), owned by `$1`
+/// (`pg_shdepend`), and the clones of such triggers on partitions (`tgparentid`, whose own
+/// dependencies name only their parent). Schema, relation, `relkind`, trigger, relation owner,
+/// trigger function, whether the connector has the owner's privileges (may alter the relation).
+pub(crate) const FOREIGN_TRIGGERS: &str = "
+WITH RECURSIVE usr AS (
+    SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1
+), owned AS (
+    SELECT s.classid, s.objid FROM pg_catalog.pg_shdepend s
+     WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+       AND s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+       AND s.refobjid OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u)
+       AND s.deptype OPERATOR(pg_catalog.=) 'o'
+), hit AS (
+    SELECT t.oid FROM pg_catalog.pg_trigger t
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                    WHERE p.oid OPERATOR(pg_catalog.=) t.tgfoid
+                      AND p.proowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u))
+        OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                     JOIN owned o ON o.classid OPERATOR(pg_catalog.=) d.refclassid
+                                 AND o.objid OPERATOR(pg_catalog.=) d.refobjid
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                      AND d.objid OPERATOR(pg_catalog.=) t.oid)
+    UNION
+    SELECT t.oid FROM pg_catalog.pg_trigger t JOIN hit h ON t.tgparentid OPERATOR(pg_catalog.=) h.oid
+)
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text,
+       t.tgname::pg_catalog.text, pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,
+       t.tgfoid::pg_catalog.regprocedure::pg_catalog.text,
+       pg_catalog.pg_has_role(c.relowner, 'USAGE')
+  FROM hit h
+  JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) h.oid
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE NOT t.tgisinternal
+   AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+   AND NOT (c.relowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u)
+            AND c.relkind OPERATOR(pg_catalog.=) 'v')
+ ORDER BY 1, 2, 4";
+
+/// The relations role `$1` owns on which it granted `MAINTAIN` (17+) to others: schema, relation,
+/// grantees (`''`: `PUBLIC`). `ANALYZE`, `REFRESH MATERIALIZED VIEW`, `CLUSTER`, `REINDEX` run
+/// index expressions and view queries with the rights of the relation's owner, soon the holder.
+pub(crate) const MAINTAIN_GRANTS: &str = "
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
+               FROM pg_catalog.aclexplode(c.relacl) a
+              WHERE a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantor OPERATOR(pg_catalog.=) c.relowner
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'MAINTAIN') AS grantees
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
+   AND c.relacl IS NOT NULL
+ ORDER BY 1, 2";
+
+/// Everything role `$1` owns in the current database (`pg_shdepend` ownership entries), with, per
+/// object: kind, identity, `SECURITY DEFINER`, trigger function, whether it is a schema, and the
+/// schema where holder `$2` needs `CREATE` to receive it (functions and other objects that
+/// `ALTER … OWNER` checks that way, in schemas the role does not own).
+pub(crate) const OWNED_OBJECTS: &str = "
+SELECT o.type, o.identity,
+       COALESCE(p.prosecdef, false),
+       COALESCE(p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.trigger'::pg_catalog.regtype, false),
+       s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass,
+       CASE WHEN s.classid OPERATOR(pg_catalog.=) ANY (ARRAY[
+                   'pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_collation'::pg_catalog.regclass,
+                   'pg_catalog.pg_conversion'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass,
+                   'pg_catalog.pg_opclass'::pg_catalog.regclass, 'pg_catalog.pg_opfamily'::pg_catalog.regclass,
+                   'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, 'pg_catalog.pg_ts_config'::pg_catalog.regclass,
+                   'pg_catalog.pg_ts_dict'::pg_catalog.regclass]::pg_catalog.oid[])
+                 AND n.nspowner OPERATOR(pg_catalog.<>) s.refobjid
+                 AND NOT pg_catalog.has_schema_privilege($2::pg_catalog.text, n.oid, 'CREATE')
+            THEN n.nspname::pg_catalog.text END
+  FROM pg_catalog.pg_shdepend s
+ CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.objsubid) o
+  LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) o.schema
+  LEFT JOIN pg_catalog.pg_proc p ON s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+        AND p.oid OPERATOR(pg_catalog.=) s.objid
+ WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                       WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+   AND s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+   AND s.refobjid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+                                           WHERE r.rolname OPERATOR(pg_catalog.=) $1)
+   AND s.deptype OPERATOR(pg_catalog.=) 'o'
+ ORDER BY 1, 2";
+
+/// The OID of role `$1`.
+pub(crate) const ROLE_OID: &str =
+    "SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
+
+/// Whether the connector has the privileges of role `$1`.
+pub(crate) const HAS_PRIVILEGES_OF: &str =
+    "SELECT pg_catalog.pg_has_role(current_user, $1::pg_catalog.text, 'USAGE')";
+
+/// Whether the role of OID `$1` owns anything, in any database (`pg_shdepend`).
+pub(crate) const OWNS_SOMETHING: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                  WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                    AND s.refobjid OPERATOR(pg_catalog.=) $1 AND s.deptype OPERATOR(pg_catalog.=) 'o')";
+
+/// The databases holding objects or privileges of role `$1`.
+pub(crate) const ROLE_DATABASES: &str = "SELECT DISTINCT d.datname::pg_catalog.text FROM pg_catalog.pg_shdepend s
+                   JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.dbid
+                  WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                    AND s.refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles
+                                                            WHERE rolname OPERATOR(pg_catalog.=) $1)
+                  ORDER BY 1";
+
+/// Every function, operator and type qualified with `pg_catalog` (see [`crate::plan::inspect_sql`]).
+pub(crate) const INVENTORY: &str = "\
+SELECT 0 AS sort, n.nspname::pg_catalog.text AS schema, NULL::pg_catalog.text AS name,
+       NULL::pg_catalog.\"char\" AS kind, pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text AS owner,
+       false AS is_partition
+  FROM pg_catalog.pg_namespace n
+ WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
+UNION ALL
+SELECT 1, n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind,
+       pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text, c.relispartition
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f,S}'::pg_catalog.\"char\"[])
+   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'
+ ORDER BY 1, 2, 3";
+
+/// The server's databases (name, owner), except templates, `rdsadmin` and those refusing
+/// connections.
+pub(crate) const DATABASES: &str =
+    "SELECT datname::pg_catalog.text, pg_catalog.pg_get_userbyid(datdba)::pg_catalog.text
+                   FROM pg_catalog.pg_database
+                  WHERE NOT datistemplate AND datallowconn
+                    AND datname OPERATOR(pg_catalog.<>) 'rdsadmin'
+                  ORDER BY 1";
+
+/// `server_version_num`.
+pub(crate) const SERVER_VERSION_NUM: &str =
+    "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4";
