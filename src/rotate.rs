@@ -170,7 +170,7 @@ pub struct RotationStatus {
     /// When the current password was set: the `AWSCURRENT` version's creation date, else the
     /// secret's `LastRotatedDate`, `LastChangedDate` or creation date.
     pub last_rotated: Option<OffsetDateTime>,
-    /// `last_rotated` plus `credentials_rotation_days`; `None` without a rotation period.
+    /// `last_rotated` plus `connector_rotation_days`; `None` without a rotation period.
     pub due_at: Option<OffsetDateTime>,
 }
 
@@ -212,7 +212,7 @@ pub enum RotateOutcome {
         /// When the current password was set.
         last_rotated: Option<OffsetDateTime>,
         /// When the rotation is due; `None` when the integration has no
-        /// `credentials_rotation_days` (only a forced rotation runs).
+        /// `connector_rotation_days` (only a forced rotation runs).
         due_at: Option<OffsetDateTime>,
     },
     /// Another process is rotating (it holds the lock of this instance); nothing changed.
@@ -228,7 +228,7 @@ pub enum RotateOutcome {
 }
 
 impl AccessManager {
-    /// Rotates the connector's password when the integration's `credentials_rotation_days`
+    /// Rotates the connector's password when the integration's `connector_rotation_days`
     /// have passed since it was last set, or when `force`; finishes a rotation an earlier run
     /// left unfinished in any case. See [the module docs](crate::rotate) for the steps and the
     /// states a failure or crash can leave (each logs in; the next run finishes).
@@ -400,7 +400,7 @@ impl AccessManager {
             .map(OffsetDateTime::from);
         let due_at = self
             .integration()
-            .credentials_rotation()
+            .connector_rotation()
             .zip(last_rotated)
             .map(|(period, last)| last + period.as_duration());
         RotationStatus {

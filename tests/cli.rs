@@ -227,7 +227,7 @@ connector_user = "apono_connector"
 database = "postgres"
 ssl_mode = "verify-full"
 ssl_root_cert = "/etc/ssl/rds-global-bundle.pem"
-credentials_rotation_days = 30
+connector_rotation_days = 30
 resource_types = ["database", "schema", "table"]
 [instance]
 id = "orders-db"

@@ -86,7 +86,7 @@ name = "orders"
 region = "{region}"
 auth = "password"
 ssl_mode = "disable"
-credentials_rotation_days = 30
+connector_rotation_days = 30
 [instance]
 tags = {{ team = "orders" }}
 [secret]
@@ -460,7 +460,7 @@ async fn each_step_failing_leaves_a_secret_that_logs_in_and_a_rerun_finishes() {
             let err = report.instances.results[&b]
                 .as_ref()
                 .expect_err("b is down");
-            assert!(err.to_string().contains("127.0.0.1"), "{err}");
+            assert!(rds_pg_access::error_chain(err).contains("127.0.0.1"), "{err}");
         }
         other => panic!("expected Incomplete, got {other:?}"),
     }
@@ -490,7 +490,7 @@ name = "env"
 region = "us-east-1"
 auth = "password"
 ssl_mode = "disable"
-credentials_rotation_days = 7
+connector_rotation_days = 7
 [integration.secret]
 env = "SOME_PASSWORD"
 [integration.endpoint]
@@ -533,7 +533,7 @@ async fn rdspg_rotate_reports_not_due_then_rotates_with_force() {
         &config,
         format!(
             "name = \"orders\"\nregion = \"{}\"\nauth = \"password\"\nssl_mode = \"disable\"\n\
-             credentials_rotation_days = 30\n[secret]\nid = \"{SECRET}\"\n\
+             connector_rotation_days = 30\n[secret]\nid = \"{SECRET}\"\n\
              [endpoint]\nhost = \"127.0.0.1\"\nport = {}\n[aws]\nendpoint_url = \"{}\"\n",
             moto.region(),
             cluster.port(),

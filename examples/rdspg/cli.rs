@@ -30,7 +30,7 @@ pub(crate) enum Command {
     /// Revoke every managed user whose access has expired, on every instance.
     Sweep(ConfigArgs),
     /// Rotate the connector's password (Secrets Manager's four steps on every instance) when
-    /// credentials_rotation_days have passed, or with --force; finishes an unfinished rotation.
+    /// connector_rotation_days have passed, or with --force; finishes an unfinished rotation.
     Rotate(RotateArgs),
     /// Move a managed user's expiry (longer or shorter) on every instance.
     Extend(ExtendArgs),

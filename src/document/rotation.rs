@@ -170,7 +170,7 @@ impl fmt::Display for RotationDocument {
                 ),
                 _ => writeln!(
                     f,
-                    "not due: the integration has no credentials_rotation_days (--force to rotate now)"
+                    "not due: the integration has no connector_rotation_days (--force to rotate now)"
                 ),
             },
             "busy" => writeln!(

@@ -112,9 +112,11 @@ impl FromStr for AccessDuration {
 
 serde_via_str!(AccessDuration);
 
-/// How often the connector's password is rotated: whole days, 1 to 365.
+/// A password rotation period: whole days, 1 to 365. In settings, `connector_rotation_days`
+/// (the connector's own password) and `credentials_rotation_days` (the passwords of the users
+/// the connector generates for requesters).
 ///
-/// Text form: the number of days (`30`); in settings, `credentials_rotation_days = 30`.
+/// Text form: the number of days (`30`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RotationPeriod(u16);
 
@@ -245,5 +247,80 @@ mod tests {
         assert_eq!("365".parse::<RotationPeriod>().unwrap().days(), 365);
         assert!("030".parse::<RotationPeriod>().is_err());
         assert!("30d".parse::<RotationPeriod>().is_err());
+    }
+}
+
+/// How long a revoked generated user is kept, disabled and powerless, before it is dropped:
+/// whole days, 0 to 3650 (`user_cleanup_days`; 0, the default, drops it at revocation).
+///
+/// ```
+/// use integration_model::CleanupPeriod;
+/// assert!(CleanupPeriod::default().drops_at_revocation());
+/// assert_eq!("30".parse::<CleanupPeriod>()?.days(), 30);
+/// assert!("3651".parse::<CleanupPeriod>().is_err());
+/// # Ok::<(), integration_model::ModelError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CleanupPeriod(u16);
+
+impl CleanupPeriod {
+    /// The longest period, in days (ten years).
+    pub const MAX_DAYS: u16 = 3650;
+
+    /// A period of `days` days (0..=3650).
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidValue`] naming `user_cleanup_days` beyond 3650.
+    pub fn from_days(days: u16) -> Result<Self, ModelError> {
+        if days > Self::MAX_DAYS {
+            return Err(ModelError::invalid_bare(
+                "user_cleanup_days",
+                days,
+                "is not a whole number of days in 0..=3650",
+            ));
+        }
+        Ok(Self(days))
+    }
+
+    /// The number of days.
+    pub fn days(self) -> u16 {
+        self.0
+    }
+
+    /// Whether a revoked user is dropped at once (0 days).
+    pub fn drops_at_revocation(self) -> bool {
+        self.0 == 0
+    }
+
+    /// As a [`Duration`].
+    pub fn as_duration(self) -> Duration {
+        Duration::from_secs(u64::from(self.0) * DAY)
+    }
+}
+
+impl fmt::Display for CleanupPeriod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for CleanupPeriod {
+    type Err = ModelError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.parse::<u16>() {
+            Ok(days) if days.to_string() == text => Self::from_days(days),
+            _ => Err(ModelError::invalid(
+                "user_cleanup_days",
+                text,
+                "is not a whole number of days in 0..=3650",
+            )),
+        }
+    }
+}
+
+impl serde::Serialize for CleanupPeriod {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u16(self.0)
     }
 }

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::flow::AccessFlow;
 use crate::{
-    AuthType, AwsSettings, Endpoint, Identifier, InstanceId, IntegrationName, ModelError, Region,
-    ResourcePath, ResourceTypes, RotationPeriod, SecretRef, SslMode, TagFilters,
+    AuthType, AwsSettings, CleanupPeriod, Endpoint, Identifier, InstanceId, IntegrationName,
+    ModelError, Region, ResourcePath, ResourceTypes, RotationPeriod, SecretRef, SslMode,
+    TagFilters,
 };
 
 /// The connector user when none is given (the setup guide's name).
@@ -72,7 +73,9 @@ pub struct Integration {
     ssl_mode: SslMode,
     ssl_root_cert: Option<PathBuf>,
     allow_unverified_password: bool,
+    connector_rotation: Option<RotationPeriod>,
     credentials_rotation: Option<RotationPeriod>,
+    user_cleanup: CleanupPeriod,
     resource_types: ResourceTypes,
     endpoint: Option<Endpoint>,
     endpoint_overrides: BTreeMap<InstanceId, Endpoint>,
@@ -192,9 +195,23 @@ impl Integration {
         self.allow_unverified_password
     }
 
-    /// How often the connector's password rotates.
+    /// How often the connector's own password rotates (`connector_rotation_days`; `None`:
+    /// only a forced rotation runs).
+    pub fn connector_rotation(&self) -> Option<RotationPeriod> {
+        self.connector_rotation
+    }
+
+    /// How old a generated user's password may grow (`credentials_rotation_days`, the setup
+    /// guide's "Credentials rotation period"): a grant to a kept user whose password is older
+    /// gets a new one; never during active access. `None`: a kept user keeps its password.
     pub fn credentials_rotation(&self) -> Option<RotationPeriod> {
         self.credentials_rotation
+    }
+
+    /// How long a revoked generated user is kept (disabled, without privileges) before it is
+    /// dropped (`user_cleanup_days`; default 0: dropped at revocation).
+    pub fn user_cleanup(&self) -> CleanupPeriod {
+        self.user_cleanup
     }
 
     /// The resource types to sync (default all).

@@ -34,6 +34,7 @@
 //! lock_database = "postgres"         # default: where job and per-role locks are taken
 //! ssl_mode = "verify-full"           # default "require"
 //! ssl_root_cert = "/etc/ssl/rds-global-bundle.pem"
+//! connector_rotation_days = 90
 //! credentials_rotation_days = 30
 //! resource_types = ["database", "schema", "table"]
 //! [instance]
@@ -64,7 +65,9 @@
 //! | `ssl_mode` | string | `"require"` | libpq mode: `disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`. |
 //! | `ssl_root_cert` | string (path) | none | PEM CA bundle to verify the server with; not allowed with `disable`. With it, every TLS mode verifies the chain (libpq's rule); without it, `verify-ca` and `verify-full` refuse to connect, as libpq does when it finds no root certificate. For RDS use the global bundle (<https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem>); a regular file of at most 1 MiB. |
 //! | `allow_unverified_password` | boolean | `false` | Lab setups only: answer a cleartext or MD5 password request (every IAM token is sent as a cleartext password) from a server whose identity was not verified. Refused where it cannot apply (`ssl_root_cert` with `require`/`verify-ca`/`verify-full`). |
-//! | `credentials_rotation_days` | integer | none (no rotation) | Rotate the connector's password every N days, 1-365. |
+//! | `connector_rotation_days` | integer | none (no rotation) | Rotate the connector's own password every N days, 1-365. |
+//! | `credentials_rotation_days` | integer | none | Rotation period of generated users' passwords, 1-365 (applies to users kept between requests). |
+//! | `user_cleanup_days` | integer | `0` | Days a revoked generated user is kept before it is dropped, 0-3650 (0: at revocation). |
 //! | `resource_types` | array of strings | all three | What to sync: `"database"`, `"schema"`, `"table"`; at least one, no repeats. |
 //! | `endpoint_overrides` | table of strings | none | Instance id → `"host:port"` (IPv6 as `"[::1]:5432"`), replacing the discovered endpoint (e.g. a tunnel per instance). Not with `[endpoint]`; with `instance.id`, only that instance. |
 //! | `[instance]` `id` | string | one of `id`, `tags`/`tag_keys`, or `[endpoint]` | An RDS DB instance or Aurora DB cluster identifier: 1-63 letters, digits, hyphens, starting with a letter, no `--`, no trailing `-` (stored lower case). |
@@ -138,7 +141,7 @@ mod tag;
 pub use access::{AccessLevel, AccessRequest, AccessRequestBuilder, RequestId};
 pub use auth::{AuthType, EnvVarName, SecretId, SecretRef};
 pub use aws::{AwsEndpointUrl, AwsProfile, AwsSettings};
-pub use duration::{AccessDuration, RotationPeriod};
+pub use duration::{AccessDuration, CleanupPeriod, RotationPeriod};
 pub use endpoint::{Endpoint, Host};
 pub use error::ModelError;
 pub use flow::{AccessFlow, FlowRefusal, Pattern, check_flows};

@@ -16,7 +16,9 @@ connector_user = "apono_connector" # default
 database = "postgres"              # default: the database the connector logs in to
 ssl_mode = "verify-full"           # default "require"
 ssl_root_cert = "/etc/ssl/rds-global-bundle.pem"
-credentials_rotation_days = 30
+connector_rotation_days = 90       # the connector's own password
+credentials_rotation_days = 30     # the generated users' passwords
+user_cleanup_days = 14             # keep a revoked generated user 14 days
 resource_types = ["database", "schema", "table"]
 [instance]
 id = "orders-db"                   # or: tags = { team = "orders", env = "prod" }
@@ -38,7 +40,9 @@ const FULL_JSON: &str = r#"{
   "database": "postgres",
   "ssl_mode": "verify-full",
   "ssl_root_cert": "/etc/ssl/rds-global-bundle.pem",
+  "connector_rotation_days": 90,
   "credentials_rotation_days": 30,
+  "user_cleanup_days": 14,
   "resource_types": ["database", "schema", "table"],
   "instance": { "id": "orders-db" },
   "secret": { "id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds/orders-AbCdEf" },
@@ -73,7 +77,9 @@ fn full_example_loads_with_every_value() {
         i.ssl_root_cert().unwrap().to_str(),
         Some("/etc/ssl/rds-global-bundle.pem")
     );
+    assert_eq!(i.connector_rotation().unwrap().days(), 90);
     assert_eq!(i.credentials_rotation().unwrap().days(), 30);
+    assert_eq!(i.user_cleanup().days(), 14);
     assert_eq!(i.resource_types(), ResourceTypes::all());
     assert_eq!(
         i.instance(),
@@ -107,7 +113,9 @@ fn builder_gives_the_same_value_as_the_file() {
         .auth(AuthType::Password)
         .ssl_mode(SslMode::VerifyFull)
         .ssl_root_cert("/etc/ssl/rds-global-bundle.pem")
+        .connector_rotation("90".parse().unwrap())
         .credentials_rotation("30".parse().unwrap())
+        .user_cleanup("14".parse().unwrap())
         .instance_id("orders-db".parse().unwrap())
         .secret(
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds/orders-AbCdEf"
@@ -134,6 +142,8 @@ fn defaults_apply() {
     assert_eq!(i.ssl_mode(), SslMode::Require);
     assert_eq!(i.resource_types(), ResourceTypes::all());
     assert!(i.credentials_rotation().is_none());
+    assert!(i.connector_rotation().is_none());
+    assert!(i.user_cleanup().drops_at_revocation());
     assert!(i.secret().is_none());
     assert!(i.aws().is_empty());
 }
@@ -512,6 +522,26 @@ fn value_errors_name_key_and_value() {
         (
             "credentials_rotation_days = 99999999999\n[instance]\nid = \"db\"\n",
             "credentials_rotation_days: 99999999999 is not",
+        ),
+        (
+            "connector_rotation_days = 0\n[instance]\nid = \"db\"\n",
+            "connector_rotation_days: 0 is not a whole number of days in 1..=365",
+        ),
+        (
+            "connector_rotation_days = -3\n[instance]\nid = \"db\"\n",
+            "connector_rotation_days: -3 is not",
+        ),
+        (
+            "user_cleanup_days = 3651\n[instance]\nid = \"db\"\n",
+            "user_cleanup_days: 3651 is not a whole number of days in 0..=3650",
+        ),
+        (
+            "user_cleanup_days = -1\n[instance]\nid = \"db\"\n",
+            "user_cleanup_days: -1 is not",
+        ),
+        (
+            "user_cleanup_days = true\n[instance]\nid = \"db\"\n",
+            "user_cleanup_days: expected an integer",
         ),
         (
             "credentials_rotation_days = \"30\"\n[instance]\nid = \"db\"\n",

@@ -10,9 +10,9 @@ use super::{
 use crate::error::quote;
 use crate::flow::AccessFlow;
 use crate::{
-    AuthType, AwsEndpointUrl, AwsProfile, AwsSettings, Endpoint, Identifier, InstanceId,
-    IntegrationName, ModelError, Region, ResourceTypes, RotationPeriod, SecretRef, SslMode,
-    TagFilter, TagFilters,
+    AuthType, AwsEndpointUrl, AwsProfile, AwsSettings, CleanupPeriod, Endpoint, Identifier,
+    InstanceId, IntegrationName, ModelError, Region, ResourceTypes, RotationPeriod, SecretRef,
+    SslMode, TagFilter, TagFilters,
 };
 
 /// Builds an [`Integration`] in code, with the same checks as loading settings. Errors name
@@ -33,7 +33,9 @@ pub struct IntegrationBuilder {
     ssl_mode: SslMode,
     ssl_root_cert: Option<PathBuf>,
     allow_unverified_password: bool,
+    connector_rotation: Option<RotationPeriod>,
     credentials_rotation: Option<RotationPeriod>,
+    user_cleanup: CleanupPeriod,
     resource_types: Option<ResourceTypes>,
     endpoint: Option<Endpoint>,
     endpoint_overrides: Vec<(InstanceId, Endpoint)>,
@@ -59,7 +61,9 @@ impl IntegrationBuilder {
             ssl_mode: SslMode::default(),
             ssl_root_cert: None,
             allow_unverified_password: false,
+            connector_rotation: None,
             credentials_rotation: None,
+            user_cleanup: CleanupPeriod::default(),
             resource_types: None,
             endpoint: None,
             endpoint_overrides: Vec::new(),
@@ -151,9 +155,23 @@ impl IntegrationBuilder {
         self
     }
 
-    /// The credentials-rotation period.
+    /// How often the connector's own password rotates (`connector_rotation_days`).
+    pub fn connector_rotation(mut self, period: RotationPeriod) -> Self {
+        self.connector_rotation = Some(period);
+        self
+    }
+
+    /// How old a generated user's password may grow before its next grant gets a new one
+    /// (`credentials_rotation_days`).
     pub fn credentials_rotation(mut self, period: RotationPeriod) -> Self {
         self.credentials_rotation = Some(period);
+        self
+    }
+
+    /// How long a revoked generated user is kept before it is dropped
+    /// (`user_cleanup_days`; default 0: at revocation).
+    pub fn user_cleanup(mut self, period: CleanupPeriod) -> Self {
+        self.user_cleanup = period;
         self
     }
 
@@ -376,7 +394,9 @@ impl IntegrationBuilder {
             ssl_mode: self.ssl_mode,
             ssl_root_cert: self.ssl_root_cert,
             allow_unverified_password: self.allow_unverified_password,
+            connector_rotation: self.connector_rotation,
             credentials_rotation: self.credentials_rotation,
+            user_cleanup: self.user_cleanup,
             resource_types: self.resource_types.unwrap_or_default(),
             endpoint: self.endpoint,
             endpoint_overrides,

@@ -6,8 +6,9 @@ use crate::flow::{AccessFlow, Pattern};
 use crate::node::{Node, Table, parse_item};
 use crate::{AccessDuration, AccessLevel};
 use crate::{
-    AuthType, Endpoint, Host, Identifier, InstanceId, IntegrationName, ModelError, Region,
-    ResourceType, ResourceTypes, RotationPeriod, SecretRef, SslMode, TagFilter, TagKey, TagValue,
+    AuthType, CleanupPeriod, Endpoint, Host, Identifier, InstanceId, IntegrationName, ModelError,
+    Region, ResourceType, ResourceTypes, RotationPeriod, SecretRef, SslMode, TagFilter, TagKey,
+    TagValue,
 };
 
 const KEYS: &[&str] = &[
@@ -21,7 +22,9 @@ const KEYS: &[&str] = &[
     "ssl_mode",
     "ssl_root_cert",
     "allow_unverified_password",
+    "connector_rotation_days",
     "credentials_rotation_days",
+    "user_cleanup_days",
     "resource_types",
     "endpoint_overrides",
     "instance",
@@ -84,14 +87,20 @@ pub(crate) fn from_table(t: &Table<'_>) -> Result<Integration, ModelError> {
             ));
         }
     }
-    if let Some(days) = t.int("credentials_rotation_days")? {
+    if let Some(period) = rotation_days(t, "connector_rotation_days")? {
+        b = b.connector_rotation(period);
+    }
+    if let Some(period) = rotation_days(t, "credentials_rotation_days")? {
+        b = b.credentials_rotation(period);
+    }
+    if let Some(days) = t.int("user_cleanup_days")? {
         let period = u16::try_from(days)
             .map_err(|_| {
-                ModelError::invalid_bare("", days, "is not a whole number of days in 1..=365")
+                ModelError::invalid_bare("", days, "is not a whole number of days in 0..=3650")
             })
-            .and_then(RotationPeriod::from_days)
-            .map_err(|e| e.at(&t.key_path("credentials_rotation_days")))?;
-        b = b.credentials_rotation(period);
+            .and_then(CleanupPeriod::from_days)
+            .map_err(|e| e.at(&t.key_path("user_cleanup_days")))?;
+        b = b.user_cleanup(period);
     }
     if let Some(items) = t.array("resource_types")? {
         let key = t.key_path("resource_types");
@@ -171,6 +180,18 @@ pub(crate) fn from_table(t: &Table<'_>) -> Result<Integration, ModelError> {
 }
 
 /// One `[[access_flow]]` entry.
+/// A rotation period in days (1..=365) under `key`, if set.
+fn rotation_days(t: &Table<'_>, key: &str) -> Result<Option<RotationPeriod>, ModelError> {
+    let Some(days) = t.int(key)? else {
+        return Ok(None);
+    };
+    u16::try_from(days)
+        .map_err(|_| ModelError::invalid_bare("", days, "is not a whole number of days in 1..=365"))
+        .and_then(RotationPeriod::from_days)
+        .map(Some)
+        .map_err(|e| e.at(&t.key_path(key)))
+}
+
 fn read_flow(t: &Table<'_>) -> Result<AccessFlow, ModelError> {
     t.check_keys(&[
         "name",

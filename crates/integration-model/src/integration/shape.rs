@@ -9,8 +9,8 @@ use super::{DEFAULT_LOCK_DATABASE, InstanceSelector, Integration, from_table};
 use crate::flow::AccessFlow;
 use crate::node::{Node, Table};
 use crate::{
-    AuthType, AwsSettings, Endpoint, Host, Identifier, InstanceId, IntegrationName, Region,
-    ResourceTypes, RotationPeriod, SecretRef, SslMode,
+    AuthType, AwsSettings, CleanupPeriod, Endpoint, Host, Identifier, InstanceId, IntegrationName,
+    Region, ResourceTypes, RotationPeriod, SecretRef, SslMode,
 };
 
 #[derive(Serialize)]
@@ -27,7 +27,11 @@ struct Shape<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ssl_root_cert: Option<&'a Path>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    connector_rotation_days: Option<RotationPeriod>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     credentials_rotation_days: Option<RotationPeriod>,
+    #[serde(skip_serializing_if = "is_zero_days")]
+    user_cleanup_days: CleanupPeriod,
     resource_types: ResourceTypes,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     endpoint_overrides: &'a BTreeMap<InstanceId, Endpoint>,
@@ -109,7 +113,9 @@ impl Serialize for Integration {
                 .then_some(&self.lock_database),
             ssl_mode: self.ssl_mode,
             ssl_root_cert: self.ssl_root_cert.as_deref(),
+            connector_rotation_days: self.connector_rotation,
             credentials_rotation_days: self.credentials_rotation,
+            user_cleanup_days: self.user_cleanup,
             resource_types: self.resource_types,
             endpoint_overrides: &self.endpoint_overrides,
             instance,
@@ -134,4 +140,8 @@ impl<'de> Deserialize<'de> for Integration {
             .and_then(|t| from_table(&t))
             .map_err(serde::de::Error::custom)
     }
+}
+
+fn is_zero_days(period: &CleanupPeriod) -> bool {
+    period.drops_at_revocation()
 }

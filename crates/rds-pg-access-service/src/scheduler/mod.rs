@@ -80,7 +80,7 @@ pub enum JobKind {
     /// Discovery and [`AccessManager::sync`]: the inventory of the synced resource types.
     Sync,
     /// [`AccessManager::rotate`] when due: the connector's password, when the integration's
-    /// `credentials_rotation_days` have passed (or a rotation was left unfinished).
+    /// `connector_rotation_days` have passed (or a rotation was left unfinished).
     Rotate,
 }
 
