@@ -353,8 +353,8 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    pub(crate) fn rotate(&self, outcome: &crate::rotate::RotateOutcome) {
-        use crate::rotate::RotateOutcome;
+    pub(crate) fn rotate(&self, outcome: &crate::report::rotation::RotateOutcome) {
+        use crate::report::rotation::RotateOutcome;
         let (RotateOutcome::Rotated(report) | RotateOutcome::Incomplete(report)) = outcome else {
             return; // nothing changed: not due, busy elsewhere, nothing to rotate
         };

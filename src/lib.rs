@@ -20,6 +20,10 @@
 //! | [`pg_auth`] | `pg-auth` | `CredentialSource` (password, Secrets Manager, IAM token), libpq-exact TLS, connect, pool |
 //! | [`pg_grants`] | `pg-grants` | quoting, time-bound roles, privileges: inspect → plan → apply, revoke, inventory |
 //!
+//! Each report has a document ([`document`]): its stable JSON shape and text form, exactly
+//! what `rdspg` prints. The map of the workspace, the path of a grant and where to make the
+//! usual changes: `ARCHITECTURE.md`.
+//!
 //! ```
 //! use rds_pg_access::iam_policy::{ConnectorPolicy, lint};
 //! use rds_pg_access::integration_model::Settings;
@@ -49,7 +53,6 @@
 struct ReadmeDoctests;
 
 pub mod audit;
-mod check;
 mod credentials;
 pub mod document;
 mod error;
@@ -58,10 +61,10 @@ mod report;
 pub mod rotate;
 mod target;
 
-pub use check::{CheckItem, CheckReport};
 pub use credentials::{ConnectorCredentials, IntegrationCredentials, MAX_CACHED_TARGETS};
 pub use error::{AccessError, error_chain};
 pub use manager::{AccessManager, ExtendRequest, ManagerOptions};
+pub use manager::{CheckItem, CheckReport};
 pub use report::{
     DatabasePlan, FleetObserver, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies,
     InventoryCounts, InventoryEntry, SweepReport, SweptFailure, SweptRole,

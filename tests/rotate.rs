@@ -460,7 +460,10 @@ async fn each_step_failing_leaves_a_secret_that_logs_in_and_a_rerun_finishes() {
             let err = report.instances.results[&b]
                 .as_ref()
                 .expect_err("b is down");
-            assert!(rds_pg_access::error_chain(err).contains("127.0.0.1"), "{err}");
+            assert!(
+                rds_pg_access::error_chain(err).contains("127.0.0.1"),
+                "{err}"
+            );
         }
         other => panic!("expected Incomplete, got {other:?}"),
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
-use crate::check::{CheckItem, CheckReport};
+use crate::manager::{CheckItem, CheckReport};
 
 /// `{instance, item, ok, detail, fix}`.
 impl Serialize for CheckItem {

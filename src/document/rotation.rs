@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::rfc3339;
 use crate::error::error_chain;
-use crate::rotate::{AcceptedStage, RotateOutcome, RotationReport};
+use crate::report::rotation::{AcceptedStage, RotateOutcome, RotationReport};
 
 /// What a rotation did on one instance.
 #[derive(Debug, Clone, Serialize)]

@@ -205,12 +205,20 @@ impl AwsDirectory {
     /// [`DiscoveryError::InvalidOption`] naming the bad option.
     pub async fn from_options(options: &AwsOptions) -> Result<Self, DiscoveryError> {
         let config = options.load_sdk_config().await?;
-        Ok(Self {
-            client: aws_sdk_rds::Client::new(&config),
+        Ok(Self::from_loaded(options, &config))
+    }
+
+    /// As [`from_options`](Self::from_options), with the configuration `options` already
+    /// loaded ([`AwsOptions::load_sdk_config`]): a caller that needs it for other clients too
+    /// (Secrets Manager, IAM tokens) loads it once. Credentials are resolved at the first
+    /// call, as with `from_options`.
+    pub fn from_loaded(options: &AwsOptions, config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_rds::Client::new(config),
             region: options.region.clone(),
             max_attempts: options.max_attempts,
             profile: options.profile.clone(),
-        })
+        }
     }
 
     /// Builds a directory from an already loaded AWS configuration (region, credentials,

@@ -6,8 +6,9 @@ use pg_grants::quote::Ident;
 use pg_grants::setup::ConnectorSetup;
 use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session};
 
+use super::AccessManager;
 use crate::error::AccessError;
-use crate::manager::AccessManager;
+use crate::error::error_chain;
 use crate::target::Target;
 
 /// One finding of a check: what was checked, whether it is right, and what fixes it.
@@ -126,21 +127,6 @@ fn credential_exposure(
     }
 }
 
-/// An error and its causes, `error: cause: cause` (a check item's detail is read on its own).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// A role name that no one has: planning a grant for it lists every object the connector
 /// could not grant on, without creating anything.
 const PROBE_ROLE: &str = "rdspg_check_probe";
@@ -160,7 +146,7 @@ impl AccessManager {
         let resolution = match self.targets().await {
             Ok(resolution) => resolution,
             Err(error) => {
-                report.push(None, "discovery", false, error.to_string(), None);
+                report.push(None, "discovery", false, error_chain(&error), None);
                 return Ok(report);
             }
         };
@@ -183,7 +169,7 @@ impl AccessManager {
         let (ok, detail, fix) = credential_exposure(self.integration());
         report.push(None, "tls-verify", ok, detail, fix);
         for (name, error) in &resolution.unusable {
-            report.push(Some(name), "instance", false, error.to_string(), None);
+            report.push(Some(name), "instance", false, error_chain(error), None);
         }
         for target in &resolution.targets {
             let items = match tokio::time::timeout(
@@ -221,7 +207,7 @@ impl AccessManager {
                 ),
                 None,
             ),
-            Err(error) => report.push(None, "iam-policy", false, error.to_string(), None),
+            Err(error) => report.push(None, "iam-policy", false, error_chain(&error), None),
         }
         Ok(report)
     }
@@ -250,7 +236,7 @@ impl AccessManager {
                     name,
                     "login",
                     false,
-                    error.to_string(),
+                    error_chain(&error),
                     Some(VERIFY_FIX.to_owned()),
                 );
                 return report;

@@ -8,6 +8,8 @@ use time::OffsetDateTime;
 
 use crate::error::AccessError;
 
+pub(crate) mod rotation;
+
 /// What one instance did: its result, or why it failed (unreachable, refused, timed out), with
 /// the reason and its fix in the error's message.
 pub type InstanceOutcome<T> = Result<T, AccessError>;

@@ -1,0 +1,173 @@
+//! [`AccessManager::extend`]: a managed user's expiry moved, checked against the access flows.
+
+use integration_model::{AccessRequest, Identifier, ResourcePath};
+use pg_grants::quote::Ident;
+use pg_grants::{GrantsError, ManagedRecord, Session};
+use time::OffsetDateTime;
+
+use crate::error::AccessError;
+use crate::report::FleetReport;
+use crate::target::Target;
+
+use super::AccessManager;
+
+/// An extension of a managed role's access (see [`AccessManager::extend`]).
+///
+/// ```
+/// use rds_pg_access::ExtendRequest;
+/// let until = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+/// let request = ExtendRequest::new("alice".parse()?, until).approved_by("carol");
+/// assert_eq!(request.approved_by.as_deref(), Some("carol"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExtendRequest {
+    /// The managed database user.
+    pub user: Identifier,
+    /// The new expiry.
+    pub until: OffsetDateTime,
+    /// Who approved the extension, when an access flow needs an approver.
+    pub approved_by: Option<String>,
+}
+
+impl ExtendRequest {
+    /// Extends `user` until `until`, without an approver.
+    pub fn new(user: Identifier, until: OffsetDateTime) -> Self {
+        Self {
+            user,
+            until,
+            approved_by: None,
+        }
+    }
+
+    /// Extends `user` for `duration` counted from `now` (whole seconds, as a role's
+    /// `VALID UNTIL` keeps them), without an approver.
+    ///
+    /// ```
+    /// use rds_pg_access::ExtendRequest;
+    /// let now = time::macros::datetime!(2026-12-06 10:00:00.75 UTC);
+    /// let request = ExtendRequest::lasting("alice".parse()?, "2h".parse()?, now);
+    /// assert_eq!(request.until, time::macros::datetime!(2026-12-06 12:00:00 UTC));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lasting(
+        user: Identifier,
+        duration: integration_model::AccessDuration,
+        now: OffsetDateTime,
+    ) -> Self {
+        let until = now + duration.as_duration();
+        Self::new(user, until.replace_nanosecond(0).unwrap_or(until))
+    }
+
+    /// Names the approver (checked as a grant's approver is).
+    #[must_use]
+    pub fn approved_by(mut self, approver: impl Into<String>) -> Self {
+        self.approved_by = Some(approver.into());
+        self
+    }
+}
+
+impl AccessManager {
+    /// Changes the expiry of the managed role `request.user` on every instance where it
+    /// exists, to `request.until`. Checked on each instance before anything changes there:
+    /// the role must still log in (a role whose revocation started is refused,
+    /// [`AccessError::RevocationStarted`]), and the extension must pass the integration's
+    /// access flows as a grant of the role's level and resources (from its record) for the
+    /// time from now until `until` would, with the approver the request names
+    /// ([`AccessError::ExtendNotAllowed`]). With flows configured, a role whose record names
+    /// no resources (made before they were recorded) is refused.
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; per-instance failures are in the result.
+    pub async fn extend(
+        &self,
+        request: &ExtendRequest,
+    ) -> Result<FleetReport<Option<ManagedRecord>>, AccessError> {
+        let resolution = self.targets().await?;
+        let user = &request.user;
+        let until = request.until;
+        let role = Ident::from(user);
+        let now = self.now();
+        let report = self
+            .fan_out(resolution, None, |target, _| {
+                let role = role.clone();
+                async move {
+                    let _role_lock = self.role_lock(&target, &role).await?;
+                    let connection = self
+                        .connect(&target, self.inner.integration.database().as_str())
+                        .await?;
+                    let session =
+                        Session::new(connection.client(), self.inner.grants.clone()).await?;
+                    let current = match session.managed_role(&role).await {
+                        Ok(current) => current,
+                        Err(GrantsError::RoleNotFound { .. }) => return Ok(None),
+                        Err(e) => return Err(e.into()),
+                    };
+                    if !current.can_login {
+                        return Err(AccessError::RevocationStarted {
+                            instance: target.name.clone(),
+                            user: role.to_string(),
+                        });
+                    }
+                    self.extension_allowed(&target, request, &current.record, now)?;
+                    Ok(Some(session.set_expiry(&role, until).await?))
+                }
+            })
+            .await;
+        self.audit()
+            .extend(user, until, request.approved_by.as_deref(), &report);
+        Ok(report)
+    }
+
+    /// Checks an extension against the access flows as a grant of the role's recorded level
+    /// and resources, for the time from `now` to the new expiry.
+    pub(super) fn extension_allowed(
+        &self,
+        target: &Target,
+        request: &ExtendRequest,
+        record: &ManagedRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), AccessError> {
+        let flows = self.inner.integration.access_flows();
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let refuse = |reason: String| AccessError::ExtendNotAllowed {
+            instance: target.name.clone(),
+            user: request.user.to_string(),
+            reason,
+        };
+        let seconds = (request.until - now).whole_seconds();
+        let duration = u64::try_from(seconds)
+            .ok()
+            .and_then(|s| integration_model::AccessDuration::from_secs(s).ok())
+            .ok_or_else(|| {
+                refuse(format!(
+                    "the new expiry is {seconds} s from now, outside what any access can last"
+                ))
+            })?;
+        let resources = record
+            .resources
+            .iter()
+            .map(|r| r.parse::<ResourcePath>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| refuse(format!("its record holds an unreadable resource: {e}")))?;
+        if resources.is_empty() {
+            return Err(refuse(
+                "its record names no resources to check against the access flows; \
+                 grant anew instead"
+                    .to_owned(),
+            ));
+        }
+        let mut as_grant = AccessRequest::builder(request.user.clone(), record.level, duration)
+            .resources(resources);
+        if let Some(approver) = &request.approved_by {
+            as_grant = as_grant.approved_by(approver);
+        }
+        let as_grant = as_grant.build()?;
+        integration_model::check_flows(flows, &as_grant)
+            .map(|_| ())
+            .map_err(|refusal| refuse(refusal.to_string()))
+    }
+}

@@ -1,0 +1,188 @@
+//! The lock database's sessions: job locks (`sweep`, `rotate`, `sync:<integration>`) and
+//! per-role operation locks, with the sessions that squat them.
+
+use integration_model::InstanceId;
+use pg_auth::Connection;
+use pg_grants::quote::Ident;
+use pg_grants::{AdvisoryKey, AdvisoryLocks, GrantsError, LockHolder};
+
+use crate::error::AccessError;
+use crate::target::Target;
+
+use super::AccessManager;
+
+/// The namespace of per-role operation locks, taken in the lock database.
+pub(super) const ROLE_LOCK: &str = "rdspg-role";
+
+/// A dedicated connection to an instance's lock database
+/// ([`Integration::lock_database`]), for session-level advisory locks.
+///
+/// PostgreSQL advisory locks belong to one database, so locks taken in each integration's
+/// home database would not exclude each other when two integrations of one instance have
+/// different `database`s. Every job lock (`sweep`, `sync:<integration>`, `rotate`) and every
+/// per-role operation lock is taken here instead, one database per instance. The connection
+/// is never pooled: its locks end when it is dropped, also when the work is cancelled or the
+/// process dies (the server ends the session).
+pub(crate) struct LockSession {
+    connection: Connection,
+}
+
+impl LockSession {
+    /// The connection (to run statements that must hold this session's locks).
+    pub(crate) fn client(&self) -> &tokio_postgres::Client {
+        self.connection.client()
+    }
+
+    /// Takes job lock `job` (see [`Session::try_job_lock`]), or says who holds it: another
+    /// session, from any integration or replica, or a squatter. The key is public and any login role may
+    /// take it: a lock held by a session without `CREATEROLE` is squatted
+    /// ([`JobLock::Squatted`], logged as a warning), and the job runs anyway (nothing
+    /// legitimate holds it); one held by connectors only is [`JobLock::Busy`].
+    pub(crate) async fn job_lock(
+        &self,
+        instance: &InstanceId,
+        job: &str,
+    ) -> Result<JobLock, AccessError> {
+        let locks = AdvisoryLocks::new(self.connection.client());
+        let key = AdvisoryKey::job(job);
+        if locks.try_lock(&key).await? {
+            return Ok(JobLock::Taken);
+        }
+        let squatters = locks.squatters(&key).await?;
+        if squatters.is_empty() {
+            return Ok(JobLock::Busy);
+        }
+        tracing::warn!(%instance, job, squatters = %names(&squatters),
+            "a session without CREATEROLE holds the job lock: squatted, running the job anyway");
+        Ok(JobLock::Squatted(squatters))
+    }
+
+    /// Takes the per-role operation lock of `role` (waiting while a connector holds it;
+    /// released by [`LockSession::unlock_role`] or with the connection). When a session
+    /// without `CREATEROLE` holds it (any login may take the public key), it is squatted: the
+    /// operation goes on without it, and the squatters are returned (empty: the lock is
+    /// held here). Callers disable the role's login before, so that nothing here can keep
+    /// it alive.
+    pub(crate) async fn lock_role(&self, role: &Ident) -> Result<Vec<LockHolder>, GrantsError> {
+        let locks = AdvisoryLocks::new(self.connection.client());
+        let key = AdvisoryKey::new(ROLE_LOCK, role);
+        if locks.try_lock(&key).await? {
+            return Ok(Vec::new());
+        }
+        let squatters = self.role_lock_squatters(role, &key).await?;
+        if !squatters.is_empty() {
+            return Ok(squatters);
+        }
+        match locks.lock(&key).await {
+            Ok(()) => Ok(Vec::new()),
+            // A squatter may have taken it between the check and the wait.
+            Err(e) if e.sqlstate() == Some("55P03") => {
+                let squatters = self.role_lock_squatters(role, &key).await?;
+                if squatters.is_empty() {
+                    Err(e)
+                } else {
+                    Ok(squatters)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn role_lock_squatters(
+        &self,
+        role: &Ident,
+        key: &AdvisoryKey,
+    ) -> Result<Vec<LockHolder>, GrantsError> {
+        let squatters = AdvisoryLocks::new(self.connection.client())
+            .squatters(key)
+            .await?;
+        if !squatters.is_empty() {
+            tracing::warn!(user = %role, squatters = %names(&squatters),
+                "a session without CREATEROLE holds the per-role lock: squatted, going on without it");
+        }
+        Ok(squatters)
+    }
+
+    /// Releases the per-role operation lock of `role`.
+    pub(crate) async fn unlock_role(&self, role: &Ident) -> Result<(), GrantsError> {
+        AdvisoryLocks::new(self.connection.client())
+            .unlock(&AdvisoryKey::new(ROLE_LOCK, role))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The outcome of [`LockSession::job_lock`].
+#[derive(Debug)]
+pub(crate) enum JobLock {
+    /// This session holds it.
+    Taken,
+    /// A connector (another replica or integration) holds it: skip this round.
+    Busy,
+    /// Only sessions without `CREATEROLE` hold it besides: run the job anyway, and report.
+    Squatted(Vec<LockHolder>),
+}
+
+/// `a (pid 1), b (pid 2)`.
+pub(crate) fn names(holders: &[LockHolder]) -> String {
+    holders
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The per-role operation lock of one role on one instance, held until dropped (see
+/// [`AccessManager::role_lock`]).
+pub(crate) struct RoleLock {
+    _session: LockSession,
+    /// Sessions without `CREATEROLE` that held the lock: the operation went on without it.
+    pub(crate) squatters: Vec<LockHolder>,
+}
+
+impl AccessManager {
+    /// Opens a [`LockSession`] on `target`'s lock database with the connector's credential.
+    pub(crate) async fn lock_session(&self, target: &Target) -> Result<LockSession, AccessError> {
+        let source = self.inner.credentials.source_for(target)?;
+        self.lock_session_with(target, source.as_ref()).await
+    }
+
+    /// As [`AccessManager::lock_session`], logging in with `source` (a rotation logs in with a
+    /// chosen stage of the secret). A password the server refuses comes back unchanged, as
+    /// [`AccessError::Auth`]; any other failure is [`AccessError::LockDatabase`], naming the
+    /// setting.
+    pub(crate) async fn lock_session_with(
+        &self,
+        target: &Target,
+        source: &dyn pg_auth::CredentialSource,
+    ) -> Result<LockSession, AccessError> {
+        let database = self.inner.integration.lock_database().as_str();
+        match self.connect_with(target, database, source).await {
+            Ok(connection) => Ok(LockSession { connection }),
+            Err(AccessError::Auth(e)) if e.is_authentication_failure() => Err(AccessError::Auth(e)),
+            Err(e) => Err(AccessError::LockDatabase {
+                instance: target.name.clone(),
+                database: database.to_owned(),
+                source: Box::new(e),
+            }),
+        }
+    }
+
+    /// Takes the per-role operation lock of `role` on `target` (waiting while another holds
+    /// it) in the instance's lock database, on a dedicated connection; held until the guard
+    /// is dropped. Revocations (also those of sweeps and of a failed grant's undo), grants and
+    /// extensions take it, so that no two operations on one role interleave whatever the home
+    /// database of the integration that runs them.
+    pub(crate) async fn role_lock(
+        &self,
+        target: &Target,
+        role: &Ident,
+    ) -> Result<RoleLock, AccessError> {
+        let session = self.lock_session(target).await?;
+        let squatters = session.lock_role(role).await?;
+        Ok(RoleLock {
+            _session: session,
+            squatters,
+        })
+    }
+}
