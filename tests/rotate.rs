@@ -15,9 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use pg_testkit::{MotoServer, TestCluster};
+use pg_testkit::{MotoFleet, MotoServer, TestCluster};
 use rds_pg_access::integration_model::{Integration, Settings};
 use rds_pg_access::pg_auth::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, ConnectOptions, ExposeSecret, ManualClock, SdkConfig,
@@ -35,17 +33,18 @@ struct Fleet {
     aws: SdkConfig,
 }
 
-fn aws_config(moto: &MotoServer) -> SdkConfig {
-    SdkConfig::builder()
-        .region(aws_config::Region::new(moto.region().to_owned()))
-        .endpoint_url(moto.endpoint_url())
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            moto.access_key_id(),
-            moto.secret_access_key(),
-            None,
-            None,
-            "moto",
-        )))
+fn fleet() -> Fleet {
+    let kit = MotoFleet::builder()
+        .secret_id(SECRET)
+        .start()
+        .unwrap_or_else(|e| panic!("moto_server and PostgreSQL are required: {e}"));
+    let settings = Settings::from_toml_str(&kit.settings_toml("credentials_rotation_days = 30\n"))
+        .expect("settings");
+    let integration = settings.integrations()[0].clone();
+    let MotoFleet { moto, a, b, .. } = kit;
+    let aws = moto
+        .sdk_config()
+        .to_builder()
         // A frozen moto must fail a call quickly, not hang it.
         .timeout_config(
             TimeoutConfig::builder()
@@ -53,55 +52,7 @@ fn aws_config(moto: &MotoServer) -> SdkConfig {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build()
-}
-
-fn fleet() -> Fleet {
-    let moto = MotoServer::start()
-        .unwrap_or_else(|e| panic!("moto_server is required (pip install 'moto[server]'): {e}"));
-    let a = TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is required: {e}"));
-    let b = TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is required: {e}"));
-    let password = a.connector().password.clone();
-    b.sql(
-        "postgres",
-        &format!("ALTER ROLE apono_connector PASSWORD '{password}'"),
-    )
-    .expect("align the connector's password");
-    moto.boto3(&format!(
-        r#"
-for name in ["orders-a", "orders-b"]:
-    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
-                           MasterUsername="postgres", MasterUserPassword="password123",
-                           AllocatedStorage=20, Tags=[{{"Key": "team", "Value": "orders"}}])
-secrets.create_secret(Name={SECRET:?}, SecretString=json.dumps({{
-    "username": "apono_connector", "password": {password:?}, "engine": "postgres",
-    "host": "orders-a.example", "port": 5432, "dbname": "postgres"}}))
-"#
-    ))
-    .expect("create instances and the secret in moto");
-    let settings = Settings::from_toml_str(&format!(
-        r#"
-name = "orders"
-region = "{region}"
-auth = "password"
-ssl_mode = "disable"
-credentials_rotation_days = 30
-[instance]
-tags = {{ team = "orders" }}
-[secret]
-id = "{SECRET}"
-[endpoint_overrides]
-orders-a = "127.0.0.1:{pa}"
-orders-b = "127.0.0.1:{pb}"
-"#,
-        region = moto.region(),
-        pa = a.port(),
-        pb = b.port(),
-    ))
-    .expect("settings");
-    let integration = settings.integrations()[0].clone();
-    let aws = aws_config(&moto);
+        .build();
     Fleet {
         moto,
         a,
