@@ -33,6 +33,19 @@ struct Fleet {
     aws: SdkConfig,
 }
 
+/// Moto's SDK configuration, failing fast: a frozen moto must fail a call quickly, not hang it.
+fn aws_config(moto: &MotoServer) -> SdkConfig {
+    moto.sdk_config()
+        .to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .build()
+}
+
 fn fleet() -> Fleet {
     let kit = MotoFleet::builder()
         .secret_id(SECRET)
@@ -42,17 +55,7 @@ fn fleet() -> Fleet {
         .expect("settings");
     let integration = settings.integrations()[0].clone();
     let MotoFleet { moto, a, b, .. } = kit;
-    let aws = moto
-        .sdk_config()
-        .to_builder()
-        // A frozen moto must fail a call quickly, not hang it.
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .build();
+    let aws = aws_config(&moto);
     Fleet {
         moto,
         a,

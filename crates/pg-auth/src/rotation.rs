@@ -31,7 +31,6 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::primitives::DateTime;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
@@ -220,7 +219,7 @@ impl SecretsManagerRotation {
         AuthError::SecretRotation {
             secret_id: self.secret_id.clone(),
             operation,
-            source: DisplayErrorContext(e).to_string().into(),
+            source: Box::new(e),
         }
     }
 

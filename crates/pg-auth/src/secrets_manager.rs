@@ -209,9 +209,7 @@ impl SecretsManagerSource {
                 return Err(AuthError::SecretsManager {
                     secret_id: self.secret_id.clone(),
                     version_stage: stage.to_owned(),
-                    source: aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                        .to_string()
-                        .into(),
+                    source: Box::new(e),
                 });
             }
         };
