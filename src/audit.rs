@@ -133,11 +133,11 @@ impl AuditRecord {
 #[non_exhaustive]
 pub enum AuditError {
     /// The record could not be encoded as JSON.
-    #[error("encoding an audit record: {0}")]
+    #[error("encoding an audit record")]
     Encode(#[source] serde_json::Error),
     /// The sink could not be written (disk full, file removed, stdout closed); fix the sink,
     /// the change itself was made.
-    #[error("writing an audit record to {sink}: {source}")]
+    #[error("writing an audit record to {sink}")]
     Write {
         /// The sink (`stdout` or the file's path).
         sink: String,
@@ -265,15 +265,15 @@ impl<'a> Emitter<'a> {
         if let Some(sink) = self.sink
             && let Err(error) = sink.record(record)
         {
-            tracing::error!(%error, action = ?record.action, instance = %record.instance,
-                "audit record not written");
+            tracing::error!(error = %crate::error_chain(&error), action = ?record.action,
+                instance = %record.instance, "audit record not written");
         }
     }
 
     fn outcome<T>(result: &Result<T, crate::AccessError>) -> (AuditOutcome, Option<String>) {
         match result {
             Ok(_) => (AuditOutcome::Success, None),
-            Err(e) => (AuditOutcome::Failure, Some(e.to_string())),
+            Err(e) => (AuditOutcome::Failure, Some(crate::error_chain(e))),
         }
     }
 
@@ -397,7 +397,7 @@ impl<'a> Emitter<'a> {
         record.request_id = Some(role.record.request_id.clone());
         record.level = Some(role.record.level.to_string());
         record.expires_at = Some(role.record.expires_at);
-        record.error = Some(error.to_string());
+        record.error = Some(crate::error_chain(error));
         self.write(&record);
     }
 }

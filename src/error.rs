@@ -70,16 +70,16 @@ pub enum AccessError {
         reason: String,
     },
     /// A policy could not be built from what discovery returned.
-    #[error("building the IAM policy: {0}")]
+    #[error("building the IAM policy")]
     Policy(#[source] iam_policy::BuildError),
     /// The connector could not connect to the instance's lock database
     /// ([`Integration::lock_database`](integration_model::Integration::lock_database)), where
     /// it takes its job and per-role advisory locks; nothing was changed on the instance.
     #[error(
         "instance {instance}: cannot connect to the lock database {database:?} (setting \
-         `lock_database`), where the connector takes its job and per-role locks: {source}. \
-         Give the connector CONNECT on it, or set `lock_database` to a database it can \
-         connect to (the same for every integration of this instance)"
+         `lock_database`), where the connector takes its job and per-role locks; give the \
+         connector CONNECT on it, or set `lock_database` to a database it can connect to \
+         (the same for every integration of this instance)"
     )]
     LockDatabase {
         /// The instance.
@@ -154,6 +154,38 @@ pub enum AccessError {
         disable_login: Option<Box<GrantsError>>,
     },
     /// The AWS configuration could not be loaded.
-    #[error("loading the AWS configuration: {0}")]
+    #[error("loading the AWS configuration")]
     AwsConfig(#[source] DiscoveryError),
+}
+
+/// An error and its causes in one line, `error: cause: cause` (each message folded onto one
+/// line; a cause whose text the line already holds is not repeated), as the CLI and the
+/// documents show errors.
+///
+/// ```
+/// let io = std::io::Error::other("disk full");
+/// assert_eq!(rds_pg_access::error_chain(&io), "disk full");
+/// ```
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = one_line(&error.to_string());
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = one_line(&cause.to_string());
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Folds a multi-line message (e.g. a TOML error with a source excerpt) into one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

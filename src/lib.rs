@@ -7,10 +7,9 @@
 //! (which credential logs the connector in), and the crates are re-exported so that one
 //! dependency brings them all.
 //!
-//! To run the connector as a service, [`scheduler::Scheduler`] runs every integration's
-//! sweep, sync and rotation on their intervals until a shutdown signal, with a health and
-//! metrics state for an HTTP layer (`rdspg serve` is that loop plus `/healthz` and
-//! `/metrics`); [`audit`] records every grant, extend, revoke, swept user and rotation
+//! To run the connector as a service (every integration's sweep, sync and rotation on their
+//! intervals, `/healthz`, `/metrics`), use the crate `rds-pg-access-service`, which builds on
+//! this one; [`audit`] records every grant, extend, revoke, swept user and rotation
 //! ([`AccessManager::with_audit`]).
 //!
 //! | module | crate | what it owns |
@@ -52,16 +51,16 @@ struct ReadmeDoctests;
 pub mod audit;
 mod check;
 mod credentials;
+pub mod document;
 mod error;
 mod manager;
 mod report;
 pub mod rotate;
-pub mod scheduler;
 mod target;
 
 pub use check::{CheckItem, CheckReport};
 pub use credentials::{ConnectorCredentials, IntegrationCredentials, MAX_CACHED_TARGETS};
-pub use error::AccessError;
+pub use error::{AccessError, error_chain};
 pub use manager::{AccessManager, ExtendRequest, ManagerOptions};
 pub use report::{
     DatabasePlan, FleetObserver, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies,
@@ -71,7 +70,7 @@ pub use rotate::{
     AcceptedStage, InstanceRotation, RotateError, RotateOutcome, Rotation, RotationReport,
     RotationStatus,
 };
-pub use target::{LOCAL_TARGET, Resolution, Target, resolve_targets};
+pub use target::{LOCAL_TARGET, Resolution, Target, default_instance, resolve_targets};
 
 pub use iam_policy;
 pub use integration_model;

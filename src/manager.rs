@@ -76,6 +76,25 @@ impl ExtendRequest {
         }
     }
 
+    /// Extends `user` for `duration` counted from `now` (whole seconds, as a role's
+    /// `VALID UNTIL` keeps them), without an approver.
+    ///
+    /// ```
+    /// use rds_pg_access::ExtendRequest;
+    /// let now = time::macros::datetime!(2026-12-06 10:00:00.75 UTC);
+    /// let request = ExtendRequest::lasting("alice".parse()?, "2h".parse()?, now);
+    /// assert_eq!(request.until, time::macros::datetime!(2026-12-06 12:00:00 UTC));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lasting(
+        user: Identifier,
+        duration: integration_model::AccessDuration,
+        now: OffsetDateTime,
+    ) -> Self {
+        let until = now + duration.as_duration();
+        Self::new(user, until.replace_nanosecond(0).unwrap_or(until))
+    }
+
     /// Names the approver (checked as a grant's approver is).
     #[must_use]
     pub fn approved_by(mut self, approver: impl Into<String>) -> Self {
@@ -972,8 +991,6 @@ impl AccessManager {
         self.sweep_until(None).await
     }
 
-    /// As [`AccessManager::sweep`]; once `stop` is cancelled, each instance finishes the
-    /// revocation in flight and starts no other (the rest waits for the next sweep).
     /// Disables the login of every expired managed role on `target` that can still log in,
     /// each on its own, taking no lock (see [`Session::disable_login`]); failures are logged
     /// (the sweep that holds the instance's job lock reports them).
@@ -1000,7 +1017,13 @@ impl AccessManager {
         }
     }
 
-    pub(crate) async fn sweep_until(
+    /// As [`AccessManager::sweep`]; once `stop` is cancelled, each instance finishes the
+    /// revocation in flight and starts no other (the rest waits for the next sweep). The
+    /// service's sweep job runs this with its shutdown token.
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; per-instance failures are in the result.
+    pub async fn sweep_until(
         &self,
         stop: Option<&tokio_util::sync::CancellationToken>,
     ) -> Result<FleetReport<SweepReport>, AccessError> {
@@ -1461,6 +1484,23 @@ impl AccessManager {
         S: Fn(&InstanceId, &str, &InventoryEntry) + Send + Sync,
     {
         Ok(unlocked(self.sync_locked(sink, None).await?))
+    }
+
+    /// As [`AccessManager::sync`], as the service's sync job runs it: each instance under the
+    /// job lock `sync:<integration>` (in its lock database), so that replicas do not sync one
+    /// instance at once; an instance whose lock another replica holds is `None` (skipped).
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; per-instance failures are in the result.
+    pub async fn sync_as_job<S>(
+        &self,
+        sink: S,
+    ) -> Result<FleetReport<Option<InventoryCounts>>, AccessError>
+    where
+        S: Fn(&InstanceId, &str, &InventoryEntry) + Send + Sync,
+    {
+        let job = format!("sync:{}", self.inner.integration.name());
+        self.sync_locked(sink, Some(&job)).await
     }
 
     /// As [`AccessManager::sync`], with a job lock per instance as

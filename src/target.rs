@@ -138,6 +138,30 @@ pub async fn resolve_targets(
     Ok(resolution)
 }
 
+/// The instance a resource names when it names none: the integration's one instance when it
+/// selects exactly one by id, [`LOCAL_TARGET`] when it selects none (a fixed endpoint), and
+/// `None` when it selects a fleet by tags (then the request must name the instance).
+///
+/// ```
+/// use rds_pg_access::integration_model::Settings;
+/// let settings = Settings::from_toml_str(r#"
+///     name = "orders"
+///     region = "eu-west-1"
+///     [instance]
+///     id = "orders-db"
+/// "#)?;
+/// let orders = settings.get("orders").expect("named");
+/// assert_eq!(rds_pg_access::default_instance(orders).map(|i| i.to_string()), Some("orders-db".to_owned()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn default_instance(integration: &Integration) -> Option<InstanceId> {
+    match (integration.single_instance(), integration.instance()) {
+        (Some(only), _) => Some(only.clone()),
+        (None, None) => Some(local_name()),
+        (None, Some(_)) => None,
+    }
+}
+
 pub(crate) fn local_name() -> InstanceId {
     #[allow(clippy::expect_used)] // a constant, checked by `local_target_name_is_valid`
     LOCAL_TARGET

@@ -21,8 +21,8 @@ use rds_pg_access::pg_auth::{Clock, ManualClock, SecretString, StaticPassword};
 use rds_pg_access::rds_discovery::{
     DbInstance, DiscoveryError, InstanceDirectory, StaticDirectory,
 };
-use rds_pg_access::scheduler::{InstanceRun, Intervals, JobKind, Scheduler, ServiceState};
 use rds_pg_access::{AccessManager, IntegrationCredentials};
+use rds_pg_access_service::scheduler::{InstanceRun, Intervals, JobKind, Scheduler, ServiceState};
 
 /// Both clusters answer the integration's tag selector.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ const USERS: [&str; 6] = ["r0", "r1", "r2", "r3", "r4", "r5"];
 
 struct Replica {
     state: Arc<ServiceState>,
-    shutdown: rds_pg_access::scheduler::CancellationToken,
+    shutdown: rds_pg_access_service::scheduler::CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 

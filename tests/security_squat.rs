@@ -17,8 +17,8 @@ use pg_testkit::TestCluster;
 use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessRequest, Settings};
 use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock, SecretString, StaticPassword};
 use rds_pg_access::rds_discovery::StaticDirectory;
-use rds_pg_access::scheduler::{InstanceRun, Intervals, JobKind, Scheduler};
 use rds_pg_access::{AccessManager, IntegrationCredentials};
+use rds_pg_access_service::scheduler::{InstanceRun, Intervals, JobKind, Scheduler};
 
 fn manager(cluster: &TestCluster) -> AccessManager {
     let text = format!(

@@ -25,8 +25,8 @@ use rds_pg_access::pg_auth::{Clock, ManualClock, SecretString, StaticPassword};
 use rds_pg_access::rds_discovery::{
     DbInstance, DiscoveryError, InstanceDirectory, StaticDirectory,
 };
-use rds_pg_access::scheduler::{InstanceRun, Intervals, JobKind, Scheduler};
 use rds_pg_access::{AccessManager, IntegrationCredentials};
+use rds_pg_access_service::scheduler::{InstanceRun, Intervals, JobKind, Scheduler};
 use serde_json::Value;
 
 /// A cluster, a config file for it (`[endpoint]`, password from the environment) and a manager.

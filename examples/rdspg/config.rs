@@ -58,7 +58,7 @@ pub(crate) fn load_settings(path: &Path) -> Result<Settings, Failure> {
     } else {
         Settings::from_toml_str(&text)
     };
-    parsed.map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+    parsed.map_err(|e| Failure::usage(format!("{}: {}", path.display(), Failure::chain(&e))))
 }
 
 pub(crate) fn run_validate(args: &ValidateArgs, output: Output) -> Result<ExitCode, Failure> {

@@ -9,6 +9,9 @@ mod cli;
 mod config;
 mod connect;
 mod discover;
+mod fleet;
+mod grant;
+mod lifecycle;
 mod output;
 mod policy;
 mod quickstart;
@@ -29,15 +32,15 @@ fn main() -> ExitCode {
         Command::Token(args) => connect::run_token(args, cli.output),
         Command::Ping(args) => connect::run_ping(args, cli.output),
         Command::Discover(args) => discover::run(args, cli.output),
-        Command::Grant(args) => access::run_grant(args, cli.output),
-        Command::Revoke(args) => access::run_revoke(args, cli.output),
-        Command::Inspect(args) => access::run_inspect(args, cli.output),
-        Command::Inventory(args) => access::run_inventory(args, cli.output, false),
-        Command::Sync(args) => access::run_inventory(args, cli.output, true),
-        Command::Check(args) => access::run_check(args, cli.output),
-        Command::Sweep(args) => access::run_sweep(args, cli.output),
+        Command::Grant(args) => grant::run(args, cli.output),
+        Command::Revoke(args) => lifecycle::run_revoke(args, cli.output),
+        Command::Inspect(args) => lifecycle::run_inspect(args, cli.output),
+        Command::Inventory(args) => fleet::run_inventory(args, cli.output, false),
+        Command::Sync(args) => fleet::run_inventory(args, cli.output, true),
+        Command::Check(args) => fleet::run_check(args, cli.output),
+        Command::Sweep(args) => fleet::run_sweep(args, cli.output),
         Command::Rotate(args) => rotate::run(args, cli.output),
-        Command::Extend(args) => access::run_extend(args, cli.output),
+        Command::Extend(args) => lifecycle::run_extend(args, cli.output),
         Command::Serve(args) => serve::run(args),
         Command::Quickstart(args) => quickstart::run(args, cli.output),
     };

@@ -32,20 +32,14 @@ impl Failure {
         Failure::Job(one_line(&message.to_string()))
     }
 
-    /// A job failure from an error, with its chain of causes (`error: cause: cause`), skipping
-    /// causes whose text the message already contains.
+    /// A job failure from an error, with its chain of causes (`error: cause: cause`).
     pub(crate) fn job_error(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-        }
-        Failure::job(message)
+        Failure::job(Self::chain(error))
+    }
+
+    /// An error and its chain of causes, `error: cause: cause`.
+    pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+        rds_pg_access::error_chain(error)
     }
 
     pub(crate) fn message(&self) -> &str {

@@ -46,8 +46,9 @@ pub const RDS_DESCRIBE_DB_INSTANCES: &str = "rds:DescribeDBInstances";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// A field's value is not valid in an ARN.
-    #[error("invalid `{field}` for the {policy} policy: {source}")]
+    /// A field's value is not valid in an ARN; the source, an [`ArnError`], names the value
+    /// and what is accepted.
+    #[error("invalid `{field}` for the {policy} policy")]
     InvalidField {
         /// The policy being built (`connector` or `end-user`).
         policy: &'static str,

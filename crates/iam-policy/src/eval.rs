@@ -101,7 +101,7 @@
 
 mod condition;
 mod context;
-mod glob;
+pub(crate) mod glob;
 mod resource;
 mod substitute;
 

@@ -104,7 +104,9 @@ fn invalid_inputs_are_typed_errors() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("orders-prod"), "{err}");
+    let chain = error_chain(&err);
+    assert!(chain.contains("orders-prod"), "{chain}");
+    assert!(!err.to_string().contains("orders-prod"), "{err}");
     let err = EndUserPolicy::builder()
         .account("12345")
         .build()
@@ -207,4 +209,16 @@ fn generated_policies_draw_no_error_or_warning() {
             .collect();
         assert!(bad.is_empty(), "{}: {bad:#?}", doc.to_json_pretty());
     }
+}
+
+/// An error and its sources joined with ": ", as the CLI prints them.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -111,10 +111,14 @@ impl FromStr for AwsProfile {
 string_newtype!(AwsProfile);
 
 /// The optional `[aws]` table: where and as whom the AWS clients talk.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Serialises as the table: `{"endpoint_url": "…", "profile": "…"}`, absent keys left out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct AwsSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
     endpoint_url: Option<AwsEndpointUrl>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     profile: Option<AwsProfile>,
 }
 

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use crate::ModelError;
 use crate::text::serde_via_str;
+use crate::units::{DAY, Grammar, MINUTE, write_secs};
 
-const MINUTE: u64 = 60;
-const HOUR: u64 = 60 * MINUTE;
-const DAY: u64 = 24 * HOUR;
-const UNITS: [(char, u64); 4] = [('d', DAY), ('h', HOUR), ('m', MINUTE), ('s', 1)];
+const GRAMMAR: Grammar = Grammar {
+    key: "duration",
+    form: "write e.g. 30m, 2h, 7d or 1h30m (units d, h, m, s, largest first)",
+    too_long: "is longer than the maximum, 365d",
+};
 
 /// How long granted access lasts: from 1 minute to 365 days, in whole seconds.
 ///
@@ -54,7 +56,7 @@ impl AccessDuration {
     }
 
     fn check(secs: u64, text: &str) -> Result<Self, ModelError> {
-        const KEY: &str = "duration";
+        const KEY: &str = GRAMMAR.key;
         if secs < Self::MIN.0 {
             return Err(ModelError::invalid(
                 KEY,
@@ -96,15 +98,7 @@ impl From<AccessDuration> for Duration {
 
 impl fmt::Display for AccessDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rest = self.0;
-        for (unit, secs) in UNITS {
-            let count = rest / secs;
-            rest %= secs;
-            if count > 0 {
-                write!(f, "{count}{unit}")?;
-            }
-        }
-        Ok(())
+        write_secs(f, self.0)
     }
 }
 
@@ -112,59 +106,7 @@ impl FromStr for AccessDuration {
     type Err = ModelError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        const KEY: &str = "duration";
-        const FORM: &str = "write e.g. 30m, 2h, 7d or 1h30m (units d, h, m, s, largest first)";
-        if text.is_empty() {
-            return Err(ModelError::invalid(KEY, text, format!("is empty; {FORM}")));
-        }
-        let mut rest = text;
-        let mut total: u64 = 0;
-        let mut next_unit = 0;
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let (number, after) = rest.split_at_checked(digits).unwrap_or((rest, ""));
-            if number.is_empty() {
-                return Err(ModelError::invalid(
-                    KEY,
-                    text,
-                    format!("has {after:?} where a number belongs; {FORM}"),
-                ));
-            }
-            let mut chars = after.chars();
-            let Some(unit) = chars.next() else {
-                return Err(ModelError::invalid(
-                    KEY,
-                    text,
-                    format!("has a number without a unit; {FORM}"),
-                ));
-            };
-            let Some(position) = UNITS.iter().position(|(u, _)| *u == unit) else {
-                return Err(ModelError::invalid(
-                    KEY,
-                    text,
-                    format!("has unknown unit {unit:?}; {FORM}"),
-                ));
-            };
-            if position < next_unit {
-                return Err(ModelError::invalid(
-                    KEY,
-                    text,
-                    format!("repeats or misorders units; {FORM}"),
-                ));
-            }
-            next_unit = position + 1;
-            let unit_secs = UNITS.get(position).map_or(1, |(_, secs)| *secs);
-            total = number
-                .parse::<u64>()
-                .ok()
-                .and_then(|n| n.checked_mul(unit_secs))
-                .and_then(|secs| total.checked_add(secs))
-                .ok_or_else(|| {
-                    ModelError::invalid(KEY, text, "is longer than the maximum, 365d")
-                })?;
-            rest = chars.as_str();
-        }
-        Self::check(total, text)
+        Self::check(GRAMMAR.parse_secs(text)?, text)
     }
 }
 

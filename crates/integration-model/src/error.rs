@@ -14,6 +14,19 @@ use std::error::Error as StdError;
 /// integration[1].name: duplicate "orders-prod"
 /// instance.tgas: unknown key; expected one of: id, tags, tag_keys
 /// ```
+///
+/// A syntax error (no key) names the format and position; what the parser found there is its
+/// [`source`](std::error::Error::source) (smithy-rs RFC 0022: a message never repeats its
+/// source, so print the chain):
+///
+/// ```
+/// use integration_model::{ModelError, Settings};
+/// let err = Settings::from_json_str("{\"name\": }").unwrap_err();
+/// assert_eq!(err.to_string(), "JSON syntax error at line 1, column 10");
+/// let cause = std::error::Error::source(&err).map(ToString::to_string);
+/// assert_eq!(cause.as_deref(), Some("expected value at line 1 column 10"));
+/// assert!(matches!(err, ModelError::Syntax { ref message, .. } if message == "expected value"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
@@ -69,8 +82,10 @@ pub enum ModelError {
         /// The repeated value, quoted.
         value: String,
     },
-    /// The text is not valid TOML or JSON.
-    #[error("{format} syntax error at line {line}, column {column}: {message}")]
+    /// The text is not valid TOML or JSON. The message names the format and the position; the
+    /// parser's own error (what is wrong there) is the [`source`](std::error::Error::source),
+    /// and `message` holds its text on one line for callers that print only this error.
+    #[error("{format} syntax error at line {line}, column {column}")]
     Syntax {
         /// `TOML` or `JSON`.
         format: &'static str,
@@ -78,7 +93,8 @@ pub enum ModelError {
         line: usize,
         /// 1-based column of the error (0 when unknown).
         column: usize,
-        /// The parser's message, without position.
+        /// The parser's message on one line, without position (with the text at the
+        /// position when the parser does not name it, e.g. `duplicate key (at "a")`).
         message: String,
         /// The parser's own error.
         #[source]
@@ -139,8 +155,17 @@ impl ModelError {
         }
     }
 
-    /// Replaces the key (a label for lone values) with the key path where the value was read.
-    pub(crate) fn at(mut self, path: &str) -> Self {
+    /// Replaces the key (a label for lone values, such as `interval`) with where the value was
+    /// read: a key path (`instance.id`) or a command-line flag (`--sweep-every`). Syntax errors,
+    /// which have no key, are returned unchanged.
+    ///
+    /// ```
+    /// use integration_model::InstanceId;
+    /// let err = "9orders".parse::<InstanceId>().unwrap_err().at("--instance");
+    /// assert_eq!(err.key(), Some("--instance"));
+    /// ```
+    #[must_use]
+    pub fn at(mut self, path: &str) -> Self {
         if let Some(key) = self.key_mut() {
             path.clone_into(key);
         }
@@ -186,6 +211,22 @@ pub(crate) fn is_invisible_format_char(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Helpers for unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// An error and its sources joined with ": ", as the CLI prints them.
+    pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
 }
 
 #[cfg(test)]

@@ -84,7 +84,8 @@
 //! Command-line text forms: tag filters `KEY=VALUE` or `KEY` ([`TagFilter`]), resources
 //! `INSTANCE/DATABASE[/SCHEMA[/TABLE]]` ([`ResourcePath`], short form without the instance
 //! through [`Integration::resource_path`]), durations `30m`, `2h`, `7d`, `1h30m`
-//! ([`AccessDuration`]), secrets `NAME`, `ARN` or `env:VAR` ([`SecretRef`]).
+//! ([`AccessDuration`]; service intervals such as `60s` or `15m` read the same way, [`Interval`]),
+//! secrets `NAME`, `ARN` or `env:VAR` ([`SecretRef`]).
 //!
 //! ```
 //! use integration_model::{AuthType, Settings};
@@ -109,6 +110,7 @@
 //! ```
 
 mod text;
+mod units;
 
 /// Compiles and runs the README's example as a doctest.
 #[cfg(doctest)]
@@ -123,6 +125,7 @@ mod endpoint;
 mod error;
 mod flow;
 mod integration;
+mod interval;
 mod names;
 mod node;
 mod region;
@@ -143,6 +146,7 @@ pub use integration::{
     DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, DEFAULT_HOLDER_ROLE, DEFAULT_LOCK_DATABASE,
     InstanceSelector, Integration, IntegrationBuilder, MAX_HOLDER_PREFIX_BYTES,
 };
+pub use interval::Interval;
 pub use names::{Identifier, InstanceId, IntegrationName};
 pub use region::{Partition, Region};
 pub use resource::{ResourcePath, ResourceRef, ResourceType, ResourceTypes};

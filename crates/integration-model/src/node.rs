@@ -313,19 +313,21 @@ mod tests {
     #[test]
     fn syntax_errors_have_positions() {
         let err = from_toml_str("a = 1\na = 2\n").unwrap_err();
-        assert!(
-            err.to_string().contains("duplicate key (at \"a\")"),
-            "{err}"
-        );
+        let ModelError::Syntax { message, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(message.contains("duplicate key (at \"a\")"), "{message}");
+        let chain = crate::error::test_support::chain(&err);
+        assert!(chain.contains("duplicate key"), "{chain}");
+        assert!(!err.to_string().contains("duplicate key"), "{err}");
         let err = from_toml_str("a = 1\nb = \n").unwrap_err();
         let ModelError::Syntax { line, .. } = &err else {
             panic!("{err}")
         };
         assert_eq!(*line, 2);
         assert!(!err.to_string().contains('\n'), "{err}");
-        let err = from_json_str("{\"a\": 1, \"a\": 2}")
-            .unwrap_err()
-            .to_string();
+        let err = from_json_str("{\"a\": 1, \"a\": 2}").unwrap_err();
+        let err = crate::error::test_support::chain(&err);
         assert!(err.starts_with("JSON syntax error at line 1"), "{err}");
         assert!(err.contains("duplicate key \"a\""), "{err}");
     }

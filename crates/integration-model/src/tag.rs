@@ -183,7 +183,11 @@ impl FromStr for TagFilter {
 serde_via_str!(TagFilter);
 
 /// A non-empty set of [`TagFilter`]s that must all match (AND), one per key, sorted by key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Serialises as an array of the filters' text forms (`["team=data", "env"]`); unlike
+/// `Display`, which joins them for messages, that form is lossless.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct TagFilters(Vec<TagFilter>);
 
 impl TagFilters {

@@ -619,9 +619,7 @@ fn syntax_errors_are_one_clean_line() {
     assert_eq!((*format, *line), ("TOML", 2));
     assert!(!err.to_string().contains('\n'), "{err}");
     assert!(std::error::Error::source(&err).is_some());
-    let err = Settings::from_json_str("{\"name\": }")
-        .unwrap_err()
-        .to_string();
+    let err = error_chain(&Settings::from_json_str("{\"name\": }").unwrap_err());
     assert!(
         err.starts_with("JSON syntax error at line 1, column 10:"),
         "{err}"
@@ -761,4 +759,16 @@ fn endpoint_values() {
     let e: Endpoint = "[2001:db8::1]:5432".parse().unwrap();
     assert_eq!(e.host().ip().unwrap().to_string(), "2001:db8::1");
     assert_eq!(e.to_string(), "[2001:db8::1]:5432");
+}
+
+/// An error and its sources joined with ": ", as the CLI prints them.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

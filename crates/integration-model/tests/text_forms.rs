@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use integration_model::{
     AccessDuration, AccessLevel, AuthType, AwsEndpointUrl, AwsProfile, Endpoint, EnvVarName, Host,
-    Identifier, InstanceId, IntegrationName, ModelError, Partition, Region, RequestId,
+    Identifier, InstanceId, IntegrationName, Interval, ModelError, Partition, Region, RequestId,
     ResourcePath, ResourceRef, ResourceType, ResourceTypes, RotationPeriod, SecretId, SecretRef,
     SslMode, TagFilter, TagKey, TagValue,
 };
@@ -117,4 +117,75 @@ fn rotation_period_serde_is_a_number() {
 fn star_is_not_a_tag_wildcard() {
     let err = "team=*".parse::<TagFilter>().unwrap_err().to_string();
     assert!(err.contains("instance.tag_keys"), "{err}");
+}
+
+#[test]
+fn intervals() {
+    check::<Interval>(&["1s", "1m", "15m", "1h30m", "2d", "213503982334601d7h15s"]);
+}
+
+/// The values a report carries serialise as their text forms, and the composite ones in a
+/// documented shape: `InstanceSelector` as `{"id": …}` / `{"tags": [...]}`, `TagFilters` as an
+/// array of `KEY=VALUE` / `KEY`, `AwsSettings` as its `[aws]` table.
+#[test]
+fn report_values_serialise_as_documented() {
+    use integration_model::Settings;
+    let settings = Settings::from_toml_str(
+        "[[integration]]\nname = \"a\"\nregion = \"us-east-1\"\nauth = \"iam\"\n\
+         [integration.instance]\nid = \"orders-db\"\n\
+         [integration.aws]\nprofile = \"ops\"\n\
+         [[integration]]\nname = \"b\"\nregion = \"us-east-1\"\nauth = \"iam\"\n\
+         [integration.instance]\ntags = { team = \"orders\", env = \"\" }\ntag_keys = [\"backup\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let [by_id, by_tags] = settings.integrations() else {
+        panic!("two integrations")
+    };
+    assert_eq!(
+        json(by_id.instance()),
+        serde_json::json!({"id": "orders-db"})
+    );
+    assert_eq!(
+        json(by_tags.instance()),
+        serde_json::json!({"tags": ["backup", "env=", "team=orders"]})
+    );
+    assert_eq!(json(by_id.aws()), serde_json::json!({"profile": "ops"}));
+    assert_eq!(json(by_tags.aws()), serde_json::json!({}));
+    let request_values = (
+        "app"
+            .parse::<Identifier>()
+            .unwrap_or_else(|e| panic!("{e}")),
+        "orders-db"
+            .parse::<InstanceId>()
+            .unwrap_or_else(|e| panic!("{e}")),
+        AccessLevel::ReadOnly,
+        "orders-db/app/public"
+            .parse::<ResourcePath>()
+            .unwrap_or_else(|e| panic!("{e}")),
+        "us-east-1"
+            .parse::<Region>()
+            .unwrap_or_else(|e| panic!("{e}")),
+        SslMode::VerifyFull,
+        AuthType::Iam,
+        "1h30m"
+            .parse::<AccessDuration>()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(
+        json(&request_values),
+        serde_json::json!([
+            "app",
+            "orders-db",
+            "read-only",
+            "orders-db/app/public",
+            "us-east-1",
+            "verify-full",
+            "iam",
+            "1h30m"
+        ])
+    );
+}
+
+fn json(value: impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -32,6 +32,9 @@
 
 use std::net::IpAddr;
 
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
 use super::context::RequestContext;
 use super::glob::Pattern;
 use super::resource::{ServiceWildcard, arn_pattern_matches};
@@ -568,20 +571,14 @@ impl Timestamp {
     }
 }
 
-/// `YYYY-MM-DD` → days since 1970-01-01.
+/// `YYYY-MM-DD` (a proleptic Gregorian date, four-digit year, no sign) → days since 1970-01-01.
 fn parse_date(text: &str) -> Option<i64> {
-    let mut parts = text.split('-');
-    let year = fixed_digits(parts.next()?, 4)?;
-    let month = fixed_digits(parts.next()?, 2)?;
-    let day = fixed_digits(parts.next()?, 2)?;
-    if parts.next().is_some()
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-    {
+    // `time` would also read a signed year (`+2020`, `-0001`); the `Date*` operators do not.
+    if !text.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    Some(days_from_civil(year, month, day))
+    let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+    Some((date - OffsetDateTime::UNIX_EPOCH.date()).whole_days())
 }
 
 /// `HH:MM[:SS[.fraction]][Z|±HH:MM]` → (seconds of day, nanoseconds, offset seconds east of UTC).
@@ -635,26 +632,6 @@ fn fixed_digits(text: &str, len: usize) -> Option<i64> {
     } else {
         None
     }
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -733,6 +710,20 @@ mod tests {
             Timestamp::parse("2024-12-31T23:59:59Z").map(|t| t.seconds),
             Some(1_735_689_599)
         );
+        // Leap days by the Gregorian rules, and dates before 1970.
+        assert_eq!(
+            Timestamp::parse("2000-02-29").map(|t| t.seconds),
+            Some(951_782_400)
+        );
+        assert_eq!(Timestamp::parse("1900-02-29"), None);
+        assert_eq!(
+            Timestamp::parse("1969-12-31").map(|t| t.seconds),
+            Some(-86_400)
+        );
+        assert_eq!(
+            Timestamp::parse("0000-03-01").map(|t| t.seconds),
+            Some(-62_162_035_200)
+        );
         for bad in [
             "2021-02-29",
             "2020-13-01",
@@ -740,6 +731,12 @@ mod tests {
             "yesterday",
             "2020-1-1",
             "2020-01-01T00:00:00.Z",
+            "+2020-01-01",
+            "-2020-01-01",
+            "20200-01-01",
+            "2020-01-01-01",
+            "2020-00-10",
+            "2020-01-32",
         ] {
             assert_eq!(Timestamp::parse(bad), None, "{bad}");
         }

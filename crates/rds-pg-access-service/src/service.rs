@@ -1,0 +1,221 @@
+//! The whole service in one call: an [`AccessManager`] per integration with the audit sink,
+//! the [`Scheduler`], `/healthz` and `/metrics` on a loopback listener, shutdown on SIGTERM or
+//! SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use rds_pg_access::audit::{AppendFileSink, AuditError, AuditSink, StdoutSink};
+use rds_pg_access::integration_model::Settings;
+use rds_pg_access::{AccessError, AccessManager};
+
+use crate::scheduler::{CancellationToken, Intervals, Scheduler, SchedulerError};
+
+/// Where audit records go, as a setting reads it: `stdout` (JSON lines) or a file path
+/// (appended to).
+///
+/// ```
+/// use rds_pg_access_service::AuditTarget;
+/// assert_eq!("stdout".parse::<AuditTarget>()?, AuditTarget::Stdout);
+/// assert!(matches!("/var/log/rdspg/audit.jsonl".parse::<AuditTarget>()?, AuditTarget::File(_)));
+/// assert!("".parse::<AuditTarget>().is_err());
+/// # Ok::<(), rds_pg_access_service::ServiceError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditTarget {
+    /// JSON lines on standard output.
+    Stdout,
+    /// JSON lines appended to this file.
+    File(PathBuf),
+}
+
+impl FromStr for AuditTarget {
+    type Err = ServiceError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "" => Err(ServiceError::EmptyAuditTarget),
+            "stdout" => Ok(AuditTarget::Stdout),
+            path => Ok(AuditTarget::File(PathBuf::from(path))),
+        }
+    }
+}
+
+impl AuditTarget {
+    /// Opens the sink (creates the file if needed).
+    ///
+    /// # Errors
+    /// [`ServiceError::Audit`] when the file cannot be opened for appending.
+    pub fn open(&self) -> Result<Arc<dyn AuditSink>, ServiceError> {
+        Ok(match self {
+            AuditTarget::Stdout => Arc::new(StdoutSink::new()),
+            AuditTarget::File(path) => Arc::new(AppendFileSink::open(path)?),
+        })
+    }
+}
+
+/// How [`run`] runs the service.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServiceConfig {
+    /// Where `/healthz` and `/metrics` listen: a loopback address (put a proxy in front to
+    /// expose them).
+    pub listen: SocketAddr,
+    /// How often each job runs.
+    pub intervals: Intervals,
+    /// Where audit records go (default: standard output).
+    pub audit: Arc<dyn AuditSink>,
+    /// The shutdown signal; [`run`] also cancels it on SIGTERM or SIGINT.
+    pub shutdown: CancellationToken,
+}
+
+impl ServiceConfig {
+    /// Default intervals, audit on standard output, a new shutdown token.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            intervals: Intervals::default(),
+            audit: Arc::new(StdoutSink::new()),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Sets the intervals.
+    #[must_use]
+    pub fn intervals(mut self, intervals: Intervals) -> Self {
+        self.intervals = intervals;
+        self
+    }
+
+    /// Sets the audit sink.
+    #[must_use]
+    pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = sink;
+        self
+    }
+
+    /// Checks what can be checked before anything runs: the listen address is loopback.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotLoopback`].
+    pub fn validate(&self) -> Result<(), ServiceError> {
+        if self.listen.ip().is_loopback() {
+            Ok(())
+        } else {
+            Err(ServiceError::NotLoopback(self.listen))
+        }
+    }
+
+    /// Uses this shutdown token (e.g. a child of the application's own).
+    #[must_use]
+    pub fn shutdown(mut self, token: CancellationToken) -> Self {
+        self.shutdown = token;
+        self
+    }
+}
+
+/// Why the service did not start (once started, failures of jobs are reported in the state,
+/// never here).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The listen address is not a loopback address.
+    #[error(
+        "listen address {0}: give a loopback address (127.0.0.1 or ::1); put a proxy in front \
+         to expose it"
+    )]
+    NotLoopback(SocketAddr),
+    /// An empty audit target.
+    #[error("audit target is empty: give `stdout` or a file path")]
+    EmptyAuditTarget,
+    /// The audit sink could not be opened.
+    #[error("cannot open the audit sink")]
+    Audit(#[from] AuditError),
+    /// An integration could not be set up (its settings, or loading the AWS configuration).
+    #[error("integration {integration}: cannot set it up")]
+    Integration {
+        /// The integration.
+        integration: String,
+        /// Why.
+        #[source]
+        source: Box<AccessError>,
+    },
+    /// The schedule is not valid.
+    #[error("the schedule is not valid")]
+    Schedule(#[from] SchedulerError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs the connector service for every integration of `settings` until SIGTERM or SIGINT
+/// (or `config.shutdown`), then waits for the runs in flight to finish.
+///
+/// # Errors
+/// [`ServiceError`] when it cannot start: a non-loopback address, an integration that
+/// cannot be set up, a bad schedule, a port in use. Nothing has run then.
+pub async fn run(settings: &Settings, config: ServiceConfig) -> Result<(), ServiceError> {
+    config.validate()?;
+    let shutdown = config.shutdown;
+    // Handlers first: a signal while the integrations are being set up also stops cleanly.
+    tokio::spawn(shutdown_on_signals(shutdown.clone()));
+    let mut builder = Scheduler::builder()
+        .intervals(config.intervals)
+        .shutdown(shutdown.clone());
+    for integration in settings.integrations() {
+        let manager = AccessManager::from_integration(integration.clone())
+            .await
+            .map_err(|source| ServiceError::Integration {
+                integration: integration.name().to_string(),
+                source: Box::new(source),
+            })?;
+        builder = builder.integration(manager.with_audit(Arc::clone(&config.audit)));
+    }
+    let scheduler = builder.build()?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServiceError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    tokio::spawn(crate::http::serve(listener, scheduler.state(), shutdown));
+    tracing::info!(listen = %config.listen, jobs = scheduler.jobs().count(), "serving");
+    scheduler.run().await;
+    tracing::info!("stopped: every run in flight finished");
+    Ok(())
+}
+
+/// Cancels `shutdown` on the first SIGTERM or SIGINT (at once if the handlers cannot be
+/// installed: a service that cannot be stopped cleanly does not start).
+pub async fn shutdown_on_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot install signal handlers; stopping");
+            shutdown.cancel();
+            return;
+        }
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(
+        signal = name,
+        "shutting down: no new runs, finishing the runs in flight"
+    );
+    shutdown.cancel();
+}

@@ -1,0 +1,133 @@
+//! [`SweepDocument`]: what a sweep revoked, and what it could not, per instance.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{errors_of, ok_of};
+use crate::error::error_chain;
+use crate::report::{FleetReport, SweepReport};
+
+/// An expired user the sweep revoked.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct SweepRevoked {
+    /// The database user.
+    pub user: String,
+    /// The request it was created for.
+    pub request_id: String,
+    /// Dropped by this sweep (`false`: another replica dropped it first).
+    pub dropped: bool,
+}
+
+/// An expired user the sweep could not revoke (the next sweep tries again).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct SweepFailure {
+    /// The database user.
+    pub user: String,
+    /// The request it was created for.
+    pub request_id: String,
+    /// It can no longer log in.
+    pub login_disabled: bool,
+    /// Why the revocation failed.
+    pub error: String,
+}
+
+/// What the sweep did on one instance.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct SweepInstance {
+    /// Another replica was sweeping it.
+    pub skipped: bool,
+    /// The users revoked.
+    pub revoked: Vec<SweepRevoked>,
+    /// The users not revoked.
+    pub failed: Vec<SweepFailure>,
+    #[serde(skip)]
+    clean: bool,
+}
+
+/// What [`AccessManager::sweep`](crate::AccessManager::sweep) did.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct SweepDocument {
+    /// Per instance where the sweep ran.
+    pub instances: BTreeMap<String, SweepInstance>,
+    /// The instances that failed, with why.
+    pub errors: BTreeMap<String, String>,
+}
+
+impl SweepDocument {
+    /// The document of a sweep report.
+    pub fn new(report: &FleetReport<SweepReport>) -> Self {
+        Self {
+            instances: ok_of(report, |r| SweepInstance {
+                skipped: r.skipped,
+                revoked: r
+                    .swept
+                    .iter()
+                    .map(|s| SweepRevoked {
+                        user: s.user.clone(),
+                        request_id: s.request_id.clone(),
+                        dropped: s.dropped_here,
+                    })
+                    .collect(),
+                failed: r
+                    .failed
+                    .iter()
+                    .map(|f| SweepFailure {
+                        user: f.user.clone(),
+                        request_id: f.request_id.clone(),
+                        login_disabled: f.login_disabled,
+                        error: error_chain(&f.error),
+                    })
+                    .collect(),
+                clean: r.is_clean(),
+            }),
+            errors: errors_of(report),
+        }
+    }
+
+    /// Whether every instance that ran revoked every expired user it found (and no lock was
+    /// squatted).
+    pub fn all_revoked(&self) -> bool {
+        self.instances.values().all(|i| i.clean)
+    }
+}
+
+/// A line per instance and per user.
+impl fmt::Display for SweepDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (instance, r) in &self.instances {
+            if r.skipped {
+                writeln!(f, "{instance}: skipped (another connector is sweeping it)")?;
+            } else if r.revoked.is_empty() {
+                writeln!(f, "{instance}: nothing expired")?;
+            }
+            for s in &r.revoked {
+                writeln!(
+                    f,
+                    "{instance}: revoked {} (request {})",
+                    s.user, s.request_id
+                )?;
+            }
+            for failure in &r.failed {
+                writeln!(
+                    f,
+                    "{instance}: NOT revoked {} (request {}; login {}): {}",
+                    failure.user,
+                    failure.request_id,
+                    if failure.login_disabled {
+                        "disabled"
+                    } else {
+                        "STILL ENABLED"
+                    },
+                    failure.error
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
