@@ -12,9 +12,7 @@ use common::role_exists;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use pg_testkit::{MotoServer, TestCluster};
+use pg_testkit::{MotoFleet, MotoServer, TestCluster};
 use rds_pg_access::AccessManager;
 use rds_pg_access::integration_model::{
     AccessDuration, AccessLevel, AccessRequest, Identifier, Integration, Settings,
@@ -29,65 +27,15 @@ struct Fleet {
     aws: SdkConfig,
 }
 
-fn aws_config(moto: &MotoServer) -> SdkConfig {
-    SdkConfig::builder()
-        .region(aws_config::Region::new(moto.region().to_owned()))
-        .endpoint_url(moto.endpoint_url())
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            moto.access_key_id(),
-            moto.secret_access_key(),
-            None,
-            None,
-            "moto",
-        )))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build()
-}
-
 fn fleet() -> Fleet {
-    let moto = MotoServer::start().expect("start moto_server");
-    let a = TestCluster::start().expect("start cluster a");
-    let b = TestCluster::start().expect("start cluster b");
-    // One secret for the integration: give the connector the same password on both.
-    let password = a.connector().password.clone();
-    b.sql(
-        "postgres",
-        &format!("ALTER ROLE apono_connector PASSWORD '{password}'"),
-    )
-    .expect("align the connector's password");
-    moto.boto3(&format!(
-        r#"
-for name, team in [("orders-a", "orders"), ("orders-b", "orders"), ("billing", "billing")]:
-    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
-                           MasterUsername="postgres", MasterUserPassword="password123",
-                           AllocatedStorage=20, Tags=[{{"Key": "team", "Value": team}}])
-secrets.create_secret(Name="rds/orders-connector", SecretString=json.dumps({{
-    "username": "apono_connector", "password": {password:?}, "engine": "postgres",
-    "host": "orders-a.example", "port": 5432, "dbname": "postgres"}}))
-"#
-    ))
-    .expect("create instances and the secret in moto");
-    let settings = Settings::from_toml_str(&format!(
-        r#"
-name = "orders"
-region = "{region}"
-auth = "password"
-ssl_mode = "disable"
-[instance]
-tags = {{ team = "orders" }}
-[secret]
-id = "rds/orders-connector"
-[endpoint_overrides]
-orders-a = "127.0.0.1:{pa}"
-orders-b = "127.0.0.1:{pb}"
-"#,
-        region = moto.region(),
-        pa = a.port(),
-        pb = b.port(),
-    ))
-    .expect("settings");
+    let kit = MotoFleet::builder()
+        .instance("billing", "billing")
+        .start()
+        .expect("start moto_server and two clusters");
+    let settings = Settings::from_toml_str(&kit.settings_toml("")).expect("settings");
+    let MotoFleet { moto, a, b, .. } = kit;
     let integration = settings.integrations()[0].clone();
-    let aws = aws_config(&moto);
+    let aws = moto.sdk_config();
     // What an administrator runs once the check reports it (PostgreSQL 15 rules).
     for cluster in [&a, &b] {
         cluster
@@ -334,10 +282,8 @@ async fn two_managers_sweep_at_once_and_a_stopped_instance_is_reported_then_comp
     let a: rds_pg_access::integration_model::InstanceId = "orders-a".parse().expect("id");
     let b: rds_pg_access::integration_model::InstanceId = "orders-b".parse().expect("id");
     assert!(swept.results[&a].is_ok(), "{swept:?}");
-    let err = swept.results[&b]
-        .as_ref()
-        .expect_err("b is down")
-        .to_string();
+    // The address is in the connection error, the source of the facade's error.
+    let err = rds_pg_access::error_chain(swept.results[&b].as_ref().expect_err("b is down"));
     assert!(err.contains("127.0.0.1"), "{err}");
     assert!(!role_exists(&fleet.a, "erin"));
 

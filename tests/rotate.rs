@@ -15,9 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use pg_testkit::{MotoServer, TestCluster};
+use pg_testkit::{MotoFleet, MotoServer, TestCluster};
 use rds_pg_access::integration_model::{Integration, Settings};
 use rds_pg_access::pg_auth::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, ConnectOptions, ExposeSecret, ManualClock, SdkConfig,
@@ -35,72 +33,28 @@ struct Fleet {
     aws: SdkConfig,
 }
 
+/// Moto's SDK configuration, failing fast: a frozen moto must fail a call quickly, not hang it.
 fn aws_config(moto: &MotoServer) -> SdkConfig {
-    SdkConfig::builder()
-        .region(aws_config::Region::new(moto.region().to_owned()))
-        .endpoint_url(moto.endpoint_url())
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            moto.access_key_id(),
-            moto.secret_access_key(),
-            None,
-            None,
-            "moto",
-        )))
-        // A frozen moto must fail a call quickly, not hang it.
+    moto.sdk_config()
+        .to_builder()
         .timeout_config(
             TimeoutConfig::builder()
                 .operation_attempt_timeout(Duration::from_secs(2))
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .behavior_version(aws_config::BehaviorVersion::latest())
         .build()
 }
 
 fn fleet() -> Fleet {
-    let moto = MotoServer::start()
-        .unwrap_or_else(|e| panic!("moto_server is required (pip install 'moto[server]'): {e}"));
-    let a = TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is required: {e}"));
-    let b = TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is required: {e}"));
-    let password = a.connector().password.clone();
-    b.sql(
-        "postgres",
-        &format!("ALTER ROLE apono_connector PASSWORD '{password}'"),
-    )
-    .expect("align the connector's password");
-    moto.boto3(&format!(
-        r#"
-for name in ["orders-a", "orders-b"]:
-    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t3.micro",
-                           MasterUsername="postgres", MasterUserPassword="password123",
-                           AllocatedStorage=20, Tags=[{{"Key": "team", "Value": "orders"}}])
-secrets.create_secret(Name={SECRET:?}, SecretString=json.dumps({{
-    "username": "apono_connector", "password": {password:?}, "engine": "postgres",
-    "host": "orders-a.example", "port": 5432, "dbname": "postgres"}}))
-"#
-    ))
-    .expect("create instances and the secret in moto");
-    let settings = Settings::from_toml_str(&format!(
-        r#"
-name = "orders"
-region = "{region}"
-auth = "password"
-ssl_mode = "disable"
-connector_rotation_days = 30
-[instance]
-tags = {{ team = "orders" }}
-[secret]
-id = "{SECRET}"
-[endpoint_overrides]
-orders-a = "127.0.0.1:{pa}"
-orders-b = "127.0.0.1:{pb}"
-"#,
-        region = moto.region(),
-        pa = a.port(),
-        pb = b.port(),
-    ))
-    .expect("settings");
+    let kit = MotoFleet::builder()
+        .secret_id(SECRET)
+        .start()
+        .unwrap_or_else(|e| panic!("moto_server and PostgreSQL are required: {e}"));
+    let settings = Settings::from_toml_str(&kit.settings_toml("connector_rotation_days = 30\n"))
+        .expect("settings");
     let integration = settings.integrations()[0].clone();
+    let MotoFleet { moto, a, b, .. } = kit;
     let aws = aws_config(&moto);
     Fleet {
         moto,
@@ -460,10 +414,9 @@ async fn each_step_failing_leaves_a_secret_that_logs_in_and_a_rerun_finishes() {
             let err = report.instances.results[&b]
                 .as_ref()
                 .expect_err("b is down");
-            assert!(
-                rds_pg_access::error_chain(err).contains("127.0.0.1"),
-                "{err}"
-            );
+            // The address is in the connection error, the source of the facade's error.
+            let chain = rds_pg_access::error_chain(err);
+            assert!(chain.contains("127.0.0.1"), "{chain}");
         }
         other => panic!("expected Incomplete, got {other:?}"),
     }

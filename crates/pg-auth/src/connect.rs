@@ -720,7 +720,7 @@ fn classify(options: &ConnectOptions, credential: &Credential, failed: Failed) -
             return AuthError::Connect {
                 host,
                 port,
-                detail: error.to_string(),
+                detail: "could not open a TCP connection".to_owned(),
                 source: Box::new(error),
             };
         }
@@ -757,13 +757,10 @@ fn classify(options: &ConnectOptions, credential: &Credential, failed: Failed) -
         };
     }
     if is_tls_error(&error) {
-        let detail = std::error::Error::source(&error)
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "TLS handshake failed".to_owned());
         return AuthError::Tls {
             host,
             port,
-            detail,
+            detail: "the TLS handshake failed (certificate or protocol)".to_owned(),
             source: Box::new(error),
         };
     }
@@ -779,7 +776,7 @@ fn classify(options: &ConnectOptions, credential: &Credential, failed: Failed) -
     AuthError::Connect {
         host,
         port,
-        detail: error.to_string(),
+        detail: "network or protocol error".to_owned(),
         source: Box::new(error),
     }
 }

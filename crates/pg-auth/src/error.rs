@@ -84,8 +84,11 @@ pub enum AuthError {
     RootCert {
         /// Where the certificate came from (a path or "in-memory PEM").
         origin: String,
-        /// What is wrong with it.
+        /// What is wrong with it (without the text of `source`).
         reason: String,
+        /// The I/O or certificate parser error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// `verify-ca` / `verify-full` without a root certificate (libpq refuses the same way).
@@ -101,14 +104,15 @@ pub enum AuthError {
     #[error("server does not support SSL, but SSL was required")]
     TlsNotSupported,
 
-    /// TLS setup or handshake failed (for example certificate verification).
+    /// TLS setup or handshake failed (for example certificate verification); the TLS library's
+    /// reason is the [`source`](std::error::Error::source).
     #[error("SSL connection to {host}:{port} failed: {detail}")]
     Tls {
         /// Host connected to.
         host: String,
         /// Port connected to.
         port: u16,
-        /// Short description of the failure.
+        /// What was being done (not the text of `source`).
         detail: String,
         /// The underlying error.
         #[source]
@@ -150,28 +154,35 @@ pub enum AuthError {
         tls: bool,
     },
 
-    /// The server refused the connection for another reason (pg_hba, database missing, ...).
-    #[error("connection to server at {host}:{port} failed: {message}")]
+    /// The server refused the connection for another reason (pg_hba, database missing, ...);
+    /// the server's error (severity, SQLSTATE, message) is the
+    /// [`source`](std::error::Error::source).
+    #[error(
+        "connection to server at {host}:{port} failed: the server refused the connection; its \
+         reason follows (check pg_hba.conf, the database name and the user's CONNECT privilege)"
+    )]
     Rejected {
         /// Host connected to.
         host: String,
         /// Port connected to.
         port: u16,
-        /// The server's message (SQLSTATE and text, never a secret).
+        /// The server's message as libpq prints it (`FATAL:  ...`, never a secret); the same
+        /// text is in `source`, so the error's `Display` does not repeat it.
         message: String,
         /// The server's error.
         #[source]
         source: tokio_postgres::Error,
     },
 
-    /// Network or protocol failure while connecting or querying.
+    /// Network or protocol failure while connecting or querying; the socket or protocol error
+    /// is the [`source`](std::error::Error::source).
     #[error("connection to server at {host}:{port} failed: {detail}")]
     Connect {
         /// Host connected to.
         host: String,
         /// Port connected to.
         port: u16,
-        /// Short description.
+        /// What was being done (not the text of `source`).
         detail: String,
         /// The underlying error (socket or protocol).
         #[source]

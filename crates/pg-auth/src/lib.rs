@@ -60,6 +60,8 @@ mod pool;
 #[cfg(feature = "aws")]
 pub mod rotation;
 #[cfg(feature = "aws")]
+mod secret;
+#[cfg(feature = "aws")]
 mod secrets_manager;
 mod source;
 mod tls;
@@ -79,9 +81,11 @@ pub use pool::{
     RecycleCheck, SESSION_STATE_CHECK,
 };
 #[cfg(feature = "aws")]
-pub use rotation::{AWSPENDING, AWSPREVIOUS, SecretStages, SecretVersion, SecretsManagerRotation};
+pub use rotation::{SecretStages, SecretVersion, SecretsManagerRotation};
 #[cfg(feature = "aws")]
-pub use secrets_manager::{AWSCURRENT, DEFAULT_SECRET_TTL, RdsSecret, SecretsManagerSource};
+pub use secret::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, RdsSecret};
+#[cfg(feature = "aws")]
+pub use secrets_manager::{DEFAULT_SECRET_TTL, SecretsManagerSource};
 pub use source::{CredentialSource, EnvPassword, StaticPassword};
 pub use tls::{MAX_ROOT_CERT_FILE_SIZE, RootCertificates, SslMode};
 #[cfg(feature = "aws")]

@@ -317,7 +317,12 @@ impl Pool {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| AuthError::Pool {
-                detail: format!("cannot build the pool: {e}"),
+                // deadpool's only build error: timeouts without a runtime.
+                detail: match e {
+                    managed::BuildError::NoRuntimeSpecified => {
+                        "cannot build the pool: its timeouts need the tokio runtime".to_owned()
+                    }
+                },
                 source: None,
             })?;
         Ok(Self { inner })
@@ -328,7 +333,7 @@ impl Pool {
         self.inner.get().await.map_err(|e| match e {
             managed::PoolError::Backend(err) => err,
             other => AuthError::Pool {
-                detail: other.to_string(),
+                detail: pool_failure(&other).to_owned(),
                 source: None,
             },
         })
@@ -366,4 +371,20 @@ pub struct PoolStatus {
     pub available: usize,
     /// Maximum size.
     pub max_size: usize,
+}
+
+/// What went wrong in the pool itself (not in a connection attempt), in deadpool's terms.
+fn pool_failure(error: &managed::PoolError<AuthError>) -> &'static str {
+    use managed::{PoolError, TimeoutType};
+    match error {
+        PoolError::Timeout(TimeoutType::Wait) => {
+            "timed out waiting for a free connection (raise max_size or wait_timeout)"
+        }
+        PoolError::Timeout(TimeoutType::Create) => "timed out opening a new connection",
+        PoolError::Timeout(TimeoutType::Recycle) => "timed out checking a returned connection",
+        PoolError::Closed => "the pool has been closed",
+        PoolError::NoRuntimeSpecified => "the pool's timeouts need the tokio runtime",
+        PoolError::PostCreateHook(_) => "a post-create hook failed",
+        PoolError::Backend(_) => "opening a connection failed",
+    }
 }

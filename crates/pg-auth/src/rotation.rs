@@ -31,19 +31,14 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::primitives::DateTime;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
 use crate::AuthError;
-use crate::secrets_manager::{AWSCURRENT, RdsSecret};
-
-/// The stage of the version being rotated in: written, not yet current.
-pub const AWSPENDING: &str = "AWSPENDING";
-
-/// The stage Secrets Manager moves to the version `AWSCURRENT` left.
-pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+use crate::secret::{AWSCURRENT, RdsSecret, checked_secret_id};
+// Kept at their old path (`pg_auth::rotation::AWSPENDING`).
+pub use crate::secret::{AWSPENDING, AWSPREVIOUS};
 
 /// Which version of a secret has which stage, and its dates (`DescribeSecret`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +191,7 @@ impl SecretsManagerRotation {
         config: &aws_config::SdkConfig,
         secret_id: impl Into<String>,
     ) -> Result<Self, AuthError> {
-        let secret_id = crate::secrets_manager::checked_secret_id(secret_id.into())?;
+        let secret_id = checked_secret_id(secret_id.into())?;
         Ok(Self {
             client: aws_sdk_secretsmanager::Client::new(config),
             secret_id,
@@ -224,7 +219,7 @@ impl SecretsManagerRotation {
         AuthError::SecretRotation {
             secret_id: self.secret_id.clone(),
             operation,
-            source: DisplayErrorContext(e).to_string().into(),
+            source: Box::new(e),
         }
     }
 

@@ -70,7 +70,14 @@ impl RootCertificates {
         let error = |reason: String| AuthError::RootCert {
             origin: origin.clone(),
             reason,
+            source: None,
         };
+        let failed =
+            |reason: &str, source: Box<dyn std::error::Error + Send + Sync>| AuthError::RootCert {
+                origin: origin.clone(),
+                reason: reason.to_owned(),
+                source: Some(source),
+            };
         let not_regular = || {
             error(
                 "not a regular file (a CA bundle is a PEM file, not a device, FIFO or directory)"
@@ -79,16 +86,16 @@ impl RootCertificates {
         };
         // Checked before opening: opening a FIFO for reading blocks until a writer appears.
         let metadata =
-            std::fs::metadata(path).map_err(|e| error(format!("cannot read the file: {e}")))?;
+            std::fs::metadata(path).map_err(|e| failed("cannot read the file", Box::new(e)))?;
         if !metadata.is_file() {
             return Err(not_regular());
         }
         let file =
-            std::fs::File::open(path).map_err(|e| error(format!("cannot read the file: {e}")))?;
+            std::fs::File::open(path).map_err(|e| failed("cannot read the file", Box::new(e)))?;
         // And again on the open file, in case the path was swapped in between.
         let metadata = file
             .metadata()
-            .map_err(|e| error(format!("cannot read the file: {e}")))?;
+            .map_err(|e| failed("cannot read the file", Box::new(e)))?;
         if !metadata.is_file() {
             return Err(not_regular());
         }
@@ -105,7 +112,7 @@ impl RootCertificates {
         let mut bytes = Vec::new();
         file.take(limit + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| error(format!("cannot read the file: {e}")))?;
+            .map_err(|e| failed("cannot read the file", Box::new(e)))?;
         if bytes.len() as u64 > limit {
             return Err(too_large());
         }
@@ -116,7 +123,14 @@ impl RootCertificates {
         let error = |reason: String| AuthError::RootCert {
             origin: origin.clone(),
             reason,
+            source: None,
         };
+        let failed =
+            |reason: &str, source: Box<dyn std::error::Error + Send + Sync>| AuthError::RootCert {
+                origin: origin.clone(),
+                reason: reason.to_owned(),
+                source: Some(source),
+            };
         let text = std::str::from_utf8(pem).map_err(|_| error("the PEM is not text".into()))?;
         let mut certs = Vec::new();
         let mut rest = text;
@@ -127,10 +141,10 @@ impl RootCertificates {
             })? + PEM_END.len();
             let block = &after[..end];
             let cert = native_tls::Certificate::from_pem(block.as_bytes()).map_err(|e| {
-                error(format!(
-                    "certificate #{} does not parse: {e}",
-                    certs.len() + 1
-                ))
+                failed(
+                    &format!("certificate #{} does not parse", certs.len() + 1),
+                    Box::new(e),
+                )
             })?;
             certs.push(cert);
             rest = &after[end..];
@@ -192,22 +206,22 @@ impl TlsPolicy {
         host: &str,
         port: u16,
     ) -> Result<Self, AuthError> {
-        let (plan, verify_host) = match mode {
-            SslMode::Disable => (Plan::Plain, false),
-            SslMode::Allow => (Plan::PlainThenTls, false),
-            SslMode::Prefer => (Plan::TlsThenPlain, false),
-            SslMode::Require => (Plan::TlsOnly, false),
-            SslMode::VerifyCa => (Plan::TlsOnly, false),
-            SslMode::VerifyFull => (Plan::TlsOnly, true),
-            other => {
+        // The order of attempts of the modes that may send plaintext (libpq's fe-connect.c);
+        // every other mode is TLS only.
+        let plan = match mode {
+            SslMode::Disable => Plan::Plain,
+            SslMode::Allow => Plan::PlainThenTls,
+            SslMode::Prefer => Plan::TlsThenPlain,
+            other if other.may_be_plaintext() => {
                 return Err(AuthError::InvalidConfig {
                     field: "ssl_mode",
                     reason: format!("{other:?} is not supported by this version of pg-auth"),
                 });
             }
+            _ => Plan::TlsOnly,
         };
-        let needs_roots = matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull);
-        if needs_roots && roots.is_none() {
+        let verify_host = mode == SslMode::VerifyFull;
+        if mode.verifies() && roots.is_none() {
             return Err(AuthError::RootCertMissing {
                 mode: mode.as_str().to_owned(),
             });
@@ -378,6 +392,36 @@ mod tests {
         for mode in [SslMode::VerifyCa, SslMode::VerifyFull] {
             let err = TlsPolicy::new(mode, None, "h", 5432).unwrap_err();
             assert!(matches!(err, AuthError::RootCertMissing { .. }), "{mode}");
+        }
+    }
+
+    #[test]
+    fn plans_agree_with_the_model() {
+        // The model's predicates decide: a mode that may not send plaintext is TLS only, and a
+        // verifying mode needs a root certificate.
+        for mode in [
+            SslMode::Disable,
+            SslMode::Allow,
+            SslMode::Prefer,
+            SslMode::Require,
+            SslMode::VerifyCa,
+            SslMode::VerifyFull,
+        ] {
+            match TlsPolicy::new(mode, None, "h", 5432) {
+                Ok(policy) => {
+                    assert!(!mode.verifies(), "{mode}");
+                    assert_eq!(
+                        policy.plan == Plan::TlsOnly,
+                        !mode.may_be_plaintext(),
+                        "{mode}"
+                    );
+                }
+                Err(err) => {
+                    assert!(mode.verifies(), "{mode}");
+                    assert!(!mode.may_be_plaintext(), "{mode}");
+                    assert!(matches!(err, AuthError::RootCertMissing { .. }), "{mode}");
+                }
+            }
         }
     }
 

@@ -4,34 +4,18 @@
 
 use std::time::Duration;
 
-use aws_credential_types::Credentials;
 use pg_auth::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, AuthError, ConnectOptions, ExposeSecret,
     SecretsManagerRotation, SecretsManagerSource, SslMode,
 };
 use pg_testkit::{MotoServer, TestCluster};
 
-async fn sdk_config(moto: &MotoServer) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(moto.region().to_owned()))
-        .endpoint_url(moto.endpoint_url())
-        .credentials_provider(Credentials::new(
-            moto.access_key_id(),
-            moto.secret_access_key(),
-            None,
-            None,
-            "moto",
-        ))
-        .load()
-        .await
-}
-
 #[tokio::test]
 async fn the_four_stage_moves_and_the_pending_fallback() {
     let moto = MotoServer::start()
         .unwrap_or_else(|e| panic!("moto_server is required (pip install 'moto[server]'): {e}"));
     let cluster = TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is required: {e}"));
-    let config = sdk_config(&moto).await;
+    let config = moto.sdk_config();
     let connector = cluster.connector();
     let json = serde_json::json!({
         "username": connector.user, "password": connector.password, "engine": "postgres",

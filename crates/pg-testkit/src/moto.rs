@@ -133,6 +133,30 @@ impl MotoServer {
         DUMMY_KEY
     }
 
+    /// An AWS SDK configuration for this server: its region and endpoint, the dummy static
+    /// credentials, the latest behavior version. Add timeouts or retries with
+    /// [`SdkConfig::to_builder`](aws_config::SdkConfig::to_builder).
+    ///
+    /// ```
+    /// let moto = pg_testkit::MotoServer::start()?;
+    /// let config = moto.sdk_config();
+    /// assert_eq!(config.region().map(|r| r.as_ref()), Some(moto.region()));
+    /// assert_eq!(config.endpoint_url(), Some(moto.endpoint_url()));
+    /// # Ok::<(), pg_testkit::TestkitError>(())
+    /// ```
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        let credentials =
+            aws_credential_types::Credentials::new(DUMMY_KEY, DUMMY_KEY, None, None, "moto");
+        aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(self.endpoint.clone())
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            )
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build()
+    }
+
     /// Environment variables pointing an AWS SDK at this server (credentials, region and
     /// `AWS_ENDPOINT_URL`).
     pub fn env_vars(&self) -> Vec<(&'static str, String)> {

@@ -115,10 +115,12 @@ pub enum DiscoveryError {
         region: Region,
     },
 
-    /// The AWS credential chain found no usable credentials.
+    /// The AWS credential chain found no usable credentials; what the chain reported is the
+    /// [`source`](std::error::Error::source), when it reported something.
     #[error("AWS credentials not found ({reason}): {CREDENTIALS_HINT}")]
     CredentialsMissing {
-        /// What the credential chain said, e.g. that a named profile does not exist.
+        /// Where the credentials were looked for, e.g. the named profile (not the text of
+        /// `source`).
         reason: String,
         /// What the credential chain reported, when it reported something.
         #[source]
@@ -176,7 +178,7 @@ pub enum DiscoveryError {
     /// not returned, because a partial fleet would silently skip instances.
     #[error(
         "{action} failed on page {} after {items} item(s) had been read; the listing is \
-         incomplete, so nothing is returned: {source}",
+         incomplete, so nothing is returned",
         pages + 1
     )]
     Incomplete {

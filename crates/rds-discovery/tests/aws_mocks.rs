@@ -646,10 +646,28 @@ async fn missing_credentials_say_where_credentials_come_from() {
         text.contains("AWS_PROFILE") && text.contains("AWS_ACCESS_KEY_ID"),
         "{text}"
     );
+    // What the credential chain said is the error's source, not part of its message.
     assert!(
-        text.contains("no provider in the chain had credentials"),
+        !text.contains("no provider in the chain had credentials"),
         "{text}"
     );
+    let chain = error_chain(&err);
+    assert!(
+        chain.contains("no provider in the chain had credentials"),
+        "{chain}"
+    );
+}
+
+/// The error and its sources joined with ": ", as the CLI prints them.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 #[tokio::test]

@@ -11,8 +11,6 @@
 //!   cluster enables it (the crate takes the cluster's value for cluster members, as AWS
 //!   documents that the cluster manages it).
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
 use integration_model::{AuthType, InstanceId, TagFilters};
 use pg_testkit::MotoServer;
 use rds_discovery::{
@@ -29,19 +27,8 @@ fn start_moto() -> MotoServer {
 }
 
 async fn directory(moto: &MotoServer) -> AwsDirectory {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(moto.region().to_owned()))
-        .endpoint_url(moto.endpoint_url())
-        .credentials_provider(Credentials::new(
-            moto.access_key_id(),
-            moto.secret_access_key(),
-            None,
-            None,
-            "moto",
-        ))
-        .load()
-        .await;
-    AwsDirectory::from_sdk_config(&config).expect("moto config has region and credentials")
+    AwsDirectory::from_sdk_config(&moto.sdk_config())
+        .expect("moto config has region and credentials")
 }
 
 fn id(text: &str) -> InstanceId {

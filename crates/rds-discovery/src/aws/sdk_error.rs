@@ -52,22 +52,6 @@ fn credentials_error<'a>(
     None
 }
 
-/// An error and its sources as one line (`outer: inner: innermost`), without the Debug dumps
-/// of HTTP responses that the SDK's own `DisplayErrorContext` adds.
-pub(crate) fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut current = err.source();
-    while let Some(e) = current {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        current = e.source();
-    }
-    text
-}
-
 /// Maps an SDK error of `action` to the variant that tells the operator what to fix.
 pub(crate) fn classify<E>(
     err: SdkError<E, HttpResponse>,
@@ -77,9 +61,9 @@ pub(crate) fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    if let Some(creds) = credentials_error(&err) {
+    if credentials_error(&err).is_some() {
         return DiscoveryError::CredentialsMissing {
-            reason: chain_text(creds),
+            reason: "the credential chain provided none".to_owned(),
             source: Some(Box::new(err)),
         };
     }
