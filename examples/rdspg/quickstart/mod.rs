@@ -1,0 +1,41 @@
+//! `rdspg quickstart`: the whole flow on a throwaway local PostgreSQL with the RDS permission
+//! model and TLS. It exits 0 only if every step did what it says.
+//!
+//! `server` finds (or fetches) PostgreSQL and starts the cluster; `setup` is the
+//! administrator's part (check, the owner fix, sync); `access` is a requester's (grant, log
+//! in, a refused write, revoke, the refused login); `steps` prints them.
+
+mod access;
+mod server;
+mod setup;
+mod steps;
+
+use std::process::ExitCode;
+
+use crate::cli::QuickstartArgs;
+use crate::output::{Failure, Output, runtime};
+use steps::Steps;
+
+const USER: &str = "quickstart_user";
+const DATABASE: &str = "appdb";
+const SCHEMA: &str = "sales";
+const TABLE: &str = "sales.orders";
+
+pub(crate) fn run(args: &QuickstartArgs, output: Output) -> Result<ExitCode, Failure> {
+    let mut steps = Steps::new(output);
+    let failure = walk(args, &mut steps).err();
+    steps.finish(failure)
+}
+
+fn walk(args: &QuickstartArgs, steps: &mut Steps) -> Result<(), Failure> {
+    let rt = runtime()?;
+    let mut demo = server::start(args.pg_version, steps)?;
+    let manager = setup::manager(&demo)?;
+    setup::prepare(&rt, &demo, &manager, steps)?;
+    access::walk(&rt, &demo, &manager, steps)?;
+    steps.run("stop the server", || {
+        demo.cluster.stop().map_err(|e| e.to_string())?;
+        Ok(((), "stopped; its directory is removed on exit".to_owned()))
+    })?;
+    Ok(())
+}
