@@ -292,8 +292,9 @@ impl<'a> Emitter<'a> {
             let (outcome, mut error) = Self::outcome(result);
             if let Some(Err(e)) = undone.get(instance) {
                 error = Some(format!(
-                    "{}; removing the role again failed: {e}",
-                    error.unwrap_or_default()
+                    "{}; removing the role again failed: {}",
+                    error.unwrap_or_default(),
+                    crate::error_chain(e)
                 ));
             }
             let mut record = self.record(AuditAction::Grant, instance.as_str(), outcome);

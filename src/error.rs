@@ -143,8 +143,11 @@ pub enum AccessError {
     },
     /// An expired role a sweep could not revoke (the sweep went on with the others).
     #[error(
-        "{revoke}{}",
-        disable_login.as_ref().map(|e| format!("; its login could not be disabled either: {e}")).unwrap_or_default()
+        "revoking the expired role failed{}",
+        disable_login.as_ref().map(|e| format!(
+            " (and its login could not be disabled either: {})",
+            error_chain(e.as_ref())
+        )).unwrap_or_default()
     )]
     SweepFailed {
         /// Why the revocation failed.
@@ -159,8 +162,9 @@ pub enum AccessError {
 }
 
 /// An error and its causes in one line, `error: cause: cause` (each message folded onto one
-/// line; a cause whose text the line already holds is not repeated), as the CLI and the
-/// documents show errors.
+/// line), as the CLI and the documents show errors. The errors of this workspace follow
+/// smithy-rs RFC 0022 (a message never repeats its source's text), so the chain reads without
+/// repetition and nothing needs stripping.
 ///
 /// ```
 /// let io = std::io::Error::other("disk full");
@@ -170,11 +174,8 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = one_line(&error.to_string());
     let mut source = error.source();
     while let Some(cause) = source {
-        let text = one_line(&cause.to_string());
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
+        message.push_str(": ");
+        message.push_str(&one_line(&cause.to_string()));
         source = cause.source();
     }
     message

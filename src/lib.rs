@@ -74,6 +74,9 @@ pub use rotate::{
     RotationStatus,
 };
 pub use target::{LOCAL_TARGET, Resolution, Target, default_instance, resolve_targets};
+/// The stop signal [`AccessManager::sweep_until`] takes (re-exported so that callers need no
+/// `tokio-util` dependency of their own).
+pub use tokio_util::sync::CancellationToken;
 
 pub use iam_policy;
 pub use integration_model;

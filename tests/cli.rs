@@ -508,6 +508,7 @@ fn quickstart_walks_the_whole_flow_on_each_version() {
         assert_eq!(
             names,
             [
+                "find a PostgreSQL server",
                 "start a throwaway PostgreSQL",
                 "check",
                 "apply the fix as the master user",

@@ -51,7 +51,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::usage(format!("--audit: {}", Failure::chain(&e))))?;
     let config = ServiceConfig::new(args.listen)
         .intervals(intervals)
-        .audit(audit);
+        .audit(audit)
+        .handle_signals(true);
     init_logs();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -5,9 +5,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::rfc3339;
 use crate::error::error_chain;
 use crate::report::rotation::{AcceptedStage, RotateOutcome, RotationReport};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// What a rotation did on one instance.
 #[derive(Debug, Clone, Serialize)]
@@ -39,21 +40,21 @@ pub struct RotationDocument {
     /// Why there is nothing to rotate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Not due: when the password was last rotated.
+    /// Not due: when the password was last rotated (`null`: unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_rotated: Option<String>,
-    /// Not due: when it is due.
+    pub last_rotated: Option<Option<String>>,
+    /// Not due: when it is due (`null`: no `connector_rotation_days`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub due_at: Option<String>,
+    pub due_at: Option<Option<String>>,
     /// Busy: the instance whose lock another connector holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// Rotated or incomplete: the secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-    /// The new secret version.
+    /// Rotated or incomplete: the new secret version (`null`: none was put).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub version_id: Option<String>,
+    pub version_id: Option<Option<String>>,
     /// An earlier run's rotation was finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed: Option<bool>,
@@ -98,8 +99,8 @@ impl RotationDocument {
                 last_rotated,
                 due_at,
             } => Self {
-                last_rotated: last_rotated.map(rfc3339),
-                due_at: due_at.map(rfc3339),
+                last_rotated: Some(last_rotated.map(exact)),
+                due_at: Some(due_at.map(exact)),
                 not_due_without_period: due_at.is_none(),
                 ..Self::status("not-due", true)
             },
@@ -140,7 +141,7 @@ impl RotationDocument {
             .collect();
         Self {
             secret: Some(report.secret_id.clone()),
-            version_id: report.version_id.clone(),
+            version_id: Some(report.version_id.clone()),
             resumed: Some(report.resumed),
             finished: Some(report.finished),
             instances: Some(instances),
@@ -163,7 +164,7 @@ impl fmt::Display for RotationDocument {
                 "nothing to rotate: {}",
                 self.reason.as_deref().unwrap_or_default()
             ),
-            "not-due" => match &self.due_at {
+            "not-due" => match self.due_at.as_ref().and_then(Option::as_ref) {
                 Some(due) if !self.not_due_without_period => writeln!(
                     f,
                     "not due: the password is rotated again at {due} (--force to rotate now)"
@@ -199,7 +200,11 @@ impl fmt::Display for RotationDocument {
                     }
                 }
                 let secret = self.secret.as_deref().unwrap_or_default();
-                let version = self.version_id.as_deref().unwrap_or_default();
+                let version = self
+                    .version_id
+                    .as_ref()
+                    .and_then(Option::as_deref)
+                    .unwrap_or_default();
                 if self.finished == Some(true) {
                     writeln!(
                         f,
@@ -220,4 +225,9 @@ impl fmt::Display for RotationDocument {
             _ => writeln!(f, "unknown outcome"),
         }
     }
+}
+
+/// RFC 3339 with the time's own precision (as `rdspg rotate` has always printed it).
+fn exact(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }

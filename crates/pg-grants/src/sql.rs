@@ -237,8 +237,12 @@ pub(crate) const CONNECTOR_SETUP: &str = "SELECT r.rolcreaterole, r.rolsuper, \
 
 /// Whether the connector holds `rds_iam` with `ADMIN OPTION` (what PostgreSQL 16+ needs to
 /// grant it to new users).
-pub(crate) const MAY_GRANT_RDS_IAM: &str =
-    "SELECT pg_catalog.pg_has_role(current_user, 'rds_iam', 'USAGE WITH ADMIN OPTION')";
+/// `false` on a server without `rds_iam` (a lab or vanilla PostgreSQL), where `pg_has_role`
+/// would raise "role does not exist".
+pub(crate) const MAY_GRANT_RDS_IAM: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+         WHERE rolname OPERATOR(pg_catalog.=) 'rds_iam') \
+       THEN pg_catalog.pg_has_role(current_user, 'rds_iam', 'USAGE WITH ADMIN OPTION') \
+       ELSE false END";
 
 /// The rewrite rules (other than a view's `_RETURN`) on relations role `$1` owns, still enabled:
 /// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold

@@ -8,6 +8,7 @@ use common::*;
 use pg_grants::password::Password;
 use pg_grants::quote::QualifiedName;
 use pg_grants::role::{LoginAuth, NewRole};
+use pg_grants::setup::ConnectorSetup;
 use pg_grants::{
     AccessLevel, AdvisoryKey, AdvisoryLocks, CreateOutcome, Grant, ManagedRecord, Scope, Session,
     Settings,
@@ -127,5 +128,26 @@ fn advisory_locks_take_wait_release_and_name_their_holders() {
         assert!(la.unlock(&key).await.unwrap());
         assert!(!la.unlock(&key).await.unwrap(), "released once");
         assert!(lb.try_lock(&key).await.unwrap());
+    });
+}
+
+/// A server without the RDS roles (a lab PostgreSQL 16+): reading the connector's setup works
+/// and says what is missing, instead of failing on `pg_has_role` of a role that does not exist.
+#[test]
+fn the_setup_reads_on_a_server_without_rds_iam() {
+    let cluster = start(17, false);
+    su(&cluster, "postgres", "DROP ROLE rds_iam");
+    runtime().block_on(async {
+        let c = connect(&cluster, cluster.connector(), "postgres").await;
+        let setup = ConnectorSetup::read(&c.client).await.expect("setup read");
+        assert!(setup.createrole);
+        assert!(!setup.rds_iam);
+        assert_eq!(setup.may_grant_rds_iam, Some(false));
+        assert!(
+            !setup
+                .fixes(&id(rds::CONNECTOR), false)
+                .iter()
+                .any(|f| f.contains("rds_iam"))
+        );
     });
 }

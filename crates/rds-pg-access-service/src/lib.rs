@@ -22,7 +22,8 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let settings = Settings::from_toml_str(&std::fs::read_to_string("connector.toml")?)?;
 //! let config = ServiceConfig::new("127.0.0.1:9187".parse()?)
-//!     .audit("stdout".parse::<AuditTarget>()?.open()?);
+//!     .audit("stdout".parse::<AuditTarget>()?.open()?)
+//!     .handle_signals(true);
 //! // Runs until SIGTERM or SIGINT, then lets the runs in flight finish.
 //! rds_pg_access_service::run(&settings, config).await?;
 //! # Ok(()) }

@@ -68,8 +68,13 @@ pub struct ServiceConfig {
     pub intervals: Intervals,
     /// Where audit records go (default: standard output).
     pub audit: Arc<dyn AuditSink>,
-    /// The shutdown signal; [`run`] also cancels it on SIGTERM or SIGINT.
+    /// The shutdown signal.
     pub shutdown: CancellationToken,
+    /// Whether [`run`] also cancels `shutdown` on SIGTERM or SIGINT (default `false`). A
+    /// binary that is only this service turns it on (`rdspg serve` does); an application
+    /// with its own signal handling leaves it off and cancels `shutdown` itself: tokio never
+    /// gives a signal back to its default action once it has listened for it.
+    pub handle_signals: bool,
 }
 
 impl ServiceConfig {
@@ -80,7 +85,16 @@ impl ServiceConfig {
             intervals: Intervals::default(),
             audit: Arc::new(StdoutSink::new()),
             shutdown: CancellationToken::new(),
+            handle_signals: false,
         }
+    }
+
+    /// Makes [`run`] stop on SIGTERM or SIGINT as well (see
+    /// [`ServiceConfig::handle_signals`](ServiceConfig#structfield.handle_signals)).
+    #[must_use]
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.handle_signals = on;
+        self
     }
 
     /// Sets the intervals.
@@ -157,8 +171,9 @@ pub enum ServiceError {
     },
 }
 
-/// Runs the connector service for every integration of `settings` until SIGTERM or SIGINT
-/// (or `config.shutdown`), then waits for the runs in flight to finish.
+/// Runs the connector service for every integration of `settings` until `config.shutdown` is
+/// cancelled (or SIGTERM or SIGINT with [`ServiceConfig::handle_signals`]), then waits for the
+/// runs in flight to finish.
 ///
 /// # Errors
 /// [`ServiceError`] when it cannot start: a non-loopback address, an integration that
@@ -167,7 +182,9 @@ pub async fn run(settings: &Settings, config: ServiceConfig) -> Result<(), Servi
     config.validate()?;
     let shutdown = config.shutdown;
     // Handlers first: a signal while the integrations are being set up also stops cleanly.
-    tokio::spawn(shutdown_on_signals(shutdown.clone()));
+    let signals = config
+        .handle_signals
+        .then(|| AbortOnDrop(tokio::spawn(shutdown_on_signals(shutdown.clone()))));
     let mut builder = Scheduler::builder()
         .intervals(config.intervals)
         .shutdown(shutdown.clone());
@@ -191,7 +208,17 @@ pub async fn run(settings: &Settings, config: ServiceConfig) -> Result<(), Servi
     tracing::info!(listen = %config.listen, jobs = scheduler.jobs().count(), "serving");
     scheduler.run().await;
     tracing::info!("stopped: every run in flight finished");
+    drop(signals);
     Ok(())
+}
+
+/// Stops the signal task when [`run`] returns, by any path.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Cancels `shutdown` on the first SIGTERM or SIGINT (at once if the handlers cannot be

@@ -93,7 +93,8 @@ pub(super) fn walk(
                         .map_or_else(|| e.to_string(), |d| d.message().to_owned()))
                 }
                 Err(e) => Err(format!(
-                    "the DELETE failed, but not for lack of privileges: {e}"
+                    "the DELETE failed, but not for lack of privileges: {}",
+                    error_chain(&e)
                 )),
             }
         })?;

@@ -34,7 +34,9 @@ fn walk(args: &QuickstartArgs, steps: &mut Steps) -> Result<(), Failure> {
     setup::prepare(&rt, &demo, &manager, steps)?;
     access::walk(&rt, &demo, &manager, steps)?;
     steps.run("stop the server", || {
-        demo.cluster.stop().map_err(|e| e.to_string())?;
+        demo.cluster
+            .stop()
+            .map_err(|e| rds_pg_access::error_chain(&e))?;
         Ok(((), "stopped; its directory is removed on exit".to_owned()))
     })?;
     Ok(())

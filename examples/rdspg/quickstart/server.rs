@@ -35,10 +35,10 @@ pub(super) fn start(requested: u32, steps: &mut Steps) -> Result<Demo, Failure> 
             .ssl(tls)
             .log_statements(true)
             .start()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| rds_pg_access::error_chain(&e))?;
         let version = cluster
             .sql("postgres", "SHOW server_version")
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| rds_pg_access::error_chain(&e))?;
         let detail = format!(
             "PostgreSQL {version} on localhost:{}{}, RDS permission model: {} has CREATEROLE and \
              rds_superuser and is not a superuser; schema {SCHEMA} is owned by the master user",

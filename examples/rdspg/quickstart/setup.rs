@@ -19,7 +19,7 @@ use crate::output::Failure;
 pub(super) fn manager(demo: &Demo) -> Result<AccessManager, Failure> {
     let cluster = &demo.cluster;
     let integration = integration(cluster, demo.ca.as_deref())
-        .map_err(|e| Failure::job(format!("quickstart settings: {e}")))?;
+        .map_err(|e| Failure::job(format!("quickstart settings: {}", error_chain(&e))))?;
     let connector = cluster.connector().clone();
     AccessManager::new(
         integration.clone(),
