@@ -1,4 +1,4 @@
-//! Rotating the connector's own password: [`AccessManager::rotate`] and, step by step,
+//! Rotating the connector's own password: [`AccessManager::rotate`](crate::AccessManager::rotate) and, step by step,
 //! [`Rotation`].
 //!
 //! The password lives in a Secrets Manager secret (RDS's JSON shape) and in every instance the
@@ -6,7 +6,7 @@
 //! (<https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_lambda-functions.html>),
 //! across the fleet:
 //!
-//! 0. **lock** ([`AccessManager::rotation`]): on every instance, log in with `AWSCURRENT` (or,
+//! 0. **lock** ([`AccessManager::rotation`](crate::AccessManager::rotation)): on every instance, log in with `AWSCURRENT` (or,
 //!    if a rotation was left unfinished, `AWSPENDING`) to the lock database and take the
 //!    session-level advisory job lock `rotate` there, held until the rotation ends (also released when the process dies). A
 //!    replica that finds an instance locked stops before changing anything, so two replicas

@@ -147,6 +147,7 @@ pub async fn resolve_targets(
 /// let settings = Settings::from_toml_str(r#"
 ///     name = "orders"
 ///     region = "eu-west-1"
+///     auth = "iam"
 ///     [instance]
 ///     id = "orders-db"
 /// "#)?;

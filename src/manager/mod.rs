@@ -260,7 +260,7 @@ impl AccessManager {
 
     /// Tells `observer` about each instance of a fleet operation as soon as it finishes, so
     /// that results stream (a progress display, an early alert) instead of arriving all at
-    /// the end; the operation's [`FleetReport`] still holds every result.
+    /// the end; the operation's [`FleetReport`](crate::FleetReport) still holds every result.
     #[must_use]
     pub fn with_observer(self, observer: Arc<dyn FleetObserver>) -> Self {
         self.map_inner(|inner| inner.observer = Some(observer))

@@ -130,7 +130,7 @@ pub struct RotationReport {
     pub instances: FleetReport<InstanceRotation>,
 }
 
-/// What [`AccessManager::rotate`] did.
+/// What [`AccessManager::rotate`](crate::AccessManager::rotate) did.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RotateOutcome {

@@ -3,7 +3,7 @@
 //! | path | answer |
 //! |---|---|
 //! | `/healthz` | 200 with `{"status":"ok",...}` or 503 with `{"status":"failing","problems":[...]}` ([`HealthDocument`]) |
-//! | `/metrics` | 200 with OpenMetrics text ([`metrics::encode`](crate::metrics::encode)) |
+//! | `/metrics` | 200 with OpenMetrics text ([`metrics::encode`]) |
 //! | anything else | 404 |
 //!
 //! A client gets [`HEADER_TIMEOUT`] to send its request head, so a connection that opens and

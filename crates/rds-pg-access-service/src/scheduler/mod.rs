@@ -32,7 +32,7 @@
 //! session-level PostgreSQL advisory lock on that instance, per job (`sweep`,
 //! `sync:<integration>`, `rotate`; see [`AccessManager::sweep`] and
 //! [`AccessManager::rotate`]), always in the instance's lock database
-//! ([`Integration::lock_database`](integration_model::Integration::lock_database), default
+//! ([`Integration::lock_database`](rds_pg_access::integration_model::Integration::lock_database), default
 //! `postgres`; advisory locks are per database, so integrations with different home databases
 //! would otherwise not exclude each other); a replica that finds it taken skips the instance
 //! for the round ([`InstanceRun::Skipped`]), and a replica that dies loses its locks with its
