@@ -1,5 +1,6 @@
 //! The facade's error type.
 
+pub use integration_model::error_chain;
 use integration_model::{InstanceId, ModelError};
 use pg_auth::AuthError;
 use pg_grants::GrantsError;
@@ -159,34 +160,4 @@ pub enum AccessError {
     /// The AWS configuration could not be loaded.
     #[error("loading the AWS configuration")]
     AwsConfig(#[source] DiscoveryError),
-}
-
-/// An error and its causes in one line, `error: cause: cause` (each message folded onto one
-/// line), as the CLI and the documents show errors. The errors of this workspace follow
-/// smithy-rs RFC 0022 (a message never repeats its source's text), so the chain reads without
-/// repetition and nothing needs stripping.
-///
-/// ```
-/// let io = std::io::Error::other("disk full");
-/// assert_eq!(rds_pg_access::error_chain(&io), "disk full");
-/// ```
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = one_line(&error.to_string());
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&one_line(&cause.to_string()));
-        source = cause.source();
-    }
-    message
-}
-
-/// Folds a multi-line message (e.g. a TOML error with a source excerpt) into one line.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

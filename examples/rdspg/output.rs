@@ -25,11 +25,11 @@ pub(crate) enum Failure {
 
 impl Failure {
     pub(crate) fn usage(message: impl std::fmt::Display) -> Self {
-        Failure::Usage(one_line(&message.to_string()))
+        Failure::Usage(integration_model::one_line(&message.to_string()))
     }
 
     pub(crate) fn job(message: impl std::fmt::Display) -> Self {
-        Failure::Job(one_line(&message.to_string()))
+        Failure::Job(integration_model::one_line(&message.to_string()))
     }
 
     /// A job failure from an error, with its chain of causes (`error: cause: cause`).
@@ -54,16 +54,6 @@ impl Failure {
             Failure::Job(_) => ExitCode::from(1),
         }
     }
-}
-
-/// Folds a multi-line message (e.g. a TOML error with a source excerpt) into one line.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -65,22 +65,6 @@ pub use document::{
 pub use eval::{Decision, EvalError, Outcome, RequestContext, evaluate};
 pub use lint::{Finding, Severity, lint, lint_json};
 
-/// Helpers for unit tests.
-#[cfg(test)]
-pub(crate) mod test_support {
-    /// An error and its sources joined with ": ", as the CLI prints them.
-    pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
-    }
-}
-
 /// The README's example runs as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -3,6 +3,7 @@
 
 use iam_policy::arn::{Partition, RdsResourceArn, RdsResourceKind};
 use iam_policy::{BuildError, ConnectorPolicy, EndUserPolicy, PolicyDocument, Severity, lint};
+use integration_model::error_chain;
 use serde_json::{Value, json};
 
 fn guide(file: &str) -> Value {
@@ -209,16 +210,4 @@ fn generated_policies_draw_no_error_or_warning() {
             .collect();
         assert!(bad.is_empty(), "{}: {bad:#?}", doc.to_json_pretty());
     }
-}
-
-/// An error and its sources joined with ": ", as the CLI prints them.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -213,20 +213,38 @@ pub(crate) fn is_invisible_format_char(c: char) -> bool {
         | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
-/// Helpers for unit tests.
-#[cfg(test)]
-pub(crate) mod test_support {
-    /// An error and its sources joined with ": ", as the CLI prints them.
-    pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
+/// An error and its causes in one line, `error: cause: cause` (each message folded onto one
+/// line), as the CLI, the documents, logs and audit records show errors. The workspace's errors
+/// follow smithy-rs RFC 0022 (a message never repeats its source's text), so the chain reads
+/// without repetition. The one helper for this in the workspace (the facade re-exports it).
+///
+/// ```
+/// let io = std::io::Error::other("disk full");
+/// assert_eq!(integration_model::error_chain(&io), "disk full");
+/// ```
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = one_line(&error.to_string());
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&one_line(&cause.to_string()));
+        source = cause.source();
     }
+    message
+}
+
+/// Folds a multi-line message (e.g. a TOML error with a source excerpt) into one line.
+///
+/// ```
+/// assert_eq!(integration_model::one_line("a\n  b\n\n"), "a b");
+/// ```
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ pub use auth::{AuthType, EnvVarName, SecretId, SecretRef};
 pub use aws::{AwsEndpointUrl, AwsProfile, AwsSettings};
 pub use duration::{AccessDuration, CleanupPeriod, RotationPeriod};
 pub use endpoint::{Endpoint, Host};
-pub use error::ModelError;
+pub use error::{ModelError, error_chain, one_line};
 pub use flow::{AccessFlow, FlowRefusal, Pattern, check_flows};
 pub use integration::{
     DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, DEFAULT_HOLDER_ROLE, DEFAULT_LOCK_DATABASE,

@@ -317,7 +317,7 @@ mod tests {
             panic!("{err}")
         };
         assert!(message.contains("duplicate key (at \"a\")"), "{message}");
-        let chain = crate::error::test_support::chain(&err);
+        let chain = crate::error_chain(&err);
         assert!(chain.contains("duplicate key"), "{chain}");
         assert!(!err.to_string().contains("duplicate key"), "{err}");
         let err = from_toml_str("a = 1\nb = \n").unwrap_err();
@@ -327,7 +327,7 @@ mod tests {
         assert_eq!(*line, 2);
         assert!(!err.to_string().contains('\n'), "{err}");
         let err = from_json_str("{\"a\": 1, \"a\": 2}").unwrap_err();
-        let err = crate::error::test_support::chain(&err);
+        let err = crate::error_chain(&err);
         assert!(err.starts_with("JSON syntax error at line 1"), "{err}");
         assert!(err.contains("duplicate key \"a\""), "{err}");
     }

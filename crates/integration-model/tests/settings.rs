@@ -1,6 +1,7 @@
 //! Settings through the public API: the full example, both formats, every cross-field rule,
 //! unknown keys, and round-trips.
 
+use integration_model::error_chain;
 use integration_model::{
     AccessDuration, AccessLevel, AccessRequest, AuthType, Endpoint, InstanceSelector, Integration,
     ModelError, Partition, ResourcePath, ResourceType, ResourceTypes, SecretRef, Settings, SslMode,
@@ -789,16 +790,4 @@ fn endpoint_values() {
     let e: Endpoint = "[2001:db8::1]:5432".parse().unwrap();
     assert_eq!(e.host().ip().unwrap().to_string(), "2001:db8::1");
     assert_eq!(e.to_string(), "[2001:db8::1]:5432");
-}
-
-/// An error and its sources joined with ": ", as the CLI prints them.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use integration_model::error_chain;
 use pg_grants::password::Password;
 use pg_grants::quote::QualifiedName;
 use pg_grants::role::{LoginAuth, NewRole};
@@ -123,7 +124,11 @@ fn advisory_locks_take_wait_release_and_name_their_holders() {
         let message = err.to_string();
         assert!(message.contains("rdspg-role:carol"), "{message}");
         assert!(!message.contains("lock timeout"), "{message}");
-        assert!(chain(&err).contains("lock timeout"), "{}", chain(&err));
+        assert!(
+            error_chain(&err).contains("lock timeout"),
+            "{}",
+            error_chain(&err)
+        );
 
         assert!(la.unlock(&key).await.unwrap());
         assert!(!la.unlock(&key).await.unwrap(), "released once");

@@ -17,6 +17,7 @@ use aws_sdk_rds::types::error::{DbClusterNotFoundFault, DbInstanceNotFoundFault}
 use aws_sdk_rds::types::{DbCluster, DbClusterMember, DbInstance, Endpoint, Filter, Tag};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use integration_model as im;
+use integration_model::error_chain;
 use rds_discovery::{AwsDirectory, DiscoveryError, InstanceDirectory};
 use std::error::Error as _;
 use std::sync::Arc;
@@ -656,18 +657,6 @@ async fn missing_credentials_say_where_credentials_come_from() {
         chain.contains("no provider in the chain had credentials"),
         "{chain}"
     );
-}
-
-/// The error and its sources joined with ": ", as the CLI prints them.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 #[tokio::test]

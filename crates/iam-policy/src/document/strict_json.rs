@@ -94,7 +94,7 @@ mod tests {
             r#"{"Statement":{"Effect":"Deny","Effect":"Allow","Action":"*"}}"#,
         )
         .unwrap_err();
-        let chain = crate::test_support::chain(&err);
+        let chain = integration_model::error_chain(&err);
         assert!(chain.contains("duplicate key `Effect`"), "{chain}");
         assert!(
             !err.to_string().contains("duplicate key"),

@@ -188,15 +188,3 @@ pub async fn fix_owners(cluster: &TestCluster, s: &Session<'_>) -> Vec<String> {
     }
     sql.into_iter().map(|(s, _)| s).collect()
 }
-
-/// An error and every `source()` under it, joined with ": " (what the CLI prints).
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
