@@ -56,6 +56,7 @@ pub mod audit;
 mod credentials;
 pub mod document;
 mod error;
+mod files;
 mod manager;
 mod report;
 pub mod rotate;
@@ -63,6 +64,7 @@ mod target;
 
 pub use credentials::{ConnectorCredentials, IntegrationCredentials, MAX_CACHED_TARGETS};
 pub use error::{AccessError, error_chain};
+pub use files::{MAX_SETTINGS_FILE_SIZE, SettingsFileError, load_settings, read_text_file};
 pub use manager::{AccessManager, ExtendRequest, ManagerOptions};
 pub use manager::{CheckItem, CheckReport};
 pub use report::{

@@ -8,57 +8,14 @@ use integration_model::Settings;
 use crate::cli::ValidateArgs;
 use crate::output::{Failure, Output, print_json};
 
-/// The largest settings file read, in bytes (1 MiB): far more than any real configuration,
-/// small enough that `--config /dev/zero` or a huge file cannot exhaust memory.
-pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
-
-/// Reads a settings or policy file: a regular file (not a device, FIFO or directory) of at
-/// most [`MAX_CONFIG_BYTES`], as UTF-8.
+/// Reads a settings or policy file (bounded, a regular file, UTF-8): the library's reader.
 pub(crate) fn read_bounded(path: &Path) -> Result<String, Failure> {
-    use std::io::Read;
-    let cannot = |why: String| Failure::usage(format!("cannot read {}: {why}", path.display()));
-    let not_regular = || cannot("not a regular file (give a plain file)".to_owned());
-    // Before opening: opening a FIFO blocks until someone writes to it.
-    if !std::fs::metadata(path)
-        .map_err(|e| cannot(e.to_string()))?
-        .is_file()
-    {
-        return Err(not_regular());
-    }
-    let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
-    // And what was opened (the path may have been replaced in between).
-    if !file
-        .metadata()
-        .map_err(|e| cannot(e.to_string()))?
-        .is_file()
-    {
-        return Err(not_regular());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| cannot(e.to_string()))?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(cannot(format!(
-            "larger than the limit of {MAX_CONFIG_BYTES} bytes (1 MiB)"
-        )));
-    }
-    String::from_utf8(bytes).map_err(|e| cannot(format!("not UTF-8 text: {e}")))
+    rds_pg_access::read_text_file(path).map_err(|e| Failure::usage(Failure::chain(&e)))
 }
 
-/// Reads and validates a settings file: TOML, or JSON when the name ends in `.json`; at most
-/// 1 MiB, a regular file.
+/// Reads and validates a settings file: TOML, or JSON when the name ends in `.json`.
 pub(crate) fn load_settings(path: &Path) -> Result<Settings, Failure> {
-    let text = read_bounded(path)?;
-    let is_json = path
-        .extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
-    let parsed = if is_json {
-        Settings::from_json_str(&text)
-    } else {
-        Settings::from_toml_str(&text)
-    };
-    parsed.map_err(|e| Failure::usage(format!("{}: {}", path.display(), Failure::chain(&e))))
+    rds_pg_access::load_settings(path).map_err(|e| Failure::usage(Failure::chain(&e)))
 }
 
 pub(crate) fn run_validate(args: &ValidateArgs, output: Output) -> Result<ExitCode, Failure> {

@@ -55,6 +55,7 @@ mod clock;
 mod connect;
 mod credential;
 mod error;
+pub mod file;
 mod guard;
 mod pool;
 #[cfg(feature = "aws")]

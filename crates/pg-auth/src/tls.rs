@@ -63,59 +63,33 @@ impl RootCertificates {
     /// (`/dev/zero`, a FIFO, a directory), is refused with [`AuthError::RootCert`] naming the
     /// path and the limit, without reading it whole.
     pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Self, AuthError> {
-        use std::io::Read;
+        use crate::file::{FileError, read_bounded};
 
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let error = |reason: String| AuthError::RootCert {
-            origin: origin.clone(),
-            reason,
-            source: None,
-        };
-        let failed =
-            |reason: &str, source: Box<dyn std::error::Error + Send + Sync>| AuthError::RootCert {
+        let bytes = read_bounded(path, MAX_ROOT_CERT_FILE_SIZE).map_err(|e| {
+            let (reason, source): (String, Option<Box<dyn std::error::Error + Send + Sync>>) =
+                match e {
+                    FileError::NotRegular => (
+                        "not a regular file (a CA bundle is a PEM file, not a device, FIFO or \
+                         directory)"
+                            .to_owned(),
+                        None,
+                    ),
+                    FileError::TooLarge { limit } => (
+                        format!(
+                            "the file is larger than the limit of {limit} bytes for a CA bundle"
+                        ),
+                        None,
+                    ),
+                    FileError::Io(io) => ("cannot read the file".to_owned(), Some(Box::new(io))),
+                };
+            AuthError::RootCert {
                 origin: origin.clone(),
-                reason: reason.to_owned(),
-                source: Some(source),
-            };
-        let not_regular = || {
-            error(
-                "not a regular file (a CA bundle is a PEM file, not a device, FIFO or directory)"
-                    .into(),
-            )
-        };
-        // Checked before opening: opening a FIFO for reading blocks until a writer appears.
-        let metadata =
-            std::fs::metadata(path).map_err(|e| failed("cannot read the file", Box::new(e)))?;
-        if !metadata.is_file() {
-            return Err(not_regular());
-        }
-        let file =
-            std::fs::File::open(path).map_err(|e| failed("cannot read the file", Box::new(e)))?;
-        // And again on the open file, in case the path was swapped in between.
-        let metadata = file
-            .metadata()
-            .map_err(|e| failed("cannot read the file", Box::new(e)))?;
-        if !metadata.is_file() {
-            return Err(not_regular());
-        }
-        let limit = MAX_ROOT_CERT_FILE_SIZE;
-        let too_large = || {
-            error(format!(
-                "the file is larger than the limit of {limit} bytes for a CA bundle"
-            ))
-        };
-        if metadata.len() > limit {
-            return Err(too_large());
-        }
-        // The file may grow between the check and the read: read one byte past the limit.
-        let mut bytes = Vec::new();
-        file.take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| failed("cannot read the file", Box::new(e)))?;
-        if bytes.len() as u64 > limit {
-            return Err(too_large());
-        }
+                reason,
+                source,
+            }
+        })?;
         Self::parse(&bytes, origin)
     }
 
