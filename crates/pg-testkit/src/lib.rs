@@ -68,6 +68,7 @@ mod psql;
 pub mod rds;
 mod template;
 mod tls;
+mod trust;
 mod versions;
 mod watchdog;
 

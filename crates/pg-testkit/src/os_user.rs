@@ -82,7 +82,7 @@ impl ServerUser {
 
 /// The effective uid of this process, without libc or unsafe: the owner of `/proc/self`, or else
 /// of a file we just created.
-fn current_euid() -> Result<u32, TestkitError> {
+pub(crate) fn current_euid() -> Result<u32, TestkitError> {
     // /proc/self is owned by the process's effective uid.
     match fs::metadata("/proc/self") {
         Ok(m) => Ok(m.uid()),

