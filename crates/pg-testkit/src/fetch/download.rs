@@ -27,17 +27,17 @@ pub(crate) fn download(
     let agent = agent();
     let response = agent.get(url).call().map_err(|e| match e {
         ureq::Error::StatusCode(status) => FetchError::HttpStatus {
-            url: url.to_owned(),
+            url: shown_url(url),
             status,
         },
         other => FetchError::Download {
-            url: url.to_owned(),
+            url: shown_url(url),
             source: Box::new(other),
         },
     })?;
     let mut body = response.into_body();
     progress(&FetchEvent::Downloading {
-        url: url.to_owned(),
+        url: shown_url(url),
         total: wheel.size,
     });
     let mut reader = body.as_reader();
@@ -49,7 +49,7 @@ pub(crate) fn download(
     let mut reported: u64 = 0;
     loop {
         let n = reader.read(&mut buffer).map_err(|e| FetchError::Download {
-            url: url.to_owned(),
+            url: shown_url(url),
             source: Box::new(e),
         })?;
         if n == 0 {
@@ -59,7 +59,7 @@ pub(crate) fn download(
         // A server that sends more than the pinned size is not sending the pinned file.
         if done > wheel.size {
             return Err(FetchError::SizeMismatch {
-                url: url.to_owned(),
+                url: shown_url(url),
                 expected: wheel.size,
                 received: done,
             });
@@ -83,7 +83,7 @@ pub(crate) fn download(
     });
     if done != wheel.size {
         return Err(FetchError::SizeMismatch {
-            url: url.to_owned(),
+            url: shown_url(url),
             expected: wheel.size,
             received: done,
         });
@@ -91,7 +91,7 @@ pub(crate) fn download(
     let actual = hex(&hasher.finalize());
     if !actual.eq_ignore_ascii_case(&wheel.sha256) {
         return Err(FetchError::HashMismatch {
-            url: url.to_owned(),
+            url: shown_url(url),
             expected: wheel.sha256.clone(),
             actual,
         });
@@ -138,5 +138,46 @@ mod tests {
             hex(&Sha256::digest(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+}
+
+/// The URL as events and errors show it: without credentials (`user:token@`) or a query
+/// (`?token=…`), which a mirror URL may carry and which must not reach logs.
+pub(crate) fn shown_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("[credentials]@{host}"),
+        None => authority.to_owned(),
+    };
+    let path = match path.split_once(['?', '#']) {
+        Some((path, _)) => format!("{path}?[query]"),
+        None => path.to_owned(),
+    };
+    format!("{scheme}{host}{path}")
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::shown_url;
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        assert_eq!(
+            shown_url("https://files.pythonhosted.org/packages/x.whl"),
+            "https://files.pythonhosted.org/packages/x.whl"
+        );
+        assert_eq!(
+            shown_url("https://bob:s3cret@mirror.example/a/x.whl?token=abc"),
+            "https://[credentials]@mirror.example/a/x.whl?[query]"
+        );
+        assert!(!shown_url("https://t0ken@m/x?sig=zz#f").contains("t0ken"));
+        assert!(!shown_url("https://m/x#sig=zz").contains("zz"));
     }
 }
