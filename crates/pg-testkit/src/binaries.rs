@@ -316,15 +316,52 @@ fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// Ok when `bin/postgres --version` runs and reports major version `major`.
+/// How long `postgres --version` may take.
+const VERSION_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub(crate) fn check_version(bin: &Path, major: u32) -> Result<(), String> {
+    check_version_within(bin, major, VERSION_CHECK_TIMEOUT)
+}
+
+fn check_version_within(
+    bin: &Path,
+    major: u32,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
     let postgres = bin.join("postgres");
     if !postgres.is_file() {
         return Err(format!("{} does not exist", postgres.display()));
     }
-    let out = Command::new(&postgres)
+    let mut child = Command::new(&postgres)
         .arg("--version")
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run {}: {e}", postgres.display()))?;
+    // A binary that never answers must not hold the caller (and the install lock) for ever.
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} --version did not answer within {} ms",
+                    postgres.display(),
+                    timeout.as_millis()
+                ));
+            }
+            Err(e) => return Err(format!("waiting for {}: {e}", postgres.display())),
+        }
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("reading {} --version: {e}", postgres.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!(
@@ -447,6 +484,24 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), TestkitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_check_that_hangs_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let postgres = dir.path().join("postgres");
+        fs::write(&postgres, "#!/bin/sh\nsleep 30\n").unwrap();
+        fs::set_permissions(&postgres, fs::Permissions::from_mode(0o755)).unwrap();
+        let err = check_version_within(dir.path(), 17, std::time::Duration::from_millis(300))
+            .unwrap_err();
+        assert!(err.contains("did not answer within 300 ms"), "{err}");
+        fs::write(&postgres, "#!/bin/sh\necho 'postgres (PostgreSQL) 17.10'\n").unwrap();
+        assert_eq!(check_version(dir.path(), 17), Ok(()));
+        assert!(
+            check_version(dir.path(), 18)
+                .unwrap_err()
+                .contains("PostgreSQL 17")
+        );
+    }
 
     #[test]
     fn a_tools_install_runs_only_when_private_and_complete() {

