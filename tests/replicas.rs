@@ -14,37 +14,12 @@ use std::time::{Duration, SystemTime};
 use pg_testkit::TestCluster;
 use rds_pg_access::audit::AppendFileSink;
 use rds_pg_access::integration_model::{
-    AccessDuration, AccessLevel, AccessRequest, Endpoint, InstanceId, Integration, Settings,
-    TagFilters,
+    AccessDuration, AccessLevel, AccessRequest, Endpoint, Integration, Settings,
 };
 use rds_pg_access::pg_auth::{Clock, ManualClock, SecretString, StaticPassword};
-use rds_pg_access::rds_discovery::{
-    DbInstance, DiscoveryError, InstanceDirectory, StaticDirectory,
-};
+use rds_pg_access::rds_discovery::StaticDirectory;
 use rds_pg_access::{AccessManager, IntegrationCredentials};
 use rds_pg_access_service::scheduler::{InstanceRun, Intervals, JobKind, Scheduler, ServiceState};
-
-/// Both clusters answer the integration's tag selector.
-#[derive(Debug)]
-struct TwoClusters(StaticDirectory);
-
-#[async_trait::async_trait]
-impl InstanceDirectory for TwoClusters {
-    async fn instance(&self, id: &InstanceId) -> Result<DbInstance, DiscoveryError> {
-        self.0.instance(id).await
-    }
-
-    async fn instances_by_tags(
-        &self,
-        _filters: &TagFilters,
-    ) -> Result<Vec<DbInstance>, DiscoveryError> {
-        let mut out = Vec::new();
-        for name in self.0.names() {
-            out.push(self.0.instance(name).await?);
-        }
-        Ok(out)
-    }
-}
 
 const USERS: [&str; 6] = ["r0", "r1", "r2", "r3", "r4", "r5"];
 
@@ -93,7 +68,7 @@ async fn three_replicas_one_killed_mid_sweep_revoke_every_user_exactly_once() {
     )
     .expect("settings");
     let integration: Integration = settings.integrations()[0].clone();
-    let directory = Arc::new(TwoClusters(
+    let directory = Arc::new(common::EveryInstance(
         StaticDirectory::new()
             .with_endpoint(
                 "orders-a".parse().expect("id"),

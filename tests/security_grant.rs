@@ -17,9 +17,8 @@ use rds_pg_access::audit::AppendFileSink;
 use rds_pg_access::integration_model::{
     AccessDuration, AccessLevel, AccessRequest, InstanceId, Integration, Settings,
 };
-use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock, SecretString, StaticPassword};
-use rds_pg_access::rds_discovery::StaticDirectory;
-use rds_pg_access::{AccessError, AccessManager, IntegrationCredentials};
+use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock};
+use rds_pg_access::{AccessError, AccessManager};
 use serde_json::Value;
 
 struct Env {
@@ -91,16 +90,7 @@ impl Env {
     }
 
     fn manager(&self, clock: Option<Arc<dyn Clock>>) -> AccessManager {
-        let credentials = IntegrationCredentials::shared(Arc::new(StaticPassword::new(
-            "apono_connector",
-            SecretString::from(self.cluster.connector().password.clone()),
-        )));
-        let manager = AccessManager::new(
-            self.integration.clone(),
-            Arc::new(StaticDirectory::new()),
-            Arc::new(credentials),
-        )
-        .expect("manager");
+        let manager = common::cluster_manager(&self.cluster, self.integration.clone());
         match clock {
             Some(clock) => manager.with_clock(clock),
             None => manager,
@@ -263,12 +253,7 @@ fn a_failed_grant_prints_no_password_and_leaves_no_login() {
 #[test]
 fn a_failed_grant_through_the_library_returns_no_credential_and_keeps_an_earlier_role() {
     pg_testkit::for_each_version(&[15, 17], |version| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(failed_grant_through_the_library(version));
+        common::runtime().block_on(failed_grant_through_the_library(version));
     });
 }
 

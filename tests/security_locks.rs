@@ -6,50 +6,22 @@
 
 mod common;
 
-use common::{role_exists, wait_for};
+use common::{
+    cluster_manager, cluster_with_owner_fix, fixed_endpoint_integration, role_exists, runtime,
+    wait_for,
+};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use pg_testkit::TestCluster;
-use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessRequest, Settings};
-use rds_pg_access::pg_auth::{Clock, ManualClock, SecretString, StaticPassword};
-use rds_pg_access::rds_discovery::StaticDirectory;
-use rds_pg_access::{AccessManager, IntegrationCredentials};
+use rds_pg_access::AccessManager;
+use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessRequest};
+use rds_pg_access::pg_auth::{Clock, ManualClock};
 
 /// An integration over `cluster` named `name`, whose home database is `database`.
 fn manager(cluster: &TestCluster, name: &str, extra: &str) -> AccessManager {
-    let text = format!(
-        "name = \"{name}\"\nregion = \"us-east-1\"\nauth = \"password\"\nssl_mode = \"disable\"\n\
-         {extra}\n[secret]\nenv = \"UNUSED\"\n[endpoint]\nhost = \"127.0.0.1\"\nport = {}\n",
-        cluster.port()
-    );
-    let integration = Settings::from_toml_str(&text)
-        .expect("settings")
-        .integrations()[0]
-        .clone();
-    let password = SecretString::from(cluster.connector().password.clone());
-    let credentials =
-        IntegrationCredentials::shared(Arc::new(StaticPassword::new("apono_connector", password)));
-    AccessManager::new(
-        integration,
-        Arc::new(StaticDirectory::new()),
-        Arc::new(credentials),
-    )
-    .expect("manager")
-}
-
-fn cluster_of(version: u32) -> TestCluster {
-    let cluster = TestCluster::builder()
-        .version(version)
-        .start()
-        .unwrap_or_else(|e| panic!("PostgreSQL {version} is required: {e}"));
-    // The owner fix `rdspg check` prints for schema `inventory` (owned by app_owner), granted
-    // by the superuser on every version.
-    cluster
-        .sql("appdb", "GRANT app_owner TO apono_connector")
-        .expect("owner fix");
-    cluster
+    cluster_manager(cluster, fixed_endpoint_integration(cluster, name, extra))
 }
 
 /// Grants read-only on appdb/inventory for an hour, two hours ago (so it has expired).
@@ -108,12 +80,7 @@ fn waiters(cluster: &TestCluster) -> usize {
 /// Runs `body` on PostgreSQL 15 and 17 (the role rules differ from 16 on).
 fn on_15_and_17<F: std::future::Future<Output = ()>>(body: impl Fn(TestCluster) -> F + Sync) {
     pg_testkit::for_each_version(&[15, 17], |version| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(body(cluster_of(version)));
+        runtime().block_on(body(cluster_with_owner_fix(version)));
     });
 }
 
@@ -201,7 +168,7 @@ async fn revocations_exclude(cluster: TestCluster) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_database_the_connector_cannot_reach_is_named_in_the_error() {
-    let cluster = cluster_of(pg_testkit::DEFAULT_VERSION);
+    let cluster = cluster_with_owner_fix(pg_testkit::DEFAULT_VERSION);
     let manager = manager(&cluster, "nolock", "lock_database = \"no_such_db\"");
     let report = manager.sweep().await.expect("discovery works");
     let local = report.results.values().next().expect("one instance");

@@ -8,60 +8,26 @@
 
 mod common;
 
-use common::{role_exists, wait_for};
+use common::{
+    cluster_manager, cluster_with_owner_fix, fixed_endpoint_integration, role_exists, runtime,
+    wait_for,
+};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use pg_testkit::TestCluster;
-use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessRequest, Settings};
-use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock, SecretString, StaticPassword};
-use rds_pg_access::rds_discovery::StaticDirectory;
-use rds_pg_access::{AccessManager, IntegrationCredentials};
+use rds_pg_access::AccessManager;
+use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessRequest};
+use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock};
 use rds_pg_access_service::scheduler::{InstanceRun, Intervals, JobKind, Scheduler};
 
 fn manager(cluster: &TestCluster) -> AccessManager {
-    let text = format!(
-        "name = \"squat\"\nregion = \"us-east-1\"\nauth = \"password\"\nssl_mode = \"disable\"\n\
-         [secret]\nenv = \"UNUSED\"\n[endpoint]\nhost = \"127.0.0.1\"\nport = {}\n",
-        cluster.port()
-    );
-    let integration = Settings::from_toml_str(&text)
-        .expect("settings")
-        .integrations()[0]
-        .clone();
-    let password = SecretString::from(cluster.connector().password.clone());
-    let credentials =
-        IntegrationCredentials::shared(Arc::new(StaticPassword::new("apono_connector", password)));
-    AccessManager::new(
-        integration,
-        Arc::new(StaticDirectory::new()),
-        Arc::new(credentials),
-    )
-    .expect("manager")
+    cluster_manager(cluster, fixed_endpoint_integration(cluster, "squat", ""))
 }
 
 fn cluster() -> TestCluster {
-    cluster_of(15)
-}
-
-fn cluster_of(version: u32) -> TestCluster {
-    let cluster = TestCluster::builder()
-        .version(version)
-        .start()
-        .unwrap_or_else(|e| panic!("PostgreSQL {version} is required: {e}"));
-    cluster
-        .sql("appdb", "GRANT app_owner TO apono_connector")
-        .expect("owner fix");
-    cluster
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    cluster_with_owner_fix(15)
 }
 
 /// Grants read-only on appdb/inventory to `user` for an hour, from now; returns its password.
@@ -164,7 +130,7 @@ async fn all_ended(sessions: &[tokio_postgres::Client]) -> bool {
 fn a_grantee_holding_its_own_lock_keys_loses_its_login_to_the_sweep_and_to_revoke() {
     // 16+ needs ADMIN OPTION to alter a role: the rules differ.
     pg_testkit::for_each_version(&[15, 17], |version| {
-        runtime().block_on(own_locks(cluster_of(version)));
+        runtime().block_on(own_locks(cluster_with_owner_fix(version)));
     });
 }
 

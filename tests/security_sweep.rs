@@ -19,12 +19,9 @@ use pg_testkit::TestCluster;
 use rds_pg_access::audit::AppendFileSink;
 use rds_pg_access::integration_model::{
     AccessDuration, AccessLevel, AccessRequest, Endpoint, InstanceId, Integration, Settings,
-    TagFilters,
 };
 use rds_pg_access::pg_auth::{Clock, ManualClock, SecretString, StaticPassword};
-use rds_pg_access::rds_discovery::{
-    DbInstance, DiscoveryError, InstanceDirectory, StaticDirectory,
-};
+use rds_pg_access::rds_discovery::StaticDirectory;
 use rds_pg_access::{AccessManager, IntegrationCredentials};
 use rds_pg_access_service::scheduler::{InstanceRun, Intervals, JobKind, Scheduler};
 use serde_json::Value;
@@ -90,16 +87,7 @@ fn owner_fix(version: u32) -> &'static str {
 
 impl Local {
     fn manager(&self, clock: Option<Arc<dyn Clock>>) -> AccessManager {
-        let credentials = IntegrationCredentials::shared(Arc::new(StaticPassword::new(
-            "apono_connector",
-            SecretString::from(self.cluster.connector().password.clone()),
-        )));
-        let manager = AccessManager::new(
-            self.integration.clone(),
-            Arc::new(StaticDirectory::new()),
-            Arc::new(credentials),
-        )
-        .expect("manager");
+        let manager = common::cluster_manager(&self.cluster, self.integration.clone());
         match clock {
             Some(clock) => manager.with_clock(clock),
             None => manager,
@@ -203,12 +191,7 @@ async fn rdspg_sweep_revokes_every_other_expired_user_when_one_cannot_be_revoked
 #[test]
 fn the_sweep_report_and_audit_name_the_unrevokable_user_and_the_sweep_goes_on() {
     pg_testkit::for_each_version(&[15, 17], |version| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(sweep_report_and_audit(version));
+        common::runtime().block_on(sweep_report_and_audit(version));
     });
 }
 
@@ -308,28 +291,6 @@ async fn the_service_reports_an_unrevokable_user_as_a_failed_sweep_of_the_instan
     assert!(!env.can_login("amy"));
 }
 
-/// Both clusters answer the integration's tag selector.
-#[derive(Debug)]
-struct TwoClusters(StaticDirectory);
-
-#[async_trait::async_trait]
-impl InstanceDirectory for TwoClusters {
-    async fn instance(&self, id: &InstanceId) -> Result<DbInstance, DiscoveryError> {
-        self.0.instance(id).await
-    }
-
-    async fn instances_by_tags(
-        &self,
-        _filters: &TagFilters,
-    ) -> Result<Vec<DbInstance>, DiscoveryError> {
-        let mut out = Vec::new();
-        for name in self.0.names() {
-            out.push(self.0.instance(name).await?);
-        }
-        Ok(out)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_wide_revoke_finishes_on_one_instance_while_the_other_is_down() {
     let a = TestCluster::start().expect("start cluster a");
@@ -351,7 +312,7 @@ async fn a_fleet_wide_revoke_finishes_on_one_instance_while_the_other_is_down() 
     )
     .expect("settings");
     let endpoint = |port| Endpoint::new("127.0.0.1".parse().expect("host"), port).expect("ep");
-    let directory = Arc::new(TwoClusters(
+    let directory = Arc::new(common::EveryInstance(
         StaticDirectory::new()
             .with_endpoint("orders-a".parse().expect("id"), endpoint(a.port()))
             .with_endpoint("orders-b".parse().expect("id"), endpoint(b.port())),

@@ -73,3 +73,100 @@ pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
     Some((status, body))
 }
+
+/// The connector's credentials on a test cluster: the test kit's connector (`apono_connector`)
+/// with `password`.
+pub(crate) fn connector_credentials(password: &str) -> rds_pg_access::IntegrationCredentials {
+    rds_pg_access::IntegrationCredentials::shared(std::sync::Arc::new(
+        rds_pg_access::pg_auth::StaticPassword::new(
+            "apono_connector",
+            rds_pg_access::pg_auth::SecretString::from(password.to_owned()),
+        ),
+    ))
+}
+
+/// An integration `name` over `cluster`'s fixed endpoint (password auth, no TLS), with `extra`
+/// top-level TOML (e.g. `database = "appdb"`).
+pub(crate) fn fixed_endpoint_integration(
+    cluster: &TestCluster,
+    name: &str,
+    extra: &str,
+) -> rds_pg_access::integration_model::Integration {
+    let text = format!(
+        "name = \"{name}\"\nregion = \"us-east-1\"\nauth = \"password\"\nssl_mode = \"disable\"\n\
+         {extra}\n[secret]\nenv = \"UNUSED\"\n[endpoint]\nhost = \"127.0.0.1\"\nport = {}\n",
+        cluster.port()
+    );
+    rds_pg_access::integration_model::Settings::from_toml_str(&text)
+        .expect("settings")
+        .integrations()[0]
+        .clone()
+}
+
+/// The connector's manager for `integration` on `cluster`: no discovery, the cluster's
+/// connector password.
+pub(crate) fn cluster_manager(
+    cluster: &TestCluster,
+    integration: rds_pg_access::integration_model::Integration,
+) -> rds_pg_access::AccessManager {
+    rds_pg_access::AccessManager::new(
+        integration,
+        std::sync::Arc::new(rds_pg_access::rds_discovery::StaticDirectory::new()),
+        std::sync::Arc::new(connector_credentials(&cluster.connector().password)),
+    )
+    .expect("manager")
+}
+
+/// A PostgreSQL `version` cluster with the owner fix `rdspg check` prints for schema
+/// `inventory` (owned by app_owner), granted by the superuser.
+pub(crate) fn cluster_with_owner_fix(version: u32) -> TestCluster {
+    let cluster = TestCluster::builder()
+        .version(version)
+        .start()
+        .unwrap_or_else(|e| panic!("PostgreSQL {version} is required: {e}"));
+    cluster
+        .sql("appdb", "GRANT app_owner TO apono_connector")
+        .expect("owner fix");
+    cluster
+}
+
+/// A two-worker runtime, as the tests that drive the library run it.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A directory whose tag selector answers with every instance it knows (a fleet of test
+/// clusters).
+#[derive(Debug)]
+pub(crate) struct EveryInstance(pub(crate) rds_pg_access::rds_discovery::StaticDirectory);
+
+#[async_trait::async_trait]
+impl rds_pg_access::rds_discovery::InstanceDirectory for EveryInstance {
+    async fn instance(
+        &self,
+        id: &rds_pg_access::integration_model::InstanceId,
+    ) -> Result<
+        rds_pg_access::rds_discovery::DbInstance,
+        rds_pg_access::rds_discovery::DiscoveryError,
+    > {
+        self.0.instance(id).await
+    }
+
+    async fn instances_by_tags(
+        &self,
+        _filters: &rds_pg_access::integration_model::TagFilters,
+    ) -> Result<
+        Vec<rds_pg_access::rds_discovery::DbInstance>,
+        rds_pg_access::rds_discovery::DiscoveryError,
+    > {
+        let mut out = Vec::new();
+        for name in self.0.names() {
+            out.push(self.0.instance(name).await?);
+        }
+        Ok(out)
+    }
+}
