@@ -10,12 +10,12 @@ use crate::output::{Failure, Output, print_json};
 
 /// Reads a settings or policy file (bounded, a regular file, UTF-8): the library's reader.
 pub(crate) fn read_bounded(path: &Path) -> Result<String, Failure> {
-    rds_pg_access::read_text_file(path).map_err(|e| Failure::usage(Failure::chain(&e)))
+    rds_pg_access::read_text_file(path).map_err(|e| Failure::usage(rds_pg_access::error_chain(&e)))
 }
 
 /// Reads and validates a settings file: TOML, or JSON when the name ends in `.json`.
 pub(crate) fn load_settings(path: &Path) -> Result<Settings, Failure> {
-    rds_pg_access::load_settings(path).map_err(|e| Failure::usage(Failure::chain(&e)))
+    rds_pg_access::load_settings(path).map_err(|e| Failure::usage(rds_pg_access::error_chain(&e)))
 }
 
 pub(crate) fn run_validate(args: &ValidateArgs, output: Output) -> Result<ExitCode, Failure> {

@@ -34,12 +34,7 @@ impl Failure {
 
     /// A job failure from an error, with its chain of causes (`error: cause: cause`).
     pub(crate) fn job_error(error: &(dyn std::error::Error + 'static)) -> Self {
-        Failure::job(Self::chain(error))
-    }
-
-    /// An error and its chain of causes, `error: cause: cause`.
-    pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-        rds_pg_access::error_chain(error)
+        Failure::job(rds_pg_access::error_chain(error))
     }
 
     pub(crate) fn message(&self) -> &str {

@@ -100,8 +100,13 @@ fn print_policy(policy: &PolicyDocument) -> Result<ExitCode, Failure> {
 
 fn read_policy(path: &std::path::Path) -> Result<(String, PolicyDocument), Failure> {
     let text = crate::config::read_bounded(path)?;
-    let policy = PolicyDocument::from_json(&text)
-        .map_err(|e| Failure::usage(format!("{}: {}", path.display(), Failure::chain(&e))))?;
+    let policy = PolicyDocument::from_json(&text).map_err(|e| {
+        Failure::usage(format!(
+            "{}: {}",
+            path.display(),
+            rds_pg_access::error_chain(&e)
+        ))
+    })?;
     Ok((text, policy))
 }
 

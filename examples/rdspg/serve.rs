@@ -48,7 +48,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, Failure> {
         .audit
         .parse::<AuditTarget>()
         .and_then(|target| target.open())
-        .map_err(|e| Failure::usage(format!("--audit: {}", Failure::chain(&e))))?;
+        .map_err(|e| Failure::usage(format!("--audit: {}", rds_pg_access::error_chain(&e))))?;
     let config = ServiceConfig::new(args.listen)
         .intervals(intervals)
         .audit(audit)
