@@ -318,11 +318,30 @@ impl<'a> Emitter<'a> {
     pub(crate) fn revoke(&self, user: &Identifier, instances: &FleetReport<RevokeReport>) {
         for (instance, result) in &instances.results {
             let (mut outcome, error) = Self::outcome(result);
-            if result.as_ref().is_ok_and(|r| !r.dropped) {
+            if result.as_ref().is_ok_and(|r| !r.dropped && !r.retained) {
                 outcome = AuditOutcome::NoChange;
             }
             let mut record = self.record(AuditAction::Revoke, instance.as_str(), outcome);
             record.user = Some(user.to_string());
+            record.error = error;
+            self.write(&record);
+        }
+    }
+
+    pub(crate) fn revoke_request(
+        &self,
+        user: &Identifier,
+        request_id: &str,
+        instances: &FleetReport<crate::report::GrantRevocation>,
+    ) {
+        for (instance, result) in &instances.results {
+            let (mut outcome, error) = Self::outcome(result);
+            if matches!(result, Ok(crate::report::GrantRevocation::NotHeld)) {
+                outcome = AuditOutcome::NoChange;
+            }
+            let mut record = self.record(AuditAction::Revoke, instance.as_str(), outcome);
+            record.user = Some(user.to_string());
+            record.request_id = Some(request_id.to_owned());
             record.error = error;
             self.write(&record);
         }
@@ -345,9 +364,10 @@ impl<'a> Emitter<'a> {
             }
             let mut record = self.record(AuditAction::Extend, instance.as_str(), outcome);
             record.user = Some(user.to_string());
-            record.expires_at = Some(record_of_role.map_or(until, |r| r.expires_at));
-            record.request_id = record_of_role.map(|r| r.request_id.clone());
-            record.level = record_of_role.map(|r| r.level.to_string());
+            let grant = record_of_role.and_then(ManagedRecord::latest_grant);
+            record.expires_at = Some(record_of_role.map_or(until, ManagedRecord::expires_at));
+            record.request_id = grant.map(|g| g.request_id.clone());
+            record.level = grant.map(|g| g.level.to_string());
             record.approver = approver.map(str::to_owned);
             record.error = error;
             self.write(&record);
@@ -386,18 +406,28 @@ impl<'a> Emitter<'a> {
         self.write(&record);
     }
 
+    /// A grant a sweep ended while its user kept others.
+    pub(crate) fn grant_ended(&self, instance: &InstanceId, ended: &crate::report::EndedGrant) {
+        let mut record = self.record(AuditAction::Sweep, instance.as_str(), AuditOutcome::Success);
+        record.user = Some(ended.user.clone());
+        record.request_id = Some(ended.request_id.clone());
+        record.expires_at = Some(ended.expired_at);
+        self.write(&record);
+    }
+
     /// An expired role a sweep could not revoke (the sweep goes on with the next).
     pub(crate) fn sweep_failed(
         &self,
         instance: &InstanceId,
         role: &ManagedRole,
-        error: &pg_grants::GrantsError,
+        error: &crate::AccessError,
     ) {
         let mut record = self.record(AuditAction::Sweep, instance.as_str(), AuditOutcome::Failure);
         record.user = Some(role.name.to_string());
-        record.request_id = Some(role.record.request_id.clone());
-        record.level = Some(role.record.level.to_string());
-        record.expires_at = Some(role.record.expires_at);
+        let grant = role.record.latest_grant();
+        record.request_id = grant.map(|g| g.request_id.clone());
+        record.level = grant.map(|g| g.level.to_string());
+        record.expires_at = Some(role.record.expires_at());
         record.error = Some(crate::error_chain(error));
         self.write(&record);
     }

@@ -103,21 +103,29 @@ pub enum AccessError {
         /// The instances where the request failed, comma-separated.
         failed_on: String,
     },
-    /// A grant for a request id that an existing role already carries, at another level
-    /// (nothing was changed): one request id, one level.
+    /// A grant that needs a new password for the user (a new instance, or one where its
+    /// password is due) while the user holds other active access with its current password on
+    /// this instance: one request cannot hand out two passwords (nothing was changed).
     #[error(
-        "role {user:?} already exists for request {request_id:?} with level {recorded}; \
-         the request asks for {requested}: use a new request id, or revoke the role first"
+        "instance {instance}: {user:?} holds other active access here with its current password, \
+         which is never changed under it, while the request needs a new one elsewhere: request \
+         this instance apart, or wait until its other access ends"
     )]
-    RequestChanged {
+    PasswordInUse {
+        /// The instance.
+        instance: InstanceId,
         /// The database user.
         user: String,
-        /// The request id.
+    },
+    /// The user holds no grant of that request id (nothing was changed).
+    #[error("instance {instance}: {user:?} holds no active grant of request {request_id:?}")]
+    GrantNotHeld {
+        /// The instance.
+        instance: InstanceId,
+        /// The database user.
+        user: String,
+        /// The request id asked for.
         request_id: String,
-        /// The level in the role's record.
-        recorded: integration_model::AccessLevel,
-        /// The level requested.
-        requested: integration_model::AccessLevel,
     },
     /// The role cannot log in any more: its revocation has started (a sweep or a revoke
     /// disabled its login). Extending it would not give access back; nothing was changed.
@@ -153,7 +161,7 @@ pub enum AccessError {
     SweepFailed {
         /// Why the revocation failed.
         #[source]
-        revoke: Box<GrantsError>,
+        revoke: Box<AccessError>,
         /// Why disabling its login failed, when it did.
         disable_login: Option<Box<GrantsError>>,
     },

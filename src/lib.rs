@@ -68,8 +68,9 @@ pub use files::{MAX_SETTINGS_FILE_SIZE, SettingsFileError, load_settings, read_t
 pub use manager::{AccessManager, ExtendRequest, ManagerOptions};
 pub use manager::{CheckItem, CheckReport};
 pub use report::{
-    DatabasePlan, FleetObserver, FleetReport, GrantOutcome, InstanceOutcome, IntegrationPolicies,
-    InventoryCounts, InventoryEntry, SweepReport, SweptFailure, SweptRole,
+    DatabasePlan, EndedGrant, FleetObserver, FleetReport, GrantOutcome, GrantRevocation,
+    InstanceOutcome, IntegrationPolicies, InventoryCounts, InventoryEntry, PasswordKept,
+    SweepReport, SweptFailure, SweptRole, UserStatus,
 };
 pub use rotate::{
     AcceptedStage, InstanceRotation, RotateError, RotateOutcome, Rotation, RotationReport,

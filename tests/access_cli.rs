@@ -320,6 +320,6 @@ fn access_flows_gate_grants_and_the_approver_is_recorded() {
         )
         .expect("comment");
     let record: Value = serde_json::from_str(comment.trim()).expect("JSON marker");
-    assert_eq!(record["approved_by"], json!("carol"));
-    assert_eq!(record["level"], json!("read-only"));
+    assert_eq!(record["grants"][0]["approved_by"], json!("carol"));
+    assert_eq!(record["grants"][0]["level"], json!("read-only"));
 }

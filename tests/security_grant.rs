@@ -18,6 +18,7 @@ use rds_pg_access::integration_model::{
     AccessDuration, AccessLevel, AccessRequest, InstanceId, Integration, Settings,
 };
 use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock};
+use rds_pg_access::pg_grants::GrantsError;
 use rds_pg_access::{AccessError, AccessManager};
 use serde_json::Value;
 
@@ -276,20 +277,21 @@ async fn failed_grant_through_the_library(version: u32) {
     );
     assert!(!role_exists(&env.cluster, "mallory"));
 
-    // A role that existed for the same request before keeps its privileges, expiry and
-    // password when a later run of that request fails.
+    // A user that existed keeps its privileges, expiry and password when a later request
+    // for it fails: the grant that request added is taken out again, nothing else.
     let good = request(&manager, "olga", &[fixed], Some("req-7"));
     let first = manager.grant(&good).await.expect("grant");
     assert!(first.is_complete(), "{:?}", first.instances);
     let password = first.password.expect("password").expose_secret().to_owned();
     let until = env.valid_until("olga");
-    let widened = request(&manager, "olga", &[fixed, unfixed], Some("req-7"));
+    let record = env.record("olga");
+    let widened = request(&manager, "olga", &[fixed, unfixed], Some("req-8"));
     let second = manager.grant(&widened).await.expect("grant ran");
     assert!(!second.is_complete());
     assert!(second.password.is_none());
     assert!(
-        second.undone.is_empty(),
-        "the role was not created by this run"
+        matches!(second.undone.get(&local()), Some(Ok(()))),
+        "the grant this run added was undone: {second:?}"
     );
     assert!(role_exists(&env.cluster, "olga"));
     assert!(
@@ -297,6 +299,21 @@ async fn failed_grant_through_the_library(version: u32) {
         "the earlier password was changed"
     );
     assert_eq!(env.valid_until("olga"), until);
+    assert_eq!(env.record("olga"), record, "the record is as it was");
+
+    // A widened re-run of the same request id is refused as other access, nothing changed.
+    let widened = request(&manager, "olga", &[fixed, unfixed], Some("req-7"));
+    let refused = manager.grant(&widened).await.expect("grant ran");
+    assert!(
+        matches!(
+            refused.instances.results[&local()],
+            Err(AccessError::Grants(GrantsError::RequestConflict { .. }))
+        ),
+        "{:?}",
+        refused.instances
+    );
+    assert!(refused.undone.is_empty(), "{refused:?}");
+    assert_eq!(env.record("olga"), record);
 
     // The same request id at another level is refused, nothing changed.
     let mut admin = AccessRequest::builder(
@@ -312,12 +329,12 @@ async fn failed_grant_through_the_library(version: u32) {
     assert!(
         matches!(
             third.instances.results[&local()],
-            Err(AccessError::RequestChanged { .. })
+            Err(AccessError::Grants(GrantsError::RequestConflict { .. }))
         ),
         "{:?}",
         third.instances
     );
-    assert_eq!(env.record("olga")["level"], "read-only");
+    assert_eq!(env.record("olga")["grants"][0]["level"], "read-only");
     admin = request(&manager, "olga", &[fixed], Some("req-7"));
     assert!(manager.grant(&admin).await.expect("grant").is_complete());
 }
@@ -339,7 +356,7 @@ async fn a_rerun_grant_reports_the_expiry_and_level_the_role_has() {
         "the re-run reports an expiry the role does not have"
     );
     assert_eq!(again.level, AccessLevel::ReadOnly);
-    let recorded = env.record("rita")["expires_at"]
+    let recorded = env.record("rita")["grants"][0]["expires_at"]
         .as_str()
         .expect("expiry")
         .to_owned();
@@ -428,7 +445,10 @@ async fn the_reason_is_recorded_in_the_marker_and_the_audit_and_bounded() {
         "incident 4711: it's broken",
     ]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert_eq!(env.record("rhea")["reason"], "incident 4711: it's broken");
+    assert_eq!(
+        env.record("rhea")["grants"][0]["reason"],
+        "incident 4711: it's broken"
+    );
 
     // Through the library: the grant's audit record carries it.
     let audit_path = env.dir.path().join("audit.jsonl");
@@ -449,7 +469,7 @@ async fn the_reason_is_recorded_in_the_marker_and_the_audit_and_bounded() {
     let line: Value = serde_json::from_str(audit.lines().next().expect("a line")).expect("JSON");
     assert_eq!(line["action"], "grant");
     assert_eq!(line["reason"], "ticket OPS-12");
-    assert_eq!(env.record("rolf")["reason"], "ticket OPS-12");
+    assert_eq!(env.record("rolf")["grants"][0]["reason"], "ticket OPS-12");
 
     // Too long: refused before anything changes, naming the flag.
     let long = "x".repeat(1025);
@@ -535,7 +555,7 @@ fn extend_obeys_access_flows_and_refuses_half_revoked_roles() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let extended = env.valid_until("ana");
     assert_ne!(extended, granted_until);
-    assert_eq!(env.record("ana")["approved_by"], "carol");
+    assert_eq!(env.record("ana")["grants"][0]["approved_by"], "carol");
 
     // Its revocation started (login disabled): an extension is refused, nothing changes.
     env.cluster

@@ -50,9 +50,15 @@ pub(crate) enum Command {
     Discover(DiscoverArgs),
     /// Create a time-bound database user with a level of access, and print its credentials.
     Grant(GrantArgs),
-    /// End a managed user's access everywhere: its objects are reassigned, never dropped.
-    Revoke(UserArgs),
-    /// Show the privileges a user holds, per instance and database.
+    /// End a managed user's access everywhere (or, with --request, one of its grants): the
+    /// user is dropped, its objects reassigned, never dropped; or, with user_cleanup_days,
+    /// kept disabled until its cleanup.
+    Revoke(RevokeArgs),
+    /// List the managed users with where they stand: active, expired, disabled (revoked and
+    /// kept) and when they are deleted.
+    Users(ConfigArgs),
+    /// Show where a managed user stands (its grants) and the privileges it holds, per instance
+    /// and database.
     Inspect(InspectArgs),
     /// List databases, schemas and tables (with kind and owner), one line each.
     Inventory(ConfigArgs),
@@ -279,6 +285,18 @@ pub(crate) struct UserArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The managed database user.
+    #[arg(long)]
+    pub(crate) user: String,
+    /// End only this request's grant (the user keeps its other grants).
+    #[arg(long)]
+    pub(crate) request: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
@@ -310,6 +328,9 @@ pub(crate) struct ExtendArgs {
     /// Who approved the extension (needed by access flows with `approval = true`).
     #[arg(long)]
     pub(crate) approved_by: Option<String>,
+    /// Extend only this request's grant (default: every active grant of the user).
+    #[arg(long)]
+    pub(crate) request: Option<String>,
 }
 
 #[derive(Debug, Args)]

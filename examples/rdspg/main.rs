@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Grant(args) => grant::run(args, cli.output),
         Command::Revoke(args) => lifecycle::run_revoke(args, cli.output),
         Command::Inspect(args) => lifecycle::run_inspect(args, cli.output),
+        Command::Users(args) => lifecycle::run_users(args, cli.output),
         Command::Inventory(args) => fleet::run_inventory(args, cli.output, false),
         Command::Sync(args) => fleet::run_inventory(args, cli.output, true),
         Command::Check(args) => fleet::run_check(args, cli.output),

@@ -12,7 +12,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{errors_of, ok_of, rfc3339};
-use crate::report::{DatabasePlan, FleetReport};
+use crate::report::{DatabasePlan, FleetReport, GrantRevocation, UserStatus};
 
 /// What a grant would run, per instance and database (`rdspg grant --dry-run`).
 #[derive(Debug, Clone, Serialize)]
@@ -74,8 +74,14 @@ pub struct MovedObject {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Revoked {
-    /// The role was dropped here (`false`: it did not exist).
+    /// The role was dropped here (`false`: it did not exist, or it was kept).
     pub dropped: bool,
+    /// The role was revoked and kept (`user_cleanup_days`): it cannot log in, holds no
+    /// privilege, and still owns its objects (see [`Revoked::kept`]).
+    pub retained: bool,
+    /// What a kept role still owns (nothing moved).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<MovedObject>,
     /// Its sessions ended.
     pub sessions_terminated: u64,
     /// The databases where its objects were reassigned.
@@ -90,6 +96,18 @@ impl From<&RevokeReport> for Revoked {
     fn from(r: &RevokeReport) -> Self {
         Self {
             dropped: r.dropped,
+            retained: r.retained,
+            kept: r
+                .kept
+                .iter()
+                .map(|o| MovedObject {
+                    database: o.database.clone(),
+                    kind: o.kind.to_string(),
+                    name: o.name.clone(),
+                    security_definer: o.security_definer,
+                    trigger_function: o.trigger_function,
+                })
+                .collect(),
             sessions_terminated: r.sessions_terminated,
             databases: r.databases.clone(),
             holder: r.holder.clone(),
@@ -136,6 +154,23 @@ impl fmt::Display for RevokeDocument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let user = &self.user;
         for (instance, r) in &self.revoked {
+            if r.retained {
+                writeln!(
+                    f,
+                    "{instance}: revoked {user} and kept it, disabled ({} session(s) ended; \
+                     no login, no privileges; it still owns {} object(s) until its cleanup)",
+                    r.sessions_terminated,
+                    r.kept.len()
+                )?;
+                for o in r.kept.iter().filter(|o| o.security_definer) {
+                    writeln!(
+                        f,
+                        "{instance}: {} {} in {} was SECURITY DEFINER; it now runs as SECURITY INVOKER: review it",
+                        o.kind, o.name, o.database
+                    )?;
+                }
+                continue;
+            }
             if !r.dropped {
                 writeln!(f, "{instance}: {user} does not exist (nothing to do)")?;
                 continue;
@@ -186,6 +221,11 @@ pub struct InspectDocument {
     pub user: String,
     /// Every privilege, `SECURITY DEFINER` routine it owns and membership.
     pub privileges: Vec<PrivilegeRow>,
+    /// Per instance where it is a managed user: where it stands and its grants
+    /// ([`AccessManager::user_status`](crate::AccessManager::user_status)); empty unless
+    /// added with [`InspectDocument::with_status`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub status: BTreeMap<String, UserStatus>,
     /// The instances that failed, with why.
     pub errors: BTreeMap<String, String>,
 }
@@ -235,14 +275,135 @@ impl InspectDocument {
         Self {
             user: user.to_string(),
             privileges: rows,
+            status: BTreeMap::new(),
             errors: errors_of(report),
         }
+    }
+
+    /// Adds where the user stands on each instance (its failures join [`InspectDocument::errors`]).
+    #[must_use]
+    pub fn with_status(mut self, report: &FleetReport<Option<UserStatus>>) -> Self {
+        for (instance, result) in &report.results {
+            match result {
+                Ok(Some(status)) => {
+                    self.status.insert(instance.to_string(), status.clone());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.errors
+                        .entry(instance.to_string())
+                        .or_insert_with(|| crate::error::error_chain(e));
+                }
+            }
+        }
+        self
+    }
+}
+
+/// Every managed user per instance with where it stands (`rdspg users`).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct UsersDocument {
+    /// Per instance, its managed users in name order.
+    pub users: BTreeMap<String, Vec<UserStatus>>,
+    /// The instances that failed, with why.
+    pub errors: BTreeMap<String, String>,
+}
+
+impl UsersDocument {
+    /// The document of [`AccessManager::users`](crate::AccessManager::users).
+    pub fn new(report: &FleetReport<Vec<UserStatus>>) -> Self {
+        Self {
+            users: ok_of(report, Clone::clone),
+            errors: errors_of(report),
+        }
+    }
+}
+
+/// `instance: user: state; request … until …` per user.
+impl fmt::Display for UsersDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (instance, users) in &self.users {
+            if users.is_empty() {
+                writeln!(f, "{instance}: no managed users")?;
+            }
+            for user in users {
+                writeln!(f, "{instance}: {user}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`AccessManager::revoke_request`](crate::AccessManager::revoke_request) did, per
+/// instance.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct RevokeRequestDocument {
+    /// The database user.
+    pub user: String,
+    /// The request whose grant ended.
+    pub request_id: String,
+    /// Per instance: `not-held`, `ended` (the user keeps its other grants) or `user-revoked`.
+    pub outcome: BTreeMap<String, &'static str>,
+    /// Per instance where it was the user's last grant: what revoking the user did.
+    pub revoked: BTreeMap<String, Revoked>,
+    /// The instances that failed, with why.
+    pub errors: BTreeMap<String, String>,
+}
+
+impl RevokeRequestDocument {
+    /// The document of revoking `request_id` of `user`.
+    pub fn new(user: &Identifier, request_id: &str, report: &FleetReport<GrantRevocation>) -> Self {
+        let mut outcome = BTreeMap::new();
+        let mut revoked = BTreeMap::new();
+        for (instance, result) in &report.results {
+            let Ok(result) = result else { continue };
+            let what = match result {
+                GrantRevocation::Ended { .. } => "ended",
+                GrantRevocation::UserRevoked(r) => {
+                    revoked.insert(instance.to_string(), Revoked::from(r));
+                    "user-revoked"
+                }
+                _ => "not-held",
+            };
+            outcome.insert(instance.to_string(), what);
+        }
+        Self {
+            user: user.to_string(),
+            request_id: request_id.to_owned(),
+            outcome,
+            revoked,
+            errors: errors_of(report),
+        }
+    }
+}
+
+/// A line per instance.
+impl fmt::Display for RevokeRequestDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (instance, what) in &self.outcome {
+            let text = match *what {
+                "ended" => "ended; its other grants stay",
+                "user-revoked" => "ended; it was the last grant, so the user was revoked",
+                _ => "not held here; nothing changed",
+            };
+            writeln!(
+                f,
+                "{instance}: request {} of {}: {text}",
+                self.request_id, self.user
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// `instance/database  kind object  privileges`, or that the user holds none.
 impl fmt::Display for InspectDocument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (instance, status) in &self.status {
+            writeln!(f, "{instance}: {status}")?;
+        }
         if self.privileges.is_empty() {
             writeln!(f, "{} holds no privileges", self.user)?;
         }

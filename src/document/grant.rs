@@ -87,6 +87,11 @@ pub struct GrantDocument {
     /// Its password: only after a complete grant, with password authentication.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
+    /// Why no password is handed out to a user that has one (it keeps it: in use by its other
+    /// active access, or not due under `credentials_rotation_days`); see
+    /// [`PasswordKept`](crate::PasswordKept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_kept: Option<crate::report::PasswordKept>,
     /// The first instance's host.
     pub host: Option<String>,
     /// The first instance's port.
@@ -178,6 +183,7 @@ impl GrantDocument {
             port: first.map(|i| i.port),
             uri: first.map(|i| i.uri.clone()),
             password: password.map(|p| Secret(p.into())),
+            password_kept: outcome.password_kept.clone(),
             database,
             sslmode: ssl_mode.to_string(),
             expires_at: outcome
@@ -230,6 +236,11 @@ impl GrantDocument {
         writeln!(f, "user:       {}", self.user)?;
         match &self.password {
             Some(p) => writeln!(f, "password:   {}", p.expose())?,
+            None if self.password_kept.is_some() && self.complete => {
+                if let Some(kept) = &self.password_kept {
+                    writeln!(f, "password:   {kept}")?;
+                }
+            }
             None if !self.complete => {
                 writeln!(
                     f,

@@ -37,12 +37,12 @@ mod sweep;
 
 pub use access::{
     ExtendDocument, Found, InspectDocument, MovedObject, PlanDocument, PrivilegeRow,
-    RevokeDocument, Revoked,
+    RevokeDocument, RevokeRequestDocument, Revoked, UsersDocument,
 };
 pub use grant::{GrantDocument, InstanceAccess, Secret, Undone};
 pub use inventory::InventoryLine;
 pub use rotation::{InstanceRotationDocument, RotationDocument};
-pub use sweep::{SweepDocument, SweepFailure, SweepInstance, SweepRevoked};
+pub use sweep::{SweepDocument, SweepEndedGrant, SweepFailure, SweepInstance, SweepRevoked};
 
 /// The failed instances of a report, each with its error chain in one line.
 pub(crate) fn errors_of<T>(report: &FleetReport<T>) -> BTreeMap<String, String> {

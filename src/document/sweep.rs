@@ -17,8 +17,22 @@ pub struct SweepRevoked {
     pub user: String,
     /// The request it was created for.
     pub request_id: String,
-    /// Dropped by this sweep (`false`: another replica dropped it first).
+    /// Dropped or kept by this sweep (`false`: another replica was first).
     pub dropped: bool,
+    /// Revoked and kept until its cleanup (`user_cleanup_days`), not dropped.
+    pub retained: bool,
+    /// Dropped because its cleanup period had passed.
+    pub cleanup: bool,
+}
+
+/// A grant the sweep ended while its user kept others.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct SweepEndedGrant {
+    /// The database user.
+    pub user: String,
+    /// The grant's request.
+    pub request_id: String,
 }
 
 /// An expired user the sweep could not revoke (the next sweep tries again).
@@ -45,6 +59,10 @@ pub struct SweepInstance {
     pub revoked: Vec<SweepRevoked>,
     /// The users not revoked.
     pub failed: Vec<SweepFailure>,
+    /// Grants that ended while their users kept others.
+    pub ended_grants: Vec<SweepEndedGrant>,
+    /// Users revoked and kept whose cleanup is still ahead.
+    pub retained: usize,
     #[serde(skip)]
     clean: bool,
 }
@@ -72,8 +90,19 @@ impl SweepDocument {
                         user: s.user.clone(),
                         request_id: s.request_id.clone(),
                         dropped: s.dropped_here,
+                        retained: s.retained,
+                        cleanup: s.cleanup,
                     })
                     .collect(),
+                ended_grants: r
+                    .ended_grants
+                    .iter()
+                    .map(|e| SweepEndedGrant {
+                        user: e.user.clone(),
+                        request_id: e.request_id.clone(),
+                    })
+                    .collect(),
+                retained: r.retained.unwrap_or(0),
                 failed: r
                     .failed
                     .iter()
@@ -103,15 +132,25 @@ impl fmt::Display for SweepDocument {
         for (instance, r) in &self.instances {
             if r.skipped {
                 writeln!(f, "{instance}: skipped (another connector is sweeping it)")?;
-            } else if r.revoked.is_empty() {
+            } else if r.revoked.is_empty() && r.ended_grants.is_empty() {
                 writeln!(f, "{instance}: nothing expired")?;
             }
-            for s in &r.revoked {
+            for e in &r.ended_grants {
                 writeln!(
                     f,
-                    "{instance}: revoked {} (request {})",
-                    s.user, s.request_id
+                    "{instance}: ended request {} of {} (its other access stays)",
+                    e.request_id, e.user
                 )?;
+            }
+            for s in &r.revoked {
+                let how = if s.cleanup {
+                    "deleted (cleanup period over)"
+                } else if s.retained {
+                    "revoked and kept (disabled until its cleanup)"
+                } else {
+                    "revoked"
+                };
+                writeln!(f, "{instance}: {how} {} (request {})", s.user, s.request_id)?;
             }
             for failure in &r.failed {
                 writeln!(

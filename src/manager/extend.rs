@@ -2,7 +2,7 @@
 
 use integration_model::{AccessRequest, Identifier, ResourcePath};
 use pg_grants::quote::Ident;
-use pg_grants::{GrantsError, ManagedRecord, Session};
+use pg_grants::{GrantRecord, GrantsError, ManagedRecord, Session};
 use time::OffsetDateTime;
 
 use crate::error::AccessError;
@@ -29,6 +29,8 @@ pub struct ExtendRequest {
     pub until: OffsetDateTime,
     /// Who approved the extension, when an access flow needs an approver.
     pub approved_by: Option<String>,
+    /// The grant to extend (its request id); `None`: every active grant of the user.
+    pub request_id: Option<String>,
 }
 
 impl ExtendRequest {
@@ -38,7 +40,23 @@ impl ExtendRequest {
             user,
             until,
             approved_by: None,
+            request_id: None,
         }
+    }
+
+    /// Extends only the grant of `request_id` (a user holds one grant per request).
+    ///
+    /// ```
+    /// use rds_pg_access::ExtendRequest;
+    /// let until = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    /// let request = ExtendRequest::new("alice".parse()?, until).request("req-42");
+    /// assert_eq!(request.request_id.as_deref(), Some("req-42"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn request(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
     }
 
     /// Extends `user` for `duration` counted from `now` (whole seconds, as a role's
@@ -69,13 +87,15 @@ impl ExtendRequest {
 }
 
 impl AccessManager {
-    /// Changes the expiry of the managed role `request.user` on every instance where it
-    /// exists, to `request.until`. Checked on each instance before anything changes there:
-    /// the role must still log in (a role whose revocation started is refused,
-    /// [`AccessError::RevocationStarted`]), and the extension must pass the integration's
-    /// access flows as a grant of the role's level and resources (from its record) for the
-    /// time from now until `until` would, with the approver the request names
-    /// ([`AccessError::ExtendNotAllowed`]). With flows configured, a role whose record names
+    /// Moves the expiry of the managed user `request.user`'s grants on every instance where it
+    /// exists to `request.until`: the grant of [`ExtendRequest::request_id`], or every active
+    /// one; `VALID UNTIL` follows the latest. Checked on each instance before anything changes
+    /// there: the user must still log in (a user whose revocation started, or one revoked and
+    /// kept, is refused, [`AccessError::RevocationStarted`]), the grant must be held and active
+    /// ([`AccessError::GrantNotHeld`]), and each extended grant must pass the integration's
+    /// access flows as a grant of its level and resources (from the record) for the time from
+    /// now until `until` would, with the approver the request names
+    /// ([`AccessError::ExtendNotAllowed`]). With flows configured, a grant whose record names
     /// no resources (made before they were recorded) is refused.
     ///
     /// # Errors
@@ -104,14 +124,37 @@ impl AccessManager {
                         Err(GrantsError::RoleNotFound { .. }) => return Ok(None),
                         Err(e) => return Err(e.into()),
                     };
-                    if !current.can_login {
+                    if !current.can_login || current.record.is_retained() {
                         return Err(AccessError::RevocationStarted {
                             instance: target.name.clone(),
                             user: role.to_string(),
                         });
                     }
-                    self.extension_allowed(&target, request, &current.record, now)?;
-                    Ok(Some(session.set_expiry(&role, until).await?))
+                    let chosen = |g: &GrantRecord| {
+                        !g.is_expired(now)
+                            && request
+                                .request_id
+                                .as_deref()
+                                .is_none_or(|id| g.request_id == id)
+                    };
+                    if !current.record.grants.iter().any(chosen) {
+                        return Err(AccessError::GrantNotHeld {
+                            instance: target.name.clone(),
+                            user: role.to_string(),
+                            request_id: request.request_id.clone().unwrap_or_default(),
+                        });
+                    }
+                    for grant in current.record.grants.iter().filter(|g| chosen(g)) {
+                        self.extension_allowed(&target, request, grant, now)?;
+                    }
+                    let mut record = current.record.clone();
+                    let utc = until.to_offset(time::UtcOffset::UTC);
+                    let utc = utc.replace_nanosecond(0).unwrap_or(utc);
+                    for grant in record.grants.iter_mut().filter(|g| chosen(g)) {
+                        grant.expires_at = utc;
+                    }
+                    session.write_record(&role, &record).await?;
+                    Ok(Some(record))
                 }
             })
             .await;
@@ -126,7 +169,7 @@ impl AccessManager {
         &self,
         target: &Target,
         request: &ExtendRequest,
-        record: &ManagedRecord,
+        record: &GrantRecord,
         now: OffsetDateTime,
     ) -> Result<(), AccessError> {
         let flows = self.inner.integration.access_flows();

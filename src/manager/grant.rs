@@ -3,71 +3,64 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use integration_model::{AccessRequest, AuthType, InstanceId, ResourceRef};
+use std::collections::BTreeSet;
+
+use integration_model::{AccessRequest, AuthType, InstanceId};
 use pg_grants::password::Password;
 use pg_grants::quote::Ident;
 use pg_grants::role::{LoginAuth, NewRole};
-use pg_grants::{CreateOutcome, GrantsError, ManagedRecord, RoleOnInstance, Scope, Session};
+use pg_grants::{CreateOutcome, GrantsError, ManagedRecord, RoleOnInstance, Session};
+use time::OffsetDateTime;
 
 use crate::error::AccessError;
-use crate::report::{DatabasePlan, FleetReport, GrantOutcome};
+use crate::report::{DatabasePlan, FleetReport, GrantOutcome, PasswordKept};
 use crate::target::Target;
 
 use super::AccessManager;
+use super::users::{UserEnd, wanted_on};
 
 /// How long a failed grant's undo may spend disabling the role's login, before (and apart
 /// from) removing it.
 pub(super) const UNDO_DISABLE_BUDGET: Duration = Duration::from_secs(30);
-
-/// Resources of one instance grouped by database, each with its scopes.
-pub(super) fn by_database(resources: &[ResourceRef]) -> BTreeMap<Ident, Vec<Scope>> {
-    let mut out: BTreeMap<Ident, Vec<Scope>> = BTreeMap::new();
-    for resource in resources {
-        let (database, scope) = Scope::from_resource(resource);
-        let scopes = out.entry(database).or_default();
-        if !scopes.contains(&scope) {
-            scopes.push(scope);
-        }
-    }
-    out
-}
-
-pub(super) fn grants_for(
-    scopes: &[Scope],
-    level: integration_model::AccessLevel,
-) -> Vec<pg_grants::Grant> {
-    scopes
-        .iter()
-        .map(|scope| pg_grants::Grant::new(scope.clone(), level))
-        .collect()
-}
 
 /// What a grant found on one instance.
 #[derive(Debug)]
 pub(super) enum Found {
     /// This request created the role.
     Created,
-    /// The role existed for this request, with this record.
-    Existing(ManagedRecord),
+    /// The user existed: its record before this grant, the grant's expiry there (a re-run
+    /// keeps the one it has), and whether the password is kept (`None`: it gets the request's
+    /// new password).
+    Existing {
+        before: ManagedRecord,
+        expires_at: OffsetDateTime,
+        kept: Option<PasswordKept>,
+    },
 }
 
-/// Fails with [`GrantsError::RoleInUse`] unless the managed `role`'s record carries
-/// `request_id` (a failed grant undoes only its own role).
-pub(super) async fn still_ours(
-    session: &Session<'_>,
-    role: &Ident,
+/// Whether a grant to an existing user keeps its password (`Some(why)`) or gives it the
+/// request's new one (`None`). Never changed while another request's grant is active (the
+/// user is using it); kept while younger than `credentials_rotation_days`, except for a re-run
+/// of a request the user holds (whose answer, with the password, may have been lost).
+pub(super) fn password_decision(
+    before: &ManagedRecord,
     request_id: &str,
-) -> Result<(), AccessError> {
-    let existing = session.managed_role(role).await?;
-    if existing.record.request_id == request_id {
-        Ok(())
-    } else {
-        Err(GrantsError::RoleInUse {
-            role: role.to_string(),
-            request_id: existing.record.request_id,
-        }
-        .into())
+    now: OffsetDateTime,
+    period: Option<integration_model::RotationPeriod>,
+) -> Option<PasswordKept> {
+    let in_use = before.revoked_at.is_none()
+        && before
+            .active_grants(now)
+            .any(|g| g.request_id != request_id);
+    if in_use {
+        return Some(PasswordKept::InUse);
     }
+    let (Some(period), Some(set_at)) = (period, before.password_set_at) else {
+        return None;
+    };
+    let rotates_on = set_at + period.as_duration();
+    (now < rotates_on && before.grant(request_id).is_none())
+        .then_some(PasswordKept::NotDue { set_at, rotates_on })
 }
 
 /// The request's id, or the one derived from it.
@@ -75,32 +68,6 @@ pub(super) fn request_id_of(request: &AccessRequest) -> String {
     request
         .request_id()
         .map_or_else(|| derived_request_id(request), |id| id.to_string())
-}
-
-/// Refuses an existing managed role of another request, or of this request at another level
-/// (as `create_role` and the grant refuse them).
-pub(super) fn check_same_request(
-    role: &Ident,
-    existing: &ManagedRecord,
-    request_id: &str,
-    level: integration_model::AccessLevel,
-) -> Result<(), AccessError> {
-    if existing.request_id != request_id {
-        return Err(GrantsError::RoleInUse {
-            role: role.to_string(),
-            request_id: existing.request_id.clone(),
-        }
-        .into());
-    }
-    if existing.level != level {
-        return Err(AccessError::RequestChanged {
-            user: role.to_string(),
-            request_id: request_id.to_owned(),
-            recorded: existing.level,
-            requested: level,
-        });
-    }
-    Ok(())
 }
 
 /// A request id for a request that brought none: the same request (grantee, level, duration,
@@ -131,17 +98,28 @@ pub(super) fn derived_request_id(request: &AccessRequest) -> String {
 impl AccessManager {
     /// Grants `request`: first checks it against the integration's access flows (refused
     /// before any SQL runs when none allows it); then, on every instance its resources name,
-    /// creates (or finds, for the same request id) the managed role with one expiry and, for
-    /// password auth, one new password valid on all of them; then applies the level's
-    /// privileges database by database, each in one transaction. Running the same request
-    /// again completes what is missing and changes nothing that is already right (a
-    /// password-auth re-run issues a fresh password; the role keeps the expiry it has).
+    /// creates the managed user, or adds the request's grant to the user of that name (see
+    /// below), and applies its privileges database by database, each in one transaction.
     ///
-    /// All or nothing: when any instance fails, the roles this request created are removed
-    /// again on every instance (left `NOLOGIN` and reported in [`GrantOutcome::undone`] if
-    /// removal fails), a role that existed before for the same request keeps its privileges,
-    /// expiry and password, and the outcome carries no password. The per-instance error says
-    /// what to fix (e.g. the owner membership SQL).
+    /// **One user per requester, any number of grants.** A user holds one grant per request
+    /// id, each with its level, resources and expiry ([`pg_grants::GrantRecord`]); its
+    /// privileges are the union of its active grants, and `VALID UNTIL` follows the latest
+    /// expiry. A user revoked and kept (`user_cleanup_days`) is enabled again, with its own
+    /// objects. Running the same request again completes what is missing (the grant keeps the
+    /// expiry it has); the same request id for other access is refused
+    /// ([`GrantsError::RequestConflict`]), and so is a re-run of a request that has ended.
+    ///
+    /// **Passwords** (password auth): a new user gets a new password, the same on every
+    /// instance. An existing user keeps its password while another request's grant is active
+    /// (never changed under its feet) and while it is younger than `credentials_rotation_days`;
+    /// [`GrantOutcome::password_kept`] then says so and when it rotates, and no password is
+    /// handed out (the library does not store it). Otherwise it gets a new one.
+    ///
+    /// All or nothing: when any instance fails, the users this request created are removed
+    /// again (left `NOLOGIN` and reported in [`GrantOutcome::undone`] if removal fails), a user
+    /// that existed loses the grant this request added (its other grants, privileges and
+    /// password stay), and the outcome carries no password. The per-instance error says what
+    /// to fix (e.g. the owner membership SQL).
     ///
     /// # Errors
     /// Before any change: a resource naming an instance the integration does not select,
@@ -149,7 +127,8 @@ impl AccessManager {
     /// failures are in the result.
     pub async fn grant(&self, request: &AccessRequest) -> Result<GrantOutcome, AccessError> {
         self.allowed_by_flows(request)?;
-        let expires_at = self.now() + request.duration().as_duration();
+        let now = self.now();
+        let expires_at = now + request.duration().as_duration();
         let request_id = request_id_of(request);
         let password = match self.inner.integration.auth() {
             AuthType::Password => Some(Password::generate()),
@@ -175,6 +154,9 @@ impl AccessManager {
             self.inner.integration.connector_user().as_str(),
         )
         .with_resources(request.resources().iter().map(ToString::to_string));
+        if password.is_some() {
+            record = record.with_password_set_at(now);
+        }
         if let Some(approver) = request.approved_by() {
             record = record.with_approver(approver);
         }
@@ -182,18 +164,18 @@ impl AccessManager {
             record = record.with_reason(reason)?;
         }
         let level = request.level();
-        // What each instance found: the role created by this request, or one that existed
-        // for it before (with its record). Filled as it happens, so that an instance that
-        // times out after creating the role is still undone.
+        // What each instance found: the role created by this request, or the user that
+        // existed (with its record before). Filled as it happens, so that an instance that
+        // times out after changing the role is still undone.
         let found = std::sync::Mutex::new(BTreeMap::<InstanceId, Found>::new());
         let mut instances = self
-            .fan_out(resolution, Some(&by_instance), |target, resources| {
+            .fan_out(resolution, Some(&by_instance), |target, _| {
                 let role = role.clone();
                 let record = record.clone();
                 let password = password.clone();
                 let found = &found;
                 async move {
-                    self.grant_on(&target, &role, record, password, &resources, level, found)
+                    self.grant_on(&target, &role, record, password, now, found)
                         .await
                 }
             })
@@ -201,20 +183,49 @@ impl AccessManager {
         let found = found
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // A re-run's fresh password is set only once every instance is granted: a failed
-        // request leaves the earlier password in place.
+        // One password for the request: handed out when any instance needs a new one (a new
+        // user, or one whose password is due); then every instance gets it, except where it
+        // is in use by another active grant, which fails the request (two passwords for one
+        // user cannot be handed out). Set only once every instance is granted: a failed
+        // request leaves the earlier passwords in place.
+        let needs_new = found
+            .values()
+            .any(|f| matches!(f, Found::Created | Found::Existing { kept: None, .. }));
+        let mut password_kept = None;
         if let Some(password) = &password
             && instances.all_ok()
         {
-            for (name, _) in found
-                .iter()
-                .filter(|(_, f)| matches!(f, Found::Existing(_)))
-            {
-                if let Some(target) = targets.get(name)
-                    && let Err(e) = self.set_password_on(target, &role, password).await
-                {
-                    instances.results.insert(name.clone(), Err(e));
+            if needs_new {
+                for (name, f) in &found {
+                    let Found::Existing { kept, .. } = f else {
+                        continue;
+                    };
+                    let result = match (kept, targets.get(name)) {
+                        (Some(PasswordKept::InUse), _) => Err(AccessError::PasswordInUse {
+                            instance: name.clone(),
+                            user: role.to_string(),
+                        }),
+                        (_, Some(target)) => {
+                            self.set_password_on(target, &role, password, now).await
+                        }
+                        (_, None) => Ok(()),
+                    };
+                    if let Err(e) = result {
+                        instances.results.insert(name.clone(), Err(e));
+                    }
                 }
+            } else {
+                // Every instance keeps it: in use wins over not due; of those, the earliest.
+                password_kept = found
+                    .values()
+                    .filter_map(|f| match f {
+                        Found::Existing { kept, .. } => kept.clone(),
+                        Found::Created => None,
+                    })
+                    .min_by_key(|k| match k {
+                        PasswordKept::InUse => None,
+                        PasswordKept::NotDue { rotates_on, .. } => Some(*rotates_on),
+                    });
             }
         }
         let mut undone = BTreeMap::new();
@@ -224,18 +235,26 @@ impl AccessManager {
                 .map(|(name, _)| name.to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
-            let created: Vec<&Target> = found
+            let changed: Vec<(&Target, bool)> = found
                 .iter()
-                .filter(|(_, f)| matches!(f, Found::Created))
-                .filter_map(|(name, _)| targets.get(name))
+                .filter_map(|(name, f)| {
+                    let target = targets.get(name)?;
+                    match f {
+                        Found::Created => Some((target, true)),
+                        // A re-run of a request the user held added nothing to undo.
+                        Found::Existing { before, .. } => before
+                            .grant(&request_id)
+                            .is_none()
+                            .then_some((target, false)),
+                    }
+                })
                 .collect();
-            let results = futures_util::future::join_all(
-                created
-                    .iter()
-                    .map(|target| self.undo_created(target, &role, &request_id)),
-            )
-            .await;
-            for (target, result) in created.into_iter().zip(results) {
+            let results =
+                futures_util::future::join_all(changed.iter().map(|(target, created)| {
+                    self.undo_grant(target, &role, &request_id, *created)
+                }))
+                .await;
+            for ((target, _), result) in changed.into_iter().zip(results) {
                 if instances
                     .results
                     .get(&target.name)
@@ -251,26 +270,29 @@ impl AccessManager {
                 }
                 if let Err(e) = &result {
                     tracing::error!(instance = %target.name, user = %role, error = %crate::error_chain(e),
-                        "a failed grant's role could not be removed again");
+                        "a failed grant could not be undone");
                 }
                 undone.insert(target.name.clone(), result);
             }
         }
         let complete = instances.all_ok();
-        // The expiry the role really has: a role found for this request keeps its own.
+        // The grant's expiry as the records hold it: a re-run keeps its own.
         let expires_at = found
             .values()
             .map(|f| match f {
-                Found::Existing(existing) => existing.expires_at,
-                Found::Created => record.expires_at,
+                Found::Existing { expires_at, .. } => *expires_at,
+                Found::Created => expires_at,
             })
             .min()
-            .unwrap_or(record.expires_at);
+            .unwrap_or(expires_at);
         self.audit()
             .grant(request, &request_id, expires_at, &instances, &undone);
         Ok(GrantOutcome {
             user: request.grantee().clone(),
-            password: password.filter(|_| complete).map(|p| p.expose().clone()),
+            password: password
+                .filter(|_| complete && needs_new)
+                .map(|p| p.expose().clone()),
+            password_kept: password_kept.filter(|_| complete),
             expires_at,
             level,
             request_id,
@@ -280,73 +302,61 @@ impl AccessManager {
         })
     }
 
-    /// Removes the role a failed grant created on `target` (as a revoke does). First, on its
-    /// own time budget and before any lock (whose public key anybody may hold), its login is
-    /// disabled and its sessions ended, so that whatever happens next, nobody logs in with
-    /// it. A role whose record no longer carries `request_id` (another request's) is left
-    /// alone.
-    pub(super) async fn undo_created(
+    /// Undoes what a failed grant did on `target`: the grant of `request_id` ends (its
+    /// privileges go, the user's other grants stay); a user it `created` that holds no other
+    /// grant is removed (as a revoke does), its login disabled first, on its own time budget
+    /// and before any lock (whose public key anybody may hold), so that whatever happens next,
+    /// nobody logs in with it. A user that existed and holds no other active grant is revoked
+    /// as the integration's settings say (it had none before either).
+    pub(super) async fn undo_grant(
         &self,
         target: &Target,
         role: &Ident,
         request_id: &str,
+        created: bool,
     ) -> Result<(), AccessError> {
         let home = self.inner.integration.database().as_str();
-        let disable = async {
-            let connection = self.connect(target, home).await?;
-            let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-            still_ours(&session, role, request_id).await?;
-            session.disable_login(role).await?;
-            Ok::<_, AccessError>(())
-        };
-        let budget = self.inner.options.instance_timeout.min(UNDO_DISABLE_BUDGET);
-        let disabled = match tokio::time::timeout(budget, disable).await {
-            Ok(result) => result,
-            Err(_) => Err(AccessError::Timeout {
-                instance: target.name.clone(),
-                seconds: budget.as_secs(),
-            }),
-        };
-        match &disabled {
-            // Gone already: nothing to undo.
-            Err(AccessError::Grants(GrantsError::RoleNotFound { .. })) => return Ok(()),
-            // Another request's role now: never undone here.
-            Err(AccessError::Grants(GrantsError::RoleInUse { .. })) => return disabled,
-            Err(e) => {
-                tracing::error!(instance = %target.name, user = %role, error = %crate::error_chain(e),
-                    "could not disable the login of a failed grant's role; removing it anyway");
-            }
-            Ok(()) => {}
-        }
-        let undo = async {
-            let _role_lock = self.role_lock(target, role).await?;
-            let connection = self.connect(target, home).await?;
-            let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-            // Under the lock, again: still this request's role.
-            match still_ours(&session, role, request_id).await {
-                Err(AccessError::Grants(GrantsError::RoleNotFound { .. })) => return Ok(()),
-                other => other?,
-            }
-            match session
-                .revoke_role(role, &self.database_connector(target))
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    // The first attempt failed: at least the login, once more.
-                    if disabled.is_err()
-                        && let Err(disable) = session.disable_login(role).await
-                    {
-                        tracing::error!(instance = %target.name, user = %role,
-                            error = %crate::error_chain(&disable), "could not disable the login either");
-                    }
-                    Err(AccessError::from(e))
+        if created {
+            let disable = async {
+                let connection = self.connect(target, home).await?;
+                let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+                let current = session.managed_role(role).await?;
+                // Only a user holding nothing but this request's grant loses its login.
+                if current
+                    .record
+                    .grants
+                    .iter()
+                    .all(|g| g.request_id == request_id)
+                {
+                    session.disable_login(role).await?;
                 }
+                Ok::<_, AccessError>(())
+            };
+            let budget = self.inner.options.instance_timeout.min(UNDO_DISABLE_BUDGET);
+            match tokio::time::timeout(budget, disable).await {
+                // Gone already: nothing to undo.
+                Ok(Err(AccessError::Grants(GrantsError::RoleNotFound { .. }))) => return Ok(()),
+                Ok(Err(e)) => {
+                    tracing::error!(instance = %target.name, user = %role, error = %crate::error_chain(&e),
+                        "could not disable the login of a failed grant's role; removing it anyway");
+                }
+                Err(_) => {
+                    tracing::error!(instance = %target.name, user = %role,
+                        "disabling the login of a failed grant's role timed out; removing it anyway");
+                }
+                Ok(Ok(())) => {}
             }
+        }
+        let end = if created {
+            UserEnd::Drop
+        } else {
+            UserEnd::BySettings(self.now())
         };
+        let ours = |g: &pg_grants::GrantRecord| g.request_id == request_id;
+        let undo = self.end_grants_on(target, role, &ours, end);
         let timeout = self.inner.options.instance_timeout;
         match tokio::time::timeout(timeout, undo).await {
-            Ok(result) => result,
+            Ok(result) => result.map(|_| ()),
             Err(_) => Err(AccessError::Timeout {
                 instance: target.name.clone(),
                 seconds: timeout.as_secs(),
@@ -359,12 +369,14 @@ impl AccessManager {
         target: &Target,
         role: &Ident,
         password: &Password,
+        at: OffsetDateTime,
     ) -> Result<(), AccessError> {
+        let _role_lock = self.role_lock(target, role).await?;
         let connection = self
             .pooled(target, self.inner.integration.database().as_str())
             .await?;
         let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-        Ok(session.set_password(role, password).await?)
+        Ok(session.set_password_at(role, password, at).await?)
     }
 
     /// Checks `request` against the integration's access flows (none configured: allowed).
@@ -377,9 +389,11 @@ impl AccessManager {
             .map_err(AccessError::NotAllowed)
     }
 
-    /// The SQL a grant would run, per instance and database, without changing anything (roles
-    /// that do not exist yet are planned as if empty). A role the real grant would refuse (not
-    /// managed by this library, or managed for another request) is refused here too.
+    /// The SQL a grant would run, per instance and database, without changing anything: for a
+    /// user that exists, what gives it the union of its active grants and this request's (a
+    /// user that does not exist yet is planned as if empty). A grant the real one would refuse
+    /// (a role not managed by this library, a request id held for other access) is refused
+    /// here too.
     ///
     /// # Errors
     /// As [`AccessManager::grant`].
@@ -391,33 +405,49 @@ impl AccessManager {
         let resolution = self.targets().await?;
         let by_instance = self.group_resources(request.resources(), &resolution)?;
         let role = Ident::from(request.grantee());
-        let level = request.level();
+        let now = self.now();
         let request_id = request_id_of(request);
-        let request_id = &request_id;
+        let wanted = ManagedRecord::new(
+            request_id.as_str(),
+            request.level(),
+            now + request.duration().as_duration(),
+            self.inner.integration.connector_user().as_str(),
+        )
+        .with_resources(request.resources().iter().map(ToString::to_string));
+        let wanted = &wanted;
         Ok(self
-            .fan_out(resolution, Some(&by_instance), |target, resources| {
+            .fan_out(resolution, Some(&by_instance), |target, _| {
                 let role = role.clone();
                 async move {
                     // The marks are checked as the real grant checks them: an unmanaged role,
-                    // or one of another request or level, is refused; a missing one is new.
+                    // or a request id held for other access, is refused; a missing one is new.
                     let home = self.pooled(&target, self.inner.integration.database().as_str());
                     let home = home.await?;
                     let session = Session::new(home.client(), self.inner.grants.clone()).await?;
-                    match session.managed_role(&role).await {
+                    let (record, touched) = match session.managed_role(&role).await {
                         Ok(existing) => {
-                            check_same_request(&role, &existing.record, request_id, level)?
+                            let touched = wanted_on(&role, &existing.record, &target.name, None)?;
+                            let grant = wanted.grants.iter().last().cloned();
+                            let mut merged = existing.record;
+                            if let Some(grant) = grant {
+                                merged = merged.with_grant(role.as_str(), grant)?;
+                            }
+                            (merged, touched.into_keys().collect())
                         }
-                        Err(GrantsError::RoleNotFound { .. }) => {}
+                        Err(GrantsError::RoleNotFound { .. }) => (wanted.clone(), BTreeSet::new()),
                         Err(e) => return Err(e.into()),
-                    }
+                    };
                     drop(session);
                     drop(home);
+                    let mut by_db = wanted_on(&role, &record, &target.name, Some(now))?;
+                    for database in touched {
+                        by_db.entry(database).or_default();
+                    }
                     let mut plans = Vec::new();
-                    for (database, scopes) in by_database(&resources) {
+                    for (database, grants) in by_db {
                         let connection = self.pooled(&target, database.as_str()).await?;
                         let session =
                             Session::new(connection.client(), self.inner.grants.clone()).await?;
-                        let grants = grants_for(&scopes, level);
                         let plan = session.plan(&role, &grants).await?;
                         plans.push(DatabasePlan {
                             database: database.to_string(),
@@ -430,15 +460,15 @@ impl AccessManager {
             .await)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Creates the user on `target` or adds the request's grant to it, then applies the union
+    /// of its active grants in every database they name (and those its ended grants named).
     pub(super) async fn grant_on(
         &self,
         target: &Target,
         role: &Ident,
         record: ManagedRecord,
         password: Option<Password>,
-        resources: &[ResourceRef],
-        level: integration_model::AccessLevel,
+        now: OffsetDateTime,
         found: &std::sync::Mutex<BTreeMap<InstanceId, Found>>,
     ) -> Result<Vec<DatabasePlan>, AccessError> {
         // No other grant, extension or revocation of this role on this instance interleaves,
@@ -446,9 +476,14 @@ impl AccessManager {
         let _role_lock = self.role_lock(target, role).await?;
         let home = self.inner.integration.database().as_str();
         let connection = self.pooled(target, home).await?;
-        // One session per database, the role's marks read once (by `create_or_complete`).
+        // One session per database, the role's marks read once (by `create_or_add`).
         let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-        let request_id = record.request_id.clone();
+        let request_id = record
+            .grants
+            .last()
+            .map(|g| g.request_id.clone())
+            .unwrap_or_default();
+        let is_password = password.is_some();
         let auth = match password {
             Some(p) => LoginAuth::Password(p),
             None => LoginAuth::Iam,
@@ -458,12 +493,25 @@ impl AccessManager {
             role: mut managed,
             ..
         } = session
-            .create_or_complete(&NewRole::new(role.clone(), auth, record))
+            .create_or_add(&NewRole::new(role.clone(), auth, record), now)
             .await?;
+        let mut touched = BTreeSet::new();
         let this = match outcome {
-            CreateOutcome::AlreadyExists(existing) => {
-                check_same_request(role, &existing, &request_id, level)?;
-                Found::Existing(existing)
+            CreateOutcome::AlreadyExists(before) => {
+                touched = wanted_on(role, &before, &target.name, None)?
+                    .into_keys()
+                    .collect();
+                let period = self.inner.integration.credentials_rotation();
+                Found::Existing {
+                    expires_at: managed
+                        .record
+                        .grant(&request_id)
+                        .map_or(now, |g| g.expires_at),
+                    kept: is_password
+                        .then(|| password_decision(&before, &request_id, now, period))
+                        .flatten(),
+                    before,
+                }
             }
             _ => Found::Created,
         };
@@ -471,28 +519,7 @@ impl AccessManager {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(target.name.clone(), this);
-        let mut applied = Vec::new();
-        for (database, scopes) in by_database(resources) {
-            let grants = grants_for(&scopes, level);
-            let report = if database.as_str() == home {
-                session.apply_to(&mut managed, &grants).await?
-            } else {
-                let other = self.pooled(target, database.as_str()).await?;
-                Session::new(other.client(), self.inner.grants.clone())
-                    .await?
-                    .apply_to(&mut managed, &grants)
-                    .await?
-            };
-            applied.push(DatabasePlan {
-                database: database.to_string(),
-                sql: report
-                    .plan
-                    .statements()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-            });
-        }
-        Ok(applied)
+        self.apply_record(target, &session, &mut managed, &touched, now)
+            .await
     }
 }

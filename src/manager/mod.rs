@@ -32,6 +32,7 @@ mod policies;
 mod revoke;
 mod rotate;
 mod sweep;
+mod users;
 
 pub use check::{CheckItem, CheckReport};
 use connections::PoolEntry;

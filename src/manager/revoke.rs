@@ -2,19 +2,23 @@
 
 use integration_model::Identifier;
 use pg_grants::quote::Ident;
-use pg_grants::{GrantsError, LockHolder, RevokeReport, Session};
+use pg_grants::{GrantRecord, GrantsError, RevokeReport, Session};
 
 use crate::error::AccessError;
-use crate::report::FleetReport;
-use crate::target::Target;
+use crate::report::{FleetReport, GrantRevocation};
 
 use super::AccessManager;
-use super::locks::{LockSession, names};
+use super::locks::names;
+use super::users::{Ended, UserEnd};
 
 impl AccessManager {
-    /// Revokes the managed role `user` everywhere the integration reaches: no new logins, its
-    /// sessions ended, its objects reassigned (never dropped), its privileges removed in every
-    /// database, the role dropped. Roles the library did not create are refused, unchanged.
+    /// Revokes the managed role `user` everywhere the integration reaches, every grant it
+    /// holds: no new logins, its sessions ended, its privileges and memberships removed in
+    /// every database; then, with `user_cleanup_days = 0` (the default), its objects
+    /// reassigned to its holder (never dropped) and the role dropped; above 0, the role kept
+    /// with what it owns, powerless (see [`pg_grants::revoke`]), until a sweep deletes it
+    /// that many days later (a grant meanwhile enables it again). Roles the library did not
+    /// create are refused, unchanged.
     /// One revocation of a role per instance runs at a time, also across integrations with
     /// different home databases: each holds the role's lock in the instance's `lock_database`.
     ///
@@ -50,8 +54,18 @@ impl AccessManager {
                             squatters = %names(&role_lock.squatters),
                             "revoking without the per-role lock, which sessions without CREATEROLE hold");
                     }
-                    let connector = self.database_connector(&target);
-                    let mut report = session.revoke_role(&role, &connector).await?;
+                    let mut report = match session.managed_role(&role).await {
+                        Ok(current) => {
+                            let end = UserEnd::BySettings(self.now());
+                            self.end_user(&target, &session, &current, end).await?
+                        }
+                        // Reported by the revocation as nothing dropped here.
+                        Err(GrantsError::RoleNotFound { .. }) => {
+                            let connector = self.database_connector(&target);
+                            session.revoke_role(&role, &connector).await?
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     report.sessions_terminated += ended;
                     Ok(report)
                 }
@@ -61,27 +75,39 @@ impl AccessManager {
         Ok(report)
     }
 
-    /// Revokes `role` on `target` through `session` while holding its per-role lock on
-    /// `locks` (a sweep's lock session, which also holds the sweep's job lock).
-    pub(super) async fn revoke_role_locked(
+    /// Ends the grant of `request_id` that `user` holds, everywhere the integration reaches:
+    /// its privileges go, except those another active grant of the user still covers (the
+    /// union of the remaining grants is applied with the plan/diff), and `VALID UNTIL` follows
+    /// the latest remaining expiry. When it was the user's last grant, the user is revoked as
+    /// [`AccessManager::revoke`] does. An instance where the user does not hold it reports
+    /// [`GrantRevocation::NotHeld`] and changes nothing.
+    ///
+    /// # Errors
+    /// Discovery failing as a whole; per-instance failures are in the result.
+    pub async fn revoke_request(
         &self,
-        locks: &LockSession,
-        session: &Session<'_>,
-        role: &Ident,
-        target: &Target,
-        squatters: &mut Vec<LockHolder>,
-    ) -> Result<RevokeReport, GrantsError> {
-        // The login was disabled first (see the sweep); a squatted lock is gone without.
-        for squatter in locks.lock_role(role).await? {
-            if !squatters.contains(&squatter) {
-                squatters.push(squatter);
-            }
-        }
-        let result = session
-            .revoke_role(role, &self.database_connector(target))
+        user: &Identifier,
+        request_id: &str,
+    ) -> Result<FleetReport<GrantRevocation>, AccessError> {
+        let resolution = self.targets().await?;
+        let role = Ident::from(user);
+        let report = self
+            .fan_out(resolution, None, |target, _| {
+                let role = role.clone();
+                async move {
+                    let end = UserEnd::BySettings(self.now());
+                    let ours = |g: &GrantRecord| g.request_id == request_id;
+                    Ok(
+                        match self.end_grants_on(&target, &role, &ours, end).await? {
+                            Ended::Nothing => GrantRevocation::NotHeld,
+                            Ended::Grants { plans, .. } => GrantRevocation::Ended { plans },
+                            Ended::User(report) => GrantRevocation::UserRevoked(report),
+                        },
+                    )
+                }
+            })
             .await;
-        // The lock also ends with the connection; a failure to release it changes nothing.
-        let _ = locks.unlock_role(role).await;
-        result
+        self.audit().revoke_request(user, request_id, &report);
+        Ok(report)
     }
 }

@@ -2,15 +2,34 @@
 
 use std::collections::BTreeMap;
 
-use pg_grants::{GrantsError, Session};
+use pg_grants::{GrantRecord, GrantsError, ManagedRole, RevokeReport, Session, UserState};
 use time::OffsetDateTime;
 
 use crate::error::AccessError;
-use crate::report::{FleetReport, SweepReport, SweptFailure, SweptRole};
+use crate::report::{EndedGrant, FleetReport, SweepReport, SweptFailure, SweptRole};
 use crate::target::Target;
 
 use super::AccessManager;
 use super::locks::JobLock;
+use super::users::{Ended, UserEnd};
+
+/// What a sweep does with one managed user it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Todo {
+    /// Every grant ended: revoke the user (dropped, or kept for `user_cleanup_days`).
+    EndUser,
+    /// Some grants ended, others are active: end those.
+    EndGrants,
+    /// Revoked and kept, its cleanup period over: drop it.
+    Delete,
+}
+
+/// What a sweep did with one managed user.
+enum Swept {
+    Nothing,
+    Grants(Vec<GrantRecord>),
+    User(RevokeReport),
+}
 
 /// The job-lock name of sweeps.
 pub(super) const SWEEP_JOB: &str = "sweep";
@@ -57,6 +76,65 @@ impl AccessManager {
         }
     }
 
+    /// One user of a sweep, its lock held: read again (a grant may have come in since the
+    /// list was read), then done as `what` says, if still due.
+    async fn sweep_role(
+        &self,
+        target: &Target,
+        session: &Session<'_>,
+        listed: &ManagedRole,
+        what: Todo,
+        now: OffsetDateTime,
+    ) -> Result<Swept, AccessError> {
+        let current = match session.managed_role(&listed.name).await {
+            Ok(current) => current,
+            // Another replica (or a revoke) was first.
+            Err(GrantsError::RoleNotFound { .. }) if what != Todo::EndGrants => {
+                // Reported as a revocation that found nothing to drop here.
+                let connector = self.database_connector(target);
+                return Ok(Swept::User(
+                    session.revoke_role(&listed.name, &connector).await?,
+                ));
+            }
+            Err(GrantsError::RoleNotFound { .. }) => return Ok(Swept::Nothing),
+            Err(e) => return Err(e.into()),
+        };
+        match (what, current.record.state(now)) {
+            (Todo::Delete, UserState::Disabled { .. }) => Ok(Swept::User(
+                session
+                    .revoke_role(&current.name, &self.database_connector(target))
+                    .await?,
+            )),
+            // A grant came in since the list was read: the user is active again, and its
+            // login (which this sweep may have disabled a moment before) is restored.
+            (Todo::EndUser | Todo::Delete, UserState::Active { .. }) => {
+                if !current.can_login {
+                    session.enable_login(&current.name, now).await?;
+                }
+                Ok(Swept::Nothing)
+            }
+            (Todo::Delete, _) => Ok(Swept::Nothing),
+            (Todo::EndUser | Todo::EndGrants, _) => {
+                let expired = |g: &GrantRecord| g.is_expired(now);
+                match self
+                    .end_grants(
+                        target,
+                        session,
+                        current,
+                        &expired,
+                        UserEnd::BySettings(now),
+                        now,
+                    )
+                    .await?
+                {
+                    Ended::Nothing => Ok(Swept::Nothing),
+                    Ended::Grants { ended, .. } => Ok(Swept::Grants(ended)),
+                    Ended::User(report) => Ok(Swept::User(report)),
+                }
+            }
+        }
+    }
+
     /// As [`AccessManager::sweep`]; once `stop` is cancelled, each instance finishes the
     /// revocation in flight and starts no other (the rest waits for the next sweep). The
     /// service's sweep job runs this with its shutdown token.
@@ -90,6 +168,8 @@ impl AccessManager {
                             swept: Vec::new(),
                             failed: Vec::new(),
                             active: None,
+                            ended_grants: Vec::new(),
+                            retained: None,
                             lock_squatters: Vec::new(),
                         });
                     }
@@ -110,44 +190,78 @@ impl AccessManager {
                             "could not list roles to re-mark");
                     }
                 }
-                let (expired, active): (Vec<_>, Vec<_>) = session
-                    .managed_roles()
-                    .await?
-                    .into_iter()
-                    .partition(|r| r.record.is_expired(now));
-                // First, quickly, no expired role logs in any more (IAM users do not check
+                let cleanup = time::Duration::days(i64::from(
+                    self.inner.integration.user_cleanup().days(),
+                ));
+                let mut todo: Vec<(ManagedRole, Todo)> = Vec::new();
+                let (mut active, mut retained) = (0, 0);
+                for role in session.managed_roles().await? {
+                    match role.record.state(now) {
+                        UserState::Disabled { since } if now >= since + cleanup => {
+                            todo.push((role, Todo::Delete));
+                        }
+                        UserState::Disabled { .. } => retained += 1,
+                        UserState::Active { .. } => {
+                            active += 1;
+                            if role.record.grants.iter().any(|g| g.is_expired(now)) {
+                                todo.push((role, Todo::EndGrants));
+                            }
+                        }
+                        _ => todo.push((role, Todo::EndUser)),
+                    }
+                }
+                // First, quickly, no expired user logs in any more (IAM users do not check
                 // VALID UNTIL); then each is revoked on its own: one that cannot be revoked is
                 // reported and the sweep goes on with the next.
                 let mut disabled: BTreeMap<String, Result<u64, GrantsError>> = BTreeMap::new();
-                for role in expired.iter().filter(|r| r.can_login) {
+                for (role, _) in todo
+                    .iter()
+                    .filter(|(r, t)| *t == Todo::EndUser && r.can_login)
+                {
                     let result = session.disable_login(&role.name).await;
                     disabled.insert(role.name.to_string(), result);
                 }
                 let mut swept = Vec::new();
                 let mut failed = Vec::new();
-                for role in expired {
+                let mut ended_grants = Vec::new();
+                for (role, what) in todo {
                     if stop.is_some_and(tokio_util::sync::CancellationToken::is_cancelled) {
                         break;
                     }
                     let disabled = disabled.remove(role.name.as_str());
                     let ended_before = disabled.as_ref().and_then(|d| d.as_ref().ok()).copied();
-                    match self
-                        .revoke_role_locked(
-                            &locks,
-                            &session,
-                            &role.name,
-                            &target,
-                            &mut lock_squatters,
-                        )
-                        .await
-                    {
-                        Ok(mut report) => {
+                    for squatter in locks.lock_role(&role.name).await? {
+                        if !lock_squatters.contains(&squatter) {
+                            lock_squatters.push(squatter);
+                        }
+                    }
+                    let result = self.sweep_role(&target, &session, &role, what, now).await;
+                    // The lock also ends with the connection; a failure to release it changes
+                    // nothing.
+                    let _ = locks.unlock_role(&role.name).await;
+                    match result {
+                        Ok(Swept::Nothing) => {}
+                        Ok(Swept::Grants(ended)) => {
+                            for grant in ended {
+                                let ended = EndedGrant {
+                                    user: role.name.to_string(),
+                                    request_id: grant.request_id,
+                                    expired_at: grant.expires_at,
+                                };
+                                self.audit().grant_ended(&target.name, &ended);
+                                ended_grants.push(ended);
+                            }
+                        }
+                        Ok(Swept::User(mut report)) => {
                             report.sessions_terminated += ended_before.unwrap_or(0);
+                            let latest = role.record.latest_grant();
                             let role = SweptRole {
                                 user: role.name.to_string(),
-                                expired_at: role.record.expires_at,
-                                request_id: role.record.request_id.clone(),
-                                dropped_here: report.dropped,
+                                expired_at: role.record.expires_at(),
+                                request_id: latest.map(|g| g.request_id.clone()).unwrap_or_default(),
+                                dropped_here: report.dropped || report.retained,
+                                retained: report.retained,
+                                cleanup: what == Todo::Delete,
                                 report,
                             };
                             // As each role goes: a replica that dies mid-sweep has recorded
@@ -164,22 +278,20 @@ impl AccessManager {
                                 Ok(now) => !now.can_login,
                                 Err(_) => !role.can_login || ended_before.is_some(),
                             };
-                            let error = match disabled {
-                                Some(Err(disable)) => AccessError::SweepFailed {
-                                    revoke: Box::new(error),
-                                    disable_login: Some(Box::new(disable)),
-                                },
-                                _ => AccessError::SweepFailed {
-                                    revoke: Box::new(error),
-                                    disable_login: None,
-                                },
+                            let disable_login = match disabled {
+                                Some(Err(disable)) => Some(Box::new(disable)),
+                                _ => None,
                             };
+                            let latest = role.record.latest_grant();
                             failed.push(SweptFailure {
                                 user: role.name.to_string(),
-                                request_id: role.record.request_id.clone(),
-                                expired_at: role.record.expires_at,
+                                request_id: latest.map(|g| g.request_id.clone()).unwrap_or_default(),
+                                expired_at: role.record.expires_at(),
                                 login_disabled,
-                                error,
+                                error: AccessError::SweepFailed {
+                                    revoke: Box::new(error),
+                                    disable_login,
+                                },
                             });
                         }
                     }
@@ -189,7 +301,9 @@ impl AccessManager {
                     skipped: false,
                     swept,
                     failed,
-                    active: Some(active.len()),
+                    active: Some(active),
+                    ended_grants,
+                    retained: Some(retained),
                     lock_squatters,
                 })
             })

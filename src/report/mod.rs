@@ -71,6 +71,10 @@ pub struct GrantOutcome {
     /// user logs in with an IAM token for its own name), and always `None` when the grant
     /// failed anywhere: a failed grant hands out no credential.
     pub password: Option<SecretString>,
+    /// Why no password was handed out to a user that has one (password auth, complete grants
+    /// only): it is in use by another active grant, or younger than
+    /// `credentials_rotation_days`. The user logs in with the password it has.
+    pub password_kept: Option<PasswordKept>,
     /// When access ends, as the role's `VALID UNTIL` and its record say. A role found for the
     /// same request keeps the expiry it has (moving it is [`extend`]'s job); with several
     /// instances, the earliest.
@@ -90,6 +94,44 @@ pub struct GrantOutcome {
     /// disabled when that still worked, the error says what is left). Empty after a complete
     /// grant.
     pub undone: BTreeMap<InstanceId, Result<(), AccessError>>,
+}
+
+/// Why a grant kept the password of an existing user instead of handing out a new one (see
+/// [`AccessManager::grant`](crate::AccessManager::grant)).
+///
+/// As JSON: `{"reason": "in-use"}` or `{"reason": "not-due", "set_at": "…", "rotates_on": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum PasswordKept {
+    /// Another request's grant of the user is active: its password is never changed under it
+    /// (the next request after its access ends gets a new one when it is due).
+    InUse,
+    /// The password is younger than `credentials_rotation_days`.
+    NotDue {
+        /// When it was set.
+        #[serde(with = "time::serde::rfc3339")]
+        set_at: OffsetDateTime,
+        /// From when a request gets a new one.
+        #[serde(with = "time::serde::rfc3339")]
+        rotates_on: OffsetDateTime,
+    },
+}
+
+impl std::fmt::Display for PasswordKept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InUse => f.write_str(
+                "unchanged: the user holds other active access with its current password",
+            ),
+            Self::NotDue { set_at, rotates_on } => write!(
+                f,
+                "unchanged: set {}, the next request from {} gets a new one",
+                crate::document::rfc3339(*set_at),
+                crate::document::rfc3339(*rotates_on)
+            ),
+        }
+    }
 }
 
 impl GrantOutcome {
@@ -153,6 +195,12 @@ pub struct SweepReport {
     pub failed: Vec<SweptFailure>,
     /// Managed roles whose access had not ended at the sweep's time; `None` when skipped.
     pub active: Option<usize>,
+    /// Grants that ended while their user kept other active grants: their privileges were
+    /// removed (those no remaining grant covers), the user stays.
+    pub ended_grants: Vec<EndedGrant>,
+    /// Users revoked and kept (`user_cleanup_days`) whose cleanup is still ahead; `None` when
+    /// skipped.
+    pub retained: Option<usize>,
     /// Sessions without `CREATEROLE` (never a connector: a grantee or any other login) that
     /// held the sweep's job lock or a per-role lock: the sweep ran without those locks.
     /// Not clean: the scheduler reports the instance's run as failed, naming them.
@@ -165,6 +213,98 @@ impl SweepReport {
     pub fn is_clean(&self) -> bool {
         self.failed.is_empty() && self.lock_squatters.is_empty()
     }
+}
+
+/// What [`AccessManager::revoke_request`](crate::AccessManager::revoke_request) did on one
+/// instance.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum GrantRevocation {
+    /// The user holds no grant of that request here (or does not exist): nothing changed.
+    NotHeld,
+    /// The grant ended; the user keeps its other grants and what they cover.
+    Ended {
+        /// The SQL applied per database (what no other grant still covers, revoked).
+        plans: Vec<DatabasePlan>,
+    },
+    /// It was the user's last grant: the user was revoked.
+    UserRevoked(pg_grants::RevokeReport),
+}
+
+/// Where a managed user stands on one instance ([`AccessManager::user_status`],
+/// [`AccessManager::users`]).
+///
+/// [`AccessManager::user_status`]: crate::AccessManager::user_status
+/// [`AccessManager::users`]: crate::AccessManager::users
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct UserStatus {
+    /// The database user.
+    pub user: String,
+    /// Active (until), expired (since; the next sweep revokes it) or disabled (revoked and
+    /// kept, since).
+    #[serde(flatten)]
+    pub state: pg_grants::UserState,
+    /// Whether it may log in now.
+    pub can_login: bool,
+    /// The grants it holds (empty once revoked).
+    pub grants: Vec<pg_grants::GrantRecord>,
+    /// When the library last set its password (password users).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub password_set_at: Option<OffsetDateTime>,
+    /// For a user revoked and kept: when a sweep deletes it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deletes_on: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Display for UserStatus {
+    /// `alice: active until 2026-…; 2 grants (req-1 read-only until …, …)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::document::rfc3339;
+        match self.state {
+            pg_grants::UserState::Active { until } => {
+                write!(f, "{}: active until {}", self.user, rfc3339(until))?;
+            }
+            pg_grants::UserState::Expired { since } => write!(
+                f,
+                "{}: expired since {} (the next sweep revokes it)",
+                self.user,
+                rfc3339(since)
+            )?,
+            pg_grants::UserState::Disabled { since } => {
+                write!(f, "{}: disabled since {}", self.user, rfc3339(since))?;
+                if let Some(on) = self.deletes_on {
+                    write!(f, ", deleted on {}", rfc3339(on))?;
+                }
+            }
+            _ => write!(f, "{}: in an unknown state", self.user)?,
+        }
+        for grant in &self.grants {
+            write!(
+                f,
+                "; request {} {} until {}",
+                grant.request_id,
+                grant.level,
+                rfc3339(grant.expires_at)
+            )?;
+            if !grant.resources.is_empty() {
+                write!(f, " on {}", grant.resources.join(", "))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A grant that ended while its user kept others (see [`SweepReport::ended_grants`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndedGrant {
+    /// The database user.
+    pub user: String,
+    /// The grant's request.
+    pub request_id: String,
+    /// When it ended.
+    pub expired_at: OffsetDateTime,
 }
 
 /// An expired role that [`AccessManager::sweep`](crate::AccessManager::sweep) could not revoke
@@ -197,6 +337,10 @@ pub struct SweptRole {
     pub request_id: String,
     /// False when another replica dropped it first (nothing left to do here).
     pub dropped_here: bool,
+    /// Revoked and kept (`user_cleanup_days` above 0), not dropped.
+    pub retained: bool,
+    /// Dropped because its cleanup period had passed (it was revoked and kept before).
+    pub cleanup: bool,
     /// What the revocation did.
     pub report: pg_grants::RevokeReport,
 }

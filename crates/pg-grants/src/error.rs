@@ -116,15 +116,43 @@ pub enum GrantsError {
         /// The marker role looked for.
         marker: String,
     },
-    /// A managed role of that name exists for another request.
+    /// A request id the user already holds, reused for other access (level or resources).
     #[error(
-        "role {role:?} already exists for request {request_id:?}: choose another role name or revoke that one first"
+        "role {role:?} already holds request {request_id:?} as {held_level} on {held_resources:?}: \
+         a request id names one access; use a new request id for other access"
     )]
-    RoleInUse {
+    RequestConflict {
         /// The role.
         role: String,
-        /// The request it belongs to.
+        /// The reused request id.
         request_id: String,
+        /// The level the request holds.
+        held_level: integration_model::AccessLevel,
+        /// The resources the request holds.
+        held_resources: Vec<String>,
+    },
+    /// A re-run of a request whose grant has ended: it grants nothing any more.
+    #[error(
+        "request {request_id:?} of role {role:?} ended at {expired_at}: ask for access with a new request"
+    )]
+    RequestExpired {
+        /// The role.
+        role: String,
+        /// The request.
+        request_id: String,
+        /// When its grant ended.
+        expired_at: time::OffsetDateTime,
+    },
+    /// The user holds as many grants at once as a record keeps.
+    #[error(
+        "role {role:?} already holds {max} grants at once, the most a record keeps: revoke or \
+         let some expire first"
+    )]
+    TooManyGrants {
+        /// The role.
+        role: String,
+        /// The limit ([`MAX_GRANTS`](crate::marker::MAX_GRANTS)).
+        max: usize,
     },
     /// The role does not exist.
     #[error("role {role:?} does not exist")]
@@ -272,6 +300,22 @@ pub enum GrantsError {
         role: String,
         /// Each trigger, with the SQL its relation's owner runs.
         triggers: Vec<crate::revoke::ForeignTrigger>,
+    },
+    /// A retirement ([`Session::retire_role`](crate::Session::retire_role)) stopped: the user
+    /// is still a member of roles (or has members) the connector cannot remove, on 16+ because
+    /// their grantor is a role whose privileges the connector lacks. The role stays `NOLOGIN`
+    /// and its record untouched; each grantor runs the listed SQL, then the retirement is run
+    /// again.
+    #[error(
+        "retiring role {role:?} stopped: it can no longer log in, but the connector cannot \
+         remove its memberships: {}; then run the retirement again",
+        .memberships.iter().map(|m| format!("{m}: as {:?} run `{}`", m.grantor, m.fix_sql)).collect::<Vec<_>>().join("; ")
+    )]
+    MembershipsNotRemoved {
+        /// The role being retired.
+        role: String,
+        /// Each membership left, with the SQL that removes it.
+        memberships: Vec<crate::revoke::Membership>,
     },
     /// A reason too long to keep in a role's management record (nothing was changed).
     #[error("the reason is {chars} characters long; a management record keeps at most {max}")]

@@ -59,6 +59,10 @@
 //! `SECURITY INVOKER`; triggers it attached to tables it did not own are disabled (kept), or the
 //! revocation stops with [`GrantsError::TriggersNotDisabled`] and the SQL their owners run; the
 //! [`RevokeReport`] lists every object that moved and every trigger disabled (see [`revoke`]).
+//! [`Session::retire_role`] revokes a user and keeps it (`user_cleanup_days`): no login, no
+//! membership, no privilege on anything it does not own, its own objects neutralised in place,
+//! so that its next request gets the same user back (see
+//! [revocation with retention](revoke#revocation-with-retention)).
 //!
 //! # Acting for object owners
 //!
@@ -92,8 +96,8 @@
 //! `record`, `can_login`, `legacy_mark`, with the record as its role comment stores it),
 //! [`CreateOutcome`] (`{"outcome": "created"}` / `{"outcome": "already_exists", "record": …}`),
 //! [`RoleOnInstance`], [`ApplyReport`] (`plan`, `attempts`), [`plan::Plan`] (`database`,
-//! `role`, `changes`, `default_changes`, `sql`), [`RevokeReport`] (with [`OwnedObject`] and
-//! [`ForeignTrigger`]), [`inventory::InventoryItem`] (tagged `"item": "schema" | "table"`),
+//! `role`, `changes`, `default_changes`, `sql`), [`RevokeReport`] (with [`OwnedObject`],
+//! [`ForeignTrigger`] and [`Membership`]), [`inventory::InventoryItem`] (tagged `"item": "schema" | "table"`),
 //! [`LockHolder`], [`OwnerFix`] and [`setup::ConnectorSetup`]. No report carries a password or
 //! a verifier: a [`password::Password`] does not serialize, and statements that set one are
 //! never part of a plan.
@@ -108,8 +112,8 @@
 //!     datetime!(2026-11-24 18:00 UTC), "apono_connector");
 //! let found = serde_json::to_value(CreateOutcome::AlreadyExists(record))?;
 //! assert_eq!(found["outcome"], "already_exists");
-//! assert_eq!(found["record"]["request_id"], "req-42");
-//! assert_eq!(found["record"]["expires_at"], "2026-11-24T18:00:00Z");
+//! assert_eq!(found["record"]["grants"][0]["request_id"], "req-42");
+//! assert_eq!(found["record"]["grants"][0]["expires_at"], "2026-11-24T18:00:00Z");
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 //!
@@ -158,9 +162,9 @@ pub mod version;
 
 pub use error::{GrantsError, OwnerFix};
 pub use integration_model::AccessLevel;
-pub use marker::{ManagedRecord, ServiceRole};
+pub use marker::{GrantRecord, ManagedRecord, ServiceRole, UserState};
 pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
-pub use revoke::{DatabaseConnector, ForeignTrigger, OwnedObject, RevokeReport};
+pub use revoke::{DatabaseConnector, ForeignTrigger, Membership, OwnedObject, RevokeReport};
 pub use session::{
     AdvisoryKey, AdvisoryLocks, ApplyReport, CreateOutcome, LockHolder, ManagedRole, NoticeLog,
     RoleOnInstance, Session, Settings, drive_connection,

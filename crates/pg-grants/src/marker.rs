@@ -5,22 +5,29 @@
 //! 1. the `NOLOGIN NOINHERIT` marker role, [`DEFAULT_MARKER_ROLE`] (`rdspg_managed`) unless
 //!    configured otherwise, created by the library when missing, is made a **member of the
 //!    managed role** (`GRANT <user> TO rdspg_managed`, on 16+ `WITH INHERIT FALSE, SET FALSE`);
-//! 2. a `COMMENT ON ROLE` holding a [`ManagedRecord`] as one line of JSON:
+//! 2. a `COMMENT ON ROLE` holding a [`ManagedRecord`] as one line of JSON (format 2):
 //!
 //! ```text
-//! {"rdspg":1,"request_id":"req-42","level":"read-only","expires_at":"2026-11-24T18:00:00Z","creator":"apono_connector"}
+//! {"rdspg":2,"creator":"apono_connector","grants":[{"request_id":"req-42","level":"read-only","expires_at":"2026-11-24T18:00:00Z","resources":["orders/appdb/sales"]}],"password_set_at":"2026-11-24T10:00:00Z"}
 //! ```
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `rdspg` | format version of the record, `1` |
-//! | `request_id` | the access request the role was made for |
-//! | `level` | `read-only`, `read-write` or `admin` (`integration_model::AccessLevel`) |
-//! | `expires_at` | RFC 3339 UTC instant after which a sweep revokes the role (also its `VALID UNTIL`) |
+//! | `rdspg` | format version of the record, `2` |
 //! | `creator` | the connector role that created it |
-//! | `approved_by` | who approved the request (only when recorded) |
-//! | `resources` | the request's resources, `INSTANCE/DATABASE[/SCHEMA[/TABLE]]` (only when recorded; `extend` checks access flows against them) |
-//! | `reason` | why access was requested, at most [`ManagedRecord::MAX_REASON_CHARS`] characters (only when recorded) |
+//! | `grants` | the access requests the user holds at once, in the order they came ([`GrantRecord`]); empty once revoked |
+//! | `grants[].request_id` | the access request |
+//! | `grants[].level` | `read-only`, `read-write` or `admin` (`integration_model::AccessLevel`) |
+//! | `grants[].expires_at` | RFC 3339 UTC instant after which a sweep ends this grant; the latest one is the role's `VALID UNTIL` |
+//! | `grants[].resources` | the request's resources, `INSTANCE/DATABASE[/SCHEMA[/TABLE]]`: what the grant covers (only when recorded) |
+//! | `grants[].approved_by` | who approved the request (only when recorded) |
+//! | `grants[].reason` | why access was requested, at most [`ManagedRecord::MAX_REASON_CHARS`] characters (only when recorded) |
+//! | `password_set_at` | when the library last set the password (password users; rotation by age) |
+//! | `revoked_at` | when the user was revoked and kept, unable to log in and without privileges (`user_cleanup_days`) |
+//!
+//! Format 1 (0.1 to 0.3), `{"rdspg":1,"request_id":…,"level":…,"expires_at":…,"creator":…}`, one
+//! request per role, is still read, as a record of one grant; the next change writes format 2.
+//! A user holds at most [`MAX_GRANTS`] grants at once.
 //!
 //! A role lacking either mark is never altered, revoked or dropped
 //! ([`GrantsError::NotManaged`]).
@@ -68,7 +75,7 @@
 //! [`ServiceRole::holder_comment`]); a holder without it, or marked for another user, is refused.
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use integration_model::AccessLevel;
 
@@ -105,35 +112,159 @@ pub fn holder_role_name(
     crate::quote::Ident::new(format!("{}_{hash:016x}", prefix.as_str()))
 }
 
-/// The record format version this crate writes and reads.
-pub const RECORD_FORMAT: u32 = 1;
+/// The record format version this crate writes. It reads this one and format 1 (0.1 to 0.3:
+/// one request per role), which [`ManagedRecord::from_comment`] turns into one grant.
+pub const RECORD_FORMAT: u32 = 2;
 
-/// The JSON record kept in a managed role's comment.
+/// The format of the service roles' comments (`{"rdspg":1,"kind":…}`), unchanged since 0.1.
+pub const SERVICE_ROLE_FORMAT: u32 = 1;
+
+/// How the comment of a managed user begins, in every format this crate reads: the SQL that
+/// tells managed users from other roles by their comment matches these prefixes.
+pub const USER_RECORD_PREFIXES: [&str; 2] =
+    [r#"{"rdspg":1,"request_id":"#, r#"{"rdspg":2,"creator":"#];
+
+/// The most grants one user holds at once (a record is a role comment, read on every sweep).
+pub const MAX_GRANTS: usize = 64;
+
+/// One access request a managed user holds (see [the module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GrantRecord {
+    /// The access request.
+    pub request_id: String,
+    /// The access level granted.
+    pub level: AccessLevel,
+    /// When this grant ends (UTC, whole seconds).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The request's resources (`INSTANCE/DATABASE[/SCHEMA[/TABLE]]`, every instance of the
+    /// request): what the grant covers, and what an extension is checked against.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Who approved the request, when an access flow needed an approver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// Why access was requested, when the request said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl GrantRecord {
+    /// A grant of `level` under `request_id` until `expires_at` (kept in UTC, whole seconds).
+    pub fn new(
+        request_id: impl Into<String>,
+        level: AccessLevel,
+        expires_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            request_id: request_id.into(),
+            level,
+            expires_at: whole_seconds(expires_at),
+            resources: Vec::new(),
+            approved_by: None,
+            reason: None,
+        }
+    }
+
+    /// Whether this grant has ended at `now`.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        now >= self.expires_at
+    }
+
+    /// Whether `other` asks for the same access (level and resources; expiry, approver and
+    /// reason aside): what a request id may be reused for.
+    pub fn same_access(&self, other: &GrantRecord) -> bool {
+        let sorted = |r: &[String]| {
+            let mut r = r.to_vec();
+            r.sort();
+            r.dedup();
+            r
+        };
+        self.level == other.level && sorted(&self.resources) == sorted(&other.resources)
+    }
+}
+
+/// Where a managed user stands at some instant ([`ManagedRecord::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum UserState {
+    /// At least one grant is active; access ends at `until` (the latest expiry).
+    Active {
+        /// The latest expiry of its grants.
+        #[serde(with = "time::serde::rfc3339")]
+        until: OffsetDateTime,
+    },
+    /// Every grant has ended and the user is not revoked yet: the next sweep revokes it.
+    Expired {
+        /// When its last grant ended.
+        #[serde(with = "time::serde::rfc3339")]
+        since: OffsetDateTime,
+    },
+    /// Revoked and kept, unable to log in and without privileges, until its cleanup.
+    Disabled {
+        /// When it was revoked.
+        #[serde(with = "time::serde::rfc3339")]
+        since: OffsetDateTime,
+    },
+}
+
+fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+/// The JSON record kept in a managed role's comment (format 2; see [the module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ManagedRecord {
     /// Format version ([`RECORD_FORMAT`]).
     #[serde(rename = "rdspg")]
     pub format: u32,
-    /// The access request the role was made for.
-    pub request_id: String,
-    /// The access level granted.
-    pub level: AccessLevel,
-    /// When access ends.
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
     /// The connector role that created the role.
     pub creator: String,
-    /// Who approved the request, when an access flow needed an approver.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approved_by: Option<String>,
-    /// The request's resources (`INSTANCE/DATABASE[/SCHEMA[/TABLE]]`, every instance of the
-    /// request), so that an extension can be checked against access flows as the grant was.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<String>,
-    /// Why access was requested, when the request said ([`ManagedRecord::with_reason`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    /// The grants the user holds, one per access request, in the order they came. Empty once
+    /// revoked.
+    #[serde(default)]
+    pub grants: Vec<GrantRecord>,
+    /// When the library last set the user's password (`None`: IAM users, and users made by
+    /// 0.3 or earlier, whose next request gets a new one).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password_set_at: Option<OffsetDateTime>,
+    /// When the user was revoked and kept (see `user_cleanup_days`); `None` while it holds
+    /// grants.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Format 1, as 0.1 to 0.3 wrote it: one request per role.
+#[derive(Deserialize)]
+struct RecordV1 {
+    request_id: String,
+    level: AccessLevel,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    creator: String,
+    #[serde(default)]
+    approved_by: Option<String>,
+    #[serde(default)]
+    resources: Vec<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FormatOnly {
+    rdspg: u32,
 }
 
 impl ManagedRecord {
@@ -141,37 +272,37 @@ impl ManagedRecord {
     /// record is a role comment, read on every sweep, so it stays small.
     pub const MAX_REASON_CHARS: usize = 1024;
 
-    /// A record of the current format. `expires_at` is stored in UTC, to whole seconds.
+    /// A record of the current format holding one grant. `expires_at` is stored in UTC, to
+    /// whole seconds.
     pub fn new(
         request_id: impl Into<String>,
         level: AccessLevel,
         expires_at: OffsetDateTime,
         creator: impl Into<String>,
     ) -> Self {
-        let expires_at = expires_at
-            .to_offset(time::UtcOffset::UTC)
-            .replace_nanosecond(0)
-            .unwrap_or(expires_at);
         Self {
             format: RECORD_FORMAT,
-            request_id: request_id.into(),
-            level,
-            expires_at,
             creator: creator.into(),
-            approved_by: None,
-            resources: Vec::new(),
-            reason: None,
+            grants: vec![GrantRecord::new(request_id, level, expires_at)],
+            password_set_at: None,
+            revoked_at: None,
         }
     }
 
-    /// Records the request's resources.
+    fn last_mut(&mut self) -> Option<&mut GrantRecord> {
+        self.grants.last_mut()
+    }
+
+    /// Records the resources of the newest grant.
     #[must_use]
     pub fn with_resources(mut self, resources: impl IntoIterator<Item = String>) -> Self {
-        self.resources = resources.into_iter().collect();
+        if let Some(g) = self.last_mut() {
+            g.resources = resources.into_iter().collect();
+        }
         self
     }
 
-    /// Records why access was requested.
+    /// Records why the newest grant was requested.
     ///
     /// # Errors
     /// [`GrantsError::ReasonTooLong`] beyond [`ManagedRecord::MAX_REASON_CHARS`] characters.
@@ -184,42 +315,182 @@ impl ManagedRecord {
                 max: Self::MAX_REASON_CHARS,
             });
         }
-        self.reason = Some(reason);
+        if let Some(g) = self.last_mut() {
+            g.reason = Some(reason);
+        }
         Ok(self)
     }
 
-    /// Records the approver.
+    /// Records the approver of the newest grant.
     #[must_use]
     pub fn with_approver(mut self, approver: impl Into<String>) -> Self {
-        self.approved_by = Some(approver.into());
+        if let Some(g) = self.last_mut() {
+            g.approved_by = Some(approver.into());
+        }
+        self
+    }
+
+    /// Records when the password was set.
+    #[must_use]
+    pub fn with_password_set_at(mut self, at: OffsetDateTime) -> Self {
+        self.password_set_at = Some(whole_seconds(at));
         self
     }
 
     /// The record as comment text (one line of JSON).
     pub fn to_comment(&self) -> String {
-        // Serializing plain strings, an enum and a formatted date cannot fail.
+        // Serializing plain strings, an enum and formatted dates cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Reads a record from comment text.
+    /// Reads a record from comment text, of this format or format 1 (read as one grant).
     ///
     /// # Errors
     /// A human-readable reason when the text is not a record of a known format.
     pub fn from_comment(text: &str) -> Result<Self, String> {
-        let rec: Self =
-            serde_json::from_str(text).map_err(|e| format!("not a management record: {e}"))?;
-        if rec.format != RECORD_FORMAT {
-            return Err(format!(
-                "record format {} is not supported (this version reads {RECORD_FORMAT})",
-                rec.format
-            ));
+        let format = serde_json::from_str::<FormatOnly>(text)
+            .map_err(|e| format!("not a management record: {e}"))?
+            .rdspg;
+        match format {
+            1 => {
+                let v1: RecordV1 = serde_json::from_str(text)
+                    .map_err(|e| format!("not a management record: {e}"))?;
+                let mut grant = GrantRecord::new(v1.request_id, v1.level, v1.expires_at);
+                grant.resources = v1.resources;
+                grant.approved_by = v1.approved_by;
+                grant.reason = v1.reason;
+                Ok(Self {
+                    format: RECORD_FORMAT,
+                    creator: v1.creator,
+                    grants: vec![grant],
+                    password_set_at: None,
+                    revoked_at: None,
+                })
+            }
+            RECORD_FORMAT => {
+                let rec: Self = serde_json::from_str(text)
+                    .map_err(|e| format!("not a management record: {e}"))?;
+                if rec.grants.is_empty() && rec.revoked_at.is_none() {
+                    return Err("a record without grants must say when it was revoked".to_owned());
+                }
+                Ok(rec)
+            }
+            other => Err(format!(
+                "record format {other} is not supported (this version reads 1 and {RECORD_FORMAT})"
+            )),
         }
-        Ok(rec)
     }
 
-    /// Whether access has ended at `now`.
+    /// The latest expiry of its grants (the role's `VALID UNTIL`); for a revoked user, when it
+    /// was revoked.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.grants
+            .iter()
+            .map(|g| g.expires_at)
+            .max()
+            .or(self.revoked_at)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// The grant of `request_id`, when the user holds it.
+    pub fn grant(&self, request_id: &str) -> Option<&GrantRecord> {
+        self.grants.iter().find(|g| g.request_id == request_id)
+    }
+
+    /// The grant that ends last (the newest on a tie), when it holds any.
+    pub fn latest_grant(&self) -> Option<&GrantRecord> {
+        self.grants.iter().rev().max_by_key(|g| g.expires_at)
+    }
+
+    /// The grants still active at `now`.
+    pub fn active_grants(&self, now: OffsetDateTime) -> impl Iterator<Item = &GrantRecord> {
+        self.grants.iter().filter(move |g| !g.is_expired(now))
+    }
+
+    /// Whether access has ended at `now`: no grant is active (also for a revoked user).
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
-        now >= self.expires_at
+        self.active_grants(now).next().is_none()
+    }
+
+    /// Whether the user was revoked and kept.
+    pub fn is_retained(&self) -> bool {
+        self.revoked_at.is_some() && self.grants.is_empty()
+    }
+
+    /// Where the user stands at `now`.
+    pub fn state(&self, now: OffsetDateTime) -> UserState {
+        match self.revoked_at {
+            Some(since) if self.grants.is_empty() => UserState::Disabled { since },
+            _ if self.is_expired(now) => UserState::Expired {
+                since: self.expires_at(),
+            },
+            _ => UserState::Active {
+                until: self.expires_at(),
+            },
+        }
+    }
+
+    /// The record with `grant` added (replacing the grant of the same request id, whose access
+    /// must be the same: see [`GrantRecord::same_access`]); a revoked user is active again.
+    ///
+    /// # Errors
+    /// [`GrantsError::RequestConflict`] when the request id is held for other access;
+    /// [`GrantsError::TooManyGrants`] beyond [`MAX_GRANTS`].
+    pub fn with_grant(mut self, role: &str, grant: GrantRecord) -> Result<Self, GrantsError> {
+        if let Some(held) = self
+            .grants
+            .iter_mut()
+            .find(|g| g.request_id == grant.request_id)
+        {
+            if !held.same_access(&grant) {
+                return Err(GrantsError::RequestConflict {
+                    role: role.to_owned(),
+                    request_id: grant.request_id,
+                    held_level: held.level,
+                    held_resources: held.resources.clone(),
+                });
+            }
+            // A re-run keeps the expiry it has; approver and reason follow the request.
+            held.approved_by = grant.approved_by;
+            held.reason = grant.reason;
+        } else {
+            if self.grants.len() >= MAX_GRANTS {
+                return Err(GrantsError::TooManyGrants {
+                    role: role.to_owned(),
+                    max: MAX_GRANTS,
+                });
+            }
+            self.grants.push(grant);
+        }
+        self.revoked_at = None;
+        Ok(self)
+    }
+
+    /// The record without the grants that ended at `now`.
+    #[must_use]
+    pub fn without_expired(mut self, now: OffsetDateTime) -> Self {
+        self.grants.retain(|g| !g.is_expired(now));
+        self
+    }
+
+    /// The record without the grant of `request_id`.
+    #[must_use]
+    pub fn without_grant(mut self, request_id: &str) -> Self {
+        self.grants.retain(|g| g.request_id != request_id);
+        self
+    }
+
+    /// The record of a user revoked at `at` and kept: no grants, `revoked_at` set.
+    #[must_use]
+    pub fn revoked(mut self, at: OffsetDateTime) -> Self {
+        self.grants.clear();
+        self.revoked_at = Some(whole_seconds(at));
+        self
+    }
+
+    /// When a user revoked at `revoked_at` is deleted, `cleanup_days` later.
+    pub fn deletes_on(&self, cleanup: Duration) -> Option<OffsetDateTime> {
+        self.revoked_at.map(|at| at + cleanup)
     }
 }
 
@@ -244,12 +515,15 @@ impl ServiceRole {
 
     /// The comment marking the role: `{"rdspg":1,"kind":"holder"}`.
     pub fn comment(self) -> String {
-        format!(r#"{{"rdspg":{RECORD_FORMAT},"kind":"{}"}}"#, self.as_str())
+        format!(
+            r#"{{"rdspg":{SERVICE_ROLE_FORMAT},"kind":"{}"}}"#,
+            self.as_str()
+        )
     }
 
     /// Whether `text` is this kind's comment (extra keys are allowed, for later versions).
     pub fn is_comment(self, text: &str) -> bool {
-        Self::parse(text).is_some_and(|k| k.rdspg == RECORD_FORMAT && k.kind == self.as_str())
+        Self::parse(text).is_some_and(|k| k.rdspg == SERVICE_ROLE_FORMAT && k.kind == self.as_str())
     }
 
     /// The comment marking the holder of user `of`:
@@ -258,7 +532,7 @@ impl ServiceRole {
         // Serialising a string cannot fail; JSON-escaped so that any role name round-trips.
         let of = serde_json::Value::String(of.to_owned());
         format!(
-            r#"{{"rdspg":{RECORD_FORMAT},"kind":"{}","of":{of}}}"#,
+            r#"{{"rdspg":{SERVICE_ROLE_FORMAT},"kind":"{}","of":{of}}}"#,
             Self::Holder.as_str()
         )
     }
@@ -267,7 +541,7 @@ impl ServiceRole {
     /// names one.
     pub fn holder_of(text: &str) -> Option<String> {
         Self::parse(text)
-            .filter(|k| k.rdspg == RECORD_FORMAT && k.kind == Self::Holder.as_str())
+            .filter(|k| k.rdspg == SERVICE_ROLE_FORMAT && k.kind == Self::Holder.as_str())
             .and_then(|k| k.of)
     }
 
@@ -307,7 +581,7 @@ mod tests {
         let text = rec.to_comment();
         assert_eq!(
             text,
-            r#"{"rdspg":1,"request_id":"req-42","level":"read-only","expires_at":"2026-11-24T18:00:00Z","creator":"apono_connector"}"#
+            r#"{"rdspg":2,"creator":"apono_connector","grants":[{"request_id":"req-42","level":"read-only","expires_at":"2026-11-24T18:00:00Z"}]}"#
         );
         assert_eq!(ManagedRecord::from_comment(&text).unwrap(), rec);
         assert!(rec.is_expired(datetime!(2026-11-24 18:00:00 UTC)));
@@ -317,13 +591,16 @@ mod tests {
     #[test]
     fn service_role_check_recognises_records_by_their_start() {
         let rec = ManagedRecord::new("r", AccessLevel::Admin, datetime!(2026-01-01 0:00 UTC), "c");
-        assert!(rec.to_comment().starts_with(r#"{"rdspg":1,"request_id":"#));
-        assert_eq!(
-            crate::sql::SERVICE_ROLE_CHECK
-                .matches(r#"'{"rdspg":1,"request_id":'"#)
-                .count(),
-            2
-        );
+        assert!(rec.to_comment().starts_with(USER_RECORD_PREFIXES[1]));
+        for prefix in USER_RECORD_PREFIXES {
+            assert_eq!(
+                crate::sql::SERVICE_ROLE_CHECK
+                    .matches(&format!("'{prefix}'"))
+                    .count(),
+                2,
+                "{prefix}"
+            );
+        }
         assert_eq!(
             crate::sql::SERVICE_ROLE_CHECK
                 .matches(r#"'{"rdspg":1,"kind":"holder"'"#)
@@ -388,9 +665,126 @@ mod tests {
             "",
             "hello",
             "{}",
+            r#"{"rdspg":3,"request_id":"r","level":"admin","expires_at":"2026-11-24T18:00:00Z","creator":"c"}"#,
+            r#"{"rdspg":2,"creator":"c","grants":[]}"#,
             r#"{"rdspg":2,"request_id":"r","level":"admin","expires_at":"2026-11-24T18:00:00Z","creator":"c"}"#,
         ] {
             assert!(ManagedRecord::from_comment(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn format_1_is_read_as_one_grant() {
+        let text = r#"{"rdspg":1,"request_id":"req-1","level":"read-write","expires_at":"2026-11-24T18:00:00Z","creator":"c","approved_by":"bob","resources":["i/db/s"],"reason":"why"}"#;
+        let rec = ManagedRecord::from_comment(text).unwrap();
+        assert_eq!(rec.format, RECORD_FORMAT);
+        assert_eq!(rec.creator, "c");
+        assert_eq!(rec.grants.len(), 1);
+        let g = &rec.grants[0];
+        assert_eq!(g.request_id, "req-1");
+        assert_eq!(g.level, AccessLevel::ReadWrite);
+        assert_eq!(g.resources, vec!["i/db/s".to_owned()]);
+        assert_eq!(g.approved_by.as_deref(), Some("bob"));
+        assert_eq!(g.reason.as_deref(), Some("why"));
+        assert_eq!(rec.password_set_at, None);
+        assert!(text.starts_with(USER_RECORD_PREFIXES[0]));
+        // Written back in format 2, which reads the same.
+        assert_eq!(ManagedRecord::from_comment(&rec.to_comment()).unwrap(), rec);
+    }
+
+    #[test]
+    fn grants_add_replace_expire_and_revoke() {
+        let t0 = datetime!(2026-11-24 10:00 UTC);
+        let one = ManagedRecord::new("a", AccessLevel::ReadOnly, t0 + Duration::hours(1), "c")
+            .with_resources(["i/db/s".to_owned()])
+            .with_password_set_at(t0);
+        let mut b = GrantRecord::new("b", AccessLevel::ReadWrite, t0 + Duration::hours(3));
+        b.resources = vec!["i/db/s/t".to_owned()];
+        let two = one.clone().with_grant("u", b.clone()).unwrap();
+        assert_eq!(two.grants.len(), 2);
+        assert_eq!(two.expires_at(), t0 + Duration::hours(3));
+        assert_eq!(two.latest_grant().unwrap().request_id, "b");
+        assert_eq!(two.active_grants(t0 + Duration::hours(2)).count(), 1);
+        assert!(!two.is_expired(t0 + Duration::hours(2)));
+        assert!(two.is_expired(t0 + Duration::hours(3)));
+        assert_eq!(
+            two.state(t0),
+            UserState::Active {
+                until: t0 + Duration::hours(3)
+            }
+        );
+        // A re-run of a held request keeps its expiry.
+        let mut again = b.clone();
+        again.expires_at = t0 + Duration::hours(9);
+        let rerun = two.clone().with_grant("u", again).unwrap();
+        assert_eq!(rerun, two);
+        // The same request id for other access is refused.
+        let mut other = b.clone();
+        other.level = AccessLevel::Admin;
+        let err = two.clone().with_grant("u", other).unwrap_err();
+        assert!(matches!(err, GrantsError::RequestConflict { .. }), "{err}");
+        assert!(err.to_string().contains("\"b\""), "{err}");
+        // Expiry removes one grant at a time.
+        let left = two.clone().without_expired(t0 + Duration::hours(2));
+        assert_eq!(left.grants, vec![b]);
+        assert_eq!(two.clone().without_grant("b").grants.len(), 1);
+        // Revoked and kept: no grants, the revocation time as its expiry.
+        let gone = two.revoked(t0 + Duration::hours(4));
+        assert!(gone.is_retained());
+        assert_eq!(gone.expires_at(), t0 + Duration::hours(4));
+        assert_eq!(
+            gone.state(t0 + Duration::hours(5)),
+            UserState::Disabled {
+                since: t0 + Duration::hours(4)
+            }
+        );
+        assert_eq!(
+            gone.deletes_on(Duration::days(7)),
+            Some(t0 + Duration::hours(4) + Duration::days(7))
+        );
+        assert_eq!(gone.password_set_at, Some(t0));
+        let text = gone.to_comment();
+        assert!(
+            text.contains(r#""grants":[]"#)
+                && text.contains(r#""revoked_at":"2026-11-24T14:00:00Z""#),
+            "{text}"
+        );
+        assert_eq!(ManagedRecord::from_comment(&text).unwrap(), gone);
+        // A new grant enables it again.
+        let back = gone
+            .with_grant(
+                "u",
+                GrantRecord::new("c", AccessLevel::ReadOnly, t0 + Duration::days(1)),
+            )
+            .unwrap();
+        assert_eq!(back.revoked_at, None);
+        assert_eq!(back.grants.len(), 1);
+    }
+
+    #[test]
+    fn a_record_holds_a_bounded_number_of_grants() {
+        let t = datetime!(2026-11-24 10:00 UTC);
+        let mut rec = ManagedRecord::new("0", AccessLevel::ReadOnly, t, "c");
+        for i in 1..MAX_GRANTS {
+            rec = rec
+                .with_grant(
+                    "u",
+                    GrantRecord::new(i.to_string(), AccessLevel::ReadOnly, t),
+                )
+                .unwrap();
+        }
+        let err = rec
+            .with_grant("u", GrantRecord::new("x", AccessLevel::ReadOnly, t))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                GrantsError::TooManyGrants {
+                    max: MAX_GRANTS,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

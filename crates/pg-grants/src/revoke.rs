@@ -1,5 +1,6 @@
 //! Revocation: end a managed role's access and remove it without losing its data, and without
-//! handing anything it leaves behind to a role with rights.
+//! handing anything it leaves behind to a role with rights; or end its access and keep it
+//! ([revocation with retention](#revocation-with-retention)).
 //!
 //! [`Session::revoke_role`] runs, in order:
 //!
@@ -95,11 +96,72 @@
 //! ([`GrantsError::RevokeIncomplete`]) lists what is left; running the revocation again finishes.
 //! To take away one grant without dropping the role, call [`Session::apply`] with the remaining
 //! grants.
+//!
+//! # Revocation with retention
+//!
+//! With `user_cleanup_days`, a user whose access ended is revoked and **kept**, so that the same
+//! requester gets the same user back at its next request, with its own tables:
+//! [`Session::retire_role`] runs, in order (under the same session-level lock as
+//! [`Session::revoke_role`], after the same checks: an unmanaged role is refused and
+//! unchanged, a missing one is an empty report):
+//!
+//! 1. `ALTER ROLE … NOLOGIN` (committed at once) and the end of its sessions;
+//! 2. `GRANT role TO connector` when needed, so the connector may alter its objects (and a
+//!    0.1.0 mark, a membership in the marker, is turned around);
+//! 3. every membership that ties it to another role is removed: the roles it is a member of
+//!    (`rds_iam`, any role granted by hand) and the roles that are members of it (a member acts
+//!    as it; older releases let a role grant itself to an accomplice), the marker's membership
+//!    in it (the mark) and the connector's excepted. What cannot be removed (on 16+ a membership
+//!    granted by a role whose privileges the connector lacks) fails the retirement with
+//!    [`GrantsError::MembershipsNotRemoved`] and the SQL for its grantor, once step 4 is done
+//!    (a failure of step 4 is reported first);
+//! 4. in every database where `pg_shdepend` shows the role, or whose own ACL names it (and the
+//!    current one): every privilege it holds is revoked, verified, default-privilege entries
+//!    naming it included ([`Session::apply`] with no grants); then in one locked transaction
+//!    its column privileges are revoked (as far as the connector may: what it granted, or what
+//!    the owner of a relation it acts for granted) and what it owns is neutralised **in
+//!    place**, by the statements revocation runs before its objects move (nothing is moved or
+//!    dropped, no `DROP OWNED`): the triggers running its code on relations it does not own
+//!    (and on its tables) disabled, or
+//!    [`GrantsError::TriggersNotDisabled`]; its tables' rules disabled (and the write
+//!    privileges it granted on its views with rules, and on 17+ `MAINTAIN`, revoked); its
+//!    `SECURITY DEFINER` routines `SECURITY INVOKER`; on 15+ its views `security_invoker`.
+//!    In the same transaction the catalogs are checked: no ACL entry may name it (as grantee or
+//!    grantor) on anything it does not own, in this database or on a shared object (databases,
+//!    tablespaces, parameters); otherwise the transaction rolls back and the retirement fails
+//!    with [`GrantsError::RevokeIncomplete`] naming each (`pg_identify_object`);
+//! 5. only when every database is clean, its record becomes
+//!    [`ManagedRecord::revoked`](crate::ManagedRecord::revoked) at the given time (no grants,
+//!    `revoked_at`) and `VALID UNTIL` that time. A retirement that stopped leaves the record
+//!    as it was (expired) and the role `NOLOGIN`: running it again finishes. Retiring a
+//!    retained user again checks everything again and keeps its `revoked_at`.
+//!
+//! The [`RevokeReport`] has [`RevokeReport::retained`] set, `dropped` false, no holder and
+//! nothing moved; [`RevokeReport::kept`] lists what it still owns (as it was before step 4),
+//! [`RevokeReport::memberships_removed`] the memberships it lost.
+//!
+//! A retained user is exactly as powerless as a dropped one: it cannot log in, no role acts
+//! as it (no member but the marker, which is `NOLOGIN NOINHERIT`, and the connector), it holds
+//! nothing but its own objects, and nothing it owns runs with its rights for anybody else: no
+//! `SECURITY DEFINER` routine, no view reading as its owner (before 15 a view still does, but
+//! its owner now reaches only its own objects), no enabled trigger on another's relation, no
+//! enabled rule. What others were granted on its objects stays, as after a revocation (where
+//! the holder keeps the grants).
+//!
+//! When the user is enabled again ([`Session::create_or_add`], then [`Session::apply_to`]
+//! with its new grants) it logs in with its old password and owns its objects as before, but
+//! what retirement neutralised stays changed: its routines stay `SECURITY INVOKER`, its views
+//! `security_invoker`, its rules and the triggers running its code stay disabled, the
+//! privileges revoked from its views stay revoked, and its memberships are only those its new
+//! grants give (`rds_iam` again for an IAM user). The owner re-enables what it wants back
+//! (`ALTER FUNCTION … SECURITY DEFINER`, `ALTER TABLE … ENABLE RULE …`, or the relation's owner
+//! `ENABLE TRIGGER …`). The later cleanup, [`Session::revoke_role`] of the retained user, moves
+//! its objects to its holder and drops it as for any user.
 
 use std::future::Future;
 
 use crate::error::{GrantsError, col};
-use crate::marker::{ServiceRole, holder_role_name};
+use crate::marker::{ManagedRecord, ServiceRole, holder_role_name};
 use crate::quote::Ident;
 use crate::role;
 use crate::session::{Attempt, Session};
@@ -220,6 +282,73 @@ pub struct RevokeReport {
     /// transaction that moved its objects (see [`ForeignTrigger`]); the partitions' clones of a
     /// partitioned table's trigger are listed each.
     pub disabled_triggers: Vec<ForeignTrigger>,
+    /// Whether the user was revoked and kept ([`Session::retire_role`], see
+    /// [retention](self#revocation-with-retention)): it still exists, `NOLOGIN`, and owns
+    /// [`RevokeReport::kept`]. False for [`Session::revoke_role`].
+    pub retained: bool,
+    /// What the retained user still owns, as the catalogs listed it in each database before
+    /// it was neutralised ([`OwnedObject::security_definer`] as it was: such a routine is
+    /// `SECURITY INVOKER` now). Empty for [`Session::revoke_role`] (see
+    /// [`RevokeReport::moved`]).
+    pub kept: Vec<OwnedObject>,
+    /// The memberships of the retained user that were removed (in other roles, and of other
+    /// roles in it; the marker's, the mark, stays). Empty for [`Session::revoke_role`], whose
+    /// `DROP ROLE` removes them all.
+    pub memberships_removed: Vec<Membership>,
+}
+
+impl RevokeReport {
+    /// The report of a revocation that found no role (a re-run after success).
+    fn nothing() -> Self {
+        Self {
+            databases: Vec::new(),
+            sessions_terminated: 0,
+            dropped: false,
+            holder: String::new(),
+            moved: Vec::new(),
+            disabled_triggers: Vec::new(),
+            retained: false,
+            kept: Vec::new(),
+            memberships_removed: Vec::new(),
+        }
+    }
+}
+
+/// A membership tying a user to another role: `member` is a member of `role`, granted by
+/// `grantor` (see [`RevokeReport::memberships_removed`] and
+/// [`GrantsError::MembershipsNotRemoved`]).
+///
+/// ```
+/// use pg_grants::revoke::Membership;
+///
+/// # fn show(m: &Membership) {
+/// // "\"alice\" is a member of \"rds_iam\" (granted by \"rds_superuser\")"
+/// println!("{m}: {}", m.fix_sql);
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Membership {
+    /// The role whose privileges the member has.
+    pub role: String,
+    /// The member.
+    pub member: String,
+    /// Who granted it (`pg_auth_members.grantor`; on 16+ only a role with the grantor's
+    /// privileges may revoke it).
+    pub grantor: String,
+    /// The statement that removes it: on 16+ `REVOKE … FROM … GRANTED BY …;`, to be run by the
+    /// grantor (or a role with its privileges); before 16 `REVOKE … FROM …;`.
+    pub fix_sql: String,
+}
+
+impl std::fmt::Display for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} is a member of {:?} (granted by {:?})",
+            self.member, self.role, self.grantor
+        )
+    }
 }
 
 /// One row of [`sql::OWNED_OBJECTS`].
@@ -373,14 +502,7 @@ impl Session<'_> {
         match self.managed_role(role).await {
             Ok(_) => {}
             Err(GrantsError::RoleNotFound { .. }) => {
-                return Ok(RevokeReport {
-                    databases: Vec::new(),
-                    sessions_terminated: 0,
-                    dropped: false,
-                    holder: String::new(),
-                    moved: Vec::new(),
-                    disabled_triggers: Vec::new(),
-                });
+                return Ok(RevokeReport::nothing());
             }
             Err(e) => return Err(e),
         }
@@ -394,22 +516,10 @@ impl Session<'_> {
             .map_err(|e| GrantsError::db(format!("finding the OID of {role}"), e))
             .and_then(|r| col(&r, 0, "finding the role's OID"))?;
         let holder = holder_role_name(&self.settings().reassign_to, oid, role.as_str())?;
-        let rules = self.rules();
-        let connector = self.connector().clone();
 
         // 1 and 2: stop logins (no lock a grantee could hold delays it), act for the role.
         let terminated = self.stop_logins(role).await?;
-        let has_privs: bool = self
-            .client()
-            .query_one(sql::HAS_PRIVILEGES_OF, &[&role.as_str()])
-            .await
-            .map_err(|e| GrantsError::db(format!("checking membership in {role}"), e))
-            .and_then(|r| col(&r, 0, "checking membership"))?;
-        if !has_privs {
-            let grant = Statement::new(rules.grant_privileges_of_sql(role, &connector));
-            self.run_locked(&format!("acting for {role}"), role, &[grant])
-                .await?;
-        }
+        self.act_for(role).await?;
 
         // 3: the user's own holder, checked before anything moves; on refusal the role stays
         // NOLOGIN. Created only when the user owns something, in any database (read now that
@@ -425,9 +535,57 @@ impl Session<'_> {
         }
 
         // 4: every database holding its objects or privileges.
+        let dbs = self.role_databases(role, sql::ROLE_DATABASES).await?;
+        let ended = self
+            .end_in_databases(role, dbs, databases, Ending::Reassign { holder: &holder })
+            .await?;
+
+        // 5.
+        self.run_locked(
+            &format!("dropping role {role}"),
+            role,
+            &[role::drop_role(role)],
+        )
+        .await
+        .map_err(|e| GrantsError::RevokeIncomplete {
+            role: role.to_string(),
+            remaining: Vec::new(),
+            reason: e.to_string(),
+        })?;
+        Ok(RevokeReport {
+            databases: ended.databases,
+            sessions_terminated: terminated,
+            dropped: true,
+            holder: holder.to_string(),
+            moved: ended.objects,
+            disabled_triggers: ended.disabled_triggers,
+            ..RevokeReport::nothing()
+        })
+    }
+
+    /// Makes sure the connector has `role`'s privileges (`GRANT role TO connector`, on 16+
+    /// `WITH INHERIT TRUE`): altering or reassigning the role's objects needs them.
+    async fn act_for(&self, role: &Ident) -> Result<(), GrantsError> {
+        let has_privs: bool = self
+            .client()
+            .query_one(sql::HAS_PRIVILEGES_OF, &[&role.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(format!("checking membership in {role}"), e))
+            .and_then(|r| col(&r, 0, "checking membership"))?;
+        if !has_privs {
+            let grant =
+                Statement::new(self.rules().grant_privileges_of_sql(role, self.connector()));
+            self.run_locked(&format!("acting for {role}"), role, &[grant])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The databases `query` (of `$1`, the role) lists, the current one first when missing.
+    async fn role_databases(&self, role: &Ident, query: &str) -> Result<Vec<String>, GrantsError> {
         let rows = self
             .client()
-            .query(sql::ROLE_DATABASES, &[&role.as_str()])
+            .query(query, &[&role.as_str()])
             .await
             .map_err(|e| GrantsError::db(format!("finding the databases of {role}"), e))?;
         let mut dbs: Vec<String> = rows
@@ -437,19 +595,30 @@ impl Session<'_> {
         if !dbs.iter().any(|d| d == self.database()) {
             dbs.insert(0, self.database().to_owned());
         }
-        let mut cleaned = Vec::new();
-        let mut moved = Vec::new();
-        let mut disabled_triggers = Vec::new();
+        Ok(dbs)
+    }
+
+    /// Ends `role`'s access in each of `dbs` (the current one in this session, the others in a
+    /// session of their own), each on its own: a database that fails does not stop the others.
+    /// Fails with [`GrantsError::TriggersNotDisabled`] naming every trigger the connector could
+    /// not disable, else with [`GrantsError::RevokeIncomplete`] naming every database left.
+    async fn end_in_databases(
+        &self,
+        role: &Ident,
+        dbs: Vec<String>,
+        databases: &dyn DatabaseConnector,
+        ending: Ending<'_>,
+    ) -> Result<Ended, GrantsError> {
+        let mut ended = Ended::default();
         let mut failed: Vec<(String, String)> = Vec::new();
         let mut blocked: Vec<ForeignTrigger> = Vec::new();
         for db in dbs {
-            let action = format!("reassigning and dropping what {role} owns in {db}");
             let result = if db == self.database() {
-                self.clean_database(role, &holder, &action).await
+                self.end_in_database(role, ending, &db).await
             } else {
                 match databases.connect(&db).await {
                     Ok(client) => match Session::new(&client, self.settings().clone()).await {
-                        Ok(other) => other.clean_database(role, &holder, &action).await,
+                        Ok(other) => other.end_in_database(role, ending, &db).await,
                         Err(e) => Err(e),
                     },
                     Err(e) => Err(e),
@@ -457,14 +626,18 @@ impl Session<'_> {
             };
             match result {
                 Ok(done) => {
-                    moved.extend(done.moved);
-                    disabled_triggers.extend(done.disabled_triggers);
-                    cleaned.push(db);
+                    ended.objects.extend(done.moved);
+                    ended.disabled_triggers.extend(done.disabled_triggers);
+                    ended.databases.push(db);
                 }
                 Err(GrantsError::TriggersNotDisabled { triggers, .. }) => {
                     tracing::warn!(%role, database = %db, triggers = triggers.len(),
                         "revocation stopped: triggers the connector cannot disable");
                     blocked.extend(triggers);
+                }
+                Err(GrantsError::RevokeIncomplete { reason, .. }) => {
+                    tracing::warn!(%role, database = %db, %reason, "revocation step incomplete");
+                    failed.push((db, reason));
                 }
                 Err(e) => {
                     tracing::warn!(%role, database = %db, error = %e, "revocation step failed");
@@ -485,27 +658,28 @@ impl Session<'_> {
                 reason: reason.clone(),
             });
         }
+        Ok(ended)
+    }
 
-        // 5.
-        self.run_locked(
-            &format!("dropping role {role}"),
-            role,
-            &[role::drop_role(role)],
-        )
-        .await
-        .map_err(|e| GrantsError::RevokeIncomplete {
-            role: role.to_string(),
-            remaining: Vec::new(),
-            reason: e.to_string(),
-        })?;
-        Ok(RevokeReport {
-            databases: cleaned,
-            sessions_terminated: terminated,
-            dropped: true,
-            holder: holder.to_string(),
-            moved,
-            disabled_triggers,
-        })
+    /// One database of [`Session::end_in_databases`], in this session.
+    async fn end_in_database(
+        &self,
+        role: &Ident,
+        ending: Ending<'_>,
+        db: &str,
+    ) -> Result<Cleaned, GrantsError> {
+        match ending {
+            Ending::Reassign { holder } => {
+                let action = format!("reassigning and dropping what {role} owns in {db}");
+                self.clean_database(role, holder, &action).await
+            }
+            Ending::Retain => {
+                let action = format!(
+                    "revoking the privileges of {role} in {db} and neutralising what it owns"
+                );
+                self.retire_database(role, &action).await
+            }
+        }
     }
 
     /// Revokes every privilege explicitly (verified, see [`Session::apply`]), then moves what the
@@ -647,6 +821,61 @@ impl Session<'_> {
         Ok(out)
     }
 
+    /// The statements that take out of use whatever of `role`'s would run with rights other
+    /// than its callers', built once for both revocation paths (reassignment to the holder and
+    /// retention, see the [module docs](self#revocation-with-retention)), inside the open
+    /// transaction: the triggers on relations it does not own (and on its own tables) that run
+    /// its code, disabled (or [`GrantsError::TriggersNotDisabled`] when the connector cannot);
+    /// its rules ([`Session::rule_statements`]); `SECURITY INVOKER` for its `SECURITY DEFINER`
+    /// routines; on 15+ `security_invoker` for its views. `owned` is what it owns here, as
+    /// [`Session::owned_objects`] listed it.
+    async fn neutralising_statements(
+        &self,
+        role: &Ident,
+        owned: &[OwnedRow],
+    ) -> Result<Neutralised, GrantsError> {
+        // Triggers on others' relations running the user's code: disabled here, before its
+        // objects move (or stay), or the revocation stops (the user stays NOLOGIN).
+        let (triggers, blocked): (Vec<_>, Vec<_>) = self
+            .foreign_triggers(role)
+            .await?
+            .into_iter()
+            .partition(|(_, can)| *can);
+        if !blocked.is_empty() {
+            return Err(GrantsError::TriggersNotDisabled {
+                role: role.to_string(),
+                triggers: blocked.into_iter().map(|(t, _)| t).collect(),
+            });
+        }
+        let triggers: Vec<ForeignTrigger> = triggers.into_iter().map(|(t, _)| t).collect();
+        let mut stmts: Vec<Statement> = triggers
+            .iter()
+            .map(|t| Statement::new(t.fix_sql.clone()))
+            .collect();
+        stmts.extend(self.rule_statements(role).await?);
+        for row in owned {
+            let o = &row.object;
+            if o.security_definer {
+                stmts.push(Statement::new(format!(
+                    "ALTER ROUTINE {} SECURITY INVOKER;",
+                    o.name
+                )));
+            }
+            if o.kind == "view" && self.rules().version().major() >= 15 {
+                // A view reads its tables with its owner's rights (the holder owns the tables
+                // every revoked user left): from now on it reads with its caller's.
+                stmts.push(Statement::new(format!(
+                    "ALTER VIEW {} SET (security_invoker = true);",
+                    o.name
+                )));
+            }
+        }
+        Ok(Neutralised {
+            statements: stmts,
+            disabled_triggers: triggers,
+        })
+    }
+
     /// Inside the open transaction: lists what the role owns, checks the holder (when the role
     /// owns something here), and moves it.
     async fn reassign_in_transaction(
@@ -684,48 +913,18 @@ impl Session<'_> {
                 problems,
             });
         }
-        // Triggers on others' relations running the user's code: disabled here, before its
-        // objects move, or the revocation stops (nothing moves, the user stays NOLOGIN).
-        let (triggers, blocked): (Vec<_>, Vec<_>) = self
-            .foreign_triggers(role)
-            .await?
-            .into_iter()
-            .partition(|(_, can)| *can);
-        if !blocked.is_empty() {
-            return Err(GrantsError::TriggersNotDisabled {
-                role: role.to_string(),
-                triggers: blocked.into_iter().map(|(t, _)| t).collect(),
-            });
-        }
-        let triggers: Vec<ForeignTrigger> = triggers.into_iter().map(|(t, _)| t).collect();
         let owned = self.owned_objects(role, holder).await?;
-        let mut stmts: Vec<Statement> = triggers
-            .iter()
-            .map(|t| Statement::new(t.fix_sql.clone()))
-            .collect();
-        stmts.extend(self.rule_statements(role).await?);
+        let Neutralised {
+            statements: mut stmts,
+            disabled_triggers: triggers,
+        } = self.neutralising_statements(role, &owned).await?;
         let mut temporary = Vec::new();
         for row in &owned {
-            let o = &row.object;
-            if o.security_definer {
-                stmts.push(Statement::new(format!(
-                    "ALTER ROUTINE {} SECURITY INVOKER;",
-                    o.name
-                )));
-            }
-            if o.kind == "view" && self.rules().version().major() >= 15 {
-                // A view reads its tables with its owner's rights, and the holder owns the
-                // tables every revoked user left: from now on it reads with its caller's.
-                stmts.push(Statement::new(format!(
-                    "ALTER VIEW {} SET (security_invoker = true);",
-                    o.name
-                )));
-            }
             if row.is_schema {
                 // Moved first, so that the holder may own what is in it.
                 stmts.push(Statement::new(format!(
                     "ALTER SCHEMA {} OWNER TO {};",
-                    o.name,
+                    row.object.name,
                     holder.quoted()
                 )));
             }
@@ -774,9 +973,421 @@ impl Session<'_> {
     }
 }
 
+impl Session<'_> {
+    /// Revokes the managed `role` and keeps it: see
+    /// [revocation with retention](self#revocation-with-retention). The user can no longer log
+    /// in, is a member of no role, holds no privilege on anything it does not own, and what it
+    /// owns stays its own, neutralised; its record says it was revoked at `at` (whole seconds,
+    /// also its `VALID UNTIL`), so that [`Session::create_or_add`] can give the same user back
+    /// to its next request and [`Session::revoke_role`] removes it after `user_cleanup_days`.
+    /// A missing role is no error (an empty report); retiring a retained user again checks
+    /// everything again and keeps its record (its `revoked_at` does not move).
+    ///
+    /// ```no_run
+    /// use pg_grants::quote::Ident;
+    /// use pg_grants::{DatabaseConnector, Session};
+    ///
+    /// # async fn demo(s: &Session<'_>, others: &dyn DatabaseConnector) -> Result<(), pg_grants::GrantsError> {
+    /// let report = s
+    ///     .retire_role(&Ident::new("alice")?, others, time::OffsetDateTime::now_utc())
+    ///     .await?;
+    /// assert!(report.retained && !report.dropped);
+    /// for object in &report.kept {
+    ///     println!("alice still owns {} {} in {}", object.kind, object.name, object.database);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`GrantsError::NotManaged`] and [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// then, the role staying `NOLOGIN` and its record untouched (running again finishes):
+    /// [`GrantsError::MembershipsNotRemoved`] for memberships the connector cannot remove
+    /// (16+: granted by a role whose privileges it lacks), with the SQL for their grantors
+    /// (reported once every database is done: its privileges are revoked all the same);
+    /// [`GrantsError::TriggersNotDisabled`] as for [`Session::revoke_role`];
+    /// [`GrantsError::RevokeIncomplete`] when a database could not be reached or cleaned, or
+    /// the role still holds a privilege on an object it does not own (named in the reason);
+    /// [`GrantsError::Database`].
+    pub async fn retire_role(
+        &self,
+        role: &Ident,
+        databases: &dyn DatabaseConnector,
+        at: time::OffsetDateTime,
+    ) -> Result<RevokeReport, GrantsError> {
+        // The lock of revocations: a retirement and a revocation of one role never overlap.
+        self.session_lock(REVOKE_LOCK, role).await?;
+        let result = self.retire_role_locked(role, databases, at).await;
+        let unlocked = self.session_unlock(REVOKE_LOCK, role).await;
+        let report = result?;
+        unlocked?;
+        Ok(report)
+    }
+
+    async fn retire_role_locked(
+        &self,
+        role: &Ident,
+        databases: &dyn DatabaseConnector,
+        at: time::OffsetDateTime,
+    ) -> Result<RevokeReport, GrantsError> {
+        let current = match self.managed_role(role).await {
+            Ok(current) => current,
+            Err(GrantsError::RoleNotFound { .. }) => return Ok(RevokeReport::nothing()),
+            Err(e) => return Err(e),
+        };
+        // Before anything changes: on 16+ every step below needs ADMIN OPTION on the role.
+        self.ensure_can_administer(role, "retire").await?;
+
+        // 1 and 2: stop logins (no lock a grantee could hold delays it), act for the role.
+        let terminated = self.stop_logins(role).await?;
+        self.act_for(role).await?;
+        // A 0.1.0 mark is a membership in the marker, which step 3 would remove (and with it
+        // the mark): turned around first.
+        self.migrate_legacy_mark(&current).await?;
+
+        // 3: every membership but the mark. Those left are reported after step 4, which runs
+        // all the same: its objects must not run with its privileges meanwhile.
+        let memberships = self.remove_memberships(role).await;
+
+        // 4: every database holding its objects or privileges, or whose own ACL names it.
+        let dbs = self
+            .role_databases(role, sql::ROLE_DATABASES_AND_GRANTS)
+            .await?;
+        let ended = self
+            .end_in_databases(role, dbs, databases, Ending::Retain)
+            .await?;
+        let memberships_removed = memberships?;
+
+        // 5: only now the record says it is retained; a retained user keeps its record.
+        if !current.record.is_retained() {
+            self.record_retirement(role, &current.record, at)
+                .await
+                .map_err(|e| match e {
+                    e @ GrantsError::RevokeIncomplete { .. } => e,
+                    e => GrantsError::RevokeIncomplete {
+                        role: role.to_string(),
+                        remaining: Vec::new(),
+                        reason: e.to_string(),
+                    },
+                })?;
+        }
+        Ok(RevokeReport {
+            databases: ended.databases,
+            sessions_terminated: terminated,
+            disabled_triggers: ended.disabled_triggers,
+            retained: true,
+            kept: ended.objects,
+            memberships_removed,
+            ..RevokeReport::nothing()
+        })
+    }
+
+    /// Writes `found.revoked(at)` (and `VALID UNTIL at`) in one locked transaction, after
+    /// checking in it that the record is still `found` and the role still `NOLOGIN`: a grant
+    /// added meanwhile ([`Session::create_or_add`] writes under the same lock) is never
+    /// overwritten; the retirement then fails and, run again, retires the user as it is.
+    async fn record_retirement(
+        &self,
+        role: &Ident,
+        found: &ManagedRecord,
+        at: time::OffsetDateTime,
+    ) -> Result<(), GrantsError> {
+        let stmts = role::set_expiry(role, &found.clone().revoked(at))?;
+        let action = format!("recording that {role} was revoked and kept");
+        let action = action.as_str();
+        let stmts = stmts.as_slice();
+        self.with_retries(action, |_| async move {
+            self.begin_with(action, role, &[]).await?;
+            let now = match self.managed_role(role).await {
+                Ok(now) => now,
+                Err(e) => {
+                    self.rollback().await;
+                    return Err(Attempt::Transient(e));
+                }
+            };
+            if now.record != *found || now.can_login {
+                self.rollback().await;
+                return Err(Attempt::Failed(GrantsError::RevokeIncomplete {
+                    role: role.to_string(),
+                    remaining: Vec::new(),
+                    reason: "its record or login changed while it was being retired (a new \
+                             grant?); its record was left as it is"
+                        .to_owned(),
+                }));
+            }
+            let sql: Vec<&str> = stmts.iter().map(Statement::sql).collect();
+            if let Err(e) = self.client().batch_execute(&sql.join("\n")).await {
+                self.rollback().await;
+                return Err(Attempt::Sql(e));
+            }
+            self.commit(action).await.map_err(Attempt::Transient)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The memberships of `role` other than its mark (see [`sql::ROLE_MEMBERSHIPS`]).
+    async fn memberships(&self, role: &Ident) -> Result<Vec<Membership>, GrantsError> {
+        let action = format!("listing the memberships of {role}");
+        let rows = self
+            .client()
+            .query(
+                sql::ROLE_MEMBERSHIPS,
+                &[&role.as_str(), &self.settings().names.marker.as_str()],
+            )
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        rows.iter()
+            .map(|row| {
+                let is_member: bool = col(row, 0, &action)?;
+                let other: String = col(row, 1, &action)?;
+                let grantor: String = col(row, 2, &action)?;
+                let (granted, member) = if is_member {
+                    (Ident::new(other)?, role.clone())
+                } else {
+                    (role.clone(), Ident::new(other)?)
+                };
+                let mut fix_sql = format!("REVOKE {} FROM {}", granted.quoted(), member.quoted());
+                if self.rules().membership_options() && !grantor.is_empty() {
+                    // 16+: one membership per grantor, removed only by a role with its rights.
+                    fix_sql.push_str(&format!(
+                        " GRANTED BY {}",
+                        Ident::new(grantor.clone())?.quoted()
+                    ));
+                }
+                fix_sql.push(';');
+                Ok(Membership {
+                    role: granted.as_str().to_owned(),
+                    member: member.as_str().to_owned(),
+                    grantor,
+                    fix_sql,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes every membership of `role` but the mark, each on its own (one the connector
+    /// cannot remove does not keep the others), then checks that none is left: those are
+    /// [`GrantsError::MembershipsNotRemoved`]. Returns those removed.
+    async fn remove_memberships(&self, role: &Ident) -> Result<Vec<Membership>, GrantsError> {
+        let found = self.memberships(role).await?;
+        for m in &found {
+            if let Err(e) = self
+                .run_locked(
+                    &format!("removing the membership of {} in {}", m.member, m.role),
+                    role,
+                    &[Statement::new(m.fix_sql.clone())],
+                )
+                .await
+            {
+                tracing::warn!(%role, membership = %m, error = %e, "membership not removed");
+            }
+        }
+        let left = self.memberships(role).await?;
+        if !left.is_empty() {
+            return Err(GrantsError::MembershipsNotRemoved {
+                role: role.to_string(),
+                memberships: left,
+            });
+        }
+        Ok(found)
+    }
+
+    /// Revokes every privilege of `role` in this database (verified, default-privilege entries
+    /// naming it included), then, in one locked transaction, neutralises what it owns
+    /// ([`Session::neutralising_statements`]) and checks that it holds no privilege on
+    /// anything it does not own, here or on a shared object; else rolls back and fails with
+    /// [`GrantsError::RevokeIncomplete`] naming them.
+    async fn retire_database(&self, role: &Ident, action: &str) -> Result<Cleaned, GrantsError> {
+        // Its marks, again in this database's session, before any change here.
+        self.managed_role(role).await?;
+        self.apply_with(role, &[], true).await?;
+        self.with_retries(action, |_| async move {
+            self.begin_with(action, role, &[]).await?;
+            let kept = match self.neutralise_in_transaction(role).await {
+                Ok(kept) => kept,
+                Err(e) => {
+                    self.rollback().await;
+                    return Err(Attempt::Transient(e));
+                }
+            };
+            self.commit(action).await.map_err(Attempt::Transient)?;
+            Ok(kept)
+        })
+        .await
+    }
+
+    /// Inside the open transaction: lists what the role owns, neutralises it, and checks that
+    /// no ACL entry names it on anything it does not own.
+    async fn neutralise_in_transaction(&self, role: &Ident) -> Result<Cleaned, GrantsError> {
+        let owned = self.owned_objects(role, role).await?;
+        let Neutralised {
+            mut statements,
+            disabled_triggers,
+        } = self.neutralising_statements(role, &owned).await?;
+        statements.extend(self.column_revokes(role).await?);
+        if !statements.is_empty() {
+            let sql: Vec<&str> = statements.iter().map(Statement::sql).collect();
+            tracing::debug!(%role, database = %self.database(), objects = owned.len(), "neutralising what a retained user owns");
+            self.client()
+                .batch_execute(&sql.join("\n"))
+                .await
+                .map_err(|e| {
+                    GrantsError::db(
+                        format!("neutralising what {role} owns in {}", self.database()),
+                        e,
+                    )
+                })?;
+        }
+        let left = self.acl_leftovers(role).await?;
+        if !left.is_empty() {
+            return Err(GrantsError::RevokeIncomplete {
+                role: role.to_string(),
+                remaining: vec![self.database().to_owned()],
+                reason: format!(
+                    "in database {:?} it still holds privileges on {} (granted by roles the \
+                     connector cannot act for: their owners or grantors revoke them)",
+                    self.database(),
+                    left.join(", ")
+                ),
+            });
+        }
+        Ok(Cleaned {
+            moved: owned.into_iter().map(|r| r.object).collect(),
+            disabled_triggers,
+        })
+    }
+
+    /// `REVOKE ALL (column) ON relation FROM role` for each column privilege `role` holds on a
+    /// relation it does not own ([`Session::apply`] plans tables, not columns). The connector
+    /// revokes what it granted, or, acting for the relation's owner, what the owner granted;
+    /// what another grantor gave stays, and the check that follows names it.
+    async fn column_revokes(&self, role: &Ident) -> Result<Vec<Statement>, GrantsError> {
+        let action = format!(
+            "listing the column privileges of {role} in {}",
+            self.database()
+        );
+        let rows = self
+            .client()
+            .query(sql::COLUMN_GRANTS, &[&role.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        rows.iter()
+            .map(|row| {
+                let schema = Ident::new(col::<String>(row, 0, &action)?)?;
+                let relation = Ident::new(col::<String>(row, 1, &action)?)?;
+                let column = Ident::new(col::<String>(row, 2, &action)?)?;
+                Ok(Statement::new(format!(
+                    "REVOKE ALL ({}) ON TABLE {}.{} FROM {};",
+                    column.quoted(),
+                    schema.quoted(),
+                    relation.quoted(),
+                    role.quoted()
+                )))
+            })
+            .collect()
+    }
+
+    /// The objects `role` does not own on which an ACL entry names it, in this database and
+    /// among shared objects ([`sql::ACL_LEFTOVERS`]), as `kind name` (`shared` for a shared one).
+    async fn acl_leftovers(&self, role: &Ident) -> Result<Vec<String>, GrantsError> {
+        let action = format!(
+            "checking the privileges left to {role} in {}",
+            self.database()
+        );
+        let rows = self
+            .client()
+            .query(sql::ACL_LEFTOVERS, &[&role.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = col(row, 0, &action)?;
+                let name: Option<String> = col(row, 1, &action)?;
+                let shared: bool = col(row, 2, &action)?;
+                Ok(format!(
+                    "{}{kind} {}",
+                    if shared { "shared " } else { "" },
+                    name.unwrap_or_default()
+                ))
+            })
+            .collect()
+    }
+}
+
+/// What [`Session::neutralising_statements`] found: the statements, and the triggers they
+/// disable.
+struct Neutralised {
+    statements: Vec<Statement>,
+    disabled_triggers: Vec<ForeignTrigger>,
+}
+
+/// How [`Session::end_in_databases`] ends a role's access in each database.
+#[derive(Clone, Copy)]
+enum Ending<'a> {
+    /// Revocation: its objects go to `holder`, its privileges are dropped.
+    Reassign { holder: &'a Ident },
+    /// Retention: its privileges are revoked, its objects stay its own, neutralised.
+    Retain,
+}
+
+/// What [`Session::end_in_databases`] did.
+#[derive(Default)]
+struct Ended {
+    /// The databases done.
+    databases: Vec<String>,
+    /// The objects moved (revocation) or kept (retention).
+    objects: Vec<OwnedObject>,
+    disabled_triggers: Vec<ForeignTrigger>,
+}
+
 /// What cleaning one database did.
 #[derive(Default)]
 struct Cleaned {
     moved: Vec<OwnedObject>,
     disabled_triggers: Vec<ForeignTrigger>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retention_report_serializes_what_it_kept_and_removed() {
+        let mut report = RevokeReport::nothing();
+        report.retained = true;
+        report.kept.push(OwnedObject {
+            database: "appdb".into(),
+            kind: "function".into(),
+            name: "sales.whoami()".into(),
+            security_definer: true,
+            trigger_function: false,
+        });
+        let m = Membership {
+            role: "rds_iam".into(),
+            member: "alice".into(),
+            grantor: "rds_superuser".into(),
+            fix_sql: r#"REVOKE "rds_iam" FROM "alice" GRANTED BY "rds_superuser";"#.into(),
+        };
+        assert_eq!(
+            m.to_string(),
+            r#""alice" is a member of "rds_iam" (granted by "rds_superuser")"#
+        );
+        report.memberships_removed.push(m);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["retained"], true);
+        assert_eq!(json["dropped"], false);
+        assert_eq!(json["holder"], "");
+        assert_eq!(json["kept"][0]["security_definer"], true);
+        assert_eq!(json["memberships_removed"][0]["role"], "rds_iam");
+        let err = GrantsError::MembershipsNotRemoved {
+            role: "alice".into(),
+            memberships: report.memberships_removed.clone(),
+        };
+        assert!(
+            err.to_string().contains(
+                r#"as "rds_superuser" run `REVOKE "rds_iam" FROM "alice" GRANTED BY "rds_superuser";`"#
+            ),
+            "{err}"
+        );
+    }
 }

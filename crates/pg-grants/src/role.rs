@@ -228,7 +228,7 @@ pub fn create_role(
         .connection_limit
         .map(|n| format!(" CONNECTION LIMIT {n}"))
         .unwrap_or_default();
-    let until = Literal::new(rfc3339(role.record.expires_at))?;
+    let until = Literal::new(rfc3339(role.record.expires_at()))?;
     let head = format!(
         "CREATE ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS{limit}",
         role.name.quoted()
@@ -287,12 +287,13 @@ pub fn migrate_mark(role: &Ident, names: &RoleNames, rules: &ServerRules) -> Vec
     ]
 }
 
-/// Moves the expiry: `VALID UNTIL` and the record's `expires_at`.
+/// Writes `record` to the role: its comment and `VALID UNTIL` (the latest expiry of its
+/// grants, or when it was revoked).
 ///
 /// # Errors
 /// Only [`GrantsError::Quote`].
 pub fn set_expiry(role: &Ident, record: &ManagedRecord) -> Result<Vec<Statement>, GrantsError> {
-    let until = Literal::new(rfc3339(record.expires_at))?;
+    let until = Literal::new(rfc3339(record.expires_at()))?;
     Ok(vec![
         Statement::new(format!(
             "ALTER ROLE {} VALID UNTIL {};",
@@ -301,6 +302,34 @@ pub fn set_expiry(role: &Ident, record: &ManagedRecord) -> Result<Vec<Statement>
         )),
         comment(role, record)?,
     ])
+}
+
+/// Enables the login of a managed user again (a user revoked and kept, or whose login a sweep
+/// disabled) with `record`: `ALTER ROLE … WITH LOGIN VALID UNTIL …`, the `rds_iam` membership
+/// when `iam` (an IAM user that lost it), then the record.
+///
+/// # Errors
+/// Only [`GrantsError::Quote`].
+pub fn reenable(
+    role: &Ident,
+    record: &ManagedRecord,
+    iam: Option<&Ident>,
+) -> Result<Vec<Statement>, GrantsError> {
+    let until = Literal::new(rfc3339(record.expires_at()))?;
+    let mut out = vec![Statement::new(format!(
+        "ALTER ROLE {} WITH LOGIN VALID UNTIL {};",
+        role.quoted(),
+        until.quoted()
+    ))];
+    if let Some(iam) = iam {
+        out.push(Statement::new(format!(
+            "GRANT {} TO {};",
+            iam.quoted(),
+            role.quoted()
+        )));
+    }
+    out.push(comment(role, record)?);
+    Ok(out)
 }
 
 /// Sets a new password (as its SCRAM verifier, bound as a parameter: see [`Statement`]).
@@ -429,7 +458,7 @@ mod tests {
         assert_eq!(st[1].sql(), r#"GRANT "Bob" TO "rdspg_managed";"#);
         assert_eq!(
             st[2].sql(),
-            r#"COMMENT ON ROLE "Bob" IS '{"rdspg":1,"request_id":"req-''1","level":"read-write","expires_at":"2026-11-24T18:00:00Z","creator":"apono_connector"}';"#
+            r#"COMMENT ON ROLE "Bob" IS '{"rdspg":2,"creator":"apono_connector","grants":[{"request_id":"req-''1","level":"read-write","expires_at":"2026-11-24T18:00:00Z"}]}';"#
         );
     }
 

@@ -98,9 +98,11 @@ pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
                JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
               WHERE m.member OPERATOR(pg_catalog.=) r.oid
                 AND NOT (NOT (g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication OR g.rolbypassrls)
-                         AND pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(g.oid, 'pg_authid'), ''), '",
+                         AND (pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(g.oid, 'pg_authid'), ''), '",
     r#"{"rdspg":1,"request_id":"#,
-    "'))
+    "') OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(g.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":2,"creator":"#,
+    "')))
               ORDER BY 1),
        ARRAY(SELECT u.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
                JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) m.member
@@ -123,6 +125,9 @@ pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
                            AND NOT (w.rolsuper OR w.rolcreaterole OR w.rolcreatedb OR w.rolreplication OR w.rolbypassrls)
                            AND (pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
     r#"{"rdspg":1,"request_id":"#,
+    "')
+                                OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
+    r#"{"rdspg":2,"creator":"#,
     "')
                                 OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
     r#"{"rdspg":1,"kind":"holder""#,
@@ -410,3 +415,83 @@ pub(crate) const DATABASES: &str =
 /// `server_version_num`.
 pub(crate) const SERVER_VERSION_NUM: &str =
     "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4";
+
+/// Whether role `$1` is a direct member of role `$2` (false when either does not exist).
+pub(crate) const IS_DIRECT_MEMBER: &str =
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+          JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) m.member
+          JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+         WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND g.rolname OPERATOR(pg_catalog.=) $2)";
+
+/// The memberships that tie role `$1` to other roles, but the mark: the roles it is a member
+/// of (`true`), and its members other than the marker `$2` and the connector (`false`; only
+/// before PostgreSQL 16 could a role grant itself, and a member acts as it). Columns: whether
+/// `$1` is the member, the other role, the grantor (`''` when unknown).
+pub(crate) const ROLE_MEMBERSHIPS: &str = "
+SELECT true, g.rolname::pg_catalog.text, COALESCE(pg_catalog.pg_get_userbyid(m.grantor)::pg_catalog.text, '')
+  FROM pg_catalog.pg_auth_members m
+  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+ WHERE m.member OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1)
+UNION ALL
+SELECT false, u.rolname::pg_catalog.text, COALESCE(pg_catalog.pg_get_userbyid(m.grantor)::pg_catalog.text, '')
+  FROM pg_catalog.pg_auth_members m
+  JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) m.member
+ WHERE m.roleid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1)
+   AND u.rolname OPERATOR(pg_catalog.<>) $2
+   AND u.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
+ ORDER BY 1 DESC, 2, 3";
+
+/// [`ROLE_DATABASES`] and the databases on which role `$1` holds a privilege (`pg_database`'s
+/// ACL, a shared object): each is visited to revoke it.
+pub(crate) const ROLE_DATABASES_AND_GRANTS: &str = "SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d
+                  WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                                 WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                                   AND s.refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles
+                                                                           WHERE rolname OPERATOR(pg_catalog.=) $1)
+                                   AND (s.dbid OPERATOR(pg_catalog.=) d.oid
+                                        OR (s.dbid OPERATOR(pg_catalog.=) 0
+                                            AND s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_database'::pg_catalog.regclass
+                                            AND s.objid OPERATOR(pg_catalog.=) d.oid)))
+                  ORDER BY 1";
+
+/// The ACL entries naming role `$1` (as grantee or grantor: `pg_shdepend` `'a'`) on objects it
+/// does not own, in the current database and on shared objects (databases: only the current
+/// one, the others are checked from their own database; tablespaces, parameters, ...).
+/// Columns: kind and identity (`pg_identify_object`), whether the object is shared.
+pub(crate) const ACL_LEFTOVERS: &str = "
+SELECT o.type, o.identity, s.dbid OPERATOR(pg_catalog.=) 0
+  FROM pg_catalog.pg_shdepend s
+ CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.objsubid) o
+ WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+   AND s.refobjid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1)
+   AND s.deptype OPERATOR(pg_catalog.=) 'a'
+   AND (s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+        OR (s.dbid OPERATOR(pg_catalog.=) 0
+            AND NOT (s.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_database'::pg_catalog.regclass
+                     AND s.objid OPERATOR(pg_catalog.<>) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))))
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend w
+                    WHERE w.dbid OPERATOR(pg_catalog.=) s.dbid
+                      AND w.classid OPERATOR(pg_catalog.=) s.classid
+                      AND w.objid OPERATOR(pg_catalog.=) s.objid
+                      AND w.refclassid OPERATOR(pg_catalog.=) s.refclassid
+                      AND w.refobjid OPERATOR(pg_catalog.=) s.refobjid
+                      AND w.deptype OPERATOR(pg_catalog.=) 'o')
+ ORDER BY 3, 1, 2";
+
+/// The column privileges role `$1` holds on relations it does not own in the current database
+/// (no plan covers columns) that the connector may revoke: it has the privileges of the
+/// relation's owner or of a grantor. Schema, relation, column.
+pub(crate) const COLUMN_GRANTS: &str = "
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, a.attname::pg_catalog.text
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace,
+       (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1) u
+ WHERE a.attacl IS NOT NULL AND NOT a.attisdropped
+   AND c.relowner OPERATOR(pg_catalog.<>) u.oid
+   AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(a.attacl) x
+                WHERE x.grantee OPERATOR(pg_catalog.=) u.oid
+                  AND (pg_catalog.pg_has_role(c.relowner, 'USAGE') OR pg_catalog.pg_has_role(x.grantor, 'USAGE')))
+ ORDER BY 1, 2, 3";

@@ -156,23 +156,32 @@ fn lifecycle_marks_refusals_and_iam_per_version() {
             assert_eq!(s.create_role(&new).await.unwrap(), CreateOutcome::Created);
             let row = su(&cluster, "postgres", "SELECT rolcanlogin, rolconnlimit, rolvaliduntil AT TIME ZONE 'UTC', \
                 shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'carol'");
-            assert_eq!(row, "t|2|2099-03-04 05:06:07|{\"rdspg\":1,\"request_id\":\"req-c\",\"level\":\"read-only\",\"expires_at\":\"2099-03-04T05:06:07Z\",\"creator\":\"apono_connector\"}");
+            assert_eq!(row, "t|2|2099-03-04 05:06:07|{\"rdspg\":2,\"creator\":\"apono_connector\",\"grants\":[{\"request_id\":\"req-c\",\"level\":\"read-only\",\"expires_at\":\"2099-03-04T05:06:07Z\"}]}");
             // The mark: the marker is a member of carol, carol is not a member of the marker.
             assert_eq!(su(&cluster, "postgres", "SELECT pg_has_role('rdspg_managed', 'carol', 'MEMBER'), pg_has_role('carol', 'rdspg_managed', 'MEMBER')"), "t|f");
             assert_eq!(su(&cluster, "postgres", "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'rdspg_managed'"), "f");
             let managed = s.managed_role(&id("carol")).await.unwrap();
-            assert_eq!(managed.record.request_id, "req-c");
+            assert_eq!(managed.record.grants[0].request_id, "req-c");
 
-            // Same request again: nothing changes; another request: refused.
+            // Same request again: nothing changes; another request: a second grant of the
+            // same user; the same request id for another level: refused.
             assert!(matches!(s.create_role(&new).await.unwrap(), CreateOutcome::AlreadyExists(_)));
-            let other = NewRole::new(id("carol"), LoginAuth::Iam, record("req-other", expires));
-            assert!(matches!(s.create_role(&other).await, Err(GrantsError::RoleInUse { .. })));
+            assert_eq!(s.managed_role(&id("carol")).await.unwrap().record, managed.record);
+            let other = NewRole::new(id("carol"), LoginAuth::Password(Password::generate()), record("req-other", expires));
+            assert!(matches!(s.create_role(&other).await.unwrap(), CreateOutcome::AlreadyExists(_)));
+            let both = s.managed_role(&id("carol")).await.unwrap().record;
+            assert_eq!(both.grants.iter().map(|g| g.request_id.as_str()).collect::<Vec<_>>(), ["req-c", "req-other"]);
+            let mut changed = record("req-other", expires);
+            changed.grants[0].level = AccessLevel::Admin;
+            let changed = NewRole::new(id("carol"), LoginAuth::Iam, changed);
+            assert!(matches!(s.create_role(&changed).await, Err(GrantsError::RequestConflict { .. })));
+            assert_eq!(s.managed_role(&id("carol")).await.unwrap().record, both);
 
             // Extend / shorten.
             let shorter = datetime!(2098-01-01 00:00:00 UTC);
             s.set_expiry(&id("carol"), shorter).await.unwrap();
             assert_eq!(su(&cluster, "postgres", "SELECT rolvaliduntil AT TIME ZONE 'UTC' FROM pg_roles WHERE rolname = 'carol'"), "2098-01-01 00:00:00");
-            assert_eq!(s.managed_role(&id("carol")).await.unwrap().record.expires_at, shorter);
+            assert_eq!(s.managed_role(&id("carol")).await.unwrap().record.expires_at(), shorter);
             let listed: Vec<String> = s.managed_roles().await.unwrap().into_iter().map(|r| r.name.to_string()).collect();
             assert_eq!(listed, ["carol"]);
             assert!(s.expired_roles(datetime!(2098-06-01 0:00 UTC)).await.unwrap().len() == 1);

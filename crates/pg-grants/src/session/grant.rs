@@ -1,55 +1,78 @@
-//! One entry point for a grant: create the role or complete the one of the same request
-//! ([`Session::create_or_complete`], which reads the role's marks once), then give it its
-//! privileges in each database ([`Session::apply_to`], which reads them no more).
+//! One entry point for a grant: create the role, or add the request's grant to the managed
+//! user of that name ([`Session::create_or_add`], which reads the role's marks once), then give
+//! it its privileges in each database ([`Session::apply_to`], which reads them no more).
 //!
 //! A grant on one instance opens one [`Session`] per database it touches and reads the role's
 //! marks once: the role is the server's (roles are shared by every database of a cluster), so
 //! what the first database's session found holds for the others, while the caller holds the
 //! role's operation lock.
+//!
+//! A user holds any number of grants at once (each request its own, see
+//! [`ManagedRecord::grants`]); its privileges in a database are the union of its active
+//! grants' there, which the caller applies with [`Session::apply_to`] (it knows which grants
+//! cover which database).
 
-use crate::error::GrantsError;
+use time::OffsetDateTime;
+
+use crate::error::{GrantsError, col};
+use crate::marker::ManagedRecord;
 use crate::privilege::Grant;
 use crate::role::{self, LoginAuth, NewRole};
+use crate::sql;
 
 use super::{ApplyReport, CreateOutcome, ManagedRole, Session};
 
-/// What [`Session::create_or_complete`] found or did, and the managed role to pass to
+/// What [`Session::create_or_add`] found or did, and the managed role to pass to
 /// [`Session::apply_to`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RoleOnInstance {
-    /// Created now, or found for the same request (with its record, which the caller compares
-    /// with the request, e.g. its level).
+    /// Created now, or found (with its record as it was, from which the caller learns the
+    /// grants it held before, e.g. to remove the privileges of those that ended).
     pub outcome: CreateOutcome,
-    /// The role, its marks checked.
+    /// The role, its marks checked, with its record as it is now.
     pub role: ManagedRole,
 }
 
 impl Session<'_> {
-    /// Creates `new` with its marks (creating the marker role when missing), or finds the
-    /// managed role of the same request (`new.record.request_id`); reads the role's marks once.
-    /// The returned [`RoleOnInstance::role`] is what [`Session::apply_to`] takes, in this
-    /// session and in the sessions of the instance's other databases.
+    /// [`Session::create_or_add`] at the current time.
     ///
     /// # Errors
-    /// [`GrantsError::RoleInUse`] when a managed role of that name belongs to another request;
-    /// [`GrantsError::NotManaged`] when an unmanaged role has that name;
-    /// [`GrantsError::CannotGrantRole`] when the connector may not grant `rds_iam` or the marker
-    /// (with the fix SQL for this server version); [`GrantsError::Database`].
+    /// As [`Session::create_or_add`].
     pub async fn create_or_complete(&self, new: &NewRole) -> Result<RoleOnInstance, GrantsError> {
+        self.create_or_add(new, OffsetDateTime::now_utc()).await
+    }
+
+    /// Creates `new` with its marks (creating the marker role when missing); or, when a managed
+    /// user of that name exists, adds the newest grant of `new.record` to its record (a re-run
+    /// of a request it holds keeps that grant's expiry), drops the grants that ended by `now`,
+    /// moves `VALID UNTIL` to the latest expiry and, for a user revoked and kept (or whose login
+    /// a sweep disabled), enables its login again (with `rds_iam` again for IAM users). Its
+    /// password is left as it is ([`Session::set_password_at`] changes it), its objects are
+    /// still its own. Reads the role's marks once. The returned [`RoleOnInstance::role`] is
+    /// what [`Session::apply_to`] takes, in this session and in those of the instance's other
+    /// databases.
+    ///
+    /// # Errors
+    /// [`GrantsError::RequestConflict`] when the user holds the request id for other access;
+    /// [`GrantsError::RequestExpired`] for a re-run of a request whose grant has ended;
+    /// [`GrantsError::TooManyGrants`]; [`GrantsError::NotManaged`] when an unmanaged role has
+    /// that name; [`GrantsError::CannotGrantRole`] when the connector may not grant `rds_iam`
+    /// or the marker (with the fix SQL for this server version);
+    /// [`GrantsError::CannotAdministerRole`]; [`GrantsError::Database`].
+    pub async fn create_or_add(
+        &self,
+        new: &NewRole,
+        now: OffsetDateTime,
+    ) -> Result<RoleOnInstance, GrantsError> {
+        if new.record.grants.is_empty() {
+            return Err(GrantsError::InvalidRecord {
+                role: new.name.to_string(),
+                reason: "a grant's record holds no grant".to_owned(),
+            });
+        }
         match self.managed_role(&new.name).await {
-            Ok(existing) if existing.record.request_id == new.record.request_id => {
-                return Ok(RoleOnInstance {
-                    outcome: CreateOutcome::AlreadyExists(existing.record.clone()),
-                    role: existing,
-                });
-            }
-            Ok(existing) => {
-                return Err(GrantsError::RoleInUse {
-                    role: new.name.to_string(),
-                    request_id: existing.record.request_id,
-                });
-            }
+            Ok(existing) => return self.add_grant(existing, new, now).await,
             Err(GrantsError::RoleNotFound { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -75,17 +98,96 @@ impl Session<'_> {
             }),
             // Another replica created it between the check and the lock.
             Err(e) if e.sqlstate() == Some("42710") => match self.managed_role(&new.name).await {
-                Ok(r) if r.record.request_id == new.record.request_id => Ok(RoleOnInstance {
-                    outcome: CreateOutcome::AlreadyExists(r.record.clone()),
-                    role: r,
-                }),
-                _ => Err(e),
+                Ok(existing) => self.add_grant(existing, new, now).await,
+                Err(_) => Err(e),
             },
             Err(e) => Err(e),
         }
     }
 
-    /// Gives `role` (as [`Session::create_or_complete`] or [`Session::managed_role`] found it,
+    /// The existing-user half of [`Session::create_or_add`].
+    async fn add_grant(
+        &self,
+        existing: ManagedRole,
+        new: &NewRole,
+        now: OffsetDateTime,
+    ) -> Result<RoleOnInstance, GrantsError> {
+        let name = &existing.name;
+        // Checked non-empty by the caller.
+        let Some(grant) = new.record.grants.last().cloned() else {
+            return Err(GrantsError::InvalidRecord {
+                role: name.to_string(),
+                reason: "a grant's record holds no grant".to_owned(),
+            });
+        };
+        let request_id = grant.request_id.clone();
+        let merged = existing
+            .record
+            .clone()
+            .with_grant(name.as_str(), grant)?
+            .without_expired(now);
+        if merged.grant(&request_id).is_none() {
+            let expired_at = existing
+                .record
+                .grant(&request_id)
+                .map_or(now, |g| g.expires_at);
+            return Err(GrantsError::RequestExpired {
+                role: name.to_string(),
+                request_id,
+                expired_at,
+            });
+        }
+        if merged == existing.record && existing.can_login {
+            return Ok(RoleOnInstance {
+                outcome: CreateOutcome::AlreadyExists(existing.record.clone()),
+                role: existing,
+            });
+        }
+        self.ensure_can_administer(name, "grant access to").await?;
+        let stmts = if existing.can_login {
+            role::set_expiry(name, &merged)?
+        } else {
+            let iam = match new.auth {
+                LoginAuth::Iam => {
+                    let iam = &self.settings.names.iam;
+                    let member: bool = self
+                        .client
+                        .query_one(sql::IS_DIRECT_MEMBER, &[&name.as_str(), &iam.as_str()])
+                        .await
+                        .map_err(|e| {
+                            GrantsError::db(format!("checking {name}'s membership in {iam}"), e)
+                        })
+                        .and_then(|r| col(&r, 0, "checking a membership"))?;
+                    if member {
+                        None
+                    } else if self.can_grant(iam).await? == Some(true) {
+                        Some(iam)
+                    } else {
+                        return Err(self.cannot_grant(iam));
+                    }
+                }
+                LoginAuth::Password(_) => None,
+            };
+            role::reenable(name, &merged, iam)?
+        };
+        self.run_locked(
+            &format!("granting request {request_id} to {name}"),
+            name,
+            &stmts,
+        )
+        .await?;
+        let previous = existing.record.clone();
+        Ok(RoleOnInstance {
+            outcome: CreateOutcome::AlreadyExists(previous),
+            role: ManagedRole {
+                record: merged,
+                can_login: true,
+                ..existing
+            },
+        })
+    }
+
+    /// Gives `role` (as [`Session::create_or_add`] or [`Session::managed_role`] found it,
     /// on this server) exactly `grants` in this session's database, as [`Session::apply`]
     /// does, without reading its marks again. A role still carrying the 0.1.0 mark is re-marked
     /// first, once: `role` then records the current mark.
@@ -101,5 +203,34 @@ impl Session<'_> {
             role.legacy_mark = false;
         }
         self.apply_with(&role.name, grants, true).await
+    }
+
+    /// Writes `record` to the managed user `role` (its comment, and `VALID UNTIL` at its latest
+    /// expiry), e.g. after one of its grants ended or was revoked. The caller removes the
+    /// privileges no remaining grant covers ([`Session::apply_to`]).
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::InvalidRecord`] for a record without grants that is not revoked;
+    /// [`GrantsError::Database`].
+    pub async fn write_record(
+        &self,
+        role: &crate::quote::Ident,
+        record: &ManagedRecord,
+    ) -> Result<(), GrantsError> {
+        if record.grants.is_empty() && record.revoked_at.is_none() {
+            return Err(GrantsError::InvalidRecord {
+                role: role.to_string(),
+                reason: "a record without grants must say when the user was revoked".to_owned(),
+            });
+        }
+        let current = self.managed_role(role).await?;
+        self.ensure_can_administer(role, "change the record of")
+            .await?;
+        self.migrate_legacy_mark(&current).await?;
+        let stmts = role::set_expiry(role, record)?;
+        self.run_locked(&format!("writing the record of {role}"), role, &stmts)
+            .await
+            .map(|_| ())
     }
 }

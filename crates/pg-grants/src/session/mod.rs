@@ -128,7 +128,9 @@ pub struct ManagedRole {
 pub enum CreateOutcome {
     /// The role was created.
     Created,
-    /// A managed role of that name for the same request already existed; nothing changed.
+    /// A managed role of that name already existed, with this record (as it was before):
+    /// the request's grant was added to it (or was there already, for a re-run), and a user
+    /// revoked and kept was enabled again.
     AlreadyExists(ManagedRecord),
 }
 
@@ -234,7 +236,7 @@ mod tests {
         assert_eq!(json["name"], "alice@example.com");
         assert_eq!(json["can_login"], true);
         assert_eq!(json["legacy_mark"], false);
-        assert_eq!(json["record"]["level"], "read-only");
+        assert_eq!(json["record"]["grants"][0]["level"], "read-only");
         let report = ApplyReport {
             plan: Plan {
                 database: "appdb".into(),

@@ -224,10 +224,12 @@ impl Session<'_> {
             .map(|found| found.outcome)
     }
 
-    /// Moves a managed role's expiry (`VALID UNTIL` and its record).
+    /// Moves the expiry of every grant the managed user holds (and `VALID UNTIL`) to
+    /// `expires_at`; [`Session::write_record`] changes one grant.
     ///
     /// # Errors
     /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::InvalidRecord`] for a user revoked and kept (it holds no grant to move);
     /// [`GrantsError::Database`].
     pub async fn set_expiry(
         &self,
@@ -238,12 +240,19 @@ impl Session<'_> {
         self.ensure_can_administer(name, "change the expiry of")
             .await?;
         self.migrate_legacy_mark(&current).await?;
+        if current.record.grants.is_empty() {
+            return Err(GrantsError::InvalidRecord {
+                role: name.to_string(),
+                reason: "it was revoked and holds no grant whose expiry could move".to_owned(),
+            });
+        }
         // Everything else the record holds (approver, reason) stays.
         let utc = expires_at.to_offset(time::UtcOffset::UTC);
-        let record = ManagedRecord {
-            expires_at: utc.replace_nanosecond(0).unwrap_or(utc),
-            ..current.record
-        };
+        let utc = utc.replace_nanosecond(0).unwrap_or(utc);
+        let mut record = current.record;
+        for grant in &mut record.grants {
+            grant.expires_at = utc;
+        }
         let stmts = role::set_expiry(name, &record)?;
         self.run_locked(&format!("changing the expiry of {name}"), name, &stmts)
             .await?;
@@ -264,6 +273,36 @@ impl Session<'_> {
         self.ensure_can_administer(role, "disable the login of")
             .await?;
         self.stop_logins(role).await
+    }
+
+    /// Lets the managed user `role` log in again when its record holds a grant active at `now` and
+    /// it was not revoked (a sweep that found it expired disabled its login just as a grant
+    /// came in); returns whether it changed anything. A user without active grants, or revoked
+    /// and kept, is left as it is.
+    ///
+    /// # Errors
+    /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
+    /// [`GrantsError::Database`].
+    pub async fn enable_login(
+        &self,
+        role: &Ident,
+        now: OffsetDateTime,
+    ) -> Result<bool, GrantsError> {
+        let current = self.managed_role(role).await?;
+        if current.can_login || current.record.is_retained() || current.record.is_expired(now) {
+            return Ok(false);
+        }
+        self.ensure_can_administer(role, "enable the login of")
+            .await?;
+        let stmts = role::set_expiry(role, &current.record)?;
+        let mut all = vec![crate::statement::Statement::new(format!(
+            "ALTER ROLE {} WITH LOGIN;",
+            role.quoted()
+        ))];
+        all.extend(stmts);
+        self.run_locked(&format!("enabling the login of {role}"), role, &all)
+            .await?;
+        Ok(true)
     }
 
     /// `ALTER ROLE … NOLOGIN`, then the end of the role's sessions; returns how many ended. The
@@ -299,18 +338,36 @@ impl Session<'_> {
     }
 
     /// Sets a managed role's password to `password` (sent as a SCRAM verifier), e.g. the one
-    /// password of a request that spans several instances.
+    /// password of a request that spans several instances, and records the time in its record
+    /// ([`ManagedRecord::password_set_at`]).
     ///
     /// # Errors
     /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
     /// [`GrantsError::Database`].
     pub async fn set_password(&self, name: &Ident, password: &Password) -> Result<(), GrantsError> {
+        self.set_password_at(name, password, OffsetDateTime::now_utc())
+            .await
+    }
+
+    /// As [`Session::set_password`], recording `at` as the time it was set (the caller's
+    /// clock, which also judges the password's age).
+    ///
+    /// # Errors
+    /// As [`Session::set_password`].
+    pub async fn set_password_at(
+        &self,
+        name: &Ident,
+        password: &Password,
+        at: OffsetDateTime,
+    ) -> Result<(), GrantsError> {
         let current = self.managed_role(name).await?;
         self.ensure_can_administer(name, "set the password of")
             .await?;
         self.migrate_legacy_mark(&current).await?;
-        let stmt = role::set_password(name, password)?;
-        self.run_locked(&format!("setting the password of {name}"), name, &[stmt])
+        let record = current.record.with_password_set_at(at);
+        let mut stmts = vec![role::set_password(name, password)?];
+        stmts.push(role::comment(name, &record)?);
+        self.run_locked(&format!("setting the password of {name}"), name, &stmts)
             .await
             .map(|_| ())
     }

@@ -188,3 +188,46 @@ pub async fn fix_owners(cluster: &TestCluster, s: &Session<'_>) -> Vec<String> {
     }
     sql.into_iter().map(|(s, _)| s).collect()
 }
+
+/// Runs SQL as the master user (`SET ROLE` in a superuser session: the grantor recorded is the
+/// master, as on RDS where the master runs it).
+pub fn as_master(cluster: &TestCluster, db: &str, sql: &str) -> String {
+    su(cluster, db, &format!("SET ROLE {}; {sql}", rds::MASTER))
+}
+
+/// Whether `role` exists and may log in: `"t"`, `"f"`, or `""` when it does not exist.
+pub fn can_login(cluster: &TestCluster, role: &str) -> String {
+    su(
+        cluster,
+        "postgres",
+        &format!("SELECT rolcanlogin FROM pg_roles WHERE rolname = '{role}'"),
+    )
+}
+
+/// The roles `role` is a member of, then `|`, then its members, each sorted and comma-separated.
+pub fn memberships(cluster: &TestCluster, role: &str) -> String {
+    su(
+        cluster,
+        "postgres",
+        &format!(
+            "SELECT coalesce((SELECT string_agg(roleid::regrole::text, ',' ORDER BY 1) \
+                                FROM pg_auth_members WHERE member = '{role}'::regrole), '') \
+                    || '|' || \
+                    coalesce((SELECT string_agg(DISTINCT member::regrole::text, ',' ORDER BY member::regrole::text) \
+                                FROM pg_auth_members WHERE roleid = '{role}'::regrole), '')"
+        ),
+    )
+}
+
+/// The ACL entries naming `role` anywhere on the server (`pg_shdepend` `'a'` rows: as grantee
+/// or grantor, on objects of any database and on shared objects).
+pub fn acl_entries(cluster: &TestCluster, role: &str) -> String {
+    su(
+        cluster,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_shdepend WHERE refclassid = 'pg_authid'::regclass \
+             AND refobjid = '{role}'::regrole AND deptype = 'a'"
+        ),
+    )
+}
