@@ -190,7 +190,7 @@ pub enum GrantsError {
     /// the role (implicit when it created it) was removed, or the role was created by another
     /// connector user; before 16 it lacks `CREATEROLE`. Nothing changed.
     #[error(
-        "the connector {connector:?} may not {action} managed role {role:?}: {needs}; nothing was          changed; as an administrator run: {fix_sql}"
+        "the connector {connector:?} may not {action} managed role {role:?}: {needs}; nothing was changed; as an administrator run: {fix_sql}"
     )]
     CannotAdministerRole {
         /// The managed role.
@@ -292,7 +292,7 @@ pub enum GrantsError {
     /// they are. Each owner runs the listed SQL (after review), then the revocation is run
     /// again.
     #[error(
-        "revoking role {role:?} stopped: it attached triggers running its own code to relations          it does not own, and the connector cannot disable them; nothing was moved there and the          role stays NOLOGIN; {}; then run the revocation again",
+        "revoking role {role:?} stopped: it attached triggers running its own code to relations it does not own, and the connector cannot disable them; nothing was moved there and the role stays NOLOGIN; {}; then run the revocation again",
         .triggers.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     )]
     TriggersNotDisabled {
