@@ -323,3 +323,127 @@ fn access_flows_gate_grants_and_the_approver_is_recorded() {
     assert_eq!(record["grants"][0]["approved_by"], json!("carol"));
     assert_eq!(record["grants"][0]["level"], json!("read-only"));
 }
+
+/// Issue 17 through `rdspg`: a second request for the same user adds a grant (the password
+/// unchanged and said so), `rdspg users` and `inspect` show both grants, `revoke --request`
+/// ends one and keeps the other's privileges, `extend --request` names the grant, and with
+/// `user_cleanup_days` the last revoke keeps the user, disabled.
+#[test]
+fn a_requester_holds_two_grants_and_loses_them_one_at_a_time() {
+    let env = Env::start();
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(&env.config, format!("user_cleanup_days = 3\n{text}")).expect("config");
+    // The owner fixes `rdspg check` prints: the master owns sales, app_owner inventory.
+    env.cluster
+        .sql("appdb", "GRANT postgres, app_owner TO apono_connector")
+        .expect("owner fixes");
+    let grant = |id: &str, level: &str, resource: &str| {
+        env.rdspg(&[
+            "grant",
+            "--user",
+            "gus",
+            "--level",
+            level,
+            "--resource",
+            resource,
+            "--for",
+            "1h",
+            "--request-id",
+            id,
+        ])
+    };
+    let first = grant("req-1", "read-only", "appdb/inventory");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let password = json_of(&first)["password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
+    let second = grant("req-2", "read-write", "appdb/sales/customers");
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let doc = json_of(&second);
+    assert!(doc.get("password").is_none(), "{doc}");
+    assert_eq!(doc["password_kept"], json!({"reason": "in-use"}), "{doc}");
+    env.sql_as(
+        "gus",
+        &password,
+        "SELECT count(*) FROM inventory.items; INSERT INTO sales.customers VALUES (77, 'g')",
+    )
+    .expect("the union of both grants");
+
+    let users = env.rdspg(&["users"]);
+    assert!(
+        users.status.success(),
+        "{}",
+        String::from_utf8_lossy(&users.stderr)
+    );
+    let users = json_of(&users);
+    let gus = &users["users"]["local"][0];
+    assert_eq!(gus["user"], "gus", "{users}");
+    assert_eq!(gus["state"], "active", "{users}");
+    assert_eq!(gus["grants"].as_array().map(Vec::len), Some(2), "{users}");
+
+    let bad = env.rdspg(&["revoke", "--user", "gus", "--request", "bad\nid"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let ended = env.rdspg(&["revoke", "--user", "gus", "--request", "req-2"]);
+    assert!(
+        ended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ended.stderr)
+    );
+    assert_eq!(json_of(&ended)["outcome"]["local"], "ended");
+    env.sql_as("gus", &password, "SELECT count(*) FROM inventory.items")
+        .expect("req-1 stays");
+    assert!(
+        env.sql_as(
+            "gus",
+            &password,
+            "INSERT INTO sales.customers VALUES (78, 'h')"
+        )
+        .is_err(),
+        "req-2's write is gone"
+    );
+    let extended = env.rdspg(&[
+        "extend",
+        "--user",
+        "gus",
+        "--for",
+        "2h",
+        "--request",
+        "req-2",
+    ]);
+    assert_eq!(
+        extended.status.code(),
+        Some(1),
+        "an ended grant cannot be extended"
+    );
+
+    let revoked = env.rdspg(&["revoke", "--user", "gus"]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let doc = json_of(&revoked);
+    assert_eq!(doc["revoked"]["local"]["retained"], true, "{doc}");
+    assert!(
+        env.sql_as("gus", &password, "SELECT 1").is_err(),
+        "kept, disabled"
+    );
+    let inspect = env.rdspg(&["inspect", "--user", "gus"]);
+    let doc = json_of(&inspect);
+    assert_eq!(doc["status"]["local"]["state"], "disabled", "{doc}");
+    assert!(doc["status"]["local"]["deletes_on"].is_string(), "{doc}");
+}
