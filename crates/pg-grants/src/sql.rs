@@ -148,6 +148,62 @@ const NOT_SYSTEM: &str = "n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,in
 pub fn inspect_sql() -> String {
     format!(
         r#"WITH r AS (SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1) AS oid),
+-- The objects of this database whose ACL names the role: pg_shdepend records each (its owner
+-- aside, whose privileges this plan never touches), so drift outside the scope is found
+-- without reading every object's ACL.
+mine AS (
+  SELECT s.classid, s.objid FROM pg_catalog.pg_shdepend s, r
+   WHERE s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+     AND s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+     AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'a'
+),
+-- The schemas whose every object is in scope.
+scope_ns AS (
+  SELECT n.oid FROM pg_catalog.pg_namespace n
+   WHERE {NOT_SYSTEM} AND ($2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3))
+),
+-- The relations to read, each found through an index (pg_class has none on its schema; the
+-- schema's dependents in pg_depend are): the whole database only when it is the scope; the
+-- relations of the schemas in scope; single tables by name, with their serial sequences; and
+-- those whose ACL names the role. What a grant reads grows with its scope, not the catalog.
+cand_rel AS (
+  SELECT c.oid FROM pg_catalog.pg_class c WHERE $2
+  UNION
+  SELECT d.objid FROM pg_catalog.pg_depend d
+   WHERE NOT $2
+     AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+     AND d.refobjid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT oid FROM scope_ns))
+     AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+  UNION
+  SELECT c.oid FROM pg_catalog.pg_class c
+   WHERE c.relname OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT u.rel::pg_catalog.name
+           FROM pg_catalog.unnest($5::pg_catalog.text[]) AS u(rel)))
+  UNION
+  SELECT d2.objid FROM pg_catalog.pg_class t2
+    JOIN pg_catalog.pg_depend d2 ON d2.refobjid OPERATOR(pg_catalog.=) t2.oid
+   WHERE t2.relname OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT u.rel::pg_catalog.name
+           FROM pg_catalog.unnest($5::pg_catalog.text[]) AS u(rel)))
+     AND d2.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+     AND d2.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+     AND d2.deptype OPERATOR(pg_catalog.=) 'a'
+  UNION
+  SELECT m.objid FROM mine m
+   WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+),
+-- The same for functions and procedures.
+cand_proc AS (
+  SELECT p.oid FROM pg_catalog.pg_proc p WHERE $2
+  UNION
+  SELECT d.objid FROM pg_catalog.pg_depend d
+   WHERE NOT $2
+     AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+     AND d.refobjid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT oid FROM scope_ns))
+     AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+  UNION
+  SELECT m.objid FROM mine m
+   WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+),
 objs AS (
   SELECT 'database'::pg_catalog.text AS kind, NULL::pg_catalog.text AS schema, d.datname::pg_catalog.text AS name,
          NULL::pg_catalog.text AS args, d.datdba AS owner,
@@ -158,7 +214,11 @@ objs AS (
   SELECT 'schema', NULL, n.nspname::pg_catalog.text, NULL, n.nspowner,
          COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner)),
          $2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3) OR n.nspname OPERATOR(pg_catalog.=) ANY($4), NULL, NULL
-    FROM pg_catalog.pg_namespace n WHERE {NOT_SYSTEM}
+    FROM pg_catalog.pg_namespace n
+   WHERE {NOT_SYSTEM}
+     AND ($2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3) OR n.nspname OPERATOR(pg_catalog.=) ANY($4)
+          OR n.oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT m.objid FROM mine m
+                WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass)))
   UNION ALL
   SELECT CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 'sequence' ELSE 'table' END, n.nspname::pg_catalog.text,
          c.relname::pg_catalog.text, NULL, c.relowner,
@@ -168,20 +228,28 @@ objs AS (
             OR EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]),
                                                 pg_catalog.unnest($5::pg_catalog.text[])) AS u(sch, rel)
                         WHERE (u.sch OPERATOR(pg_catalog.=) n.nspname AND u.rel OPERATOR(pg_catalog.=) c.relname)
-                           OR (u.sch OPERATOR(pg_catalog.=) tn.nspname AND u.rel OPERATOR(pg_catalog.=) t.relname)))
+                           OR (u.sch OPERATOR(pg_catalog.=) own.sch AND u.rel OPERATOR(pg_catalog.=) own.rel)))
+           -- OFFSET 0 keeps this a per-candidate index lookup, never a scan of pg_depend.
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x
                             WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-                              AND x.objid OPERATOR(pg_catalog.=) c.oid AND x.deptype OPERATOR(pg_catalog.=) 'e'),
-         tn.nspname::pg_catalog.text, t.relname::pg_catalog.text
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                              AND x.objid OPERATOR(pg_catalog.=) c.oid AND x.deptype OPERATOR(pg_catalog.=) 'e'
+                           OFFSET 0),
+         own.sch, own.rel
+    FROM cand_rel k
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.oid
+    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
     -- A sequence owned by a column (serial): the table scope covers it.
-    LEFT JOIN pg_catalog.pg_depend dep ON c.relkind OPERATOR(pg_catalog.=) 'S'
+    LEFT JOIN LATERAL (
+      SELECT tn.nspname::pg_catalog.text AS sch, t.relname::pg_catalog.text AS rel
+        FROM pg_catalog.pg_depend dep
+        JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) dep.refobjid
+        JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+       WHERE c.relkind OPERATOR(pg_catalog.=) 'S'
          AND dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
          AND dep.objid OPERATOR(pg_catalog.=) c.oid
          AND dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
          AND dep.deptype OPERATOR(pg_catalog.=) 'a'
-    LEFT JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) dep.refobjid
-    LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+       LIMIT 1) own ON true
    WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,v,m,p,f,S}}'::pg_catalog."char"[]) AND {NOT_SYSTEM}
   UNION ALL
   SELECT 'function', n.nspname::pg_catalog.text, p.proname::pg_catalog.text,
@@ -190,9 +258,12 @@ objs AS (
          ($2 OR n.nspname OPERATOR(pg_catalog.=) ANY($3))
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x
                             WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-                              AND x.objid OPERATOR(pg_catalog.=) p.oid AND x.deptype OPERATOR(pg_catalog.=) 'e'),
+                              AND x.objid OPERATOR(pg_catalog.=) p.oid AND x.deptype OPERATOR(pg_catalog.=) 'e'
+                           OFFSET 0),
          NULL, NULL
-    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+    FROM cand_proc k
+    JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) k.oid
+    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
    WHERE p.prokind OPERATOR(pg_catalog.=) ANY ('{{f,p}}'::pg_catalog."char"[]) AND {NOT_SYSTEM}
 )
 SELECT o.kind, o.schema, o.name, o.args, pg_catalog.pg_get_userbyid(o.owner)::pg_catalog.text AS owner,

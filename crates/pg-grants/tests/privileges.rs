@@ -509,3 +509,55 @@ fn following_new_tables_with_default_privileges() {
         });
     });
 }
+
+/// Issue 19: the inspection reads only the objects in scope and those whose ACL names the role
+/// (its `pg_shdepend` entries), not every object of the database; drift outside the scope
+/// (a table, a schema, a function, a serial sequence granted by hand) is still found and
+/// revoked, and a table scope still covers its serial sequence.
+#[test]
+fn drift_outside_the_scope_is_found_through_the_roles_acl_dependencies() {
+    for_each_version(&[15, 17], |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default()).await.unwrap();
+            fix_owners(&cluster, &s).await;
+            su(&cluster, rds::APP_DB, "SET ROLE app_owner; \
+                CREATE FUNCTION inventory.restock(n int) RETURNS int LANGUAGE sql AS 'SELECT n'; \
+                REVOKE EXECUTE ON FUNCTION inventory.restock(int) FROM PUBLIC; \
+                CREATE TABLE inventory.tags (id serial PRIMARY KEY, tag text)");
+            let pw = new_user(&s, "roamer", AccessLevel::ReadOnly).await;
+            let grants = [Grant::new(table("sales", "orders"), AccessLevel::ReadWrite)];
+            s.apply(&id("roamer"), &grants).await.unwrap();
+            // The serial sequence of sales.orders comes with the table scope.
+            assert_eq!(
+                su(&cluster, rds::APP_DB, "SELECT has_sequence_privilege('roamer', pg_get_serial_sequence('sales.orders', 'id'), 'USAGE')"),
+                "t"
+            );
+            // Behind our back, outside the scope.
+            su(&cluster, rds::APP_DB, "SET ROLE app_owner; \
+                GRANT USAGE ON SCHEMA inventory TO roamer; GRANT SELECT ON inventory.items TO roamer; \
+                GRANT EXECUTE ON FUNCTION inventory.restock(int) TO roamer; \
+                GRANT USAGE ON SEQUENCE inventory.tags_id_seq TO roamer");
+            let plan = s.plan(&id("roamer"), &grants).await.unwrap().to_string();
+            for expected in [
+                r#"REVOKE USAGE ON SCHEMA "inventory" FROM "roamer";"#,
+                r#"REVOKE SELECT ON TABLE "inventory"."items" FROM "roamer";"#,
+                r#"REVOKE EXECUTE ON ROUTINE "inventory"."restock"(n integer) FROM "roamer";"#,
+                r#"REVOKE USAGE ON SEQUENCE "inventory"."tags_id_seq" FROM "roamer";"#,
+            ] {
+                assert!(plan.contains(expected), "{v}: missing {expected} in\n{plan}");
+            }
+            s.apply(&id("roamer"), &grants).await.unwrap();
+            assert!(s.plan(&id("roamer"), &grants).await.unwrap().is_empty());
+            assert_eq!(
+                su(&cluster, rds::APP_DB, "SELECT has_table_privilege('roamer', 'inventory.items', 'SELECT'), \
+                    has_function_privilege('roamer', 'inventory.restock(int)', 'EXECUTE'), \
+                    has_schema_privilege('roamer', 'inventory', 'USAGE')"),
+                "f|f|f"
+            );
+            let u = try_connect(&cluster, "roamer", &pw, rds::APP_DB).await.unwrap();
+            try_sql(&u, "INSERT INTO sales.orders (customer_id, amount) VALUES (1, 1)").await.unwrap();
+        });
+    });
+}
