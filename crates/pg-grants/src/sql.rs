@@ -101,7 +101,7 @@ pub(crate) fn advisory_holders(hash: &str) -> String {
          AND l.objid OPERATOR(pg_catalog.=) \
            (({hash}) OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
          AND l.objsubid OPERATOR(pg_catalog.=) 1 \
-         AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()"
+         AND (l.pid IS NULL OR l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())"
     )
 }
 
