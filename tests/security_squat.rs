@@ -219,6 +219,15 @@ fn a_rightless_login_squatting_the_sweep_and_role_locks_is_named_and_ignored() {
         );
         assert!(!local.failed.iter().any(|f| f.user == "dave"), "{local:?}");
         assert!(!role_exists(&cluster, "dave"), "{local:?}");
+        // The revocation names the squatters of its own locks too.
+        let dave = local.swept.iter().find(|s| s.user == "dave").expect("dave");
+        assert!(
+            dave.report
+                .lock_squatters
+                .iter()
+                .any(|h| h.user == "mallory" && h.is_squatter()),
+            "{dave:?}"
+        );
         drop(mallory);
     });
 }

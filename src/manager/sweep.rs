@@ -254,6 +254,12 @@ impl AccessManager {
                         }
                         Ok(Swept::User(mut report)) => {
                             report.sessions_terminated += ended_before.unwrap_or(0);
+                            // The revocation's own locks, squatted in the home database.
+                            for squatter in &report.lock_squatters {
+                                if !lock_squatters.contains(squatter) {
+                                    lock_squatters.push(squatter.clone());
+                                }
+                            }
                             let latest = role.record.latest_grant();
                             let role = SweptRole {
                                 user: role.name.to_string(),

@@ -38,14 +38,16 @@ async fn planted_user(cluster: &TestCluster, s: &Session<'_>, user: &str) {
         &[Grant::new(Scope::Schema(id("sales")), AccessLevel::Admin)],
     )
     .await
-    .unwrap();
-    let u = try_connect(cluster, user, &pw, rds::APP_DB).await.unwrap();
+    .expect("granting admin on sales");
+    let u = try_connect(cluster, user, &pw, rds::APP_DB)
+        .await
+        .expect("the user logs in");
     u.batch_execute(&format!(
         "CREATE FUNCTION sales.peek_{user}() RETURNS bigint LANGUAGE sql SECURITY DEFINER \
          AS 'SELECT count(*) FROM sales.orders'"
     ))
     .await
-    .unwrap();
+    .expect("planting the function");
 }
 
 /// What mallory gets from `user`'s function: the count it reads, or the server's error.
@@ -76,8 +78,8 @@ fn keys_of(cluster: &TestCluster, user: &str) -> Vec<String> {
         &format!("SELECT oid FROM pg_roles WHERE rolname = '{user}'"),
     )
     .parse()
-    .unwrap();
-    let holder = holder_role_name(&id(DEFAULT_HOLDER_ROLE), oid, user).unwrap();
+    .expect("an OID");
+    let holder = holder_role_name(&id(DEFAULT_HOLDER_ROLE), oid, user).expect("the holder's name");
     vec![
         format!("rdspg:{user}"),
         format!("rdspg-revoke:{user}"),
@@ -98,7 +100,7 @@ async fn hold(client: &Client, keys: &[String]) {
 /// Takes each of `keys` in a transaction of `client` and prepares it as `gid`: the locks stay
 /// held with no session, until `COMMIT PREPARED` or `ROLLBACK PREPARED`.
 async fn hold_prepared(client: &Client, keys: &[String], gid: &str) {
-    client.batch_execute("BEGIN").await.unwrap();
+    client.batch_execute("BEGIN").await.expect("BEGIN");
     for key in keys {
         client
             .execute(
@@ -111,7 +113,7 @@ async fn hold_prepared(client: &Client, keys: &[String], gid: &str) {
     client
         .batch_execute(&format!("PREPARE TRANSACTION '{gid}'"))
         .await
-        .unwrap();
+        .expect("PREPARE TRANSACTION");
 }
 
 /// The report's squatters: user and prepared transaction (or `None` for a session).
@@ -340,7 +342,7 @@ where
                 &[&key],
             )
             .await
-            .unwrap()
+            .expect("releasing the lock")
             .get(0);
         assert!(released);
     };
