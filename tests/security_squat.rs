@@ -4,7 +4,9 @@
 //! revoke's `disable_login` waited behind the lock and failed at `lock_timeout`, and a held
 //! `rdspg-job:sweep` made every sweep report `skipped` forever. Stopping logins now depends
 //! on no lock anybody else can take, and a lock held by a session without `CREATEROLE` is
-//! reported as squatted and ignored.
+//! reported as squatted and ignored: the job and per-role locks here, and in pg-grants the
+//! revocation's session lock and every transaction's role lock, so that the revocation of a
+//! user whose accomplice squats every key still finishes.
 
 mod common;
 
@@ -208,15 +210,23 @@ fn a_rightless_login_squatting_the_sweep_and_role_locks_is_named_and_ignored() {
             "the squatter is not named: {local:?}"
         );
         assert!(!local.is_clean(), "a squatted lock reads as healthy");
-        // The sweep lock was only in `postgres`; the role locks in both databases: whatever
-        // the revocation still waits for there, dave cannot log in any more.
+        // The role locks were squatted in both databases, the revocation's and the role's
+        // transaction lock included: none of them holds the revocation up any more, so dave
+        // is swept, its privileges gone with it, not merely kept from logging in.
         assert!(
-            local.swept.iter().any(|s| s.user == "dave")
-                || local
-                    .failed
-                    .iter()
-                    .any(|f| f.user == "dave" && f.login_disabled),
-            "{local:?}"
+            local.swept.iter().any(|s| s.user == "dave"),
+            "dave was not swept: {local:?}"
+        );
+        assert!(!local.failed.iter().any(|f| f.user == "dave"), "{local:?}");
+        assert!(!role_exists(&cluster, "dave"), "{local:?}");
+        // The revocation names the squatters of its own locks too.
+        let dave = local.swept.iter().find(|s| s.user == "dave").expect("dave");
+        assert!(
+            dave.report
+                .lock_squatters
+                .iter()
+                .any(|h| h.user == "mallory" && h.is_squatter()),
+            "{dave:?}"
         );
         drop(mallory);
     });

@@ -64,37 +64,8 @@ impl LockSession {
     /// held here). Callers disable the role's login before, so that nothing here can keep
     /// it alive.
     pub(crate) async fn lock_role(&self, role: &Ident) -> Result<Vec<LockHolder>, GrantsError> {
-        let locks = AdvisoryLocks::new(self.connection.client());
-        let key = AdvisoryKey::new(ROLE_LOCK, role);
-        if locks.try_lock(&key).await? {
-            return Ok(Vec::new());
-        }
-        let squatters = self.role_lock_squatters(role, &key).await?;
-        if !squatters.is_empty() {
-            return Ok(squatters);
-        }
-        match locks.lock(&key).await {
-            Ok(()) => Ok(Vec::new()),
-            // A squatter may have taken it between the check and the wait.
-            Err(e) if e.sqlstate() == Some("55P03") => {
-                let squatters = self.role_lock_squatters(role, &key).await?;
-                if squatters.is_empty() {
-                    Err(e)
-                } else {
-                    Ok(squatters)
-                }
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn role_lock_squatters(
-        &self,
-        role: &Ident,
-        key: &AdvisoryKey,
-    ) -> Result<Vec<LockHolder>, GrantsError> {
         let squatters = AdvisoryLocks::new(self.connection.client())
-            .squatters(key)
+            .lock_unless_squatted(&AdvisoryKey::new(ROLE_LOCK, role))
             .await?;
         if !squatters.is_empty() {
             tracing::warn!(user = %role, squatters = %names(&squatters),

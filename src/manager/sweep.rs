@@ -230,7 +230,10 @@ impl AccessManager {
                     }
                     let disabled = disabled.remove(role.name.as_str());
                     let ended_before = disabled.as_ref().and_then(|d| d.as_ref().ok()).copied();
-                    for squatter in locks.lock_role(&role.name).await? {
+                    let role_squatters = locks.lock_role(&role.name).await?;
+                    // Squatted: the lock was never taken here, nothing to release.
+                    let held = role_squatters.is_empty();
+                    for squatter in role_squatters {
                         if !lock_squatters.contains(&squatter) {
                             lock_squatters.push(squatter);
                         }
@@ -238,7 +241,9 @@ impl AccessManager {
                     let result = self.sweep_role(&target, &session, &role, what, now).await;
                     // The lock also ends with the connection; a failure to release it changes
                     // nothing.
-                    let _ = locks.unlock_role(&role.name).await;
+                    if held {
+                        let _ = locks.unlock_role(&role.name).await;
+                    }
                     match result {
                         Ok(Swept::Nothing) => {}
                         Ok(Swept::Grants(ended)) => {
@@ -254,6 +259,12 @@ impl AccessManager {
                         }
                         Ok(Swept::User(mut report)) => {
                             report.sessions_terminated += ended_before.unwrap_or(0);
+                            // The revocation's own locks, squatted in the home database.
+                            for squatter in &report.lock_squatters {
+                                if !lock_squatters.contains(squatter) {
+                                    lock_squatters.push(squatter.clone());
+                                }
+                            }
                             let latest = role.record.latest_grant();
                             let role = SweptRole {
                                 user: role.name.to_string(),

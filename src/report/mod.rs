@@ -201,8 +201,10 @@ pub struct SweepReport {
     /// Users revoked and kept (`user_cleanup_days`) whose cleanup is still ahead; `None` when
     /// skipped.
     pub retained: Option<usize>,
-    /// Sessions without `CREATEROLE` (never a connector: a grantee or any other login) that
-    /// held the sweep's job lock or a per-role lock: the sweep ran without those locks.
+    /// Sessions (or prepared transactions) without `CREATEROLE` (never a connector: a grantee
+    /// or any other login) that held the sweep's job lock, a per-role lock, or a revocation's
+    /// own locks ([`pg_grants::RevokeReport::lock_squatters`]): the sweep ran without those
+    /// locks.
     /// Not clean: the scheduler reports the instance's run as failed, naming them.
     pub lock_squatters: Vec<pg_grants::LockHolder>,
 }

@@ -92,6 +92,22 @@
 //! Event triggers need a superuser, which no grantee is. Triggers on the user's own tables move
 //! with them.
 //!
+//! # Locks, and the sessions that squat them
+//!
+//! A revocation (or retirement) of a role runs under the session-level advisory lock
+//! `rdspg-revoke:<role>`, and each of its transactions under the role's (or its holder's)
+//! transaction-level lock `rdspg:<role>`: connector replicas never revoke, grant or alter one
+//! role at the same time. The keys are public, and any login may take them (a session-level
+//! `pg_advisory_lock`, or a transaction it prepares with `PREPARE TRANSACTION`) and hold them
+//! forever. Such a holder, whose user (or owner) has neither `CREATEROLE` nor superuser, is never
+//! a connector: it squats the lock ([`LockHolder::is_squatter`](crate::LockHolder::is_squatter)),
+//! and the revocation goes on without that lock, names it in [`RevokeReport::lock_squatters`]
+//! and logs a warning (see [squatters](crate::session::lock#squatters)). Otherwise an
+//! accomplice of an expiring user could keep its revocation from ever finishing, and with it
+//! the user's privileges, and its `SECURITY DEFINER` routines running with them. A lock held by
+//! a connector (or a prepared transaction of a `CREATEROLE` role) is waited for, as long as
+//! `lock_timeout` allows.
+//!
 //! If a database cannot be reached, the role stays `NOLOGIN` and the error
 //! ([`GrantsError::RevokeIncomplete`]) lists what is left; running the revocation again finishes.
 //! To take away one grant without dropping the role, call [`Session::apply`] with the remaining
@@ -164,7 +180,7 @@ use crate::error::{GrantsError, col};
 use crate::marker::{ManagedRecord, ServiceRole, holder_role_name};
 use crate::quote::Ident;
 use crate::role;
-use crate::session::{Attempt, Session};
+use crate::session::{AdvisoryKey, Attempt, LockHolder, Session};
 use crate::sql;
 use crate::statement::Statement;
 
@@ -295,6 +311,11 @@ pub struct RevokeReport {
     /// roles in it; the marker's, the mark, stays). Empty for [`Session::revoke_role`], whose
     /// `DROP ROLE` removes them all.
     pub memberships_removed: Vec<Membership>,
+    /// Sessions and prepared transactions without `CREATEROLE` (never a connector) that held
+    /// the revocation's lock (`rdspg-revoke:<role>`) or the role's transaction lock
+    /// (`rdspg:<role>`) in this database: the revocation went on without those locks (see
+    /// [squatters](crate::session::lock#squatters)). Each is also logged as a warning.
+    pub lock_squatters: Vec<LockHolder>,
 }
 
 impl RevokeReport {
@@ -310,6 +331,7 @@ impl RevokeReport {
             retained: false,
             kept: Vec::new(),
             memberships_removed: Vec::new(),
+            lock_squatters: Vec::new(),
         }
     }
 }
@@ -468,6 +490,36 @@ impl Session<'_> {
 const REVOKE_LOCK: &str = "rdspg-revoke";
 
 impl Session<'_> {
+    /// Ends a revocation or retirement run under [`REVOKE_LOCK`]: releases the lock unless it
+    /// was squatted (`revoke_squatters` not empty: it was never taken), and names in the
+    /// report the squatters of that lock and of the role's transaction lock.
+    async fn finish_locked(
+        &self,
+        role: &Ident,
+        revoke_squatters: Vec<LockHolder>,
+        result: Result<RevokeReport, GrantsError>,
+    ) -> Result<RevokeReport, GrantsError> {
+        let unlocked = if revoke_squatters.is_empty() {
+            self.session_unlock(REVOKE_LOCK, role).await
+        } else {
+            Ok(())
+        };
+        let mut report = result?;
+        unlocked?;
+        report.lock_squatters = revoke_squatters;
+        // The role's transaction lock may have been squatted too (each transaction logged it).
+        for holder in self
+            .advisory_locks()
+            .squatters(&AdvisoryKey::role(role))
+            .await?
+        {
+            if !report.lock_squatters.contains(&holder) {
+                report.lock_squatters.push(holder);
+            }
+        }
+        Ok(report)
+    }
+
     /// Revokes the managed `role` entirely: see the [module docs](crate::revoke).
     ///
     /// # Errors
@@ -486,12 +538,9 @@ impl Session<'_> {
         // transactions and databases, so the per-transaction lock is not enough (a second
         // revoker would find the role half-revoked and fail at DROP ROLE). A session-level
         // lock on this connection, released whatever happens.
-        self.session_lock(REVOKE_LOCK, role).await?;
+        let squatters = self.session_lock(REVOKE_LOCK, role).await?;
         let result = self.revoke_role_locked(role, databases).await;
-        let unlocked = self.session_unlock(REVOKE_LOCK, role).await;
-        let report = result?;
-        unlocked?;
-        Ok(report)
+        self.finish_locked(role, squatters, result).await
     }
 
     async fn revoke_role_locked(
@@ -1015,12 +1064,9 @@ impl Session<'_> {
         at: time::OffsetDateTime,
     ) -> Result<RevokeReport, GrantsError> {
         // The lock of revocations: a retirement and a revocation of one role never overlap.
-        self.session_lock(REVOKE_LOCK, role).await?;
+        let squatters = self.session_lock(REVOKE_LOCK, role).await?;
         let result = self.retire_role_locked(role, databases, at).await;
-        let unlocked = self.session_unlock(REVOKE_LOCK, role).await;
-        let report = result?;
-        unlocked?;
-        Ok(report)
+        self.finish_locked(role, squatters, result).await
     }
 
     async fn retire_role_locked(

@@ -53,26 +53,90 @@ pub(crate) fn advisory(function: &str) -> String {
     format!("SELECT pg_catalog.{function}(pg_catalog.hashtextextended($1, 0))::pg_catalog.text")
 }
 
-/// The other sessions holding the advisory lock keyed by the hash of `$1` in this database.
-/// Columns: pid, user, whether the user is a superuser or has `CREATEROLE`.
+/// The holders of the advisory lock keyed by `hash` (an SQL expression of type `int8`, the
+/// `hashtextextended` of the key) in this database, other than this session: every session
+/// and every prepared transaction holding it, in any mode. Columns: `pid` (`NULL` for a
+/// prepared transaction), `holder` (the session's user, or the prepared transaction's owner;
+/// `NULL` when the server does not say), `may_create_roles`, `gid` (the prepared
+/// transaction's, else `NULL`), `label` (as [`LockHolder`](crate::LockHolder) displays it).
+///
+/// `may_create_roles` is the one definition of a connector-like holder: its user (or owner)
+/// is a superuser or has `CREATEROLE`. A holder without it is a squatter
+/// ([`LockHolder::is_squatter`](crate::LockHolder::is_squatter)); so is a prepared transaction
+/// not owned by such a role, and a holder whose user cannot be found.
 ///
 /// A bigint advisory key k is stored as classid = k >> 32, objid = k & 0xffffffff, objsubid = 1.
-pub(crate) const ADVISORY_LOCK_HOLDERS: &str = "WITH k AS (SELECT pg_catalog.hashtextextended($1::pg_catalog.text, 0) AS k) \
-             SELECT l.pid, r.rolname::pg_catalog.text, \
-             (r.rolsuper OR r.rolcreaterole) IS TRUE \
-             FROM k, pg_catalog.pg_locks l \
-             LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid \
-             LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.usesysid \
-             WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'::pg_catalog.text AND l.granted \
-             AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
-               WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
-             AND l.classid OPERATOR(pg_catalog.=) ((k.k OPERATOR(pg_catalog.>>) 32) \
-               OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
-             AND l.objid OPERATOR(pg_catalog.=) \
-               (k.k OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
-             AND l.objsubid OPERATOR(pg_catalog.=) 1 \
-             AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() \
-             ORDER BY l.pid";
+/// A prepared transaction's locks have no pid; they keep the virtual transaction of the session
+/// that prepared it, which also holds (with no pid) the `ExclusiveLock` on the prepared
+/// transaction's own xid: that is how a lock is traced to its `pg_prepared_xacts` row (and its
+/// owner). `pg_locks` is read twice, so a prepared transaction that ends in between is matched
+/// to no owner: a squatter, as the caller then finds the lock free or waits for it.
+pub(crate) fn advisory_holders(hash: &str) -> String {
+    format!(
+        "SELECT l.pid, COALESCE(r.rolname, p.owner)::pg_catalog.text AS holder, \
+         (CASE WHEN l.pid IS NULL THEN po.rolsuper OR po.rolcreaterole \
+               ELSE r.rolsuper OR r.rolcreaterole END) IS TRUE AS may_create_roles, \
+         p.gid, \
+         COALESCE(r.rolname, p.owner, ''::pg_catalog.name)::pg_catalog.text \
+           OPERATOR(pg_catalog.||) CASE WHEN l.pid IS NULL \
+             THEN ' (prepared transaction \"'::pg_catalog.text OPERATOR(pg_catalog.||) \
+               COALESCE(p.gid, ''::pg_catalog.text) OPERATOR(pg_catalog.||) '\")'::pg_catalog.text \
+             ELSE ' (pid '::pg_catalog.text OPERATOR(pg_catalog.||) l.pid::pg_catalog.text \
+               OPERATOR(pg_catalog.||) ')'::pg_catalog.text END AS label \
+         FROM pg_catalog.pg_locks l \
+         LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid \
+         LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.usesysid \
+         LEFT JOIN pg_catalog.pg_locks t ON l.pid IS NULL AND t.pid IS NULL \
+           AND t.locktype OPERATOR(pg_catalog.=) 'transactionid'::pg_catalog.text \
+           AND t.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'::pg_catalog.text AND t.granted \
+           AND t.virtualtransaction OPERATOR(pg_catalog.=) l.virtualtransaction \
+         LEFT JOIN pg_catalog.pg_prepared_xacts p \
+           ON p.transaction OPERATOR(pg_catalog.=) t.transactionid \
+         LEFT JOIN pg_catalog.pg_roles po ON po.rolname OPERATOR(pg_catalog.=) p.owner \
+         WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'::pg_catalog.text AND l.granted \
+         AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d \
+           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
+         AND l.classid OPERATOR(pg_catalog.=) ((({hash}) OPERATOR(pg_catalog.>>) 32) \
+           OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
+         AND l.objid OPERATOR(pg_catalog.=) \
+           (({hash}) OPERATOR(pg_catalog.&) 4294967295::pg_catalog.int8)::pg_catalog.oid \
+         AND l.objsubid OPERATOR(pg_catalog.=) 1 \
+         AND (l.pid IS NULL OR l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())"
+    )
+}
+
+/// The holders of the advisory lock keyed by the hash of `$1` ([`advisory_holders`]), by pid
+/// (prepared transactions last).
+pub(crate) fn advisory_lock_holders() -> String {
+    format!(
+        "SELECT h.pid, h.holder, h.may_create_roles, h.gid FROM ({}) h \
+         ORDER BY h.pid, h.gid",
+        advisory_holders("pg_catalog.hashtextextended($1::pg_catalog.text, 0)")
+    )
+}
+
+/// Takes the transaction-level advisory lock keyed by `key` (a quoted SQL literal) unless only
+/// squatters hold it, in one statement (one round trip, one row, one column):
+///
+/// 1. `pg_try_advisory_xact_lock`: taken, `NULL`;
+/// 2. else, in one read of [`advisory_holders`]: when there is a holder and every holder is a
+///    squatter (`NOT may_create_roles`), the lock is not taken and the squatters' labels are
+///    returned (`mallory (pid 42), eve (prepared transaction "x")`);
+/// 3. else (a connector holds it, or it was released since step 1) `pg_advisory_xact_lock`
+///    waits for it as `lock_timeout` allows, `NULL`. A connector that takes it between steps
+///    1 and 2 is seen in step 2: this waits for it.
+pub(crate) fn xact_lock_unless_squatted(key: &str) -> String {
+    format!(
+        "SELECT CASE WHEN pg_catalog.pg_try_advisory_xact_lock(k.k) THEN NULL::pg_catalog.text \
+         ELSE (SELECT CASE WHEN pg_catalog.bool_and(NOT h.may_create_roles) \
+                 THEN pg_catalog.string_agg(h.label, ', '::pg_catalog.text ORDER BY h.label) \
+                 ELSE (SELECT NULL::pg_catalog.text \
+                       FROM pg_catalog.pg_advisory_xact_lock(k.k) AS w) END \
+               FROM ({}) h) END \
+         FROM (SELECT pg_catalog.hashtextextended({key}, 0) AS k) k;",
+        advisory_holders("k.k")
+    )
+}
 
 /// Reads what [`Session::service_role_problems`](crate::Session) judges, for role `$1`: its
 /// comment; the attributes that grant something; whether it is the connector; the roles it is a

@@ -1,9 +1,28 @@
 //! Session-level advisory locks, the one API for them: [`AdvisoryKey`] names a lock,
 //! [`AdvisoryLocks`] takes, waits for, releases and inspects it on one connection.
 //!
-//! Every key is public: any login role may take `pg_advisory_lock` on the same hash. A lock
-//! held by a session without `CREATEROLE` ([`LockHolder::is_squatter`]) is squatted, never a
-//! connector at work, and callers go on without it instead of waiting for a grantee.
+//! # Squatters
+//!
+//! Every key is public (`rdspg:<role>`, `rdspg-revoke:<role>`, `rdspg-role:<role>`,
+//! `rdspg-job:<job>`, hashed with `hashtextextended(key, 0)`): any login role may take
+//! `pg_advisory_lock` on the same hash in any database it can connect to, and hold it
+//! forever, or `PREPARE TRANSACTION` holding it. A holder whose user (for a prepared
+//! transaction, its owner) has neither `CREATEROLE` nor superuser is never a connector at work:
+//! it squats the lock ([`LockHolder::is_squatter`], the one definition, computed by one query
+//! for every caller). No lock the library takes can be blocked by squatters:
+//!
+//! - session-level locks: [`AdvisoryLocks::lock_unless_squatted`] (revocations'
+//!   `rdspg-revoke:<role>`, the facade's per-role `rdspg-role:<role>`);
+//! - the transaction-level lock `rdspg:<role>` of every change batch: the same rule in one
+//!   SQL expression sent with the batch;
+//! - job locks are only tried ([`AdvisoryLocks::try_lock`]); callers look at the
+//!   [`AdvisoryLocks::holders`] to tell a squatted job lock from a busy one.
+//!
+//! When the lock is held and every holder squats it, the caller goes on **without** it and
+//! logs a warning naming them; when a connector-like holder (`CREATEROLE` or superuser) holds
+//! it, the caller waits as the session's `lock_timeout` allows. Two connectors that both find
+//! a lock squatted both go on: while squatted, the lock serialises nothing, and the work relies
+//! on its own checks and transactions, as it would without the lock.
 
 use tokio_postgres::Client;
 
@@ -32,9 +51,20 @@ impl AdvisoryKey {
     /// The namespace of job locks ([`AdvisoryKey::job`]).
     pub const JOB_NAMESPACE: &'static str = "rdspg-job";
 
+    /// The namespace of the transaction-level lock every change to a role takes
+    /// ([`AdvisoryKey::role`]).
+    pub const ROLE_NAMESPACE: &'static str = "rdspg";
+
     /// The lock `namespace:name` of one role (for example one operation on one user).
     pub fn new(namespace: &str, name: &Ident) -> Self {
         Self(format!("{namespace}:{}", name.as_str()))
+    }
+
+    /// The transaction-level lock of every change to `role` (`rdspg:<role>`), taken in the
+    /// transaction that makes it (unless only squatters hold it, see
+    /// [squatters](crate::session::lock#squatters)).
+    pub fn role(role: &Ident) -> Self {
+        Self::new(Self::ROLE_NAMESPACE, role)
     }
 
     /// The lock of job `job` (`rdspg-job:<job>`): one sweep, sync or rotation of one server
@@ -60,13 +90,19 @@ impl std::fmt::Display for AdvisoryKey {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct LockHolder {
-    /// Its backend process id.
+    /// Its backend process id (0 for a prepared transaction).
     pub pid: i32,
-    /// Its user (empty when the server does not say).
+    /// Its user, or the owner of the prepared transaction (empty when the server does not
+    /// say).
     pub user: String,
     /// Whether that user is a superuser or has `CREATEROLE`, as a connector does. A holder
-    /// without it (any grantee, any rightless login) is squatting the lock.
+    /// without it (any grantee, any rightless login, a prepared transaction of one) is
+    /// squatting the lock.
     pub may_create_roles: bool,
+    /// The global id of the prepared transaction holding the lock (`PREPARE TRANSACTION`
+    /// keeps its locks with no session, until committed or rolled back), else `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prepared_transaction: Option<String>,
 }
 
 impl LockHolder {
@@ -78,7 +114,10 @@ impl LockHolder {
 
 impl std::fmt::Display for LockHolder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (pid {})", self.user, self.pid)
+        match &self.prepared_transaction {
+            Some(gid) => write!(f, "{} (prepared transaction \"{gid}\")", self.user),
+            None => write!(f, "{} (pid {})", self.user, self.pid),
+        }
     }
 }
 
@@ -162,9 +201,10 @@ impl<'c> AdvisoryLocks<'c> {
         Ok(released.as_deref() == Some("true"))
     }
 
-    /// The other sessions holding `key` (in any mode) in this database, each with its user
-    /// and whether that user may create roles. A holder without `CREATEROLE` (never a
-    /// grantee's right) is squatting, not working ([`LockHolder::is_squatter`]).
+    /// The other sessions and the prepared transactions holding `key` (in any mode) in this
+    /// database, each with its user (a prepared transaction's owner) and whether that user may
+    /// create roles. A holder without `CREATEROLE` or superuser (never a grantee's right) is
+    /// squatting, not working ([`LockHolder::is_squatter`]).
     ///
     /// # Errors
     /// [`GrantsError::Database`].
@@ -172,15 +212,16 @@ impl<'c> AdvisoryLocks<'c> {
         let action = "finding who holds an advisory lock";
         let rows = self
             .client
-            .query(sql::ADVISORY_LOCK_HOLDERS, &[&key.as_str()])
+            .query(&sql::advisory_lock_holders(), &[&key.as_str()])
             .await
             .map_err(|e| GrantsError::db(format!("{action} ({key})"), e))?;
         rows.iter()
             .map(|row| {
                 Ok(LockHolder {
-                    pid: col(row, 0, action)?,
+                    pid: col::<Option<i32>>(row, 0, action)?.unwrap_or_default(),
                     user: col::<Option<String>>(row, 1, action)?.unwrap_or_default(),
                     may_create_roles: col(row, 2, action)?,
+                    prepared_transaction: col(row, 3, action)?,
                 })
             })
             .collect()
@@ -195,6 +236,79 @@ impl<'c> AdvisoryLocks<'c> {
         holders.retain(LockHolder::is_squatter);
         Ok(holders)
     }
+
+    /// The holders of `key` when there is one and every one squats it (see
+    /// [squatters](crate::session::lock#squatters)); else empty.
+    async fn squatted_by(&self, key: &AdvisoryKey) -> Result<Vec<LockHolder>, GrantsError> {
+        let holders = self.holders(key).await?;
+        if holders.iter().all(LockHolder::is_squatter) {
+            Ok(holders)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Takes `key`, waiting while a connector-like session (`CREATEROLE` or superuser) holds
+    /// it, but not for squatters: when the lock is held and every holder squats it
+    /// ([`LockHolder::is_squatter`]), returns them **without** taking it. Empty: this
+    /// connection holds the lock now (release it with [`AdvisoryLocks::unlock`]); otherwise
+    /// the squatters, and nothing to release.
+    ///
+    /// Tries first; when that fails, reads the holders: squatters only, they are returned; a
+    /// connector (also one that took the lock since the try), it waits. When the wait ends
+    /// at `lock_timeout`, the holders are read again: a squatter may have taken the lock as
+    /// the connector released it.
+    ///
+    /// ```no_run
+    /// use pg_grants::{AdvisoryKey, AdvisoryLocks};
+    /// use pg_grants::quote::Ident;
+    ///
+    /// # async fn demo(client: &tokio_postgres::Client) -> Result<(), pg_grants::GrantsError> {
+    /// let locks = AdvisoryLocks::new(client);
+    /// let key = AdvisoryKey::new("rdspg-role", &Ident::new("dave")?);
+    /// let squatters = locks.lock_unless_squatted(&key).await?;
+    /// // ... the work, with or without the lock ...
+    /// if squatters.is_empty() {
+    ///     locks.unlock(&key).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`]: `55P03` when a connector held the lock past `lock_timeout`.
+    pub async fn lock_unless_squatted(
+        &self,
+        key: &AdvisoryKey,
+    ) -> Result<Vec<LockHolder>, GrantsError> {
+        if self.try_lock(key).await? {
+            return Ok(Vec::new());
+        }
+        let squatters = self.squatted_by(key).await?;
+        if !squatters.is_empty() {
+            return Ok(squatters);
+        }
+        match self.lock(key).await {
+            Ok(()) => Ok(Vec::new()),
+            Err(e) if e.sqlstate() == Some("55P03") => {
+                let squatters = self.squatted_by(key).await?;
+                if squatters.is_empty() {
+                    Err(e)
+                } else {
+                    Ok(squatters)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `a (pid 1), b (prepared transaction "x")`.
+pub(crate) fn holder_names(holders: &[LockHolder]) -> String {
+    holders
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Session<'_> {
@@ -203,16 +317,22 @@ impl Session<'_> {
         AdvisoryLocks::new(self.client)
     }
 
-    /// Waits for the session-level advisory lock `namespace:name` (held until
-    /// [`Session::session_unlock`] or the end of the connection).
+    /// Takes the session-level advisory lock `namespace:name` (held until
+    /// [`Session::session_unlock`] or the end of the connection), waiting for connectors but
+    /// not for squatters ([`AdvisoryLocks::lock_unless_squatted`]): the squatters, logged as a
+    /// warning, when it went on without the lock (then there is nothing to unlock).
     pub(crate) async fn session_lock(
         &self,
         namespace: &str,
         name: &Ident,
-    ) -> Result<(), GrantsError> {
-        self.advisory_locks()
-            .lock(&AdvisoryKey::new(namespace, name))
-            .await
+    ) -> Result<Vec<LockHolder>, GrantsError> {
+        let key = AdvisoryKey::new(namespace, name);
+        let squatters = self.advisory_locks().lock_unless_squatted(&key).await?;
+        if !squatters.is_empty() {
+            tracing::warn!(database = %self.database, lock = %key, squatters = %holder_names(&squatters),
+                "sessions without CREATEROLE hold the advisory lock: squatted, going on without it");
+        }
+        Ok(squatters)
     }
 
     /// Releases a lock taken with [`Session::session_lock`].

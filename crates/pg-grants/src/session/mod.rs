@@ -258,10 +258,24 @@ mod tests {
             pid: 7,
             user: "mallory".into(),
             may_create_roles: false,
+            prepared_transaction: None,
         };
         assert_eq!(
             serde_json::to_value(&holder).unwrap(),
             serde_json::json!({"pid": 7, "user": "mallory", "may_create_roles": false})
         );
+        assert_eq!(holder.to_string(), "mallory (pid 7)");
+        let prepared = LockHolder {
+            pid: 0,
+            user: "mallory".into(),
+            may_create_roles: false,
+            prepared_transaction: Some("x".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&prepared).unwrap(),
+            serde_json::json!({"pid": 0, "user": "mallory", "may_create_roles": false,
+                               "prepared_transaction": "x"})
+        );
+        assert_eq!(prepared.to_string(), "mallory (prepared transaction \"x\")");
     }
 }

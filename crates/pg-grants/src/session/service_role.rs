@@ -37,8 +37,7 @@ impl Session<'_> {
             .is_none()
         {
             let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(name)?);
-            self.client
-                .batch_execute(&sql)
+            self.execute_locking(&sql, Some(name))
                 .await
                 .map_err(|e| GrantsError::db(format!("locking the {kind} role"), e))?;
             // Under the lock: another replica may have created it meanwhile.

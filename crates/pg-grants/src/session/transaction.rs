@@ -1,14 +1,21 @@
-//! One locked transaction (`BEGIN`, the role's `pg_advisory_xact_lock`, the statements, in one
-//! round trip) and the one retry loop every change goes through.
+//! One locked transaction (`BEGIN`, the role's transaction-level advisory lock, the statements,
+//! in one round trip) and the one retry loop every change goes through.
+//!
+//! The lock `rdspg:<role>` ([`AdvisoryKey::role`]) is public: [`lock_stmt`] takes it unless
+//! only squatters hold it (see [squatters](crate::session::lock#squatters)), in the same statement, so
+//! that no rightless login holding it can block a change (a revocation above all).
 
 use std::time::Duration;
+
+use tokio_postgres::SimpleQueryMessage;
 
 use crate::error::GrantsError;
 use crate::quote::{Ident, Literal, SET_STANDARD_STRINGS};
 use crate::role;
+use crate::sql;
 use crate::statement::{RedactedText, Statement};
 
-use super::Session;
+use super::{AdvisoryKey, Session};
 
 /// Why one attempt of [`Session::with_retries`] failed.
 #[derive(Debug)]
@@ -46,12 +53,13 @@ pub(crate) fn is_retryable(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// The statement taking the transaction-level lock of `role` ([`AdvisoryKey::role`]) unless
+/// only squatters hold it ([`sql::xact_lock_unless_squatted`]): its one row is `NULL` when
+/// the lock is held (taken, or waited for while a connector held it), else the squatters'
+/// names; read it with [`Session::execute_locking`].
 pub(crate) fn lock_stmt(role: &Ident) -> Result<String, GrantsError> {
-    let key = Literal::new(format!("rdspg:{role}"))?;
-    Ok(format!(
-        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({}, 0));",
-        key.quoted()
-    ))
+    let key = Literal::new(AdvisoryKey::role(role).as_str())?;
+    Ok(sql::xact_lock_unless_squatted(&key.quoted().to_string()))
 }
 
 impl Session<'_> {
@@ -94,9 +102,10 @@ impl Session<'_> {
             "BEGIN;\n{SET_STANDARD_STRINGS}\n{}",
             lock_stmt(role).unwrap_or_default()
         );
+        let mut locking = Some(role);
         for stmt in stmts {
             if let Some(bound) = stmt.bound_verifier() {
-                self.client.batch_execute(&batch).await?;
+                self.execute_locking(&batch, locking.take()).await?;
                 batch.clear();
                 let role_name = bound.role.as_ref().map_or("", Ident::as_str);
                 self.client
@@ -113,7 +122,30 @@ impl Session<'_> {
                 batch.push_str(stmt.sql());
             }
         }
-        self.client.batch_execute(&batch).await
+        self.execute_locking(&batch, locking).await
+    }
+
+    /// Runs `batch` (as `batch_execute`). With `locking`, the batch holds the [`lock_stmt`] of
+    /// that role, the first statement returning a row: when it says the lock was squatted, the
+    /// squatters are logged as a warning (the batch went on without the lock).
+    pub(crate) async fn execute_locking(
+        &self,
+        batch: &str,
+        locking: Option<&Ident>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let Some(role) = locking else {
+            return self.client.batch_execute(batch).await;
+        };
+        let messages = self.client.simple_query(batch).await?;
+        let squatters = messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row.get(0)),
+            _ => None,
+        });
+        if let Some(Some(squatters)) = squatters {
+            tracing::warn!(database = %self.database, lock = %AdvisoryKey::role(role), squatters,
+                "sessions without CREATEROLE hold the advisory lock: squatted, going on without it");
+        }
+        Ok(())
     }
 
     pub(crate) async fn commit(&self, action: &str) -> Result<(), GrantsError> {
@@ -189,9 +221,15 @@ mod tests {
     #[test]
     fn lock_key_is_a_quoted_literal() {
         let role = Ident::new("it's").unwrap();
-        assert_eq!(
-            lock_stmt(&role).unwrap(),
-            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('rdspg:it''s', 0));"
+        let stmt = lock_stmt(&role).unwrap();
+        assert!(
+            stmt.ends_with("FROM (SELECT pg_catalog.hashtextextended('rdspg:it''s', 0) AS k) k;"),
+            "{stmt}"
         );
+        // Tries first, waits only in the last branch; one statement.
+        let try_at = stmt.find("pg_try_advisory_xact_lock(k.k)").unwrap();
+        let wait_at = stmt.find("pg_advisory_xact_lock(k.k)").unwrap();
+        assert!(try_at < wait_at, "{stmt}");
+        assert_eq!(stmt.matches(';').count(), 1, "{stmt}");
     }
 }
