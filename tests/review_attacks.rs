@@ -1,0 +1,255 @@
+//! Hostile review of issue 17 (several grants per user, revocation with retention): attacks
+//! that currently succeed. Each test fails while the defect it names is present.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use pg_testkit::{Credentials, TestCluster};
+use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessRequest};
+use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock};
+use rds_pg_access::{AccessManager, GrantOutcome};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn manager(cluster: &TestCluster, clock: &ManualClock, extra: &str) -> AccessManager {
+    let integration = common::fixed_endpoint_integration(
+        cluster,
+        "review",
+        &format!("database = \"appdb\"\n{extra}"),
+    );
+    let clock: Arc<dyn Clock> = Arc::new(clock.clone());
+    common::cluster_manager(cluster, integration).with_clock(clock)
+}
+
+fn request(
+    manager: &AccessManager,
+    user: &str,
+    id: &str,
+    level: AccessLevel,
+    duration: &str,
+    resources: &[&str],
+) -> AccessRequest {
+    let mut builder = AccessRequest::builder(
+        user.parse().expect("user"),
+        level,
+        duration.parse::<AccessDuration>().expect("duration"),
+    )
+    .request_id(id.parse().expect("request id"));
+    for r in resources {
+        builder = builder.resource(manager.resource_path(r).expect("resource"));
+    }
+    builder.build().expect("request")
+}
+
+fn as_user(user: &str, password: &str) -> Credentials {
+    Credentials {
+        user: user.to_owned(),
+        password: password.to_owned(),
+    }
+}
+
+fn password_of(outcome: &GrantOutcome) -> String {
+    outcome
+        .password
+        .as_ref()
+        .expect("a password is handed out")
+        .expose_secret()
+        .to_owned()
+}
+
+/// An expired grant's privileges outlive it when a later request fails: `add_grant` writes the
+/// record without the expired grant (`without_expired`) before its privileges are removed, and
+/// the failed request's undo (like every later sweep) only re-applies the databases the record
+/// still names. The user keeps `admin` on `appdb/inventory` while holding only `read_only` on
+/// `analytics`, and nothing ever removes it while that grant lasts (extensions included).
+fn expired_admin_survives_a_failed_request(version: u32) {
+    let cluster = common::cluster_with_owner_fix(version);
+    // The owner fix `rdspg check` prints for analytics.reports.
+    cluster
+        .sql(
+            "analytics",
+            "GRANT USAGE, CREATE ON SCHEMA reports TO apono_connector WITH GRANT OPTION; \
+             GRANT ALL ON ALL TABLES IN SCHEMA reports TO apono_connector WITH GRANT OPTION",
+        )
+        .expect("owner fix for analytics");
+    let clock = ManualClock::new(SystemTime::now());
+    let m = manager(&cluster, &clock, "");
+    let rt = common::runtime();
+    let user = "mallory";
+
+    let a = rt
+        .block_on(m.grant(&request(
+            &m,
+            user,
+            "req-admin",
+            AccessLevel::Admin,
+            "1h",
+            &["appdb/inventory"],
+        )))
+        .expect("grant admin");
+    assert!(a.is_complete(), "{a:?}");
+    let password = password_of(&a);
+    let c = rt
+        .block_on(m.grant(&request(
+            &m,
+            user,
+            "req-read",
+            AccessLevel::ReadOnly,
+            "8h",
+            &["analytics/reports"],
+        )))
+        .expect("grant read");
+    assert!(c.is_complete(), "{c:?}");
+
+    // The admin grant expires; no sweep has run yet.
+    clock.advance(2 * HOUR);
+
+    // A third request that fails (its table does not exist).
+    let b = rt
+        .block_on(m.grant(&request(
+            &m,
+            user,
+            "req-bad",
+            AccessLevel::ReadOnly,
+            "1h",
+            &["analytics/reports/no_such_table"],
+        )))
+        .expect("grant bad");
+    assert!(!b.is_complete(), "the request is expected to fail: {b:?}");
+
+    // A sweep, as the service runs every few minutes.
+    let sweep = rt.block_on(m.sweep()).expect("sweep");
+    eprintln!("sweep: {sweep:?}");
+
+    let login = as_user(user, &password);
+    cluster
+        .sql_as(&login, "analytics", "SELECT count(*) FROM reports.daily")
+        .expect("the active read-only grant works");
+    let leaked = cluster.sql_as(
+        &login,
+        "appdb",
+        "INSERT INTO inventory.items VALUES (4242, 'planted', 1); \
+         CREATE TABLE inventory.planted (x int)",
+    );
+    let acl = cluster
+        .sql(
+            "appdb",
+            &format!(
+                "SELECT coalesce(string_agg(privilege_type, ','), '') FROM \
+                 information_schema.role_table_grants WHERE grantee = '{user}' \
+                 AND table_schema = 'inventory'"
+            ),
+        )
+        .expect("acl");
+    let record = cluster
+        .sql(
+            "postgres",
+            &format!(
+                "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = '{user}'"
+            ),
+        )
+        .expect("record");
+    assert!(
+        leaked.is_err() && acl.trim().is_empty(),
+        "the expired admin grant still works: write result {leaked:?}, privileges on \
+         inventory: {acl}; the user's record no longer names it: {record}"
+    );
+}
+
+#[test]
+fn expired_admin_survives_a_failed_request_on_15() {
+    expired_admin_survives_a_failed_request(15);
+}
+
+#[test]
+fn expired_admin_survives_a_failed_request_on_17() {
+    expired_admin_survives_a_failed_request(17);
+}
+
+/// A retained user's table runs its code for whoever reads it: retirement disables the
+/// triggers on the user's tables (its code run as the writer) but leaves its row-level
+/// security policies enabled, and a policy's expression runs as the *reader*. A DBA (here the
+/// application's owner, owner of the schema) looks at the data the retained user left behind:
+/// the policy calls the user's function, which changes the reader's own password to one the
+/// attacker knows.
+fn retained_users_rls_policy_runs_as_the_reader(version: u32) {
+    let cluster = common::cluster_with_owner_fix(version);
+    let clock = ManualClock::new(SystemTime::now());
+    let m = manager(&cluster, &clock, "user_cleanup_days = 7");
+    let rt = common::runtime();
+    let user = "trudy";
+
+    let a = rt
+        .block_on(m.grant(&request(
+            &m,
+            user,
+            "req-1",
+            AccessLevel::Admin,
+            "1h",
+            &["appdb/inventory"],
+        )))
+        .expect("grant");
+    assert!(a.is_complete(), "{a:?}");
+    let password = password_of(&a);
+    cluster
+        .sql_as(
+            &as_user(user, &password),
+            "appdb",
+            "CREATE FUNCTION inventory.visible() RETURNS boolean LANGUAGE plpgsql AS $f$ \
+             BEGIN \
+               IF current_user <> 'trudy' THEN \
+                 EXECUTE format('ALTER ROLE %I PASSWORD %L', current_user, 'owned-by-trudy'); \
+               END IF; \
+               RETURN true; \
+             EXCEPTION WHEN others THEN RETURN true; \
+             END $f$; \
+             CREATE TABLE inventory.notes (note text); \
+             INSERT INTO inventory.notes VALUES ('please review'); \
+             ALTER TABLE inventory.notes ENABLE ROW LEVEL SECURITY; \
+             CREATE POLICY p ON inventory.notes USING (inventory.visible()); \
+             GRANT SELECT ON inventory.notes TO PUBLIC",
+        )
+        .expect("the user plants its policy");
+
+    // Revoked and kept: the retirement neutralises what the user owns.
+    let revoked = rt
+        .block_on(m.revoke(&user.parse().expect("user")))
+        .expect("revoke");
+    let report = revoked
+        .results
+        .values()
+        .next()
+        .expect("one instance")
+        .as_ref()
+        .expect("revoked");
+    assert!(report.retained, "{report:?}");
+
+    // The application's owner reads the table the retained user left.
+    let app_owner = cluster.app_owner().clone();
+    cluster
+        .sql_as(&app_owner, "appdb", "SELECT * FROM inventory.notes")
+        .expect("the owner of the schema reads the retained user's notes");
+
+    let taken = cluster.sql_as(
+        &as_user(&app_owner.user, "owned-by-trudy"),
+        "appdb",
+        "SELECT current_user",
+    );
+    assert!(
+        taken.is_err(),
+        "a retained user's policy ran its code as the reader: app_owner's password is now \
+         the attacker's ({taken:?})"
+    );
+}
+
+#[test]
+fn retained_users_rls_policy_runs_as_the_reader_on_15() {
+    retained_users_rls_policy_runs_as_the_reader(15);
+}
+
+#[test]
+fn retained_users_rls_policy_runs_as_the_reader_on_17() {
+    retained_users_rls_policy_runs_as_the_reader(17);
+}
