@@ -253,3 +253,116 @@ fn retained_users_rls_policy_runs_as_the_reader_on_15() {
 fn retained_users_rls_policy_runs_as_the_reader_on_17() {
     retained_users_rls_policy_runs_as_the_reader(17);
 }
+
+/// An administrator's revocation that does not finish is undone by the user's next request:
+/// `revoke` turns the login off first, but the record keeps every grant active until the
+/// retirement (or drop) succeeds, and `add_grant` takes a `NOLOGIN` user whose record holds
+/// active grants for one whose login a sweep disabled: it turns the login on again with every
+/// grant the administrator meant to end. Here an accomplice's open transaction on a table the
+/// user owns holds the lock the retirement needs (any failure does the same); then a
+/// self-service read-only request brings the `admin` grant back, and the sweep sees nothing
+/// to do.
+fn a_failed_revocation_is_undone_by_the_next_request(version: u32) {
+    let cluster = common::cluster_with_owner_fix(version);
+    let clock = ManualClock::new(SystemTime::now());
+    let m = manager(&cluster, &clock, "user_cleanup_days = 7").with_options(
+        rds_pg_access::ManagerOptions::default().instance_timeout(Duration::from_secs(8)),
+    );
+    let rt = common::runtime();
+    let user = "oscar";
+
+    let admin = rt
+        .block_on(m.grant(&request(
+            &m,
+            user,
+            "req-admin",
+            AccessLevel::Admin,
+            "8h",
+            &["appdb/inventory"],
+        )))
+        .expect("grant admin");
+    assert!(admin.is_complete(), "{admin:?}");
+    let password = password_of(&admin);
+    let accomplice = rt
+        .block_on(m.grant(&request(
+            &m,
+            "eve",
+            "req-eve",
+            AccessLevel::ReadOnly,
+            "8h",
+            &["appdb/inventory"],
+        )))
+        .expect("grant accomplice");
+    let eve = as_user("eve", &password_of(&accomplice));
+    cluster
+        .sql_as(
+            &as_user(user, &password),
+            "appdb",
+            "CREATE TABLE inventory.box (x int); \
+             CREATE FUNCTION inventory.box_trg() RETURNS trigger LANGUAGE plpgsql AS \
+               $f$ BEGIN RETURN NEW; END $f$; \
+             CREATE TRIGGER t BEFORE INSERT ON inventory.box FOR EACH ROW \
+               EXECUTE FUNCTION inventory.box_trg(); \
+             GRANT INSERT ON inventory.box TO PUBLIC",
+        )
+        .expect("the user prepares its table");
+
+    // The administrator revokes the user while the accomplice writes to its table.
+    let revoked = std::thread::scope(|s| {
+        let holder = s.spawn(|| {
+            cluster.sql_as(
+                &eve,
+                "appdb",
+                "BEGIN; INSERT INTO inventory.box VALUES (1); SELECT pg_sleep(20); COMMIT",
+            )
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        let revoked = rt
+            .block_on(m.revoke(&user.parse().expect("user")))
+            .expect("revoke");
+        let _ = holder.join();
+        revoked
+    });
+    let failed = revoked.results.values().next().expect("one instance");
+    assert!(failed.is_err(), "the revocation is expected to stop: {failed:?}");
+    assert!(
+        cluster
+            .sql_as(&as_user(user, &password), "appdb", "SELECT 1")
+            .is_err(),
+        "no login after the failed revocation"
+    );
+
+    // The user asks for read-only access (self-service) before the administrator tries again.
+    let again = rt
+        .block_on(m.grant(&request(
+            &m,
+            user,
+            "req-read",
+            AccessLevel::ReadOnly,
+            "1h",
+            &["appdb/inventory"],
+        )))
+        .expect("grant read");
+    eprintln!("grant after the failed revocation: {again:?}");
+    let sweep = rt.block_on(m.sweep()).expect("sweep");
+    eprintln!("sweep: {sweep:?}");
+    let written = cluster.sql_as(
+        &as_user(user, &password),
+        "appdb",
+        "INSERT INTO inventory.items VALUES (777, 'after revoke', 1)",
+    );
+    assert!(
+        written.is_err(),
+        "the revoked admin grant is back: the user writes to inventory.items ({written:?})"
+    );
+}
+
+#[test]
+fn a_failed_revocation_is_undone_by_the_next_request_on_15() {
+    a_failed_revocation_is_undone_by_the_next_request(15);
+}
+
+#[test]
+fn a_failed_revocation_is_undone_by_the_next_request_on_17() {
+    a_failed_revocation_is_undone_by_the_next_request(17);
+}
