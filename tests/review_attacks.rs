@@ -175,9 +175,19 @@ fn expired_admin_survives_a_failed_request_on_17() {
 /// the policy calls the user's function, which changes the reader's own password to one the
 /// attacker knows.
 fn retained_users_rls_policy_runs_as_the_reader(version: u32) {
+    rls_policy_runs_as_the_reader(version, 7);
+}
+
+/// The same with `user_cleanup_days = 0`: the user is dropped, its table and function move to
+/// its holder, and the policy still runs the function as whoever reads the table.
+fn rls_policy_runs_as_the_reader(version: u32, cleanup_days: u32) {
     let cluster = common::cluster_with_owner_fix(version);
     let clock = ManualClock::new(SystemTime::now());
-    let m = manager(&cluster, &clock, "user_cleanup_days = 7");
+    let m = manager(
+        &cluster,
+        &clock,
+        &format!("user_cleanup_days = {cleanup_days}"),
+    );
     let rt = common::runtime();
     let user = "trudy";
 
@@ -224,7 +234,7 @@ fn retained_users_rls_policy_runs_as_the_reader(version: u32) {
         .expect("one instance")
         .as_ref()
         .expect("revoked");
-    assert!(report.retained, "{report:?}");
+    assert!(report.retained || report.dropped, "{report:?}");
 
     // The application's owner reads the table the retained user left.
     let app_owner = cluster.app_owner().clone();
@@ -252,6 +262,11 @@ fn retained_users_rls_policy_runs_as_the_reader_on_15() {
 #[test]
 fn retained_users_rls_policy_runs_as_the_reader_on_17() {
     retained_users_rls_policy_runs_as_the_reader(17);
+}
+
+#[test]
+fn dropped_users_rls_policy_runs_as_the_reader_on_17() {
+    rls_policy_runs_as_the_reader(17, 0);
 }
 
 /// An administrator's revocation that does not finish is undone by the user's next request:
@@ -324,7 +339,10 @@ fn a_failed_revocation_is_undone_by_the_next_request(version: u32) {
         revoked
     });
     let failed = revoked.results.values().next().expect("one instance");
-    assert!(failed.is_err(), "the revocation is expected to stop: {failed:?}");
+    assert!(
+        failed.is_err(),
+        "the revocation is expected to stop: {failed:?}"
+    );
     assert!(
         cluster
             .sql_as(&as_user(user, &password), "appdb", "SELECT 1")
@@ -365,4 +383,95 @@ fn a_failed_revocation_is_undone_by_the_next_request_on_15() {
 #[test]
 fn a_failed_revocation_is_undone_by_the_next_request_on_17() {
     a_failed_revocation_is_undone_by_the_next_request(17);
+}
+
+/// On PostgreSQL 16+ a role with `CREATEROLE` (a team lead's login, not `rds_superuser`)
+/// administers the roles it creates, so it can give a role of its own every mark of a managed
+/// user: the marker's membership (`GRANT alice TO rdspg_managed`), the connector's `ADMIN`
+/// option and a record in the comment (format 2, retained, `password_set_at` now). It names it
+/// like a future requester and makes itself a member. When that requester's request comes,
+/// `create_or_add` takes the role for a retained managed user, enables it and grants it the
+/// request's privileges, keeping the password the tenant set (not due for rotation): the tenant
+/// logs in as `alice` with its own password, and its own login inherits alice's privileges.
+#[test]
+fn a_createrole_tenant_forges_a_managed_user_and_receives_its_grants_on_17() {
+    let cluster = common::cluster_with_owner_fix(17);
+    let clock = ManualClock::new(SystemTime::now());
+    let m = manager(&cluster, &clock, "credentials_rotation_days = 30");
+    let rt = common::runtime();
+
+    // Some earlier grant created the marker role.
+    let first = rt
+        .block_on(m.grant(&request(
+            &m,
+            "bob",
+            "req-bob",
+            AccessLevel::ReadOnly,
+            "1h",
+            &["analytics/reports"],
+        )))
+        .expect("grant bob");
+    let _ = first;
+
+    let master = cluster.master().clone();
+    cluster
+        .sql_as(
+            &master,
+            "postgres",
+            "CREATE ROLE tenant LOGIN CREATEROLE PASSWORD 'tenant-pw'",
+        )
+        .expect("the master creates a team lead with CREATEROLE");
+    let tenant = as_user("tenant", "tenant-pw");
+    let now = time::OffsetDateTime::from(clock.now());
+    let now = now.replace_nanosecond(0).expect("whole second");
+    let stamp = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("rfc3339");
+    let forged = format!(
+        r#"{{"rdspg":2,"creator":"apono_connector","grants":[],"password_set_at":"{stamp}","revoked_at":"{stamp}"}}"#
+    );
+    cluster
+        .sql_as(
+            &tenant,
+            "postgres",
+            &format!(
+                "CREATE ROLE alice NOLOGIN PASSWORD 'tenant-knows'; \
+                 GRANT alice TO rdspg_managed; \
+                 GRANT alice TO apono_connector WITH ADMIN OPTION; \
+                 GRANT alice TO tenant; \
+                 COMMENT ON ROLE alice IS '{forged}'"
+            ),
+        )
+        .expect("the tenant forges a managed user");
+    assert!(
+        cluster
+            .sql_as(&tenant, "appdb", "SELECT count(*) FROM inventory.items")
+            .is_err(),
+        "the tenant cannot read inventory.items on its own"
+    );
+
+    // The real alice asks for read-write access to the inventory.
+    let granted = rt
+        .block_on(m.grant(&request(
+            &m,
+            "alice",
+            "req-alice",
+            AccessLevel::ReadWrite,
+            "1h",
+            &["appdb/inventory"],
+        )))
+        .expect("grant alice");
+    eprintln!("alice's grant: {granted:?}");
+
+    let as_alice = cluster.sql_as(
+        &as_user("alice", "tenant-knows"),
+        "appdb",
+        "SELECT count(*) FROM inventory.items",
+    );
+    let inherited = cluster.sql_as(&tenant, "appdb", "SELECT count(*) FROM inventory.items");
+    assert!(
+        !granted.is_complete() || (as_alice.is_err() && inherited.is_err()),
+        "the product granted alice's access into the tenant's role: logging in as alice with \
+         the tenant's password: {as_alice:?}; the tenant's own login: {inherited:?}"
+    );
 }
