@@ -475,3 +475,62 @@ fn a_createrole_tenant_forges_a_managed_user_and_receives_its_grants_on_17() {
          the tenant's password: {as_alice:?}; the tenant's own login: {inherited:?}"
     );
 }
+
+/// Held: with `log_statement = 'all'`, no password handed out by the issue-17 flows (a new
+/// user; a retained user enabled again whose password is due and rotated by
+/// `set_password_at`) reaches the server log in plaintext, nor any verifier in statement text.
+/// (The verifier is logged as the bound parameter `$1`, as `tests/roles.rs` in pg-grants
+/// asserts: inherent to `log_statement = 'all'` with a non-superuser connector.)
+#[test]
+fn passwords_of_the_user_lifecycle_never_reach_the_statement_log_on_17() {
+    let cluster = TestCluster::builder()
+        .version(17)
+        .log_statements(true)
+        .start()
+        .expect("PostgreSQL 17");
+    cluster
+        .sql("appdb", "GRANT app_owner TO apono_connector")
+        .expect("owner fix");
+    let clock = ManualClock::new(SystemTime::now());
+    let m = manager(
+        &cluster,
+        &clock,
+        "user_cleanup_days = 7\ncredentials_rotation_days = 1",
+    );
+    let rt = common::runtime();
+    let user = "lena";
+    let first = rt
+        .block_on(m.grant(&request(
+            &m,
+            user,
+            "req-1",
+            AccessLevel::ReadOnly,
+            "1h",
+            &["appdb/inventory"],
+        )))
+        .expect("grant 1");
+    let p1 = password_of(&first);
+    rt.block_on(m.revoke(&user.parse().expect("user")))
+        .expect("revoke");
+    clock.advance(2 * 24 * HOUR);
+    let second = rt
+        .block_on(m.grant(&request(
+            &m,
+            user,
+            "req-2",
+            AccessLevel::ReadOnly,
+            "1h",
+            &["appdb/inventory"],
+        )))
+        .expect("grant 2");
+    let p2 = password_of(&second);
+    cluster
+        .sql_as(&as_user(user, &p2), "appdb", "SELECT count(*) FROM inventory.items")
+        .expect("the rotated password works");
+    let log = cluster.server_log().expect("log");
+    assert!(!log.contains(&p1) && !log.contains(&p2), "plaintext password in the server log");
+    assert!(
+        !log.contains("PASSWORD 'SCRAM-SHA-256$"),
+        "verifier in statement text"
+    );
+}
