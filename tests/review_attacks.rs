@@ -525,10 +525,17 @@ fn passwords_of_the_user_lifecycle_never_reach_the_statement_log_on_17() {
         .expect("grant 2");
     let p2 = password_of(&second);
     cluster
-        .sql_as(&as_user(user, &p2), "appdb", "SELECT count(*) FROM inventory.items")
+        .sql_as(
+            &as_user(user, &p2),
+            "appdb",
+            "SELECT count(*) FROM inventory.items",
+        )
         .expect("the rotated password works");
     let log = cluster.server_log().expect("log");
-    assert!(!log.contains(&p1) && !log.contains(&p2), "plaintext password in the server log");
+    assert!(
+        !log.contains(&p1) && !log.contains(&p2),
+        "plaintext password in the server log"
+    );
     assert!(
         !log.contains("PASSWORD 'SCRAM-SHA-256$"),
         "verifier in statement text"
