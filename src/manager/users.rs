@@ -207,6 +207,19 @@ impl AccessManager {
         current: &ManagedRole,
         end: UserEnd,
     ) -> Result<RevokeReport, AccessError> {
+        // First the record: every grant still running ends now. A revocation that stops
+        // half-way leaves the user `NOLOGIN`; with its grants still active in its record, the
+        // next request (`add_grant`) would take it for a user a sweep disabled and enable it
+        // with every grant this revocation was ending.
+        let now = self.now();
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        if current.record.active_grants(now).next().is_some() {
+            let mut ended = current.record.clone();
+            for grant in &mut ended.grants {
+                grant.expires_at = grant.expires_at.min(now);
+            }
+            session.write_record(&current.name, &ended).await?;
+        }
         let connector = self.database_connector(target);
         let keep_since = match end {
             UserEnd::Drop => None,

@@ -45,7 +45,7 @@ impl Session<'_> {
 
     /// Creates `new` with its marks (creating the marker role when missing); or, when a managed
     /// user of that name exists, adds the newest grant of `new.record` to its record (a re-run
-    /// of a request it holds keeps that grant's expiry), drops the grants that ended by `now`,
+    /// of a request it holds keeps that grant's expiry), keeps the grants that ended (the sweep drops them once their privileges are gone),
     /// moves `VALID UNTIL` to the latest expiry and, for a user revoked and kept (or whose login
     /// a sweep disabled), enables its login again (with `rds_iam` again for IAM users). Its
     /// password is left as it is ([`Session::set_password_at`] changes it), its objects are
@@ -121,12 +121,16 @@ impl Session<'_> {
             });
         };
         let request_id = grant.request_id.clone();
-        let merged = existing
-            .record
-            .clone()
-            .with_grant(name.as_str(), grant)?
-            .without_expired(now);
-        if merged.grant(&request_id).is_none() {
+        // The grants that ended stay in the record: it is the only account of where their
+        // privileges are, which the caller removes ([`Session::apply_to`] over every database
+        // the record names) and only then the sweep drops them from it. Dropping them here,
+        // before that, let a request failing in between leave their privileges in place,
+        // recorded nowhere.
+        let merged = existing.record.clone().with_grant(name.as_str(), grant)?;
+        if merged
+            .grant(&request_id)
+            .is_none_or(|held| held.is_expired(now))
+        {
             let expired_at = existing
                 .record
                 .grant(&request_id)
