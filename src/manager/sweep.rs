@@ -100,11 +100,19 @@ impl AccessManager {
             Err(e) => return Err(e.into()),
         };
         match (what, current.record.state(now)) {
-            (Todo::Delete, UserState::Disabled { .. }) => Ok(Swept::User(
-                session
-                    .revoke_role(&current.name, &self.database_connector(target))
-                    .await?,
-            )),
+            (Todo::Delete, UserState::Disabled { since })
+                if now
+                    >= since
+                        + time::Duration::days(i64::from(
+                            self.inner.integration.user_cleanup().days(),
+                        )) =>
+            {
+                Ok(Swept::User(
+                    session
+                        .revoke_role(&current.name, &self.database_connector(target))
+                        .await?,
+                ))
+            }
             // A grant came in since the list was read: the user is active again, and its
             // login (which this sweep may have disabled a moment before) is restored.
             (Todo::EndUser | Todo::Delete, UserState::Active { .. }) => {

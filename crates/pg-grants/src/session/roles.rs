@@ -224,8 +224,8 @@ impl Session<'_> {
             .map(|found| found.outcome)
     }
 
-    /// Moves the expiry of every grant the managed user holds (and `VALID UNTIL`) to
-    /// `expires_at`; [`Session::write_record`] changes one grant.
+    /// Moves the expiry of every grant of the managed user that has not ended (and
+    /// `VALID UNTIL`) to `expires_at`; [`Session::write_record`] changes one grant.
     ///
     /// # Errors
     /// As [`Session::managed_role`]; [`GrantsError::CannotAdministerRole`] (nothing changes);
@@ -250,7 +250,9 @@ impl Session<'_> {
         let utc = expires_at.to_offset(time::UtcOffset::UTC);
         let utc = utc.replace_nanosecond(0).unwrap_or(utc);
         let mut record = current.record;
-        for grant in &mut record.grants {
+        // Only grants still running: one that ended stays ended (its privileges may be gone).
+        let now = OffsetDateTime::now_utc();
+        for grant in record.grants.iter_mut().filter(|g| !g.is_expired(now)) {
             grant.expires_at = utc;
         }
         let stmts = role::set_expiry(name, &record)?;
