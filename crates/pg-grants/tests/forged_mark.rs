@@ -41,6 +41,18 @@ fn a_createrole_tenants_forged_managed_user_is_refused_and_never_altered_on_17()
             // A legitimate user first (it also creates the marker).
             new_user(&s, "bob", AccessLevel::ReadOnly).await;
             s.managed_role(&id("bob")).await.expect("bob is managed");
+            // What PostgreSQL 17 records when the connector (CREATEROLE, not superuser) creates
+            // a role and marks it: its own implicit ADMIN, granted by the bootstrap superuser
+            // (OID 10), and the mark, granted by the connector.
+            assert_eq!(
+                su(
+                    &cluster,
+                    "postgres",
+                    "SELECT string_agg(member::regrole || '/' ||                        CASE WHEN grantor = 10 THEN 'bootstrap' ELSE grantor::regrole::text END                        || '/' || admin_option, ',' ORDER BY member::regrole::text)                      FROM pg_auth_members WHERE roleid = 'bob'::regrole"
+                ),
+                "apono_connector/bootstrap/true,rdspg_managed/apono_connector/false",
+                "{v}"
+            );
 
             su(
                 &cluster,
