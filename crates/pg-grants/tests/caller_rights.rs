@@ -39,10 +39,7 @@ async fn write_as_victim(cluster: &TestCluster, table: &str) -> (bool, String) {
         .expect("victim logs in");
     let inserted = try_sql(&v, &format!("INSERT INTO sales.{table} (x) VALUES (1)")).await;
     let ran: String = v
-        .query_one(
-            "SELECT coalesce(current_setting('pwn.ran', true), '')",
-            &[],
-        )
+        .query_one("SELECT coalesce(current_setting('pwn.ran', true), '')", &[])
         .await
         .expect("reading pwn.ran")
         .get(0);
