@@ -51,7 +51,9 @@ fn users_code_never_runs_as_the_writer(dropped: bool) {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = Session::new(&c.client, Settings::default()).await.unwrap();
+            let s = Session::new(&c.client, Settings::default())
+                .await
+                .expect("session");
             fix_owners(&cluster, &s).await;
             su(
                 &cluster,
@@ -68,9 +70,13 @@ fn users_code_never_runs_as_the_writer(dropped: bool) {
                 &[Grant::new(Scope::Schema(id("sales")), AccessLevel::Admin)],
             )
             .await
-            .unwrap();
-            let u = try_connect(&cluster, user, &pw, rds::APP_DB).await.unwrap();
-            u.batch_execute(&PLANT.replace("{u}", user)).await.unwrap();
+            .expect("admin on sales");
+            let u = try_connect(&cluster, user, &pw, rds::APP_DB)
+                .await
+                .expect("user logs in");
+            u.batch_execute(&PLANT.replace("{u}", user))
+                .await
+                .expect("the user plants its code");
             drop(u);
 
             // Before the revocation the user's code runs as the writer.
@@ -82,7 +88,7 @@ fn users_code_never_runs_as_the_writer(dropped: bool) {
             let report = if dropped {
                 s.revoke_role(&id(user), &connector_for(&cluster))
                     .await
-                    .unwrap()
+                    .expect("revoke")
             } else {
                 s.retire_role(
                     &id(user),
@@ -90,7 +96,7 @@ fn users_code_never_runs_as_the_writer(dropped: bool) {
                     datetime!(2026-12-01 12:00 UTC),
                 )
                 .await
-                .unwrap()
+                .expect("retire")
             };
             assert_eq!(report.dropped, dropped, "{v}: {report:?}");
             assert!(
