@@ -18,8 +18,8 @@
 //!    that run its code, and every user trigger on its own tables ([`ForeignTrigger`],
 //!    reported in [`RevokeReport::disabled_triggers`]; below), list what the role owns
 //!    ([`OwnedObject`], reported in [`RevokeReport::moved`]), revoke `EXECUTE` on its routines
-//!    from everyone but itself ([below](#its-routines-and-triggers)), make its `SECURITY DEFINER` functions and procedures
-//!    `SECURITY INVOKER`, (15+) its views `security_invoker`, its tables' rules disabled (and
+//!    from everyone but itself ([below](#its-routines-and-triggers)), make its
+//!    `SECURITY DEFINER` functions and procedures `SECURITY INVOKER`, (15+) its views `security_invoker`, its tables' rules disabled (and
 //!    the write privileges it granted on views with rules revoked), `REASSIGN OWNED BY role TO
 //!    holder`, then `DROP OWNED BY role`, which then only drops privileges: the tables it created
 //!    keep their rows under the holder;
@@ -119,8 +119,8 @@
 //! …`, kept, listed in [`RevokeReport::disabled_triggers`] with the triggers on others'
 //! relations), whatever function it calls: a trigger on its own table would otherwise run as
 //! whoever writes to it. What stays usable by others is its tables and views, as they were
-//! granted (reading them no longer runs its code; a write that needs one of its routines
-//! fails).
+//! granted; reading or writing them runs none of its code (a statement that would, through a
+//! policy, a default or a constraint, fails).
 //!
 //! # Locks, and the sessions that squat them
 //!
@@ -205,8 +205,9 @@
 //! privileges revoked from its views stay revoked, and its memberships are only those its new
 //! grants give (`rds_iam` again for an IAM user). The owner re-enables what it wants back
 //! (`ALTER FUNCTION … SECURITY DEFINER`, `GRANT EXECUTE ON FUNCTION …`, `ALTER TABLE … ENABLE
-//! RULE …`, or the relation's owner `ENABLE TRIGGER …`). The later cleanup, [`Session::revoke_role`] of the retained user, moves
-//! its objects to its holder and drops it as for any user.
+//! RULE …`, or the relation's owner `ENABLE TRIGGER …`). The later cleanup,
+//! [`Session::revoke_role`] of the retained user, moves its objects to its holder and drops it
+//! as for any user.
 
 use std::future::Future;
 
