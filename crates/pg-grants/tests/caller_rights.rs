@@ -29,6 +29,9 @@ CREATE TABLE sales.{u}_check (x int CHECK (sales.{u}_ran() IS NOT NULL));
 CREATE TABLE sales.{u}_trig (x int);
 CREATE TRIGGER t BEFORE INSERT ON sales.{u}_trig FOR EACH ROW EXECUTE FUNCTION sales.{u}_trg();
 GRANT SELECT, INSERT ON sales.{u}_default, sales.{u}_check, sales.{u}_trig TO PUBLIC;
+CREATE AGGREGATE sales.{u}_sum(int) (SFUNC = int4pl, STYPE = int);
+CREATE PROCEDURE sales.{u}_proc() LANGUAGE sql AS $p$ SELECT 1 $p$;
+GRANT EXECUTE ON FUNCTION sales.{u}_ran() TO victim WITH GRANT OPTION;
 "#;
 
 /// Inserts into the user's table `table` as the victim, in a new session; returns whether the
