@@ -236,11 +236,19 @@ fn rls_policy_runs_as_the_reader(version: u32, cleanup_days: u32) {
         .expect("revoked");
     assert!(report.retained || report.dropped, "{report:?}");
 
-    // The application's owner reads the table the retained user left.
+    // The application's owner reads the table the retained user left. Revocation revokes
+    // EXECUTE on the user's routines from everyone but their owner, so the read fails closed
+    // (`permission denied for function visible`) instead of running the policy's function as
+    // the reader; any other outcome than success or that refusal is a failure.
     let app_owner = cluster.app_owner().clone();
-    cluster
-        .sql_as(&app_owner, "appdb", "SELECT * FROM inventory.notes")
-        .expect("the owner of the schema reads the retained user's notes");
+    match cluster.sql_as(&app_owner, "appdb", "SELECT * FROM inventory.notes") {
+        Ok(_) => {}
+        Err(e) => assert!(
+            e.to_string()
+                .contains("permission denied for function visible"),
+            "the owner of the schema cannot read the retained user's notes for another reason: {e}"
+        ),
+    }
 
     let taken = cluster.sql_as(
         &as_user(&app_owner.user, "owned-by-trudy"),

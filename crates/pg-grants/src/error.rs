@@ -107,14 +107,19 @@ pub enum GrantsError {
     },
     /// The role exists but carries no mark of this library, so it is not touched.
     #[error(
-        "role {role:?} is not managed by this library (it is not a member of {marker:?} with a \
-         valid record in its comment): refusing to alter, revoke or drop it"
+        "role {role:?} is not managed by this library ({reason}; a managed user carries the mark \
+         of {marker:?}, placed by the connector, and a valid record in its comment): refusing \
+         to alter, revoke or drop it"
     )]
     NotManaged {
         /// The refused role.
         role: String,
         /// The marker role looked for.
         marker: String,
+        /// Why: no mark, no record, or (16+) marks another role could have placed (a mark not
+        /// granted by the connector, a member or `ADMIN` holder other than the marker and the
+        /// connector), one reason after the other.
+        reason: String,
     },
     /// A request id the user already holds, reused for other access (level or resources).
     #[error(

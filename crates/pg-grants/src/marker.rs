@@ -32,6 +32,36 @@
 //! A role lacking either mark is never altered, revoked or dropped
 //! ([`GrantsError::NotManaged`]).
 //!
+//! # Who counts as managed
+//!
+//! **PostgreSQL 16 and later.** A role with `CREATEROLE` (a team lead's login, not
+//! `rds_superuser`) administers the roles it creates, so it could give a role of its own both
+//! marks: grant it to the marker, grant it to the connector `WITH ADMIN OPTION`, write a record
+//! (retained, password just set) and make itself a member; a real requester of that name would
+//! then have its grants added to a role whose password, and membership, the tenant holds. On
+//! 16+ `pg_auth_members.grantor` says who granted each membership, and only a role with the
+//! grantor's privileges can record it. So a role counts as managed only when, besides the
+//! record:
+//!
+//! * the mark (or the 0.1.0 mark) was granted by the connector (or by the bootstrap superuser,
+//!   the grantor PostgreSQL records for a superuser's grants);
+//! * every other membership in it is the connector's own (granted by itself, or the implicit
+//!   `ADMIN` PostgreSQL records, with the bootstrap superuser as grantor, when the connector
+//!   creates the role), or one the connector granted without `ADMIN` (which retirement
+//!   removes): no other role holds `ADMIN` on it, and no membership in it was granted by
+//!   anyone but the connector. The role's creator, when it was not the connector, is recorded
+//!   as a member with `ADMIN`, so a role created by anybody else never counts.
+//!
+//! Anything else is [`GrantsError::NotManaged`] with the reason (the grantors and members
+//! found), and is never altered; [`Session::managed_roles`](crate::Session::managed_roles),
+//! hence the sweep, skips it (and logs a warning). Both apply one SQL definition.
+//!
+//! **Before PostgreSQL 16** the rule is the marks alone, as always: `CREATEROLE` may grant,
+//! revoke, alter and drop every non-superuser role, managed users included, so a role holding
+//! it is as powerful as the connector over them and no membership grantor (which before 16
+//! records whoever ran the `GRANT`, unchecked) could tell the connector's marks from its.
+//! Keep `CREATEROLE` to the connector (and administrators) on 13 to 15.
+//!
 //! # Why the marker is a member of the user, not the other way round
 //!
 //! Version 0.1.0 made each user a member of the marker. Before PostgreSQL 16 every membership

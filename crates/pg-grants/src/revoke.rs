@@ -15,10 +15,11 @@
 //!    nothing is reassigned or dropped;
 //! 4. in every database where `pg_shdepend` shows the role (and the current one), in one locked
 //!    transaction: check the holder again, disable the triggers on relations it does not own
-//!    that run its code ([`ForeignTrigger`], reported in [`RevokeReport::disabled_triggers`];
-//!    below), list what the role owns ([`OwnedObject`], reported in
-//!    [`RevokeReport::moved`]), make its `SECURITY DEFINER` functions and procedures
-//!    `SECURITY INVOKER`, (15+) its views `security_invoker`, its tables' rules disabled (and
+//!    that run its code, and every user trigger on its own tables ([`ForeignTrigger`],
+//!    reported in [`RevokeReport::disabled_triggers`]; below), list what the role owns
+//!    ([`OwnedObject`], reported in [`RevokeReport::moved`]), revoke `EXECUTE` on its routines
+//!    from everyone but itself ([below](#its-routines-and-triggers)), make its
+//!    `SECURITY DEFINER` functions and procedures `SECURITY INVOKER`, (15+) its views `security_invoker`, its tables' rules disabled (and
 //!    the write privileges it granted on views with rules revoked), `REASSIGN OWNED BY role TO
 //!    holder`, then `DROP OWNED BY role`, which then only drops privileges: the tables it created
 //!    keep their rows under the holder;
@@ -89,8 +90,37 @@
 //! member of it), or the relation is a view (PostgreSQL cannot disable a view's `INSTEAD OF`
 //! trigger), the revocation stops with [`GrantsError::TriggersNotDisabled`], naming each
 //! trigger, its relation and the SQL its owner runs; nothing moves and the role stays `NOLOGIN`.
-//! Event triggers need a superuser, which no grantee is. Triggers on the user's own tables move
-//! with them.
+//! Event triggers need a superuser, which no grantee is. Triggers on the user's own tables are
+//! disabled too (below).
+//!
+//! # Its routines and triggers
+//!
+//! Much of what a user leaves behind runs **as the caller**, not as its owner: a function
+//! called from a row-level security policy runs as whoever reads the table, one called from a
+//! column default, a `CHECK` constraint, a generated column or a domain check as whoever
+//! writes, and an operator's or a cast's function as whoever uses it. `SECURITY INVOKER` does
+//! not help here (it is what makes the function run as the caller), nor does moving the
+//! function to the holder. A user that could create a table and a function (the `admin`
+//! level) could leave a policy calling its function on a table it granted to `PUBLIC`, and the
+//! next reader (the application's owner, the master user) would run it with its own rights.
+//!
+//! So, in the same transaction, `EXECUTE` on every routine the user owns (functions,
+//! procedures, aggregates) is revoked from `PUBLIC` (which holds it by default) and from every
+//! other grantee (`REVOKE EXECUTE ON ROUTINE … FROM … CASCADE`, acting for the user).
+//! PostgreSQL checks `EXECUTE` for the calling role each time such a function runs, so every
+//! path to the user's code (policy, default, constraint, generated column, domain, operator,
+//! cast, view, a direct call) now fails closed for everyone but the owner: the user (retained,
+//! `NOLOGIN`) or its holder (nobody's login; the connector, a member of both, is the exception).
+//! A statement that needs one of them fails with `permission denied for function …`; the
+//! owner of the data grants `EXECUTE` again after review if it wants the object back in use.
+//!
+//! A trigger function is not checked for `EXECUTE` when it fires, so every enabled user
+//! (non-internal) trigger on the user's own tables is disabled (`ALTER TABLE … DISABLE TRIGGER
+//! …`, kept, listed in [`RevokeReport::disabled_triggers`] with the triggers on others'
+//! relations), whatever function it calls: a trigger on its own table would otherwise run as
+//! whoever writes to it. What stays usable by others is its tables and views, as they were
+//! granted; reading or writing them runs none of its code (a statement that would, through a
+//! policy, a default or a constraint, fails).
 //!
 //! # Locks, and the sessions that squat them
 //!
@@ -137,9 +167,10 @@
 //!    its column privileges are revoked (as far as the connector may: what it granted, or what
 //!    the owner of a relation it acts for granted) and what it owns is neutralised **in
 //!    place**, by the statements revocation runs before its objects move (nothing is moved or
-//!    dropped, no `DROP OWNED`): the triggers running its code on relations it does not own
-//!    (and on its tables) disabled, or
-//!    [`GrantsError::TriggersNotDisabled`]; its tables' rules disabled (and the write
+//!    dropped, no `DROP OWNED`): the triggers running its code on relations it does not own,
+//!    and every user trigger on its tables, disabled, or
+//!    [`GrantsError::TriggersNotDisabled`]; `EXECUTE` on its routines revoked from everyone
+//!    but itself; its tables' rules disabled (and the write
 //!    privileges it granted on its views with rules, and on 17+ `MAINTAIN`, revoked); its
 //!    `SECURITY DEFINER` routines `SECURITY INVOKER`; on 15+ its views `security_invoker`.
 //!    In the same transaction the catalogs are checked: no ACL entry may name it (as grantee or
@@ -160,19 +191,23 @@
 //! as it (no member but the marker, which is `NOLOGIN NOINHERIT`, and the connector), it holds
 //! nothing but its own objects, and nothing it owns runs with its rights for anybody else: no
 //! `SECURITY DEFINER` routine, no view reading as its owner (before 15 a view still does, but
-//! its owner now reaches only its own objects), no enabled trigger on another's relation, no
-//! enabled rule. What others were granted on its objects stays, as after a revocation (where
-//! the holder keeps the grants).
+//! its owner now reaches only its own objects), no enabled trigger on another's relation or on
+//! its own, no enabled rule; and nothing it owns runs with anybody else's rights either: its
+//! routines are executable by nobody but itself. What others were granted on its tables and
+//! views stays, as after a revocation (where the holder keeps the grants); `EXECUTE` on its
+//! routines does not.
 //!
 //! When the user is enabled again ([`Session::create_or_add`], then [`Session::apply_to`]
 //! with its new grants) it logs in with its old password and owns its objects as before, but
-//! what retirement neutralised stays changed: its routines stay `SECURITY INVOKER`, its views
-//! `security_invoker`, its rules and the triggers running its code stay disabled, the
+//! what retirement neutralised stays changed: its routines stay `SECURITY INVOKER` and
+//! executable by itself only, its views `security_invoker`, its rules, the triggers running
+//! its code and the triggers on its tables stay disabled, the
 //! privileges revoked from its views stay revoked, and its memberships are only those its new
 //! grants give (`rds_iam` again for an IAM user). The owner re-enables what it wants back
-//! (`ALTER FUNCTION … SECURITY DEFINER`, `ALTER TABLE … ENABLE RULE …`, or the relation's owner
-//! `ENABLE TRIGGER …`). The later cleanup, [`Session::revoke_role`] of the retained user, moves
-//! its objects to its holder and drops it as for any user.
+//! (`ALTER FUNCTION … SECURITY DEFINER`, `GRANT EXECUTE ON FUNCTION …`, `ALTER TABLE … ENABLE
+//! RULE …`, or the relation's owner `ENABLE TRIGGER …`). The later cleanup,
+//! [`Session::revoke_role`] of the retained user, moves its objects to its holder and drops it
+//! as for any user.
 
 use std::future::Future;
 
@@ -232,7 +267,8 @@ impl OwnedObject {
 
 /// A trigger whose code the revoked user owns — its function, or a function, operator or type
 /// its `WHEN` condition uses (or those of the partitioned table's trigger it was cloned from) —
-/// on a relation the user does not own, or on one of its own tables. A trigger runs as whoever
+/// on a relation the user does not own; or any user trigger on one of its own tables, whatever
+/// function it calls. A trigger runs as whoever
 /// writes to the relation, so once the user is gone its code would run with the rights of the
 /// owner, the master user or the application on their next write (to an application table, or
 /// to a table the user left behind). Revocation disables it (`ALTER TABLE … DISABLE TRIGGER`,
@@ -294,9 +330,10 @@ pub struct RevokeReport {
     /// Every object that moved to the holder, read from the catalogs (`pg_shdepend`) in the
     /// transaction that moved it.
     pub moved: Vec<OwnedObject>,
-    /// The triggers on relations the user did not own that ran its code, disabled (kept) in the
-    /// transaction that moved its objects (see [`ForeignTrigger`]); the partitions' clones of a
-    /// partitioned table's trigger are listed each.
+    /// The triggers on relations the user did not own that ran its code, and every user
+    /// trigger on its own tables (whatever function it calls), disabled (kept) in the
+    /// transaction that moved or neutralised its objects (see [`ForeignTrigger`]); the
+    /// partitions' clones of a partitioned table's trigger are listed each.
     pub disabled_triggers: Vec<ForeignTrigger>,
     /// Whether the user was revoked and kept ([`Session::retire_role`], see
     /// [retention](self#revocation-with-retention)): it still exists, `NOLOGIN`, and owns
@@ -870,12 +907,48 @@ impl Session<'_> {
         Ok(out)
     }
 
+    /// `REVOKE EXECUTE ON ROUTINE … FROM … CASCADE` for every routine `role` owns here that a
+    /// role other than its owner may execute (`PUBLIC` included, which holds `EXECUTE` by
+    /// default): a function called from a row-level security policy, a column default, a
+    /// `CHECK` constraint, a generated column, a domain check, an operator or a cast runs with
+    /// the rights of whoever reads or writes, and PostgreSQL checks that caller's `EXECUTE` each
+    /// time, so with these revoked such code runs for nobody but its owner (everyone else's
+    /// statement fails). The connector revokes acting for the owner (the owner is the grantor
+    /// of record); `CASCADE` takes along what grantees with the grant option passed on.
+    async fn execute_revokes(&self, role: &Ident) -> Result<Vec<Statement>, GrantsError> {
+        let action = format!("listing the routines of {role} in {}", self.database());
+        let rows = self
+            .client()
+            .query(sql::OWNED_ROUTINE_GRANTEES, &[&role.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let name: String = col(row, 0, &action)?;
+            let grantees: Vec<String> = col(row, 1, &action)?;
+            if grantees.is_empty() {
+                continue;
+            }
+            let grantees = grantees
+                .into_iter()
+                .map(grantee_sql)
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(Statement::new(format!(
+                "REVOKE EXECUTE ON ROUTINE {name} FROM {} CASCADE;",
+                grantees.join(", ")
+            )));
+        }
+        Ok(out)
+    }
+
     /// The statements that take out of use whatever of `role`'s would run with rights other
     /// than its callers', built once for both revocation paths (reassignment to the holder and
     /// retention, see the [module docs](self#revocation-with-retention)), inside the open
     /// transaction: the triggers on relations it does not own (and on its own tables) that run
-    /// its code, disabled (or [`GrantsError::TriggersNotDisabled`] when the connector cannot);
-    /// its rules ([`Session::rule_statements`]); `SECURITY INVOKER` for its `SECURITY DEFINER`
+    /// its code, and every user trigger on its own tables, disabled (or
+    /// [`GrantsError::TriggersNotDisabled`] when the connector cannot); its rules
+    /// ([`Session::rule_statements`]); `EXECUTE` on its routines revoked from everyone but
+    /// itself ([`Session::execute_revokes`]); `SECURITY INVOKER` for its `SECURITY DEFINER`
     /// routines; on 15+ `security_invoker` for its views. `owned` is what it owns here, as
     /// [`Session::owned_objects`] listed it.
     async fn neutralising_statements(
@@ -902,6 +975,7 @@ impl Session<'_> {
             .map(|t| Statement::new(t.fix_sql.clone()))
             .collect();
         stmts.extend(self.rule_statements(role).await?);
+        stmts.extend(self.execute_revokes(role).await?);
         for row in owned {
             let o = &row.object;
             if o.security_definer {

@@ -10,32 +10,56 @@
 pub(crate) const SESSION_START: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, \
      current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text";
 
-/// One role and its marks. `$1` the role, `$2` the marker role. Columns: can log in, comment,
-/// the marker is a member of it (the mark), it is a member of the marker (the 0.1.0 mark).
-pub(crate) const MANAGED_ROLE: &str = "SELECT r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
-                        EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.member
-                                 WHERE m.roleid OPERATOR(pg_catalog.=) r.oid
-                                   AND g.rolname OPERATOR(pg_catalog.=) $2),
-                        EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
-                                 WHERE m.member OPERATOR(pg_catalog.=) r.oid
-                                   AND g.rolname OPERATOR(pg_catalog.=) $2)
-                   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
-
-/// Every role carrying either mark. `$1` the marker role. Columns: name, can log in, comment,
-/// whether it carries the 0.1.0 mark only.
+/// Managed roles and their marks: one definition for looking one role up
+/// ([`Session::managed_role`](crate::Session::managed_role), `$4` its name, a row whenever it
+/// exists) and for listing every marked role (`managed_roles`, the sweep; `$4` `NULL`, only
+/// roles carrying either mark). `$1` the marker role, `$2` whether membership grantors are
+/// trusted (16+), `$3` the connector.
+///
+/// Columns: name, can log in, comment, the marker is a member of it (the mark), it is a member
+/// of the marker (the 0.1.0 mark), and (only with `$2`) what makes the marks untrustworthy, one
+/// line each, empty when nothing does. On 16+ a mark counts only when granted by the connector
+/// (or by the bootstrap superuser, which a superuser connector's grants record), and every
+/// other membership in the role must be the connector's (granted by itself, or the implicit
+/// `ADMIN` PostgreSQL records, granted by the bootstrap superuser, when it creates a role), or
+/// one the connector granted without `ADMIN` (retirement removes it): no role but the connector
+/// holds `ADMIN` on it, and no membership in it was granted by anyone else. A `CREATEROLE` role
+/// that creates a role of its own (it is recorded as its member with `ADMIN`), grants it to
+/// the marker and to the connector and forges a record does not make it a managed user.
 pub(crate) const MANAGED_ROLES: &str = "SELECT r.rolname::pg_catalog.text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid'),
-                        NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members n
-                                     WHERE n.roleid OPERATOR(pg_catalog.=) r.oid
-                                       AND n.member OPERATOR(pg_catalog.=) g.oid)
-                   FROM pg_catalog.pg_roles g, pg_catalog.pg_roles r
-                  WHERE g.rolname OPERATOR(pg_catalog.=) $1
-                    AND r.oid OPERATOR(pg_catalog.<>) g.oid
-                    AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-                                 WHERE (m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) g.oid)
-                                    OR (m.roleid OPERATOR(pg_catalog.=) g.oid AND m.member OPERATOR(pg_catalog.=) r.oid))
-                  ORDER BY 1";
+       EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) g.oid),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                WHERE m.roleid OPERATOR(pg_catalog.=) g.oid AND m.member OPERATOR(pg_catalog.=) r.oid),
+       CASE WHEN $2::pg_catalog.bool THEN ARRAY(
+         SELECT 'no mark granted by the connector' WHERE NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_auth_members m
+                 WHERE ((m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) g.oid)
+                     OR (m.roleid OPERATOR(pg_catalog.=) g.oid AND m.member OPERATOR(pg_catalog.=) r.oid))
+                   AND m.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid]))
+         UNION ALL
+         SELECT pg_catalog.format('%s is a member of it (granted by %s%s)',
+                  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.member)::pg_catalog.text),
+                  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.grantor)::pg_catalog.text),
+                  CASE WHEN m.admin_option THEN ', with ADMIN OPTION' ELSE '' END)
+           FROM pg_catalog.pg_auth_members m
+          WHERE m.roleid OPERATOR(pg_catalog.=) r.oid
+            AND NOT (m.member OPERATOR(pg_catalog.=) c.oid
+                     AND m.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid]))
+            AND NOT (m.member OPERATOR(pg_catalog.=) g.oid AND NOT m.admin_option
+                     AND m.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid]))
+            AND NOT (m.grantor OPERATOR(pg_catalog.=) c.oid AND NOT m.admin_option)
+       ) END
+  FROM pg_catalog.pg_roles r
+  LEFT JOIN pg_catalog.pg_roles g ON g.rolname OPERATOR(pg_catalog.=) $1
+  LEFT JOIN pg_catalog.pg_roles c ON c.rolname OPERATOR(pg_catalog.=) $3
+ WHERE CASE WHEN $4::pg_catalog.text IS NULL
+            THEN r.oid OPERATOR(pg_catalog.<>) g.oid
+                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                              WHERE (m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) g.oid)
+                                 OR (m.roleid OPERATOR(pg_catalog.=) g.oid AND m.member OPERATOR(pg_catalog.=) r.oid))
+            ELSE r.rolname OPERATOR(pg_catalog.=) $4 END
+ ORDER BY 1";
 
 /// Whether `expr` (a boolean expression of `$1`, a role's name) holds, when that role exists
 /// (`NULL` when it does not).
@@ -410,8 +434,11 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
  ORDER BY 1, 2, 4";
 
 /// The enabled, non-internal triggers that run code role `$1` owns in the current database, on
-/// relations it does not own and on its own tables (not its own views, whose `INSTEAD OF`
-/// triggers cannot be disabled and fire only for writers it granted write privileges): the trigger function, or anything the trigger depends on
+/// relations it does not own, and every enabled, non-internal trigger on its own tables
+/// (whatever function it calls: a trigger function is not checked for `EXECUTE` when it fires,
+/// and its arguments and `WHEN` condition are the table owner's choice), not on its own views
+/// (whose `INSTEAD OF` triggers cannot be disabled and fire only for writers it granted write
+/// privileges): the trigger function, or anything the trigger depends on
 /// (`pg_depend`: its function and what its `WHEN` condition uses), owned by `$1`
 /// (`pg_shdepend`), and the clones of such triggers on partitions (`tgparentid`, whose own
 /// dependencies name only their parent). Schema, relation, `relkind`, trigger, relation owner,
@@ -436,6 +463,9 @@ WITH RECURSIVE usr AS (
                                  AND o.objid OPERATOR(pg_catalog.=) d.refobjid
                     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
                       AND d.objid OPERATOR(pg_catalog.=) t.oid)
+        OR EXISTS (SELECT 1 FROM pg_catalog.pg_class oc
+                    WHERE oc.oid OPERATOR(pg_catalog.=) t.tgrelid
+                      AND oc.relowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u))
     UNION
     SELECT t.oid FROM pg_catalog.pg_trigger t JOIN hit h ON t.tgparentid OPERATOR(pg_catalog.=) h.oid
 )
@@ -452,6 +482,23 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
    AND NOT (c.relowner OPERATOR(pg_catalog.=) (SELECT u.oid FROM usr u)
             AND c.relkind OPERATOR(pg_catalog.=) 'v')
  ORDER BY 1, 2, 4";
+
+/// The routines (functions, procedures, aggregates) role `$1` owns in the current database that
+/// a role other than their owner may execute: identity (`pg_identify_object`, schema-qualified
+/// with argument types), grantees of `EXECUTE` other than the owner (`''`: `PUBLIC`, which holds
+/// it by default when the ACL is `NULL`). PostgreSQL checks `EXECUTE` for the caller when a
+/// function runs from a policy, a default, a constraint, a generated column, a domain check, an
+/// operator or a cast, so once these are revoked such code runs for nobody but its owner.
+pub(crate) const OWNED_ROUTINE_GRANTEES: &str = "
+SELECT (pg_catalog.pg_identify_object('pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, 0)).identity,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::pg_catalog.text END
+               FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+              WHERE a.grantee OPERATOR(pg_catalog.<>) p.proowner
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE') AS grantees
+  FROM pg_catalog.pg_proc p
+ WHERE p.proowner OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_roles o
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) $1)
+ ORDER BY 1";
 
 /// The relations role `$1` owns on which it granted `MAINTAIN` (17+) to others: schema, relation,
 /// grantees (`''`: `PUBLIC`). `ANALYZE`, `REFRESH MATERIALIZED VIEW`, `CLUSTER`, `REINDEX` run

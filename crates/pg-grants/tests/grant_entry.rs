@@ -17,8 +17,8 @@ use pg_grants::{
 use pg_testkit::rds;
 use time::macros::datetime;
 
-/// The start of the query that reads one role's marks (`Session::managed_role`).
-const MARK_READ: &str = "SELECT r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid')";
+/// The start of the marks query (`sql::MANAGED_ROLES`, a lookup of one role or the listing of all).
+const MARK_READ: &str = "SELECT r.rolname::pg_catalog.text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid')";
 /// The start of a session (`Session::new`: server version, connector, database).
 const SESSION_START: &str = "current_setting('server_version_num')";
 

@@ -283,7 +283,9 @@ fn a_retired_user_keeps_its_data_and_nothing_else_then_comes_back_then_is_droppe
                 "{v}: login must be refused"
             );
             // Its table is still its own, every row in it; its rule and trigger are disabled,
-            // its function runs as its caller, its view reads as its caller.
+            // its function is SECURITY INVOKER and executable by nobody but its owner (a
+            // revoked user's routines no longer run for others at all: see caller_rights.rs),
+            // its view reads as its caller.
             assert_eq!(
                 su(
                     &cluster,
@@ -302,12 +304,13 @@ fn a_retired_user_keeps_its_data_and_nothing_else_then_comes_back_then_is_droppe
             let a = try_connect(&cluster, "accomplice", ACCOMPLICE_PW, rds::APP_DB)
                 .await
                 .unwrap();
-            let who: String = a
-                .query_one("SELECT sales.whoami()", &[])
-                .await
-                .unwrap()
-                .get(0);
-            assert_eq!(who, "accomplice", "{v}: the function runs as its caller");
+            // Deliberately changed (defect A of the review): before, others kept EXECUTE and
+            // the function ran as its caller; now nobody but its owner may run it.
+            let who = try_sql(&a, "SELECT sales.whoami()").await;
+            assert!(
+                who.as_ref().is_err_and(|e| e.starts_with("42501")),
+                "{v}: the accomplice may still execute the retained user's function: {who:?}"
+            );
             assert!(
                 try_sql(&a, "SELECT * FROM sales.customer_names").await.is_err(),
                 "{v}: the view reads as its caller, who may not read customers"

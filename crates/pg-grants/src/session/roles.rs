@@ -12,17 +12,48 @@ use crate::sql;
 
 use super::{CreateOutcome, ManagedRole, Session};
 
+/// One row of [`sql::MANAGED_ROLES`].
+struct Marks {
+    name: String,
+    can_login: bool,
+    comment: Option<String>,
+    /// The marker is a member of it.
+    marked: bool,
+    /// It is a member of the marker (0.1.0).
+    legacy_mark: bool,
+    /// 16+: why its marks are not the connector's (empty: they are, or before 16).
+    untrusted: Vec<String>,
+}
+
+impl Marks {
+    fn read(row: &tokio_postgres::Row) -> Result<Self, GrantsError> {
+        let action = "reading a role's marks";
+        Ok(Self {
+            name: col(row, 0, action)?,
+            can_login: col(row, 1, action)?,
+            comment: col(row, 2, action)?,
+            marked: col(row, 3, action)?,
+            legacy_mark: col(row, 4, action)?,
+            untrusted: col::<Option<Vec<String>>>(row, 5, action)?.unwrap_or_default(),
+        })
+    }
+}
+
 impl Session<'_> {
-    /// Looks `name` up and checks its marks.
+    /// Looks `name` up and checks its marks (see [`marker`](crate::marker#who-counts-as-managed)).
     ///
     /// # Errors
-    /// [`GrantsError::RoleNotFound`], [`GrantsError::NotManaged`], [`GrantsError::InvalidRecord`].
+    /// [`GrantsError::RoleNotFound`], [`GrantsError::NotManaged`] (on 16+ also for a role
+    /// whose marks another role could have placed, the reason named), [`GrantsError::InvalidRecord`].
     pub async fn managed_role(&self, name: &Ident) -> Result<ManagedRole, GrantsError> {
+        // 16+: membership grantors are trusted (see sql::MANAGED_ROLES).
+        let strict = self.rules.membership_options();
+        let (marker, connector) = (self.settings.names.marker.as_str(), self.connector.as_str());
         let row = self
             .client
             .query_opt(
-                sql::MANAGED_ROLE,
-                &[&name.as_str(), &self.settings.names.marker.as_str()],
+                sql::MANAGED_ROLES,
+                &[&marker, &strict, &connector, &Some(name.as_str())],
             )
             .await
             .map_err(|e| GrantsError::db(format!("looking up role {name}"), e))?;
@@ -31,20 +62,24 @@ impl Session<'_> {
                 role: name.to_string(),
             });
         };
-        let action = "reading a role's marks";
-        let can_login: bool = col(&row, 0, action)?;
-        let comment: Option<String> = col(&row, 1, action)?;
-        let marked: bool = col(&row, 2, action)?;
-        let legacy_mark: bool = col(&row, 3, action)?;
-        let marked = marked || legacy_mark;
-        let not_managed = || GrantsError::NotManaged {
+        let marks = Marks::read(&row)?;
+        let not_managed = |reason: String| GrantsError::NotManaged {
             role: name.to_string(),
             marker: self.settings.names.marker.to_string(),
+            reason,
         };
-        if !marked {
-            return Err(not_managed());
+        if !marks.marked && !marks.legacy_mark {
+            return Err(not_managed(format!(
+                "{} is not a member of it",
+                self.settings.names.marker
+            )));
         }
-        let comment = comment.ok_or_else(not_managed)?;
+        if !marks.untrusted.is_empty() {
+            return Err(not_managed(marks.untrusted.join("; ")));
+        }
+        let comment = marks
+            .comment
+            .ok_or_else(|| not_managed("it has no record in its comment".to_owned()))?;
         let record =
             ManagedRecord::from_comment(&comment).map_err(|reason| GrantsError::InvalidRecord {
                 role: name.to_string(),
@@ -53,39 +88,48 @@ impl Session<'_> {
         Ok(ManagedRole {
             name: name.clone(),
             record,
-            can_login,
-            legacy_mark,
+            can_login: marks.can_login,
+            legacy_mark: marks.legacy_mark,
         })
     }
 
     /// Every role carrying the marker membership (either way, see [`ManagedRole::legacy_mark`])
-    /// with a readable record, in one query. Roles with an unreadable record are skipped (and
-    /// logged).
+    /// with a readable record, in one query, by the rule [`Session::managed_role`] applies.
+    /// Roles with an unreadable record, and (16+) roles whose marks another role could have
+    /// placed, are skipped (and logged).
     ///
     /// # Errors
     /// [`GrantsError::Database`].
     pub async fn managed_roles(&self) -> Result<Vec<ManagedRole>, GrantsError> {
+        let strict = self.rules.membership_options();
+        let (marker, connector) = (self.settings.names.marker.as_str(), self.connector.as_str());
         let rows = self
             .client
-            .query(sql::MANAGED_ROLES, &[&self.settings.names.marker.as_str()])
+            .query(
+                sql::MANAGED_ROLES,
+                &[&marker, &strict, &connector, &None::<&str>],
+            )
             .await
             .map_err(|e| GrantsError::db("listing managed roles", e))?;
         let mut out = Vec::new();
         for row in rows {
-            let action = "listing managed roles";
-            let name: String = col(&row, 0, action)?;
-            let comment: Option<String> = col(&row, 2, action)?;
-            let can_login: bool = col(&row, 1, action)?;
-            let legacy_mark: bool = col(&row, 3, action)?;
-            let parsed = comment.as_deref().map(ManagedRecord::from_comment);
-            match (Ident::new(name.clone()), parsed) {
+            let marks = Marks::read(&row)?;
+            if !marks.untrusted.is_empty() {
+                tracing::warn!(role = %marks.name, reasons = ?marks.untrusted,
+                    "marked role not taken for a managed user: its marks are not the connector's; skipped");
+                continue;
+            }
+            let parsed = marks.comment.as_deref().map(ManagedRecord::from_comment);
+            match (Ident::new(marks.name.clone()), parsed) {
                 (Ok(name), Some(Ok(record))) => out.push(ManagedRole {
                     name,
                     record,
-                    can_login,
-                    legacy_mark,
+                    can_login: marks.can_login,
+                    legacy_mark: !marks.marked,
                 }),
-                _ => tracing::warn!(role = %name, "marked role without a readable record; skipped"),
+                _ => {
+                    tracing::warn!(role = %marks.name, "marked role without a readable record; skipped")
+                }
             }
         }
         Ok(out)
