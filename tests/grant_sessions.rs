@@ -12,7 +12,7 @@ use rds_pg_access::rds_discovery::StaticDirectory;
 use rds_pg_access::{AccessManager, IntegrationCredentials};
 
 /// The start of the query reading one role's marks (`pg_grants::Session::managed_role`).
-const MARK_READ: &str = "SELECT r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid')";
+const MARK_READ: &str = "SELECT r.rolname::pg_catalog.text, r.rolcanlogin, pg_catalog.shobj_description(r.oid, 'pg_authid')";
 /// The start of a pg-grants session (`Session::new`: server version, connector, database).
 const SESSION_START: &str = "current_setting('server_version_num')::pg_catalog.int4, \
      current_user::pg_catalog.text";

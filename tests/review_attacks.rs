@@ -3,60 +3,19 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use pg_testkit::{Credentials, TestCluster};
-use rds_pg_access::integration_model::{AccessDuration, AccessLevel, AccessRequest};
-use rds_pg_access::pg_auth::{Clock, ExposeSecret, ManualClock};
-use rds_pg_access::{AccessManager, GrantOutcome};
+use pg_testkit::TestCluster;
+use rds_pg_access::AccessManager;
+use rds_pg_access::integration_model::AccessLevel;
+use rds_pg_access::pg_auth::{Clock, ManualClock};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+use common::{access_request as request, as_user, password_of};
+
 fn manager(cluster: &TestCluster, clock: &ManualClock, extra: &str) -> AccessManager {
-    let integration = common::fixed_endpoint_integration(
-        cluster,
-        "review",
-        &format!("database = \"appdb\"\n{extra}"),
-    );
-    let clock: Arc<dyn Clock> = Arc::new(clock.clone());
-    common::cluster_manager(cluster, integration).with_clock(clock)
-}
-
-fn request(
-    manager: &AccessManager,
-    user: &str,
-    id: &str,
-    level: AccessLevel,
-    duration: &str,
-    resources: &[&str],
-) -> AccessRequest {
-    let mut builder = AccessRequest::builder(
-        user.parse().expect("user"),
-        level,
-        duration.parse::<AccessDuration>().expect("duration"),
-    )
-    .request_id(id.parse().expect("request id"));
-    for r in resources {
-        builder = builder.resource(manager.resource_path(r).expect("resource"));
-    }
-    builder.build().expect("request")
-}
-
-fn as_user(user: &str, password: &str) -> Credentials {
-    Credentials {
-        user: user.to_owned(),
-        password: password.to_owned(),
-    }
-}
-
-fn password_of(outcome: &GrantOutcome) -> String {
-    outcome
-        .password
-        .as_ref()
-        .expect("a password is handed out")
-        .expose_secret()
-        .to_owned()
+    common::clocked_manager(cluster, "review", clock, extra)
 }
 
 /// An expired grant's privileges outlive it when a later request fails: `add_grant` writes the

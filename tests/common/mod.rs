@@ -170,3 +170,61 @@ impl rds_pg_access::rds_discovery::InstanceDirectory for EveryInstance {
         Ok(out)
     }
 }
+
+/// A manager on `cluster` (home database appdb, integration `name`) whose clock is `clock`,
+/// with `extra` top-level settings (e.g. `user_cleanup_days = 7`).
+pub(crate) fn clocked_manager(
+    cluster: &TestCluster,
+    name: &str,
+    clock: &rds_pg_access::pg_auth::ManualClock,
+    extra: &str,
+) -> rds_pg_access::AccessManager {
+    let integration =
+        fixed_endpoint_integration(cluster, name, &format!("database = \"appdb\"\n{extra}"));
+    let clock: std::sync::Arc<dyn rds_pg_access::pg_auth::Clock> =
+        std::sync::Arc::new(clock.clone());
+    cluster_manager(cluster, integration).with_clock(clock)
+}
+
+/// A request of `user` under request id `id` for `level` lasting `duration` on `resources`
+/// (paths as `rdspg --resource` takes them).
+pub(crate) fn access_request(
+    manager: &rds_pg_access::AccessManager,
+    user: &str,
+    id: &str,
+    level: rds_pg_access::integration_model::AccessLevel,
+    duration: &str,
+    resources: &[&str],
+) -> rds_pg_access::integration_model::AccessRequest {
+    let mut builder = rds_pg_access::integration_model::AccessRequest::builder(
+        user.parse().expect("user"),
+        level,
+        duration
+            .parse::<rds_pg_access::integration_model::AccessDuration>()
+            .expect("duration"),
+    )
+    .request_id(id.parse().expect("request id"));
+    for r in resources {
+        builder = builder.resource(manager.resource_path(r).expect("resource"));
+    }
+    builder.build().expect("request")
+}
+
+/// Login credentials of a granted user.
+pub(crate) fn as_user(user: &str, password: &str) -> pg_testkit::Credentials {
+    pg_testkit::Credentials {
+        user: user.to_owned(),
+        password: password.to_owned(),
+    }
+}
+
+/// The password a grant handed out (fails the test when there is none).
+pub(crate) fn password_of(outcome: &rds_pg_access::GrantOutcome) -> String {
+    use rds_pg_access::pg_auth::ExposeSecret;
+    outcome
+        .password
+        .as_ref()
+        .expect("a password is handed out")
+        .expose_secret()
+        .to_owned()
+}
