@@ -63,6 +63,9 @@ pub struct SweepInstance {
     pub ended_grants: Vec<SweepEndedGrant>,
     /// Users revoked and kept whose cleanup is still ahead.
     pub retained: usize,
+    /// Marked roles refused as managed users (never altered, never revoked), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<pg_grants::RefusedRole>,
     #[serde(skip)]
     clean: bool,
 }
@@ -103,6 +106,7 @@ impl SweepDocument {
                     })
                     .collect(),
                 retained: r.retained.unwrap_or(0),
+                refused: r.refused.clone(),
                 failed: r
                     .failed
                     .iter()
@@ -151,6 +155,13 @@ impl fmt::Display for SweepDocument {
                     "revoked"
                 };
                 writeln!(f, "{instance}: {how} {} (request {})", s.user, s.request_id)?;
+            }
+            for refused in &r.refused {
+                writeln!(
+                    f,
+                    "{instance}: NOT a managed user, left alone: {} ({})",
+                    refused.name, refused.reason
+                )?;
             }
             for failure in &r.failed {
                 writeln!(

@@ -179,6 +179,7 @@ impl AccessManager {
                             ended_grants: Vec::new(),
                             retained: None,
                             lock_squatters: Vec::new(),
+                            refused: Vec::new(),
                         });
                     }
                 };
@@ -203,7 +204,8 @@ impl AccessManager {
                 ));
                 let mut todo: Vec<(ManagedRole, Todo)> = Vec::new();
                 let (mut active, mut retained) = (0, 0);
-                for role in session.managed_roles().await? {
+                let marked = session.marked_roles().await?;
+                for role in marked.managed {
                     match role.record.state(now) {
                         UserState::Disabled { since } if now >= since + cleanup => {
                             todo.push((role, Todo::Delete));
@@ -324,6 +326,7 @@ impl AccessManager {
                     ended_grants,
                     retained: Some(retained),
                     lock_squatters,
+                    refused: marked.refused,
                 })
             })
             .await)

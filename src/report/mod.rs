@@ -207,13 +207,17 @@ pub struct SweepReport {
     /// locks.
     /// Not clean: the scheduler reports the instance's run as failed, naming them.
     pub lock_squatters: Vec<pg_grants::LockHolder>,
+    /// Roles carrying the marker membership that the library refuses to manage (marks not
+    /// granted by the connector on PostgreSQL 16+, or an unreadable record): never altered,
+    /// so never revoked either. Not clean: whoever forged or broke them should be looked at.
+    pub refused: Vec<pg_grants::RefusedRole>,
 }
 
 impl SweepReport {
-    /// Whether every expired role found was revoked (nothing failed) and no lock was
-    /// squatted.
+    /// Whether every expired role found was revoked (nothing failed), no lock was squatted
+    /// and no marked role was refused.
     pub fn is_clean(&self) -> bool {
-        self.failed.is_empty() && self.lock_squatters.is_empty()
+        self.failed.is_empty() && self.lock_squatters.is_empty() && self.refused.is_empty()
     }
 }
 

@@ -166,8 +166,8 @@ pub use marker::{GrantRecord, ManagedRecord, ServiceRole, UserState};
 pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
 pub use revoke::{DatabaseConnector, ForeignTrigger, Membership, OwnedObject, RevokeReport};
 pub use session::{
-    AdvisoryKey, AdvisoryLocks, ApplyReport, CreateOutcome, LockHolder, ManagedRole, NoticeLog,
-    RoleOnInstance, Session, Settings, drive_connection,
+    AdvisoryKey, AdvisoryLocks, ApplyReport, CreateOutcome, LockHolder, ManagedRole, MarkedRoles,
+    NoticeLog, RefusedRole, RoleOnInstance, Session, Settings, drive_connection,
 };
 pub use statement::Statement;
 pub use version::{ServerRules, ServerVersion};

@@ -42,6 +42,7 @@ use crate::version::ServerRules;
 pub use grant::RoleOnInstance;
 pub use lock::{AdvisoryKey, AdvisoryLocks, LockHolder};
 pub use notice::{Notice, NoticeLog, drive_connection};
+pub use roles::{MarkedRoles, RefusedRole};
 pub(crate) use transaction::{Attempt, lock_stmt};
 
 /// Options of a [`Session`].

@@ -94,13 +94,23 @@ impl Session<'_> {
     }
 
     /// Every role carrying the marker membership (either way, see [`ManagedRole::legacy_mark`])
-    /// with a readable record, in one query, by the rule [`Session::managed_role`] applies.
-    /// Roles with an unreadable record, and (16+) roles whose marks another role could have
-    /// placed, are skipped (and logged).
+    /// with a readable record and marks this library can trust, in one query. The others are
+    /// skipped and logged; [`Session::marked_roles`] also returns them.
     ///
     /// # Errors
     /// [`GrantsError::Database`].
     pub async fn managed_roles(&self) -> Result<Vec<ManagedRole>, GrantsError> {
+        Ok(self.marked_roles().await?.managed)
+    }
+
+    /// Every role carrying the marker membership, in one query: the managed users, and the
+    /// roles refused as such ([`RefusedRole`]: marks not granted by the connector on 16+, or an
+    /// unreadable record), which nothing here alters. A sweep reports the refused ones, so that
+    /// a user it cannot take for its own is seen rather than silently left with its access.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn marked_roles(&self) -> Result<MarkedRoles, GrantsError> {
         let strict = self.rules.membership_options();
         let (marker, connector) = (self.settings.names.marker.as_str(), self.connector.as_str());
         let rows = self
@@ -111,24 +121,40 @@ impl Session<'_> {
             )
             .await
             .map_err(|e| GrantsError::db("listing managed roles", e))?;
-        let mut out = Vec::new();
+        let mut out = MarkedRoles::default();
         for row in rows {
             let marks = Marks::read(&row)?;
             if !marks.untrusted.is_empty() {
                 tracing::warn!(role = %marks.name, reasons = ?marks.untrusted,
                     "marked role not taken for a managed user: its marks are not the connector's; skipped");
+                out.refused.push(RefusedRole {
+                    name: marks.name.clone(),
+                    reason: format!(
+                        "its marks are not the connector's: {}",
+                        marks.untrusted.join("; ")
+                    ),
+                });
                 continue;
             }
             let parsed = marks.comment.as_deref().map(ManagedRecord::from_comment);
             match (Ident::new(marks.name.clone()), parsed) {
-                (Ok(name), Some(Ok(record))) => out.push(ManagedRole {
+                (Ok(name), Some(Ok(record))) => out.managed.push(ManagedRole {
                     name,
                     record,
                     can_login: marks.can_login,
                     legacy_mark: !marks.marked,
                 }),
-                _ => {
-                    tracing::warn!(role = %marks.name, "marked role without a readable record; skipped")
+                (_, parsed) => {
+                    tracing::warn!(role = %marks.name, "marked role without a readable record; skipped");
+                    let reason = match parsed {
+                        Some(Err(reason)) => format!("its record is unreadable: {reason}"),
+                        None => "it has no record".to_owned(),
+                        Some(Ok(_)) => "its name is not a valid identifier".to_owned(),
+                    };
+                    out.refused.push(RefusedRole {
+                        name: marks.name.clone(),
+                        reason,
+                    });
                 }
             }
         }
@@ -435,4 +461,24 @@ impl Session<'_> {
         .await
         .map(|_| ())
     }
+}
+
+/// What [`Session::marked_roles`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct MarkedRoles {
+    /// The managed users.
+    pub managed: Vec<ManagedRole>,
+    /// The roles carrying the marker membership that are not taken for managed users.
+    pub refused: Vec<RefusedRole>,
+}
+
+/// A role carrying the marker membership that the library refuses to manage (never altered).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct RefusedRole {
+    /// The role's name.
+    pub name: String,
+    /// Why it is refused.
+    pub reason: String,
 }

@@ -78,8 +78,22 @@ async fn sweep(manager: &AccessManager, shutdown: &CancellationToken) -> RunResu
                     .join(", ")
             )
         };
+        // A marked role the library refuses to manage (forged marks, an unreadable record) is
+        // never revoked: a failure of the instance, naming it.
+        let refused = if r.refused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; marked roles refused as managed users (never altered): {}",
+                r.refused
+                    .iter()
+                    .map(|x| format!("{}: {}", x.name, x.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
         // An expired user left unrevoked is a failure of the instance (health, metrics).
-        if !r.failed.is_empty() || !squatted.is_empty() {
+        if !r.failed.is_empty() || !squatted.is_empty() || !refused.is_empty() {
             let users: Vec<String> = r
                 .failed
                 .iter()
@@ -87,7 +101,7 @@ async fn sweep(manager: &AccessManager, shutdown: &CancellationToken) -> RunResu
                 .collect();
             return InstanceRun::Failed {
                 error: format!(
-                    "{} expired user(s) not revoked ({} revoked): {}{squatted}",
+                    "{} expired user(s) not revoked ({} revoked): {}{squatted}{refused}",
                     r.failed.len(),
                     r.swept.len(),
                     users.join("; ")
