@@ -447,12 +447,18 @@ fn a_createrole_tenant_forges_a_managed_user_and_receives_its_grants_on_17() {
     let local = swept.results.values().next().expect("one instance");
     let local = local.as_ref().expect("the sweep ran");
     assert!(
-        local.refused.iter().any(|r| r.name == "alice" && r.reason.contains("connector")),
+        local
+            .refused
+            .iter()
+            .any(|r| r.name == "alice" && r.reason.contains("connector")),
         "{local:?}"
     );
     assert!(!local.is_clean(), "{local:?}");
     let text = rds_pg_access::document::SweepDocument::new(&swept).to_string();
-    assert!(text.contains("NOT a managed user, left alone: alice"), "{text}");
+    assert!(
+        text.contains("NOT a managed user, left alone: alice"),
+        "{text}"
+    );
 }
 
 /// Held: with `log_statement = 'all'`, no password handed out by the issue-17 flows (a new

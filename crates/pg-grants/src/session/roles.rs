@@ -104,8 +104,10 @@ impl Session<'_> {
     }
 
     /// Every role carrying the marker membership, in one query: the managed users, and the
-    /// roles refused as such ([`RefusedRole`]: marks not granted by the connector on 16+, or an
-    /// unreadable record), which nothing here alters. A sweep reports the refused ones, so that
+    /// roles whose comment claims a user's record but that are refused as such
+    /// ([`RefusedRole`]: marks not granted by the connector on 16+, or an unreadable record),
+    /// which nothing here alters. Members of the marker without such a comment (on 16+ the
+    /// connector, the marker's creator) are no users and are left out. A sweep reports the refused ones, so that
     /// a user it cannot take for its own is seen rather than silently left with its access.
     ///
     /// # Errors
@@ -124,6 +126,23 @@ impl Session<'_> {
         let mut out = MarkedRoles::default();
         for row in rows {
             let marks = Marks::read(&row)?;
+            // A member of the marker without a user's record is no user (on 16+ the connector
+            // itself, the marker's creator, is one): not ours to report.
+            let claims_a_record = marks.comment.as_deref().is_some_and(|c| {
+                crate::marker::USER_RECORD_PREFIXES
+                    .iter()
+                    .any(|p| c.starts_with(p))
+            });
+            if !claims_a_record
+                && marks
+                    .comment
+                    .as_deref()
+                    .map(ManagedRecord::from_comment)
+                    .is_none_or(|r| r.is_err())
+            {
+                tracing::debug!(role = %marks.name, "marked role without a user's record; skipped");
+                continue;
+            }
             if !marks.untrusted.is_empty() {
                 tracing::warn!(role = %marks.name, reasons = ?marks.untrusted,
                     "marked role not taken for a managed user: its marks are not the connector's; skipped");
