@@ -109,7 +109,7 @@ impl AccessManager {
         role: &pg_grants::ManagedRole,
         now: time::OffsetDateTime,
     ) -> UserStatus {
-        let cleanup = time::Duration::days(i64::from(self.inner.integration.user_cleanup().days()));
+        let cleanup = self.cleanup_period();
         UserStatus {
             user: role.name.to_string(),
             state: role.record.state(now),

@@ -101,11 +101,7 @@ impl AccessManager {
         };
         match (what, current.record.state(now)) {
             (Todo::Delete, UserState::Disabled { since })
-                if now
-                    >= since
-                        + time::Duration::days(i64::from(
-                            self.inner.integration.user_cleanup().days(),
-                        )) =>
+                if now >= since + self.cleanup_period() =>
             {
                 Ok(Swept::User(
                     session
@@ -199,9 +195,7 @@ impl AccessManager {
                             "could not list roles to re-mark");
                     }
                 }
-                let cleanup = time::Duration::days(i64::from(
-                    self.inner.integration.user_cleanup().days(),
-                ));
+                let cleanup = self.cleanup_period();
                 let mut todo: Vec<(ManagedRole, Todo)> = Vec::new();
                 let (mut active, mut retained) = (0, 0);
                 let marked = session.marked_roles().await?;

@@ -211,8 +211,8 @@ impl AccessManager {
         // half-way leaves the user `NOLOGIN`; with its grants still active in its record, the
         // next request (`add_grant`) would take it for a user a sweep disabled and enable it
         // with every grant this revocation was ending.
+        // Whole seconds, as records keep them.
         let now = self.now();
-        let now = now.replace_nanosecond(0).unwrap_or(now);
         if current.record.active_grants(now).next().is_some() {
             let mut ended = current.record.clone();
             for grant in &mut ended.grants {
@@ -223,13 +223,18 @@ impl AccessManager {
         let connector = self.database_connector(target);
         let keep_since = match end {
             UserEnd::Drop => None,
-            UserEnd::BySettings(_) if self.inner.integration.user_cleanup().days() == 0 => None,
+            UserEnd::BySettings(_) if self.cleanup_period().is_zero() => None,
             UserEnd::BySettings(now) => Some(current.record.revoked_at.unwrap_or(now)),
         };
         Ok(match keep_since {
             None => session.revoke_role(&current.name, &connector).await?,
             Some(at) => session.retire_role(&current.name, &connector, at).await?,
         })
+    }
+
+    /// How long a revoked user is kept (`user_cleanup_days`; zero: dropped at revocation).
+    pub(crate) fn cleanup_period(&self) -> time::Duration {
+        time::Duration::days(i64::from(self.inner.integration.user_cleanup().days()))
     }
 
     /// Under the role's lock on `target`: ends the grants of `role` that `which` selects (see

@@ -385,13 +385,8 @@ impl Session<'_> {
         }
         self.ensure_can_administer(role, "enable the login of")
             .await?;
-        let stmts = role::set_expiry(role, &current.record)?;
-        let mut all = vec![crate::statement::Statement::new(format!(
-            "ALTER ROLE {} WITH LOGIN;",
-            role.quoted()
-        ))];
-        all.extend(stmts);
-        self.run_locked(&format!("enabling the login of {role}"), role, &all)
+        let stmts = role::reenable(role, &current.record, None)?;
+        self.run_locked(&format!("enabling the login of {role}"), role, &stmts)
             .await?;
         Ok(true)
     }
