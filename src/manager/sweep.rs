@@ -76,6 +76,39 @@ impl AccessManager {
         }
     }
 
+    /// [`Session::sweep_access_roles`] in every database of `target` that has access roles,
+    /// `home` reused for the integration's home database; the results merged.
+    async fn sweep_access_roles(
+        &self,
+        target: &Target,
+        home: &Session<'_>,
+        now: OffsetDateTime,
+    ) -> Result<pg_grants::AccessSweep, AccessError> {
+        let databases: std::collections::BTreeSet<String> = home
+            .access_roles()
+            .await?
+            .into_iter()
+            .map(|a| a.role.key.database)
+            .collect();
+        let mut out = pg_grants::AccessSweep::default();
+        for database in databases {
+            let swept = if database == home.database() {
+                home.sweep_access_roles(now).await?
+            } else {
+                let other = self.pooled(target, &database).await?;
+                Session::new(other.client(), self.inner.grants.clone())
+                    .await?
+                    .sweep_access_roles(now)
+                    .await?
+            };
+            out.marked_idle.extend(swept.marked_idle);
+            out.dropped.extend(swept.dropped);
+            out.in_use_again.extend(swept.in_use_again);
+            out.unfit.extend(swept.unfit);
+        }
+        Ok(out)
+    }
+
     /// One user of a sweep, its lock held: read again (a grant may have come in since the
     /// list was read), then done as `what` says, if still due.
     async fn sweep_role(
@@ -176,6 +209,7 @@ impl AccessManager {
                             retained: None,
                             lock_squatters: Vec::new(),
                             refused: Vec::new(),
+                            access_roles: pg_grants::AccessSweep::default(),
                         });
                     }
                 };
@@ -311,6 +345,16 @@ impl AccessManager {
                         }
                     }
                 }
+                // Last, under the job lock: access roles left without members age, and go
+                // after their grace period.
+                let mut refused = marked.refused;
+                let access_roles = if session.uses_access_roles() {
+                    let swept = self.sweep_access_roles(&target, &session, now).await?;
+                    refused.extend(swept.unfit.iter().cloned());
+                    swept
+                } else {
+                    pg_grants::AccessSweep::default()
+                };
                 drop(locks); // releases the job lock
                 Ok(SweepReport {
                     skipped: false,
@@ -320,7 +364,8 @@ impl AccessManager {
                     ended_grants,
                     retained: Some(retained),
                     lock_squatters,
-                    refused: marked.refused,
+                    refused,
+                    access_roles,
                 })
             })
             .await)

@@ -211,6 +211,10 @@ pub struct SweepReport {
     /// granted by the connector on PostgreSQL 16+, or an unreadable record): never altered,
     /// so never revoked either. Not clean: whoever forged or broke them should be looked at.
     pub refused: Vec<pg_grants::RefusedRole>,
+    /// PostgreSQL 16+: the access roles (see [`pg_grants::access`]) found without members
+    /// (marked idle), used again, or dropped after their grace period, over every database
+    /// that has one. Unfit ones are in [`SweepReport::refused`].
+    pub access_roles: pg_grants::AccessSweep,
 }
 
 impl SweepReport {

@@ -145,6 +145,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access;
 pub mod error;
 pub mod inventory;
 pub mod marker;
@@ -160,14 +161,16 @@ mod sql;
 pub mod statement;
 pub mod version;
 
+pub use access::{AccessKey, AccessRole};
 pub use error::{GrantsError, OwnerFix};
 pub use integration_model::AccessLevel;
 pub use marker::{GrantRecord, ManagedRecord, ServiceRole, UserState};
 pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
 pub use revoke::{DatabaseConnector, ForeignTrigger, Membership, OwnedObject, RevokeReport};
 pub use session::{
-    AdvisoryKey, AdvisoryLocks, ApplyReport, CreateOutcome, LockHolder, ManagedRole, MarkedRoles,
-    NoticeLog, RefusedRole, RoleOnInstance, Session, Settings, drive_connection,
+    AccessRoleCheck, AccessRoleState, AccessSweep, AdvisoryKey, AdvisoryLocks, ApplyReport,
+    CreateOutcome, LockHolder, ManagedRole, MarkedRoles, NoticeLog, RefusedRole, RoleOnInstance,
+    Session, Settings, drive_connection,
 };
 pub use statement::Statement;
 pub use version::{ServerRules, ServerVersion};

@@ -134,12 +134,18 @@ pub fn holder_role_name(
     oid: u32,
     role: &str,
 ) -> Result<crate::quote::Ident, crate::quote::QuoteError> {
+    let hash = fnv1a64(format!("{oid}:{role}").as_bytes());
+    crate::quote::Ident::new(format!("{}_{hash:016x}", prefix.as_str()))
+}
+
+/// The FNV-1a 64 hash of `bytes` (holder and access role names: stable across versions and
+/// platforms, which `std`'s hasher does not promise).
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let hash = format!("{oid}:{role}")
-        .bytes()
-        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
-    crate::quote::Ident::new(format!("{}_{hash:016x}", prefix.as_str()))
+    bytes
+        .iter()
+        .fold(OFFSET, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME))
 }
 
 /// The record format version this crate writes. It reads this one and format 1 (0.1 to 0.3:
@@ -240,7 +246,7 @@ pub enum UserState {
     },
 }
 
-fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+pub(crate) fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
     let t = t.to_offset(time::UtcOffset::UTC);
     t.replace_nanosecond(0).unwrap_or(t)
 }

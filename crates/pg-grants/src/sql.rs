@@ -376,8 +376,10 @@ SELECT 'default_acl', n.nspname::pg_catalog.text, d.defaclobjtype::pg_catalog.te
   FROM pg_catalog.pg_default_acl d
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) d.defaclnamespace, r
  WHERE EXISTS (SELECT 1 FROM pg_catalog.aclexplode(d.defaclacl) a WHERE a.grantee OPERATOR(pg_catalog.=) r.oid)
+   -- The role's own entry in its own defaults is an owner's right, as on its objects.
+   AND d.defaclrole OPERATOR(pg_catalog.<>) r.oid
 UNION ALL
-SELECT 'membership', NULL, g.rolname::pg_catalog.text, NULL, NULL, ARRAY[]::pg_catalog.text[],
+SELECT 'membership', NULL, g.rolname::pg_catalog.text, pg_catalog.shobj_description(g.oid, 'pg_authid'), NULL, ARRAY[]::pg_catalog.text[],
        ARRAY[]::pg_catalog.text[], false, NULL, NULL, ARRAY[]::pg_catalog.text[], false
   FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid, r
  WHERE m.member OPERATOR(pg_catalog.=) r.oid"#
@@ -677,3 +679,58 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, a.attname::pg_cat
                 WHERE x.grantee OPERATOR(pg_catalog.=) u.oid
                   AND (pg_catalog.pg_has_role(c.relowner, 'USAGE') OR pg_catalog.pg_has_role(x.grantor, 'USAGE')))
  ORDER BY 1, 2, 3";
+
+/// One access role's fitness (see [`access`](crate::access)), PostgreSQL 16+ only (it reads
+/// `pg_auth_members.set_option`), by name `$1`; no row when it does not exist. Columns: its
+/// comment, its attributes granting anything, whether it is the connector, the roles it is a
+/// member of, the memberships in it that are neither the connector's own nor granted by the
+/// connector without `ADMIN` and `SET` (as text), whether it owns anything on any database
+/// (default privileges *for* it aside: a member may set those, with `INHERIT`, and they never
+/// apply, since nothing ever runs as the role), whether it holds privileges in a database other than this one, and its number of members
+/// other than the connector.
+pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
+       pg_catalog.array_remove(ARRAY[
+         CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+         CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+         CASE WHEN r.rolinherit THEN 'INHERIT' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]::pg_catalog.text[], NULL),
+       r.oid OPERATOR(pg_catalog.=) c.oid,
+       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid ORDER BY 1),
+       ARRAY(SELECT pg_catalog.format('%s (granted by %s%s%s)',
+                      pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.member)::pg_catalog.text),
+                      pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.grantor)::pg_catalog.text),
+                      CASE WHEN m.admin_option THEN ', with ADMIN OPTION' ELSE '' END,
+                      CASE WHEN m.set_option THEN ', with SET' ELSE '' END)
+               FROM pg_catalog.pg_auth_members m
+              WHERE m.roleid OPERATOR(pg_catalog.=) r.oid
+                AND NOT (m.member OPERATOR(pg_catalog.=) c.oid
+                         AND m.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid]))
+                AND NOT (m.grantor OPERATOR(pg_catalog.=) c.oid AND NOT m.admin_option AND NOT m.set_option)
+              ORDER BY 1),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                  AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'o'
+                  AND s.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_default_acl'::pg_catalog.regclass),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                  AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'a'
+                  AND s.dbid OPERATOR(pg_catalog.<>) 0
+                  AND s.dbid OPERATOR(pg_catalog.<>) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                       WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())),
+       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m
+         WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.<>) c.oid)
+  FROM pg_catalog.pg_roles r, pg_catalog.pg_roles c
+ WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND c.rolname OPERATOR(pg_catalog.=) CURRENT_USER";
+
+/// Every access role of the server, by its comment's prefix (`$1`): name, comment, and its
+/// number of members other than the connector.
+pub(crate) const ACCESS_ROLES: &str = "SELECT r.rolname::pg_catalog.text, pg_catalog.shobj_description(r.oid, 'pg_authid'),
+       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m
+         WHERE m.roleid OPERATOR(pg_catalog.=) r.oid
+           AND m.member OPERATOR(pg_catalog.<>) (SELECT c.oid FROM pg_catalog.pg_roles c
+                                                  WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER))
+  FROM pg_catalog.pg_roles r
+ WHERE pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(r.oid, 'pg_authid'), ''), $1)
+ ORDER BY 1";

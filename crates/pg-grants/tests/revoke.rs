@@ -22,6 +22,12 @@ fn revocation_keeps_data_ends_sessions_and_resumes_after_failure() {
             s.apply(&id("leaver"), &[Grant::new(Scope::Schema(id("sales")), AccessLevel::Admin)]).await.unwrap();
             su(&cluster, rds::OTHER_DB, r#"GRANT USAGE ON SCHEMA reports TO apono_connector WITH GRANT OPTION; GRANT SELECT ON reports.daily TO apono_connector WITH GRANT OPTION"#);
             s_other.apply(&id("leaver"), &[Grant::new(Scope::Schema(id("reports")), AccessLevel::ReadOnly)]).await.unwrap();
+            if v >= 16 {
+                // On 16+ the user holds analytics' privileges through a membership, which
+                // DROP ROLE removes without visiting analytics; a privilege granted to it there
+                // by hand still needs a visit.
+                su(&cluster, rds::OTHER_DB, "SET ROLE apono_connector; GRANT SELECT ON reports.daily TO leaver");
+            }
             let u = try_connect(&cluster, "leaver", &pw, rds::APP_DB).await.unwrap();
             u.batch_execute("CREATE TABLE sales.leaver_notes (id int); INSERT INTO sales.leaver_notes VALUES (1), (2), (3)").await.unwrap();
 

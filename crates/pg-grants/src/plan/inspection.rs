@@ -116,6 +116,9 @@ pub struct Inspection {
     pub default_acls: Vec<DefaultAcl>,
     /// Roles the role is a member of.
     pub memberships: Vec<String>,
+    /// The access roles (of any database) among them, with their keys (see
+    /// [`access`](crate::access)).
+    pub access_memberships: Vec<crate::access::AccessRole>,
     /// The `SECURITY DEFINER` functions and procedures the role owns in this database: they run
     /// with the role's rights for whoever may call them. Filled by
     /// [`Session::inspect`](crate::Session::inspect); revocation makes them `SECURITY INVOKER`
@@ -157,7 +160,19 @@ impl Inspection {
             let grantable: Vec<String> = col(row, 10, "reading inspection")?;
             let owner_in_connector: bool = col(row, 11, "reading inspection")?;
             match kind.as_str() {
-                "membership" => out.memberships.push(name),
+                "membership" => {
+                    // `args` holds the role's comment here.
+                    if let Some((key, _)) = args
+                        .as_deref()
+                        .and_then(crate::access::AccessKey::from_comment)
+                    {
+                        out.access_memberships.push(crate::access::AccessRole {
+                            name: catalog_ident(name.clone())?,
+                            key,
+                        });
+                    }
+                    out.memberships.push(name);
+                }
                 "default_acl" => out.default_acls.push(DefaultAcl {
                     for_role: owner.unwrap_or_default(),
                     schema,

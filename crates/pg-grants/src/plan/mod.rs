@@ -22,6 +22,7 @@ mod tests;
 
 use std::fmt;
 
+use crate::access::AccessRole;
 use crate::error::{GrantsError, OwnerFix};
 use crate::privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};
 use crate::quote::{Ident, QualifiedName};
@@ -59,17 +60,65 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Default-privilege changes (grants that follow new tables), in a stable order.
     pub default_changes: Vec<DefaultChange>,
+    /// Memberships in this database's access roles to grant or revoke (PostgreSQL 16+, see
+    /// [`access`](crate::access)), in a stable order.
+    pub memberships: Vec<MembershipChange>,
+    /// On PostgreSQL 16+, the plans of the access roles those memberships point to, which
+    /// come first (only those that change something).
+    pub access: Vec<Plan>,
+}
+
+/// A membership of the planned role in an access role, to grant or to revoke.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct MembershipChange {
+    /// The access role.
+    pub access_role: AccessRole,
+    /// Grant (`true`) or revoke it.
+    pub grant: bool,
+}
+
+/// The changes taking the memberships of `inspection`'s role in the access roles of its
+/// database to exactly `wanted`: memberships in access roles of other databases are left alone.
+pub fn plan_memberships(inspection: &Inspection, wanted: &[AccessRole]) -> Vec<MembershipChange> {
+    let held = &inspection.access_memberships;
+    let mut out: Vec<MembershipChange> = held
+        .iter()
+        .filter(|a| {
+            a.key.database == inspection.database && !wanted.iter().any(|w| w.name == a.name)
+        })
+        .map(|a| MembershipChange {
+            access_role: a.clone(),
+            grant: false,
+        })
+        .chain(
+            wanted
+                .iter()
+                .filter(|w| !held.iter().any(|a| a.name == w.name))
+                .map(|w| MembershipChange {
+                    access_role: w.clone(),
+                    grant: true,
+                }),
+        )
+        .collect();
+    out.sort_by(|a, b| a.access_role.name.cmp(&b.access_role.name));
+    out.dedup();
+    out
 }
 
 impl Plan {
     /// Whether nothing needs to change.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.default_changes.is_empty()
+        self.changes.is_empty()
+            && self.default_changes.is_empty()
+            && self.memberships.is_empty()
+            && self.access.iter().all(Plan::is_empty)
     }
 
-    /// The statements, `REVOKE`s before `GRANT`s per object.
+    /// The statements: the access roles' first (see [`Plan::access`]), then per object
+    /// `REVOKE`s before `GRANT`s, default privileges, memberships.
     pub fn statements(&self) -> Vec<Statement> {
-        let mut out = Vec::new();
+        let mut out: Vec<Statement> = self.access.iter().flat_map(Plan::statements).collect();
         for c in &self.changes {
             if !c.revoke.is_empty() {
                 out.push(Statement::new(format!(
@@ -96,6 +145,16 @@ impl Plan {
                 out.push(d.statement(&self.role, "GRANT", d.grant));
             }
         }
+        for m in &self.memberships {
+            let access = m.access_role.name.quoted();
+            let role = self.role.quoted();
+            out.push(Statement::new(if m.grant {
+                // Uses the privileges, never acts as the role (16+ only: see `access`).
+                format!("GRANT {access} TO {role} WITH INHERIT TRUE, SET FALSE;")
+            } else {
+                format!("REVOKE {access} FROM {role};")
+            }));
+        }
         out
     }
 }
@@ -109,16 +168,19 @@ impl fmt::Display for Plan {
     }
 }
 
-/// As JSON: `database`, `role`, `changes`, `default_changes` and `sql` (the statements
-/// [`Plan::statements`] returns, as text).
+/// As JSON: `database`, `role`, `changes`, `default_changes`, `memberships`, `access` (the
+/// access roles' plans, each of this shape) and `sql` (the statements [`Plan::statements`]
+/// returns, as text, the access roles' included).
 impl serde::Serialize for Plan {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Plan", 5)?;
+        let mut s = serializer.serialize_struct("Plan", 7)?;
         s.serialize_field("database", &self.database)?;
         s.serialize_field("role", &self.role)?;
         s.serialize_field("changes", &self.changes)?;
         s.serialize_field("default_changes", &self.default_changes)?;
+        s.serialize_field("memberships", &self.memberships)?;
+        s.serialize_field("access", &self.access)?;
         s.serialize_field("sql", &self.statements())?;
         s.end()
     }
@@ -305,5 +367,7 @@ pub fn plan(
         role: role.clone(),
         changes,
         default_changes,
+        memberships: Vec::new(),
+        access: Vec::new(),
     })
 }

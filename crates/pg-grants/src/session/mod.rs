@@ -21,6 +21,7 @@
 //! `grant` (create or complete a role, then grant: [`Session::create_or_complete`] and
 //! [`Session::apply_to`]). The SQL they read is in the crate's one (private) `sql` module.
 
+pub mod access;
 mod grant;
 pub mod lock;
 pub mod notice;
@@ -39,6 +40,7 @@ use crate::quote::Ident;
 use crate::role::RoleNames;
 use crate::version::ServerRules;
 
+pub use access::{AccessRoleCheck, AccessRoleState, AccessSweep};
 pub use grant::RoleOnInstance;
 pub use lock::{AdvisoryKey, AdvisoryLocks, LockHolder};
 pub use notice::{Notice, NoticeLog, drive_connection};
@@ -64,6 +66,10 @@ pub struct Settings {
     pub reassign_to: Ident,
     /// Attempts for a transaction that hits a serialization failure or deadlock (at least 1).
     pub max_attempts: u32,
+    /// The prefix of access role names on PostgreSQL 16+ (see [`access`](crate::access)):
+    /// [`DEFAULT_ACCESS_PREFIX`](crate::access::DEFAULT_ACCESS_PREFIX) by default, at most 46
+    /// bytes (a longer one fails every grant on 16+ before anything changes).
+    pub access_prefix: Ident,
 }
 
 impl Default for Settings {
@@ -73,6 +79,7 @@ impl Default for Settings {
             policy: LevelPolicy::default(),
             reassign_to: Ident::known_valid(DEFAULT_HOLDER_ROLE),
             max_attempts: 5,
+            access_prefix: Ident::known_valid(crate::access::DEFAULT_ACCESS_PREFIX),
         }
     }
 }
@@ -89,6 +96,13 @@ impl Settings {
     #[must_use]
     pub fn policy(mut self, policy: LevelPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Names access roles `<prefix>_<16 hex digits>` instead of `rdspg_access_…`.
+    #[must_use]
+    pub fn access_prefix(mut self, prefix: Ident) -> Self {
+        self.access_prefix = prefix;
         self
     }
 
@@ -244,6 +258,8 @@ mod tests {
                 role: Ident::known_valid("alice@example.com"),
                 changes: Vec::new(),
                 default_changes: Vec::new(),
+                memberships: Vec::new(),
+                access: Vec::new(),
             },
             attempts: 1,
         };
@@ -251,7 +267,7 @@ mod tests {
             serde_json::to_value(&report).unwrap(),
             serde_json::json!({
                 "plan": {"database": "appdb", "role": "alice@example.com", "changes": [],
-                         "default_changes": [], "sql": []},
+                         "default_changes": [], "memberships": [], "access": [], "sql": []},
                 "attempts": 1
             })
         );

@@ -487,7 +487,8 @@ pub struct MarkedRoles {
     pub refused: Vec<RefusedRole>,
 }
 
-/// A role carrying the marker membership that the library refuses to manage (never altered).
+/// A role carrying the marker membership (or an access role's comment) that the library
+/// refuses to manage (never altered).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RefusedRole {

@@ -231,3 +231,17 @@ pub fn acl_entries(cluster: &TestCluster, role: &str) -> String {
         ),
     )
 }
+
+/// Who holds `user`'s privileges of `grant` in `s`'s database: the grant's access role on
+/// PostgreSQL 16+ (see `pg_grants::access`), `user` itself before.
+#[allow(dead_code)]
+pub fn grantee(s: &Session<'_>, user: &str, grant: &Grant) -> String {
+    if s.uses_access_roles() {
+        s.access_role_of(grant)
+            .expect("the default prefix leaves room")
+            .name
+            .to_string()
+    } else {
+        user.to_owned()
+    }
+}

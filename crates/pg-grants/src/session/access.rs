@@ -1,0 +1,434 @@
+//! Access roles on PostgreSQL 16+ (see [`access`](crate::access)): create and check them, give
+//! them their privileges, give users memberships, and drop those left without members.
+
+use time::OffsetDateTime;
+
+use crate::access::{ACCESS_ROLE_GRACE, AccessKey, AccessRole};
+use crate::error::{GrantsError, col};
+use crate::plan::Plan;
+use crate::privilege::Grant;
+use crate::quote::{Ident, Literal};
+use crate::sql;
+use crate::statement::Statement;
+
+use super::{ApplyReport, Session};
+
+/// What [`Session::access_role_problems`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccessRoleCheck {
+    /// What makes the role unfit (empty: nothing).
+    pub problems: Vec<String>,
+    /// When the sweep found it without members, if it did and nobody was granted it since.
+    pub idle_since: Option<OffsetDateTime>,
+    /// Its members other than the connector.
+    pub members: i64,
+}
+
+/// An access role of the server, as [`Session::access_roles`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct AccessRoleState {
+    /// The role and its key.
+    pub role: AccessRole,
+    /// When the sweep found it without members ([`Session::sweep_access_roles`]).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub idle_since: Option<OffsetDateTime>,
+    /// Its members other than the connector.
+    pub members: i64,
+}
+
+/// What [`Session::sweep_access_roles`] did to this database's access roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct AccessSweep {
+    /// Found without members now: marked idle.
+    pub marked_idle: Vec<Ident>,
+    /// Idle for [`ACCESS_ROLE_GRACE`]: their privileges revoked and dropped.
+    pub dropped: Vec<Ident>,
+    /// Used again since they were marked idle: the mark removed.
+    pub in_use_again: Vec<Ident>,
+    /// Roles with an access role's comment that are not what the library makes (see
+    /// [`Session::access_role_problems`]): never altered, never dropped.
+    pub unfit: Vec<super::RefusedRole>,
+}
+
+impl Session<'_> {
+    /// Whether grants on this server go through access roles: PostgreSQL 16 and later, the
+    /// first version that can forbid a member to `SET ROLE` (see [`access`](crate::access)).
+    pub fn uses_access_roles(&self) -> bool {
+        self.rules.membership_options()
+    }
+
+    /// The access role of `grant` in this session's database, by name and key.
+    ///
+    /// # Errors
+    /// [`GrantsError::Quote`] when the configured prefix leaves no room for the digits.
+    pub fn access_role_of(&self, grant: &Grant) -> Result<AccessRole, GrantsError> {
+        let key = AccessKey::new(&self.database, grant);
+        let name = key.role_name(&self.settings.access_prefix)?;
+        Ok(AccessRole { name, key })
+    }
+
+    /// What makes `role` unfit to be the access role of its key (see
+    /// [`access`](crate::access#what-an-access-role-is)), or `None` when no role has its name.
+    /// PostgreSQL 16+ only.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn access_role_problems(
+        &self,
+        role: &AccessRole,
+    ) -> Result<Option<AccessRoleCheck>, GrantsError> {
+        let action = format!("checking the access role {}", role.name);
+        let Some(row) = self
+            .client
+            .query_opt(sql::ACCESS_ROLE_CHECK, &[&role.name.as_str()])
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?
+        else {
+            return Ok(None);
+        };
+        let comment: Option<String> = col(&row, 0, &action)?;
+        let attributes: Vec<String> = col(&row, 1, &action)?;
+        let is_connector: bool = col(&row, 2, &action)?;
+        let member_of: Vec<String> = col(&row, 3, &action)?;
+        let foreign_members: Vec<String> = col(&row, 4, &action)?;
+        let owns: bool = col(&row, 5, &action)?;
+        let elsewhere: bool = col(&row, 6, &action)?;
+        let members: i64 = col(&row, 7, &action)?;
+        let mut problems = Vec::new();
+        let parsed = comment.as_deref().and_then(AccessKey::from_comment);
+        let idle_since = match parsed {
+            Some((key, idle)) if key == role.key => idle,
+            _ => {
+                problems.push(format!(
+                    "it is not this library's access role for {} (its comment is not {}): the \
+                     library never takes over a role it did not create",
+                    describe(&role.key),
+                    role.key.comment(None)
+                ));
+                None
+            }
+        };
+        if is_connector {
+            problems.push("it is the connector itself".to_owned());
+        }
+        if !attributes.is_empty() {
+            problems.push(format!("it has {}", attributes.join(", ")));
+        }
+        if !member_of.is_empty() {
+            problems.push(format!("it is a member of {}", member_of.join(", ")));
+        }
+        if !foreign_members.is_empty() {
+            problems.push(format!(
+                "memberships not granted by the connector as the library grants them (without \
+                 ADMIN OPTION and SET): {}",
+                foreign_members.join(", ")
+            ));
+        }
+        if owns {
+            problems.push(
+                "it owns objects (pg_shdepend entries of type 'o'): somebody acted as it"
+                    .to_owned(),
+            );
+        }
+        if elsewhere {
+            problems.push(format!(
+                "it holds privileges in a database other than {} (pg_shdepend entries of type \
+                 'a'), which its members would inherit",
+                role.key.database
+            ));
+        }
+        Ok(Some(AccessRoleCheck {
+            problems,
+            idle_since,
+            members,
+        }))
+    }
+
+    /// Makes the access role of `grant` in this database ready for a new member: creates it
+    /// when missing (under its advisory lock: two replicas create it once), refuses it unless
+    /// it is fit ([`Session::access_role_problems`]), clears its idle mark, and gives it exactly
+    /// the grant's privileges (the plan/apply of [`Session::apply`], which repairs any drift).
+    /// Returns the role and the plan applied to it (empty when it had them).
+    ///
+    /// # Errors
+    /// [`GrantsError::UnsafeServiceRole`] for an unfit role (nothing changes); as
+    /// [`Session::apply`].
+    pub async fn ensure_access_role(
+        &self,
+        grant: &Grant,
+    ) -> Result<(AccessRole, ApplyReport), GrantsError> {
+        let role = self.access_role_of(grant)?;
+        let action = format!("creating the access role {}", role.name);
+        let check = match self.access_role_problems(&role).await? {
+            Some(check) => check,
+            None => {
+                // What the server would refuse (an object missing, an owner the connector may
+                // not act for) fails here, before the role exists.
+                self.plan_with(&role.name, std::slice::from_ref(grant), None, true)
+                    .await?;
+                let stmts = create_access_role(&role)?;
+                match self.run_locked(&action, &role.name, &stmts).await {
+                    Ok(_) => {}
+                    // Another replica created it between the check and the lock.
+                    Err(e) if e.sqlstate() == Some("42710") => {}
+                    Err(e) => return Err(e),
+                }
+                self.access_role_problems(&role).await?.ok_or_else(|| {
+                    GrantsError::RoleNotFound {
+                        role: role.name.to_string(),
+                    }
+                })?
+            }
+        };
+        if !check.problems.is_empty() {
+            return Err(unfit(&role, check.problems));
+        }
+        if check.idle_since.is_some() {
+            let stmt = comment_stmt(&role, None)?;
+            self.run_locked(
+                &format!("marking the access role {} in use", role.name),
+                &role.name,
+                &[stmt],
+            )
+            .await?;
+        }
+        let report = self
+            .apply_plan(&role.name, std::slice::from_ref(grant), None, true)
+            .await?;
+        Ok((role, report))
+    }
+
+    /// Gives `user` `grants` in this database through access roles (16+): each grant's access
+    /// role made ready ([`Session::ensure_access_role`]), then one transaction that takes the
+    /// user's direct privileges to none and its memberships in this database's access roles to
+    /// exactly those.
+    pub(crate) async fn apply_through_access_roles(
+        &self,
+        user: &Ident,
+        grants: &[Grant],
+        defaults: bool,
+    ) -> Result<ApplyReport, GrantsError> {
+        // With several grants, each access role's plan is checked first (it plans for a role
+        // that may not exist yet): a grant the server would refuse (an object missing, an
+        // owner the connector may not act for, an unfit access role) fails before any access
+        // role changes.
+        if grants.len() > 1 {
+            for grant in grants {
+                let role = self.access_role_of(grant)?;
+                if let Some(check) = self.access_role_problems(&role).await?
+                    && !check.problems.is_empty()
+                {
+                    return Err(unfit(&role, check.problems));
+                }
+                self.plan_with(&role.name, std::slice::from_ref(grant), None, true)
+                    .await?;
+            }
+        }
+        let mut access: Vec<AccessRole> = Vec::new();
+        let mut plans: Vec<Plan> = Vec::new();
+        for grant in grants {
+            let (role, report) = self.ensure_access_role(grant).await?;
+            if !access.contains(&role) {
+                access.push(role);
+            }
+            if !report.plan.is_empty() {
+                plans.push(report.plan);
+            }
+        }
+        let mut report = self.apply_plan(user, &[], Some(&access), defaults).await?;
+        report.plan.access = plans;
+        Ok(report)
+    }
+
+    /// Every access role of the server (any database), with its idle mark and member count.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn access_roles(&self) -> Result<Vec<AccessRoleState>, GrantsError> {
+        let action = "listing the access roles";
+        let rows = self
+            .client
+            .query(sql::ACCESS_ROLES, &[&AccessKey::COMMENT_PREFIX])
+            .await
+            .map_err(|e| GrantsError::db(action, e))?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let name: String = col(row, 0, action)?;
+            let comment: Option<String> = col(row, 1, action)?;
+            let members: i64 = col(row, 2, action)?;
+            let Some((key, idle_since)) = comment.as_deref().and_then(AccessKey::from_comment)
+            else {
+                continue;
+            };
+            out.push(AccessRoleState {
+                role: AccessRole {
+                    name: Ident::new(name)?,
+                    key,
+                },
+                idle_since,
+                members,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Ages this database's access roles (16+; nothing before): marks those without members
+    /// idle as of `now`, clears the mark of those used again, and drops those idle since
+    /// [`ACCESS_ROLE_GRACE`] before `now`, each under its advisory lock (which every grant of a
+    /// membership takes), re-checked under it. Dropping revokes the role's privileges and
+    /// default privileges and drops it, in one transaction; an unfit role is left alone and
+    /// named ([`AccessSweep::unfit`]).
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn sweep_access_roles(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<AccessSweep, GrantsError> {
+        let mut out = AccessSweep::default();
+        if !self.uses_access_roles() {
+            return Ok(out);
+        }
+        for state in self.access_roles().await? {
+            if state.role.key.database != self.database {
+                continue;
+            }
+            let role = &state.role;
+            // Never alter a role the library did not make as it makes them; report it.
+            match self.access_role_problems(role).await? {
+                Some(check) if check.problems.is_empty() => {}
+                Some(check) => {
+                    out.unfit.push(super::RefusedRole {
+                        name: role.name.to_string(),
+                        reason: check.problems.join("; "),
+                    });
+                    continue;
+                }
+                None => continue,
+            }
+            match (state.members, state.idle_since) {
+                (0, None) => {
+                    self.run_locked(
+                        &format!("marking the access role {} idle", role.name),
+                        &role.name,
+                        &[comment_stmt(role, Some(now))?],
+                    )
+                    .await?;
+                    out.marked_idle.push(role.name.clone());
+                }
+                (0, Some(since)) if since + ACCESS_ROLE_GRACE <= now => {
+                    match self.drop_access_role(role).await {
+                        Ok(true) => out.dropped.push(role.name.clone()),
+                        Ok(false) => {}
+                        Err(GrantsError::UnsafeServiceRole { problems, .. }) => {
+                            out.unfit.push(super::RefusedRole {
+                                name: role.name.to_string(),
+                                reason: problems.join("; "),
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                (0, Some(_)) => {}
+                (_, Some(_)) => {
+                    self.run_locked(
+                        &format!("marking the access role {} in use", role.name),
+                        &role.name,
+                        &[comment_stmt(role, None)?],
+                    )
+                    .await?;
+                    out.in_use_again.push(role.name.clone());
+                }
+                (_, None) => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops the idle access role `role` of this database: under its lock, re-checked to be fit
+    /// and still without members (`false`, nothing done, when it gained one); its privileges
+    /// revoked and the role dropped in one transaction.
+    async fn drop_access_role(&self, role: &AccessRole) -> Result<bool, GrantsError> {
+        let action = format!("dropping the access role {}", role.name);
+        let check = self.access_role_problems(role).await?;
+        let Some(check) = check else {
+            return Ok(false);
+        };
+        if !check.problems.is_empty() {
+            return Err(unfit(role, check.problems));
+        }
+        let literal = Literal::new(role.name.as_str())?;
+        let name = role.name.quoted();
+        let stmts = [
+            // Under the lock, in the same transaction: fails (and rolls back) when a member
+            // came since the check.
+            Statement::new(format!(
+                "DO $rdspg$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m \
+                 JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) m.roleid \
+                 WHERE r.rolname OPERATOR(pg_catalog.=) {lit} \
+                 AND m.member OPERATOR(pg_catalog.<>) (SELECT oid FROM pg_catalog.pg_roles \
+                 WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER)) \
+                 THEN RAISE EXCEPTION USING ERRCODE = 'RDSPG', MESSAGE = 'the access role has a member again'; \
+                 END IF; END $rdspg$;",
+                lit = literal.quoted()
+            )),
+            // The connector takes the role's privileges (it holds ADMIN, not INHERIT), so that
+            // `DROP OWNED` may revoke everything granted to it here and on shared objects, and
+            // remove default privileges a member set *for* it; it owns nothing (checked above).
+            Statement::new(format!(
+                "GRANT {name} TO CURRENT_USER WITH INHERIT TRUE, SET FALSE;"
+            )),
+            Statement::new(format!("DROP OWNED BY {name};")),
+            Statement::new(format!("DROP ROLE {name};")),
+        ];
+        match self.run_locked(&action, &role.name, &stmts).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.sqlstate() == Some("RDSPG") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `schema sales (read-only) in appdb`.
+fn describe(key: &AccessKey) -> String {
+    let scope = match (&key.schema, &key.table) {
+        (None, _) => "the database".to_owned(),
+        (Some(s), None) => format!("schema {s}"),
+        (Some(s), Some(t)) => format!("table {s}.{t}"),
+    };
+    format!("{scope} ({}) in {}", key.level, key.database)
+}
+
+fn unfit(role: &AccessRole, problems: Vec<String>) -> GrantsError {
+    GrantsError::UnsafeServiceRole {
+        role: role.name.to_string(),
+        purpose: "access",
+        problems,
+    }
+}
+
+fn comment_stmt(
+    role: &AccessRole,
+    idle_since: Option<OffsetDateTime>,
+) -> Result<Statement, GrantsError> {
+    let lit = Literal::new(role.key.comment(idle_since))?;
+    Ok(Statement::new(format!(
+        "COMMENT ON ROLE {} IS {};",
+        role.name.quoted(),
+        lit.quoted()
+    )))
+}
+
+/// `CREATE ROLE … NOLOGIN …` with no rights, and its comment.
+fn create_access_role(role: &AccessRole) -> Result<Vec<Statement>, GrantsError> {
+    Ok(vec![
+        Statement::new(format!(
+            "CREATE ROLE {} WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;",
+            role.name.quoted()
+        )),
+        comment_stmt(role, None)?,
+    ])
+}
