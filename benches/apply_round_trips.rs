@@ -29,14 +29,13 @@
 //! `pg_testkit`'s docs; the bench fails with the install command when it is missing).
 
 mod common;
+#[path = "common/relay.rs"]
+mod relay;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::thread;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
+
+use relay::DelayRelay;
 
 use criterion::SamplingMode;
 use pg_grants::password::Password;
@@ -54,79 +53,6 @@ const SCHEMA: &str = "bench";
 const TABLES: usize = 50;
 /// One-way delay of the `rtt_1ms` link.
 const ONE_WAY_DELAY: Duration = Duration::from_micros(500);
-
-/// A TCP relay to `upstream` that delivers every chunk `delay` after it was read, in both
-/// directions, and counts the chunks the client sent (each is one request flush).
-struct DelayRelay {
-    addr: SocketAddr,
-    client_chunks: Arc<AtomicUsize>,
-}
-
-impl DelayRelay {
-    fn start(upstream: SocketAddr, delay: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the relay");
-        let addr = listener.local_addr().expect("relay address");
-        let client_chunks = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&client_chunks);
-        thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let Ok(server) = TcpStream::connect(upstream) else {
-                    continue;
-                };
-                let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
-                    continue;
-                };
-                let _ = client.set_nodelay(true);
-                let _ = server.set_nodelay(true);
-                pipe(client, server, delay, Some(Arc::clone(&counter)));
-                pipe(server2, client2, delay, None);
-            }
-        });
-        Self {
-            addr,
-            client_chunks,
-        }
-    }
-
-    fn client_chunks(&self) -> usize {
-        self.client_chunks.load(Ordering::SeqCst)
-    }
-}
-
-/// Copies `from` to `to`, each chunk delivered `delay` after it was read (a fixed-latency link:
-/// chunks in flight overlap, so a large message is not delayed once per chunk).
-fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, count: Option<Arc<AtomicUsize>>) {
-    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
-    thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if let Some(count) = &count {
-                        count.fetch_add(1, Ordering::SeqCst);
-                    }
-                    let chunk = buf.get(..n).unwrap_or_default().to_vec();
-                    if tx.send((Instant::now() + delay, chunk)).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    thread::spawn(move || {
-        for (due, chunk) in rx {
-            let now = Instant::now();
-            if due > now {
-                thread::sleep(due - now);
-            }
-            if to.write_all(&chunk).is_err() {
-                break;
-            }
-        }
-        let _ = to.shutdown(Shutdown::Write);
-    });
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Variant {

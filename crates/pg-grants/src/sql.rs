@@ -203,23 +203,30 @@ pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
                        OR s.dbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                                           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
                   AND NOT EXISTS (
+                        -- The owner's comment is read in a scalar subquery, for that one owner:
+                        -- as a join filter the planner may call shobj_description for every
+                        -- role, for every object (quadratic in managed users on a fresh
+                        -- cluster whose catalogs have no statistics yet).
                         SELECT 1 FROM pg_catalog.pg_shdepend o
-                          JOIN pg_catalog.pg_roles w ON w.oid OPERATOR(pg_catalog.=) o.refobjid
                          WHERE o.dbid OPERATOR(pg_catalog.=) s.dbid
                            AND o.classid OPERATOR(pg_catalog.=) s.classid
                            AND o.objid OPERATOR(pg_catalog.=) s.objid
                            AND o.deptype OPERATOR(pg_catalog.=) 'o'
                            AND o.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-                           AND NOT (w.rolsuper OR w.rolcreaterole OR w.rolcreatedb OR w.rolreplication OR w.rolbypassrls)
-                           AND (pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
+                           AND COALESCE((
+                             SELECT NOT (w.rolsuper OR w.rolcreaterole OR w.rolcreatedb OR w.rolreplication OR w.rolbypassrls)
+                                    AND (pg_catalog.starts_with(d.c, '",
     r#"{"rdspg":1,"request_id":"#,
     "')
-                                OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
+                                         OR pg_catalog.starts_with(d.c, '",
     r#"{"rdspg":2,"creator":"#,
     "')
-                                OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), ''), '",
+                                         OR pg_catalog.starts_with(d.c, '",
     r#"{"rdspg":1,"kind":"holder""#,
-    "')))
+    "'))
+                               FROM pg_catalog.pg_roles w,
+                                    LATERAL (SELECT COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), '') AS c OFFSET 0) d
+                              WHERE w.oid OPERATOR(pg_catalog.=) o.refobjid), false))
               )
   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
 );

@@ -11,7 +11,7 @@ use crate::quote::{Ident, Literal};
 use crate::sql;
 use crate::statement::Statement;
 
-use super::{ApplyReport, Session};
+use super::{Session, lock_stmt};
 
 /// What [`Session::access_role_problems`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,122 @@ pub struct AccessSweep {
     pub unfit: Vec<super::RefusedRole>,
 }
 
+/// An access role as [`Session::plan_all`] found it: its check (`None`: it does not exist yet)
+/// and the plan giving it its grant.
+#[derive(Debug)]
+pub(crate) struct AccessPlanned {
+    pub(crate) role: AccessRole,
+    pub(crate) check: Option<AccessRoleCheck>,
+    pub(crate) plan: Plan,
+}
+
+/// What [`Session::plan_all`] found: the planned role's plan and its access roles'.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub(crate) user: Plan,
+    pub(crate) access: Vec<AccessPlanned>,
+}
+
+impl Planned {
+    /// The first unfit access role's error, if any.
+    fn unfit(&self) -> Option<GrantsError> {
+        self.access.iter().find_map(|a| match &a.check {
+            Some(c) if !c.problems.is_empty() => Some(unfit(&a.role, c.problems.clone())),
+            _ => None,
+        })
+    }
+
+    /// The transaction's statements after `BEGIN` and `role`'s lock (none: nothing to do): the
+    /// locks of the access roles it creates, changes or joins (in name order, after the role's:
+    /// the sweep takes one access role's lock alone, so no two transactions wait on each other
+    /// in a cycle), access roles created or marked in use, their privileges, then the role's.
+    ///
+    /// # Errors
+    /// [`GrantsError::UnsafeServiceRole`] for an unfit access role (before anything is sent).
+    pub(crate) fn statements(&self, role: &Ident) -> Result<Vec<Statement>, GrantsError> {
+        if let Some(e) = self.unfit() {
+            return Err(e);
+        }
+        let mut locks: std::collections::BTreeSet<&Ident> = std::collections::BTreeSet::new();
+        let mut body = Vec::new();
+        for a in &self.access {
+            let before = body.len();
+            match &a.check {
+                None => body.extend(create_access_role(&a.role)?),
+                Some(c) if c.idle_since.is_some() => body.push(comment_stmt(&a.role, None)?),
+                Some(_) => {}
+            }
+            body.extend(a.plan.statements());
+            if body.len() > before {
+                locks.insert(&a.role.name);
+            }
+        }
+        for m in self.user.memberships.iter().filter(|m| m.grant) {
+            locks.insert(&m.access_role.name);
+        }
+        body.extend(self.user.statements());
+        if body.is_empty() {
+            return Ok(body);
+        }
+        let mut out = Vec::with_capacity(locks.len() + body.len());
+        for name in locks.into_iter().filter(|n| *n != role) {
+            out.push(Statement::new(lock_stmt(name)?));
+        }
+        out.extend(body);
+        Ok(out)
+    }
+
+    /// Whether nothing is left to do: every access role exists, fit and in use, and every plan
+    /// is empty.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.user.is_empty()
+            && self.access.iter().all(|a| {
+                a.plan.is_empty()
+                    && a.check
+                        .as_ref()
+                        .is_some_and(|c| c.problems.is_empty() && c.idle_since.is_none())
+            })
+    }
+
+    /// What is left to do, as text.
+    pub(crate) fn describe(&self) -> String {
+        let mut out = String::new();
+        for a in &self.access {
+            match &a.check {
+                None => out.push_str(&format!("access role {} missing\n", a.role.name)),
+                Some(c) if c.idle_since.is_some() => {
+                    out.push_str(&format!("access role {} still idle\n", a.role.name));
+                }
+                Some(_) => {}
+            }
+        }
+        out.push_str(&self.to_plan().to_string());
+        out
+    }
+
+    fn to_plan(&self) -> Plan {
+        let mut plan = self.user.clone();
+        plan.access = self
+            .access
+            .iter()
+            .filter(|a| !a.plan.is_empty())
+            .map(|a| a.plan.clone())
+            .collect();
+        plan
+    }
+
+    /// The role's plan, with the access roles' that change something ([`Plan::access`]).
+    ///
+    /// # Errors
+    /// [`GrantsError::UnsafeServiceRole`] for an unfit access role.
+    pub(crate) fn into_plan(self) -> Result<Plan, GrantsError> {
+        if let Some(e) = self.unfit() {
+            return Err(e);
+        }
+        Ok(self.to_plan())
+    }
+}
+
 impl Session<'_> {
     /// Whether grants on this server go through access roles: PostgreSQL 16 and later, the
     /// first version that can forbid a member to `SET ROLE` (see [`access`](crate::access)).
@@ -83,7 +199,10 @@ impl Session<'_> {
         let action = format!("checking the access role {}", role.name);
         let Some(row) = self
             .client
-            .query_opt(sql::ACCESS_ROLE_CHECK, &[&role.name.as_str()])
+            .query_typed_opt(
+                sql::ACCESS_ROLE_CHECK,
+                &[(&role.name.as_str(), tokio_postgres::types::Type::NAME)],
+            )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?
         else {
@@ -147,100 +266,22 @@ impl Session<'_> {
         }))
     }
 
-    /// Makes the access role of `grant` in this database ready for a new member: creates it
-    /// when missing (under its advisory lock: two replicas create it once), refuses it unless
-    /// it is fit ([`Session::access_role_problems`]), clears its idle mark, and gives it exactly
-    /// the grant's privileges (the plan/apply of [`Session::apply`], which repairs any drift).
-    /// Returns the role and the plan applied to it (empty when it had them).
+    /// The access roles of `grants` in this database, each with its grant, once each.
     ///
     /// # Errors
-    /// [`GrantsError::UnsafeServiceRole`] for an unfit role (nothing changes); as
-    /// [`Session::apply`].
-    pub async fn ensure_access_role(
+    /// As [`Session::access_role_of`].
+    pub(crate) fn access_roles_of(
         &self,
-        grant: &Grant,
-    ) -> Result<(AccessRole, ApplyReport), GrantsError> {
-        let role = self.access_role_of(grant)?;
-        let action = format!("creating the access role {}", role.name);
-        let check = match self.access_role_problems(&role).await? {
-            Some(check) => check,
-            None => {
-                // What the server would refuse (an object missing, an owner the connector may
-                // not act for) fails here, before the role exists.
-                self.plan_with(&role.name, std::slice::from_ref(grant), None, true)
-                    .await?;
-                let stmts = create_access_role(&role)?;
-                match self.run_locked(&action, &role.name, &stmts).await {
-                    Ok(_) => {}
-                    // Another replica created it between the check and the lock.
-                    Err(e) if e.sqlstate() == Some("42710") => {}
-                    Err(e) => return Err(e),
-                }
-                self.access_role_problems(&role).await?.ok_or_else(|| {
-                    GrantsError::RoleNotFound {
-                        role: role.name.to_string(),
-                    }
-                })?
-            }
-        };
-        if !check.problems.is_empty() {
-            return Err(unfit(&role, check.problems));
-        }
-        if check.idle_since.is_some() {
-            let stmt = comment_stmt(&role, None)?;
-            self.run_locked(
-                &format!("marking the access role {} in use", role.name),
-                &role.name,
-                &[stmt],
-            )
-            .await?;
-        }
-        let report = self
-            .apply_plan(&role.name, std::slice::from_ref(grant), None, true)
-            .await?;
-        Ok((role, report))
-    }
-
-    /// Gives `user` `grants` in this database through access roles (16+): each grant's access
-    /// role made ready ([`Session::ensure_access_role`]), then one transaction that takes the
-    /// user's direct privileges to none and its memberships in this database's access roles to
-    /// exactly those.
-    pub(crate) async fn apply_through_access_roles(
-        &self,
-        user: &Ident,
         grants: &[Grant],
-        defaults: bool,
-    ) -> Result<ApplyReport, GrantsError> {
-        // With several grants, each access role's plan is checked first (it plans for a role
-        // that may not exist yet): a grant the server would refuse (an object missing, an
-        // owner the connector may not act for, an unfit access role) fails before any access
-        // role changes.
-        if grants.len() > 1 {
-            for grant in grants {
-                let role = self.access_role_of(grant)?;
-                if let Some(check) = self.access_role_problems(&role).await?
-                    && !check.problems.is_empty()
-                {
-                    return Err(unfit(&role, check.problems));
-                }
-                self.plan_with(&role.name, std::slice::from_ref(grant), None, true)
-                    .await?;
-            }
-        }
-        let mut access: Vec<AccessRole> = Vec::new();
-        let mut plans: Vec<Plan> = Vec::new();
+    ) -> Result<Vec<(AccessRole, Grant)>, GrantsError> {
+        let mut out: Vec<(AccessRole, Grant)> = Vec::new();
         for grant in grants {
-            let (role, report) = self.ensure_access_role(grant).await?;
-            if !access.contains(&role) {
-                access.push(role);
-            }
-            if !report.plan.is_empty() {
-                plans.push(report.plan);
+            let role = self.access_role_of(grant)?;
+            if !out.iter().any(|(r, _)| r.name == role.name) {
+                out.push((role, grant.clone()));
             }
         }
-        let mut report = self.apply_plan(user, &[], Some(&access), defaults).await?;
-        report.plan.access = plans;
-        Ok(report)
+        Ok(out)
     }
 
     /// Every access role of the server (any database), with its idle mark and member count.

@@ -7,9 +7,10 @@ use crate::plan::{self, Inspection, Plan};
 use crate::privilege::Grant;
 use crate::quote::Ident;
 
-use crate::statement::Statement;
+use tokio_postgres::types::Type;
 
-use super::{ApplyReport, Session, lock_stmt};
+use super::access::{AccessPlanned, Planned};
+use super::{ApplyReport, Session};
 
 impl Session<'_> {
     // ----- privileges -----
@@ -33,16 +34,18 @@ impl Session<'_> {
         grants: &[Grant],
     ) -> Result<Inspection, GrantsError> {
         let p = plan::scope_params(grants);
+        // Typed parameters: parse, bind and execute go in one round trip (no separate prepare),
+        // and several inspections issued at once share it (see `Session::plan_all`).
         let rows = self
             .client
-            .query(
+            .query_typed(
                 &plan::inspect_sql(),
                 &[
-                    &role.as_str(),
-                    &p.whole_db,
-                    &p.schemas,
-                    &p.table_schemas,
-                    &p.table_names,
+                    (&role.as_str(), Type::NAME),
+                    (&p.whole_db, Type::BOOL),
+                    (&p.schemas, Type::NAME_ARRAY),
+                    (&p.table_schemas, Type::NAME_ARRAY),
+                    (&p.table_names, Type::TEXT_ARRAY),
                 ],
             )
             .await
@@ -58,26 +61,13 @@ impl Session<'_> {
     /// # Errors
     /// As [`Session::inspect`] and [`plan::plan`].
     pub async fn plan(&self, role: &Ident, grants: &[Grant]) -> Result<Plan, GrantsError> {
-        if self.uses_access_roles() {
-            let mut access = Vec::new();
-            let mut plans = Vec::new();
-            for grant in grants {
-                let a = self.access_role_of(grant)?;
-                // The role may not exist yet: then this is everything it would be given.
-                let p = self
-                    .plan_with(&a.name, std::slice::from_ref(grant), None, true)
-                    .await?;
-                if !p.is_empty() {
-                    plans.push(p);
-                }
-                access.push(a);
-            }
-            let mut plan = self.plan_with(role, &[], Some(&access), true).await?;
-            plan.access = plans;
-            Ok(plan)
+        let planned = if self.uses_access_roles() {
+            let access = self.access_roles_of(grants)?;
+            self.plan_all(role, &[], &access, true, true).await?
         } else {
-            self.plan_with(role, grants, None, true).await
-        }
+            self.plan_all(role, grants, &[], false, true).await?
+        };
+        planned.into_plan()
     }
 
     /// As [`Session::plan`] with direct `grants`; with `memberships`, also the changes taking
@@ -134,64 +124,112 @@ impl Session<'_> {
         defaults: bool,
     ) -> Result<ApplyReport, GrantsError> {
         if self.uses_access_roles() {
-            self.apply_through_access_roles(role, grants, defaults)
-                .await
+            let access = self.access_roles_of(grants)?;
+            self.apply_plan(role, &[], &access, true, defaults).await
         } else {
-            self.apply_plan(role, grants, None, defaults).await
+            self.apply_plan(role, grants, &[], false, defaults).await
         }
     }
 
-    /// Applies the plan of [`Session::plan_with`]: direct `grants`, and with `memberships`
-    /// exactly those access roles. A transaction granting memberships also takes each access
-    /// role's advisory lock, which the sweep takes to drop an access role without members.
+    /// Plans `role` (direct `grants`; with `memberships`, exactly the access roles of `access`)
+    /// and each access role of `access` (its check and its one grant), all issued at once, so
+    /// that they share one round trip.
+    pub(crate) async fn plan_all(
+        &self,
+        role: &Ident,
+        grants: &[Grant],
+        access: &[(AccessRole, Grant)],
+        memberships: bool,
+        defaults: bool,
+    ) -> Result<Planned, GrantsError> {
+        let roles: Vec<AccessRole> = access.iter().map(|(r, _)| r.clone()).collect();
+        let wanted = memberships.then_some(roles.as_slice());
+        let each = access.iter().map(|(r, g)| async move {
+            let (check, plan) = futures_util::future::try_join(
+                self.access_role_problems(r),
+                self.plan_with(&r.name, std::slice::from_ref(g), None, true),
+            )
+            .await?;
+            Ok::<_, GrantsError>(AccessPlanned {
+                role: r.clone(),
+                check,
+                plan,
+            })
+        });
+        let (user, access) = futures_util::future::try_join(
+            self.plan_with(role, grants, wanted, defaults),
+            futures_util::future::try_join_all(each),
+        )
+        .await?;
+        Ok(Planned { user, access })
+    }
+
+    /// Applies what [`Session::plan_all`] plans, in at most three round trips: the plans (one,
+    /// and all when nothing is to change); one transaction sent as one batch (`BEGIN`, the
+    /// advisory locks of `role` and of each access role it creates, changes or joins, access
+    /// roles created or marked in use, their privileges, then `role`'s changes) with the plans
+    /// made again inside it, which must now be empty (a second); `COMMIT` (a third), or
+    /// `ROLLBACK` when they are not. A failure anywhere leaves everything as it was.
     pub(crate) async fn apply_plan(
         &self,
         role: &Ident,
         grants: &[Grant],
-        memberships: Option<&[AccessRole]>,
+        access: &[(AccessRole, Grant)],
+        memberships: bool,
         defaults: bool,
     ) -> Result<ApplyReport, GrantsError> {
         let action = format!("granting to {role} in database {}", self.database);
         let action = action.as_str();
-        self.with_retries(action, |attempt| async move {
-            let plan = self.plan_with(role, grants, memberships, defaults).await?;
-            if plan.is_empty() {
-                return Ok(ApplyReport {
-                    plan,
-                    attempts: attempt - 1,
-                });
-            }
-            let mut stmts = Vec::new();
-            for m in plan.memberships.iter().filter(|m| m.grant) {
-                stmts.push(Statement::new(lock_stmt(&m.access_role.name)?));
-            }
-            stmts.extend(plan.statements());
-            self.begin_with(action, role, &stmts).await?;
-            // Inside the transaction: the plan must now be empty.
-            let after = match self.plan_with(role, grants, memberships, defaults).await {
-                Ok(p) => p,
-                Err(e) => {
+        let once = || {
+            self.with_retries(action, |attempt| async move {
+                let planned = self
+                    .plan_all(role, grants, access, memberships, defaults)
+                    .await?;
+                let stmts = planned.statements(role)?;
+                if stmts.is_empty() {
+                    return Ok(ApplyReport {
+                        plan: planned.into_plan()?,
+                        attempts: attempt - 1,
+                    });
+                }
+                // The checks go with the batch: the server runs them after it, in the
+                // transaction, in the order sent (the batch's future sends on its first poll).
+                let (sent, after) = futures_util::future::join(
+                    self.begin_with(action, role, &stmts),
+                    self.plan_all(role, grants, access, memberships, defaults),
+                )
+                .await;
+                sent?;
+                let after = match after {
+                    Ok(after) => after,
+                    Err(e) => {
+                        self.rollback().await;
+                        return Err(e.into());
+                    }
+                };
+                if !after.is_settled() {
                     self.rollback().await;
-                    return Err(e.into());
+                    return Err(GrantsError::NothingHappened {
+                        action: action.to_owned(),
+                        message: format!(
+                            "after the plan the catalogs still differ by: {}",
+                            after.describe().trim_end()
+                        ),
+                    }
+                    .into());
                 }
-            };
-            if !after.is_empty() {
-                self.rollback().await;
-                return Err(GrantsError::NothingHappened {
-                    action: action.to_owned(),
-                    message: format!(
-                        "after the plan the catalogs still differ by: {}",
-                        after.to_string().trim_end()
-                    ),
-                }
-                .into());
-            }
-            self.commit(action).await?;
-            Ok(ApplyReport {
-                plan,
-                attempts: attempt,
+                self.commit(action).await?;
+                Ok(ApplyReport {
+                    plan: planned.into_plan()?,
+                    attempts: attempt,
+                })
             })
-        })
-        .await
+        };
+        match once().await {
+            // Another replica created an access role between the plans and the batch (which
+            // then waited for its lock): plan again, now that it exists.
+            Err(e) if e.sqlstate() == Some("42710") && !access.is_empty() => once().await,
+            other => other,
+        }
     }
 }
