@@ -26,7 +26,9 @@
 //!   example built with the same profile (`cargo build --release --example rdspg`, or
 //!   `RDSPG_BIN=path`).
 //!
-//! Without `--bench` (`cargo test --benches`) every part runs once at a tiny size.
+//! Without `--bench` (`cargo test --benches`) every part runs once at a tiny size. With
+//! `RDSPG_BENCH_LOG_MS=N`, the sweep part's server logs the statements slower than N ms and the
+//! bench prints them, grouped, after the grants and after the sweep (diagnosis).
 //!
 //! Run: `cargo build --release --example rdspg && cargo bench --bench fleet_scale` (about
 //! 25 minutes on 2 cores, half of it building the 200,000 tables).
@@ -338,7 +340,13 @@ fn sweep_part(rt: &Runtime) {
     let users = env_usize("RDSPG_BENCH_USERS", 1_000, 5);
     println!("\n== sweep: {users} expired users on one instance ==");
     println!("load at start: {}", uptime());
-    let cluster = TestCluster::builder()
+    let slow_ms = std::env::var("RDSPG_BENCH_LOG_MS").ok();
+    let mut builder = TestCluster::builder();
+    if let Some(slow) = &slow_ms {
+        // Diagnosis: the server logs every statement slower than this.
+        builder = builder.config_line(format!("log_min_duration_statement = {slow}"));
+    }
+    let cluster = builder
         .start()
         .unwrap_or_else(|e| panic!("starting PostgreSQL 15 for the bench: {e}"));
     // The owner fix `rdspg check` prints for schema sales (owned by the master).
@@ -390,12 +398,19 @@ fn sweep_part(rt: &Runtime) {
         spread(&grant_times)
     );
     println!("       {grant_cpu}");
-    let quarter = users.div_ceil(4);
+    // Does a grant slow down as users accumulate? The median of each tenth, in order.
+    let tenth = users.div_ceil(10);
+    let medians: Vec<String> = grant_times
+        .chunks(tenth)
+        .map(|c| ms(quantile(&mut c.to_vec(), 0.5)))
+        .collect();
     println!(
-        "       per grant, first quarter {} / last quarter {} (does a grant slow down as users accumulate?)",
-        spread(&grant_times[..quarter]),
-        spread(&grant_times[users - quarter..])
+        "       per grant, median of each tenth of the users in order: {}",
+        medians.join(", ")
     );
+    if slow_ms.is_some() {
+        print_slow_statements(&cluster, "grants");
+    }
 
     // Two hours on, every grant has ended: one sweep.
     clock.advance(Duration::from_secs(2 * 3600));
@@ -446,7 +461,49 @@ fn sweep_part(rt: &Runtime) {
         ms(before_first)
     );
     println!("       {sweep_cpu}");
+    if slow_ms.is_some() {
+        print_slow_statements(&cluster, "the sweep");
+    }
     println!("load at end: {}", uptime());
+}
+
+/// The statements the server logged as slow since the last call (`RDSPG_BENCH_LOG_MS`),
+/// grouped by their first 100 characters: count, total and largest time, most total first.
+fn print_slow_statements(cluster: &TestCluster, during: &str) {
+    static SEEN: Mutex<usize> = Mutex::new(0);
+    let log = cluster.server_log().unwrap_or_default();
+    let mut seen = SEEN.lock().expect("seen");
+    let new = log.get(*seen..).unwrap_or_default().to_owned();
+    *seen = log.len();
+    let mut by_statement: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
+    for line in new.lines() {
+        let Some((_, rest)) = line.split_once("duration: ") else {
+            continue;
+        };
+        let Some((ms, statement)) = rest.split_once(" ms") else {
+            continue;
+        };
+        let Ok(ms) = ms.trim().parse::<f64>() else {
+            continue;
+        };
+        // `statement: SQL`, or `execute s12: SQL` (the prepared statement's name varies).
+        let statement = statement.trim_start_matches([' ', ':']);
+        let statement = match statement.split_once(": ") {
+            Some((kind, sql)) if kind.starts_with("execute") || kind == "statement" => sql,
+            _ => statement,
+        };
+        let statement: String = statement.chars().take(100).collect();
+        let entry = by_statement.entry(statement).or_default();
+        entry.0 += 1;
+        entry.1 += ms;
+        entry.2 = entry.2.max(ms);
+    }
+    let mut rows: Vec<_> = by_statement.into_iter().collect();
+    rows.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+    println!("       slow statements during {during} (count, total, largest):");
+    for (statement, (count, total, largest)) in rows.iter().take(12) {
+        println!("         {count:>5} {total:>9.0} ms {largest:>7.0} ms  {statement}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
