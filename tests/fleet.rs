@@ -73,11 +73,21 @@ fn request(manager: &AccessManager, user: &str, level: AccessLevel) -> AccessReq
     .expect("request")
 }
 
-/// Records the instances a fleet operation reports, in the order they finish.
+/// Records the instances a fleet operation reports, in the order they finish, and those it
+/// started, in the order they start.
 #[derive(Debug, Default)]
-struct Seen(std::sync::Mutex<Vec<(String, bool)>>);
+struct Seen(
+    std::sync::Mutex<Vec<(String, bool)>>,
+    std::sync::Mutex<Vec<String>>,
+);
 
 impl rds_pg_access::FleetObserver for Seen {
+    fn instance_started(&self, instance: &rds_pg_access::integration_model::InstanceId) {
+        if let Ok(mut started) = self.1.lock() {
+            started.push(instance.to_string());
+        }
+    }
+
     fn instance_finished(
         &self,
         instance: &rds_pg_access::integration_model::InstanceId,
@@ -147,6 +157,7 @@ async fn discover_check_grant_sweep_across_two_instances() {
         "sync reported both instances"
     );
     seen.0.lock().expect("seen").clear();
+    seen.1.lock().expect("started").clear();
     let items = items.into_inner().expect("items");
     for instance in ["orders-a", "orders-b"] {
         assert!(
@@ -176,6 +187,10 @@ async fn discover_check_grant_sweep_across_two_instances() {
         reported,
         [("orders-a".to_owned(), true), ("orders-b".to_owned(), true)]
     );
+    // And each was reported as it started, once.
+    let mut started = seen.1.lock().expect("started").clone();
+    started.sort();
+    assert_eq!(started, ["orders-a", "orders-b"]);
     let password = granted.password.expect("password auth gives a password");
     use rds_pg_access::pg_auth::ExposeSecret;
     let alice = pg_testkit::Credentials {

@@ -67,6 +67,9 @@ impl AccessManager {
         let mut done = stream::iter(jobs)
             .map(|(target, resources)| async move {
                 let name = target.name.clone();
+                if let Some(observer) = observer {
+                    observer.instance_started(&name);
+                }
                 let outcome = match tokio::time::timeout(timeout, work(target, resources)).await {
                     Ok(outcome) => outcome,
                     Err(_) => Err(AccessError::Timeout {

@@ -37,10 +37,17 @@ impl<T> FleetReport<T> {
     }
 }
 
-/// Hears about each instance of a fleet operation as soon as it finishes (see
+/// Hears about each instance of a fleet operation as soon as it starts and finishes (see
 /// [`AccessManager::with_observer`](crate::AccessManager::with_observer)). Called from the
 /// operation's task: keep it quick (print, count, send on a channel).
 pub trait FleetObserver: Send + Sync + std::fmt::Debug {
+    /// The work on `instance` begins (it got one of the fan-out's `concurrency` slots); called
+    /// once before [`FleetObserver::instance_finished`] for each instance worked on, not for
+    /// those reported unusable without any work. Does nothing unless implemented.
+    fn instance_started(&self, instance: &InstanceId) {
+        let _ = instance;
+    }
+
     /// `instance` finished, successfully or with `Err(error)`.
     fn instance_finished(&self, instance: &InstanceId, outcome: Result<(), &AccessError>);
 }
