@@ -184,11 +184,15 @@ pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
               WHERE m.member OPERATOR(pg_catalog.=) r.oid ORDER BY 1),
        ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
                JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+               -- Comments joined, not read one call at a time: the marker is a member of
+               -- every managed user, and this runs at every user's creation.
+               LEFT JOIN pg_catalog.pg_shdescription d ON d.objoid OPERATOR(pg_catalog.=) g.oid
+                     AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
               WHERE m.member OPERATOR(pg_catalog.=) r.oid
                 AND NOT (NOT (g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication OR g.rolbypassrls)
-                         AND (pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(g.oid, 'pg_authid'), ''), '",
+                         AND (pg_catalog.starts_with(COALESCE(d.description, ''), '",
     r#"{"rdspg":1,"request_id":"#,
-    "') OR pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(g.oid, 'pg_authid'), ''), '",
+    "') OR pg_catalog.starts_with(COALESCE(d.description, ''), '",
     r#"{"rdspg":2,"creator":"#,
     "')))
               ORDER BY 1),
@@ -733,11 +737,13 @@ pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(
 
 /// Every access role of the server, by its comment's prefix (`$1`): name, comment, and its
 /// number of members other than the connector.
-pub(crate) const ACCESS_ROLES: &str = "SELECT r.rolname::pg_catalog.text, pg_catalog.shobj_description(r.oid, 'pg_authid'),
+pub(crate) const ACCESS_ROLES: &str = "SELECT r.rolname::pg_catalog.text, d.description,
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m
          WHERE m.roleid OPERATOR(pg_catalog.=) r.oid
            AND m.member OPERATOR(pg_catalog.<>) (SELECT c.oid FROM pg_catalog.pg_roles c
                                                   WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER))
-  FROM pg_catalog.pg_roles r
- WHERE pg_catalog.starts_with(COALESCE(pg_catalog.shobj_description(r.oid, 'pg_authid'), ''), $1)
+  FROM pg_catalog.pg_shdescription d
+  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.objoid
+ WHERE d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+   AND pg_catalog.starts_with(d.description, $1)
  ORDER BY 1";
