@@ -211,6 +211,10 @@ pub struct PrivilegeRow {
     pub object: String,
     /// The privileges held (empty for routines and memberships).
     pub privileges: Vec<String>,
+    /// The access role they are held through (PostgreSQL 16+, see `pg_grants::access`); absent
+    /// for privileges held directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// What [`AccessManager::inspect`](crate::AccessManager::inspect) found the user holds.
@@ -242,6 +246,7 @@ impl InspectDocument {
                 kind,
                 object,
                 privileges,
+                via: None,
             };
             for inspection in inspections {
                 let database = inspection.database.as_str();
@@ -253,6 +258,18 @@ impl InspectDocument {
                         object.object.to_string(),
                         privileges,
                     ));
+                }
+                for held in &inspection.through {
+                    for object in &held.objects {
+                        let mut r = row(
+                            database,
+                            object.object.kind().to_string(),
+                            object.object.to_string(),
+                            object.role_has.iter().map(|p| p.to_string()).collect(),
+                        );
+                        r.via = Some(held.access_role.name.to_string());
+                        rows.push(r);
+                    }
                 }
                 for routine in &inspection.security_definer {
                     rows.push(row(
@@ -408,7 +425,7 @@ impl fmt::Display for InspectDocument {
             writeln!(f, "{} holds no privileges", self.user)?;
         }
         for row in &self.privileges {
-            writeln!(
+            write!(
                 f,
                 "{}/{}  {} {}  {}",
                 row.instance,
@@ -417,6 +434,10 @@ impl fmt::Display for InspectDocument {
                 row.object,
                 row.privileges.join(", ")
             )?;
+            match &row.via {
+                Some(access_role) => writeln!(f, "  (through {access_role})")?,
+                None => writeln!(f)?,
+            }
         }
         Ok(())
     }

@@ -80,6 +80,27 @@ fn members_read_what_the_level_allows_never_act_as_the_access_role_and_lose_it_o
                     "{v}"
                 );
             }
+            // Inspection shows what alice holds, directly or through the access role.
+            let seen = s.inspect(&id("alice"), &[]).await.unwrap();
+            let through: Vec<(String, String, String)> = seen
+                .through
+                .iter()
+                .flat_map(|h| {
+                    h.objects.iter().map(|o| {
+                        (h.access_role.name.to_string(), o.object.to_string(), format!("{:?}", o.role_has))
+                    })
+                })
+                .collect();
+            if v >= 16 {
+                assert!(
+                    through.contains(&(holder.clone(), "sales.orders".to_owned(), "{SELECT}".to_owned())),
+                    "{v}: {through:?}"
+                );
+                assert!(seen.objects.iter().all(|o| o.role_has.is_empty()), "{v}: nothing held directly");
+            } else {
+                assert!(through.is_empty(), "{v}");
+            }
+
             // Idempotent: nothing to do the second time.
             assert!(s.plan(&id("alice"), &ro).await.unwrap().is_empty(), "{v}");
             assert_eq!(s.apply(&id("alice"), &ro).await.unwrap().attempts, 0, "{v}");

@@ -90,6 +90,16 @@ pub struct ObjectState {
     pub owner_in_connector: bool,
 }
 
+/// What a role holds through one access role (see [`Inspection::through`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeldThrough {
+    /// The access role.
+    pub access_role: crate::access::AccessRole,
+    /// The objects on which it holds privileges ([`ObjectState::role_has`]: its privileges).
+    pub objects: Vec<ObjectState>,
+}
+
 /// A default-privilege entry naming the role as grantee (`ALTER DEFAULT PRIVILEGES`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -119,6 +129,10 @@ pub struct Inspection {
     /// The access roles (of any database) among them, with their keys (see
     /// [`access`](crate::access)).
     pub access_memberships: Vec<crate::access::AccessRole>,
+    /// On PostgreSQL 16+, what the role holds in this database through its access roles (their
+    /// privileged objects), one entry per access role of this database it is a member of.
+    /// Filled by [`Session::inspect`](crate::Session::inspect).
+    pub through: Vec<HeldThrough>,
     /// The `SECURITY DEFINER` functions and procedures the role owns in this database: they run
     /// with the role's rights for whoever may call them. Filled by
     /// [`Session::inspect`](crate::Session::inspect); revocation makes them `SECURITY INVOKER`

@@ -33,7 +33,7 @@ pub use crate::sql::inspect_sql;
 use defaults::plan_defaults;
 pub use defaults::{DefaultChange, DefaultObjects};
 pub(crate) use inspection::scope_params;
-pub use inspection::{DefaultAcl, Inspection, ObjectRef, ObjectState};
+pub use inspection::{DefaultAcl, HeldThrough, Inspection, ObjectRef, ObjectState};
 /// One object's change.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]

@@ -16,14 +16,37 @@ impl Session<'_> {
     // ----- privileges -----
 
     /// Reads the role's privileges in this database (one catalog query), covering the objects of
-    /// `grants` and every object the role holds privileges on, and the `SECURITY DEFINER`
-    /// functions and procedures it owns ([`Inspection::security_definer`], a second query).
+    /// `grants` and every object the role holds privileges on, the `SECURITY DEFINER`
+    /// functions and procedures it owns ([`Inspection::security_definer`], a second query) and,
+    /// on 16+, what it holds through each access role of this database ([`Inspection::through`],
+    /// one query each).
     ///
     /// # Errors
     /// [`GrantsError::Database`].
     pub async fn inspect(&self, role: &Ident, grants: &[Grant]) -> Result<Inspection, GrantsError> {
         let mut inspection = self.inspect_privileges(role, grants).await?;
         inspection.security_definer = self.owned_security_definers(role).await?;
+        // On 16+: what it holds through the access roles of this database it is a member of.
+        let here: Vec<crate::access::AccessRole> = inspection
+            .access_memberships
+            .iter()
+            .filter(|a| a.key.database == self.database)
+            .cloned()
+            .collect();
+        for access in here {
+            let grant = access.key.grant()?;
+            let held = self
+                .inspect_privileges(&access.name, std::slice::from_ref(&grant))
+                .await?;
+            inspection.through.push(plan::HeldThrough {
+                access_role: access,
+                objects: held
+                    .objects
+                    .into_iter()
+                    .filter(|o| !o.role_has.is_empty())
+                    .collect(),
+            });
+        }
         Ok(inspection)
     }
 
