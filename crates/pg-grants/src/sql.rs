@@ -379,8 +379,12 @@ SELECT 'default_acl', n.nspname::pg_catalog.text, d.defaclobjtype::pg_catalog.te
    -- The role's own entry in its own defaults is an owner's right, as on its objects.
    AND d.defaclrole OPERATOR(pg_catalog.<>) r.oid
 UNION ALL
+-- One row per grantor (16+); `can_act` says whether the connector granted it.
 SELECT 'membership', NULL, g.rolname::pg_catalog.text, pg_catalog.shobj_description(g.oid, 'pg_authid'), NULL, ARRAY[]::pg_catalog.text[],
-       ARRAY[]::pg_catalog.text[], false, NULL, NULL, ARRAY[]::pg_catalog.text[], false
+       ARRAY[]::pg_catalog.text[],
+       m.grantor OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_roles c
+                                         WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER),
+       NULL, NULL, ARRAY[]::pg_catalog.text[], false
   FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid, r
  WHERE m.member OPERATOR(pg_catalog.=) r.oid"#
     )

@@ -5,13 +5,13 @@ use time::OffsetDateTime;
 
 use crate::access::{ACCESS_ROLE_GRACE, AccessKey, AccessRole};
 use crate::error::{GrantsError, col};
-use crate::plan::Plan;
+use crate::plan::{MembershipChange, Plan};
 use crate::privilege::Grant;
 use crate::quote::{Ident, Literal};
 use crate::sql;
 use crate::statement::Statement;
 
-use super::{ApplyReport, Session};
+use super::{ApplyReport, Attempt, Session, lock_stmt};
 
 /// What [`Session::access_role_problems`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,51 +196,215 @@ impl Session<'_> {
             .await?;
         }
         let report = self
-            .apply_plan(&role.name, std::slice::from_ref(grant), None, true)
+            .apply_plan(&role.name, std::slice::from_ref(grant), true)
             .await?;
         Ok((role, report))
     }
 
-    /// Gives `user` `grants` in this database through access roles (16+): each grant's access
-    /// role made ready ([`Session::ensure_access_role`]), then one transaction that takes the
-    /// user's direct privileges to none and its memberships in this database's access roles to
-    /// exactly those.
+    /// Gives `user` `grants` in this database through access roles (16+), in two steps:
+    ///
+    /// 1. Ending access never waits for granting it: the user's memberships in this database's
+    ///    access roles that `grants` no longer want are revoked first, in their own
+    ///    transaction. Nothing about the wanted grants (an access role somebody spoiled, an
+    ///    object missing, a direct privilege the connector cannot revoke) can keep a grant
+    ///    that ended; a request that fails after this step leaves the user with less than it
+    ///    had, never more (only a list of grants no database could hold,
+    ///    [`GrantsError::InvalidGrant`], is refused before it).
+    /// 2. Everything else in one transaction, under the user's and every access role's lock,
+    ///    after checking first what can be checked without changing anything (each access
+    ///    role fit or absent, each plan possible): missing access roles created, idle marks
+    ///    cleared, each access role given exactly its grant's privileges (repairing drift),
+    ///    the user's direct privileges taken to none and its memberships to exactly those;
+    ///    checked inside the transaction, committed. A failure there changes nothing: no
+    ///    access role is left created or changed by a grant that failed, and an idle mark is
+    ///    never cleared apart from the membership that uses the role (the sweep, under the
+    ///    same lock, drops only a role without members).
     pub(crate) async fn apply_through_access_roles(
         &self,
         user: &Ident,
         grants: &[Grant],
         defaults: bool,
     ) -> Result<ApplyReport, GrantsError> {
-        // With several grants, each access role's plan is checked first (it plans for a role
-        // that may not exist yet): a grant the server would refuse (an object missing, an
-        // owner the connector may not act for, an unfit access role) fails before any access
-        // role changes.
-        if grants.len() > 1 {
-            for grant in grants {
-                let role = self.access_role_of(grant)?;
-                if let Some(check) = self.access_role_problems(&role).await?
-                    && !check.problems.is_empty()
-                {
-                    return Err(unfit(&role, check.problems));
-                }
-                self.plan_with(&role.name, std::slice::from_ref(grant), None, true)
-                    .await?;
-            }
-        }
-        let mut access: Vec<AccessRole> = Vec::new();
-        let mut plans: Vec<Plan> = Vec::new();
+        // A request no database could hold changes nothing.
+        crate::plan::check_grants(grants)?;
+        let mut pairs: Vec<(&Grant, AccessRole)> = Vec::new();
         for grant in grants {
-            let (role, report) = self.ensure_access_role(grant).await?;
-            if !access.contains(&role) {
-                access.push(role);
-            }
-            if !report.plan.is_empty() {
-                plans.push(report.plan);
+            let role = self.access_role_of(grant)?;
+            if !pairs.iter().any(|(_, r)| *r == role) {
+                pairs.push((grant, role));
             }
         }
-        let mut report = self.apply_plan(user, &[], Some(&access), defaults).await?;
-        report.plan.access = plans;
+        let wanted: Vec<AccessRole> = pairs.iter().map(|(_, r)| r.clone()).collect();
+        let (ended, ending_attempts) = self.end_memberships(user, &wanted).await?;
+
+        // What the checks or the server would refuse fails here, before anything changes.
+        let mut idle = false;
+        let mut access_changes = false;
+        for (grant, role) in &pairs {
+            match self.access_role_problems(role).await? {
+                Some(check) if !check.problems.is_empty() => {
+                    return Err(unfit(role, check.problems));
+                }
+                Some(check) => idle |= check.idle_since.is_some(),
+                None => access_changes = true,
+            }
+            // The role may not exist yet: then this is everything it would be given.
+            let p = self
+                .plan_with(&role.name, std::slice::from_ref(*grant), None, true)
+                .await?;
+            access_changes |= !p.is_empty();
+        }
+        let plan = self.plan_with(user, &[], Some(&wanted), defaults).await?;
+        if !idle && !access_changes && plan.is_empty() {
+            let mut plan = plan;
+            plan.memberships.splice(0..0, ended);
+            return Ok(ApplyReport {
+                plan,
+                attempts: ending_attempts,
+            });
+        }
+
+        let action = format!("granting to {user} in database {}", self.database);
+        let action = action.as_str();
+        let (pairs, wanted) = (&pairs, &wanted);
+        let mut report = self
+            .with_retries(action, |attempt| async move {
+                let mut locks = Vec::new();
+                for (_, role) in pairs {
+                    locks.push(Statement::new(lock_stmt(&role.name)?));
+                }
+                self.begin_with(action, user, &locks).await?;
+                let (plan, access) = match self
+                    .grant_in_transaction(user, pairs, wanted, defaults, action)
+                    .await
+                {
+                    Ok(done) => done,
+                    Err(e) => {
+                        self.rollback().await;
+                        return Err(e);
+                    }
+                };
+                self.commit(action).await?;
+                let mut plan = plan;
+                plan.access = access;
+                Ok(ApplyReport {
+                    plan,
+                    attempts: attempt,
+                })
+            })
+            .await?;
+        report.plan.memberships.splice(0..0, ended);
+        report.attempts += ending_attempts;
         Ok(report)
+    }
+
+    /// Revokes, in one transaction, the memberships of `user` in this database's access roles
+    /// (those the connector granted) that are not in `wanted`; returns them and the
+    /// transactions tried (0: none to revoke).
+    async fn end_memberships(
+        &self,
+        user: &Ident,
+        wanted: &[AccessRole],
+    ) -> Result<(Vec<MembershipChange>, u32), GrantsError> {
+        let action = format!(
+            "ending the memberships of {user} in database {}",
+            self.database
+        );
+        let action = action.as_str();
+        self.with_retries(action, |attempt| async move {
+            let inspection = self.inspect_privileges(user, &[]).await?;
+            let gone: Vec<MembershipChange> = crate::plan::plan_memberships(&inspection, wanted)
+                .into_iter()
+                .filter(|m| !m.grant)
+                .collect();
+            if gone.is_empty() {
+                return Ok((gone, attempt - 1));
+            }
+            let stmts: Vec<Statement> = gone.iter().map(|m| m.statement(user)).collect();
+            self.begin_with(action, user, &stmts).await?;
+            self.commit(action).await?;
+            Ok((gone, attempt))
+        })
+        .await
+    }
+
+    /// Step 2 of [`Session::apply_through_access_roles`], inside its open transaction (which
+    /// holds the locks): returns the user's plan and the access roles' plans that changed
+    /// something, after checking that nothing is left to do.
+    async fn grant_in_transaction(
+        &self,
+        user: &Ident,
+        pairs: &[(&Grant, AccessRole)],
+        wanted: &[AccessRole],
+        defaults: bool,
+        action: &str,
+    ) -> Result<(Plan, Vec<Plan>), Attempt> {
+        let mut access = Vec::new();
+        for (grant, role) in pairs {
+            let mut stmts = Vec::new();
+            match self.access_role_problems(role).await? {
+                None => stmts.extend(create_access_role(role)?),
+                Some(check) if !check.problems.is_empty() => {
+                    return Err(unfit(role, check.problems).into());
+                }
+                Some(check) if check.idle_since.is_some() => stmts.push(comment_stmt(role, None)?),
+                Some(_) => {}
+            }
+            self.execute_in_transaction(&stmts).await?;
+            let plan = self
+                .plan_with(&role.name, std::slice::from_ref(*grant), None, true)
+                .await?;
+            if !plan.is_empty() {
+                self.execute_in_transaction(&plan.statements()).await?;
+                access.push(plan);
+            }
+        }
+        let plan = self.plan_with(user, &[], Some(wanted), defaults).await?;
+        self.execute_in_transaction(&plan.statements()).await?;
+
+        // Inside the transaction: every access role fit and in use, nothing left to do.
+        let mut left = Vec::new();
+        for (grant, role) in pairs {
+            let check = self.access_role_problems(role).await?.ok_or_else(|| {
+                GrantsError::RoleNotFound {
+                    role: role.name.to_string(),
+                }
+            })?;
+            if !check.problems.is_empty() {
+                return Err(unfit(role, check.problems).into());
+            }
+            let after = self
+                .plan_with(&role.name, std::slice::from_ref(*grant), None, true)
+                .await?;
+            if !after.is_empty() {
+                left.push(after.to_string());
+            }
+        }
+        let after = self.plan_with(user, &[], Some(wanted), defaults).await?;
+        if !after.is_empty() {
+            left.push(after.to_string());
+        }
+        if !left.is_empty() {
+            return Err(GrantsError::NothingHappened {
+                action: action.to_owned(),
+                message: format!(
+                    "after the plan the catalogs still differ by: {}",
+                    left.concat().trim_end()
+                ),
+            }
+            .into());
+        }
+        Ok((plan, access))
+    }
+
+    /// Runs `stmts` in the open transaction, in one round trip.
+    async fn execute_in_transaction(&self, stmts: &[Statement]) -> Result<(), Attempt> {
+        if stmts.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<&str> = stmts.iter().map(Statement::sql).collect();
+        self.client.batch_execute(&batch.join("\n")).await?;
+        Ok(())
     }
 
     /// Every access role of the server (any database), with its idle mark and member count.

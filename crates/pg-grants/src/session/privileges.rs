@@ -7,9 +7,7 @@ use crate::plan::{self, Inspection, Plan};
 use crate::privilege::Grant;
 use crate::quote::Ident;
 
-use crate::statement::Statement;
-
-use super::{ApplyReport, Session, lock_stmt};
+use super::{ApplyReport, Session};
 
 impl Session<'_> {
     // ----- privileges -----
@@ -27,7 +25,7 @@ impl Session<'_> {
     }
 
     /// [`Session::inspect`] without [`Inspection::security_definer`] (what planning reads).
-    async fn inspect_privileges(
+    pub(super) async fn inspect_privileges(
         &self,
         role: &Ident,
         grants: &[Grant],
@@ -113,7 +111,10 @@ impl Session<'_> {
     /// one transaction sent in one round trip, checks inside it that the catalogs now match, and
     /// commits. Nothing is sent when the plan is empty. Passing fewer grants than before revokes
     /// the rest. On PostgreSQL 16+ the privileges go to the grants' access roles (created when
-    /// missing, see [`access`](crate::access)) and `role` gets memberships in them.
+    /// missing, see [`access`](crate::access)) and `role` gets memberships in them; the
+    /// memberships `grants` no longer want are revoked first, on their own, so that a failure
+    /// giving the others never keeps a grant that ended (such a failure leaves `role` with
+    /// less than it had, never more).
     ///
     /// # Errors
     /// As [`Session::managed_role`] and [`Session::plan`]; [`GrantsError::NothingHappened`] when
@@ -137,38 +138,32 @@ impl Session<'_> {
             self.apply_through_access_roles(role, grants, defaults)
                 .await
         } else {
-            self.apply_plan(role, grants, None, defaults).await
+            self.apply_plan(role, grants, defaults).await
         }
     }
 
-    /// Applies the plan of [`Session::plan_with`]: direct `grants`, and with `memberships`
-    /// exactly those access roles. A transaction granting memberships also takes each access
-    /// role's advisory lock, which the sweep takes to drop an access role without members.
+    /// Applies the plan of [`Session::plan_with`] for direct `grants` (no memberships): plans,
+    /// runs the plan in one transaction, checks inside it that the catalogs now match, commits.
     pub(crate) async fn apply_plan(
         &self,
         role: &Ident,
         grants: &[Grant],
-        memberships: Option<&[AccessRole]>,
         defaults: bool,
     ) -> Result<ApplyReport, GrantsError> {
         let action = format!("granting to {role} in database {}", self.database);
         let action = action.as_str();
         self.with_retries(action, |attempt| async move {
-            let plan = self.plan_with(role, grants, memberships, defaults).await?;
+            let plan = self.plan_with(role, grants, None, defaults).await?;
             if plan.is_empty() {
                 return Ok(ApplyReport {
                     plan,
                     attempts: attempt - 1,
                 });
             }
-            let mut stmts = Vec::new();
-            for m in plan.memberships.iter().filter(|m| m.grant) {
-                stmts.push(Statement::new(lock_stmt(&m.access_role.name)?));
-            }
-            stmts.extend(plan.statements());
+            let stmts = plan.statements();
             self.begin_with(action, role, &stmts).await?;
             // Inside the transaction: the plan must now be empty.
-            let after = match self.plan_with(role, grants, memberships, defaults).await {
+            let after = match self.plan_with(role, grants, None, defaults).await {
                 Ok(p) => p,
                 Err(e) => {
                     self.rollback().await;

@@ -1,0 +1,294 @@
+//! Attacks on access roles (PostgreSQL 16+): a hostile member, a hostile second member, a
+//! hostile `CREATEROLE` tenant, against real servers (17 and 18), with real logins.
+
+mod common;
+
+use common::*;
+use pg_grants::access::ACCESS_ROLE_GRACE;
+use pg_grants::quote::QualifiedName;
+use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session, Settings};
+use pg_testkit::{for_each_version, rds};
+use time::OffsetDateTime;
+
+const VERSIONS: &[u32] = &[17, 18];
+
+fn sales_ro() -> Grant {
+    Grant::new(Scope::Schema(id("sales")), AccessLevel::ReadOnly)
+}
+
+fn inventory_ro() -> Grant {
+    Grant::new(Scope::Schema(id("inventory")), AccessLevel::ReadOnly)
+}
+
+async fn session<'a>(cluster: &pg_testkit::TestCluster, c: &'a Conn) -> Session<'a> {
+    let s = Session::new(&c.client, Settings::default())
+        .await
+        .expect("a session as the connector")
+        .with_notices(c.notices.clone());
+    fix_owners(cluster, &s).await;
+    s
+}
+
+async fn login(
+    cluster: &pg_testkit::TestCluster,
+    user: &str,
+    pw: &str,
+    db: &str,
+) -> tokio_postgres::Client {
+    try_connect(cluster, user, pw, db)
+        .await
+        .unwrap_or_else(|e| panic!("{user} logging in to {db}: {e}"))
+}
+
+async fn reads(client: &tokio_postgres::Client, table: &str) -> Result<(), String> {
+    try_sql(client, &format!("SELECT 1 FROM {table} LIMIT 1")).await
+}
+
+/// `ALTER DEFAULT PRIVILEGES` a login may always run for itself, in a database other than the
+/// access role's: an ACL entry naming the access role elsewhere (pg_shdepend `'a'`), which makes
+/// the role unfit (see `Session::access_role_problems`).
+fn spoil_sql(access_role: &str) -> String {
+    format!("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO \"{access_role}\"")
+}
+
+/// Whether `user` is a member of `role`.
+fn is_member(cluster: &pg_testkit::TestCluster, user: &str, role: &str) -> bool {
+    su(
+        cluster,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_auth_members WHERE member = '{user}'::regrole AND roleid = '{role}'::regrole"
+        ),
+    ) != "0"
+}
+
+/// A hostile member holding two grants spoils the access role of the long one (an ACL entry
+/// naming it in another database, which any login may make with `ALTER DEFAULT PRIVILEGES` for
+/// itself), so that giving it "exactly the remaining grant" fails. Ending the short grant must
+/// still end it: its membership goes, its open session stops reading.
+#[test]
+fn a_member_cannot_keep_an_ended_grant_by_spoiling_the_access_role_of_another() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            s.apply(&id("alice"), &[sales_ro(), inventory_ro()]).await.unwrap();
+            let sales = grantee(&s, "alice", &sales_ro());
+            let inventory = grantee(&s, "alice", &inventory_ro());
+            let alice = login(&cluster, "alice", &pw, rds::APP_DB).await;
+            let elsewhere = login(&cluster, "alice", &pw, rds::OTHER_DB).await;
+            try_sql(&elsewhere, &spoil_sql(&inventory)).await.unwrap();
+            reads(&alice, "sales.orders").await.unwrap();
+
+            // The sales grant ends (the manager applies the remaining grant).
+            let ended = s.apply(&id("alice"), &[inventory_ro()]).await;
+            assert!(!is_member(&cluster, "alice", &sales), "{v}: {ended:?}");
+            let err = reads(&alice, "sales.orders").await.unwrap_err();
+            assert!(err.starts_with("42501"), "{v}: {err}");
+            // The spoiled role is still refused and says why; alice keeps what she had there.
+            assert!(
+                matches!(&ended, Err(GrantsError::UnsafeServiceRole { role, .. }) if *role == inventory),
+                "{v}: {ended:?}"
+            );
+            reads(&alice, "inventory.items").await.unwrap();
+            // And her revocation takes everything.
+            drop((alice, elsewhere));
+            assert!(s.revoke_role(&id("alice"), &connector_for(&cluster)).await.unwrap().dropped, "{v}");
+        });
+    });
+}
+
+/// A member with the admin level owns what it creates in the schema: the admin access role
+/// cannot be given privileges on it (the connector cannot act for a user). Neither that nor a
+/// privilege such a member grants to another user directly may keep a grant from ending.
+#[test]
+fn objects_and_grants_of_an_admin_member_never_keep_a_grant_from_ending() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let sales_admin = Grant::new(Scope::Schema(id("sales")), AccessLevel::Admin);
+            let eve_pw = new_user(&s, "eve", AccessLevel::Admin).await;
+            let alice_pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            s.apply(&id("eve"), &[sales_admin.clone(), inventory_ro()])
+                .await
+                .unwrap();
+            s.apply(&id("alice"), &[sales_ro(), inventory_ro()])
+                .await
+                .unwrap();
+            let eve = login(&cluster, "eve", &eve_pw, rds::APP_DB).await;
+            let alice = login(&cluster, "alice", &alice_pw, rds::APP_DB).await;
+            try_sql(
+                &eve,
+                "CREATE TABLE sales.eve_t (i int); GRANT SELECT ON sales.eve_t TO alice",
+            )
+            .await
+            .unwrap();
+
+            // Eve's inventory grant ends while her admin grant goes on.
+            let ended = s
+                .apply(&id("eve"), std::slice::from_ref(&sales_admin))
+                .await;
+            let err = reads(&eve, "inventory.items").await.unwrap_err();
+            assert!(err.starts_with("42501"), "{v}: {err} ({ended:?})");
+            // Alice's sales grant ends; eve's gift to her is eve's, not the library's.
+            let ended = s.apply(&id("alice"), &[inventory_ro()]).await;
+            let err = reads(&alice, "sales.orders").await.unwrap_err();
+            assert!(err.starts_with("42501"), "{v}: {err} ({ended:?})");
+            reads(&alice, "inventory.items").await.unwrap();
+            drop((eve, alice));
+        });
+    });
+}
+
+/// A tenant with CREATEROLE makes a role carrying an access role's comment and grants it to a
+/// user. The library never takes it for its own: the user's grants and revocation work, and
+/// the library never revokes (or grants) the tenant's role, even when the tenant hands the
+/// connector ADMIN OPTION on it.
+#[test]
+fn a_forged_access_role_granted_to_a_user_is_never_touched_and_blocks_nothing() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let pw = new_user(&s, "bob", AccessLevel::ReadOnly).await;
+            new_user(&s, "carl", AccessLevel::ReadOnly).await;
+            su(&cluster, "postgres", "CREATE ROLE tenant LOGIN CREATEROLE PASSWORD 'tenant-pw-1'");
+            let tenant = login(&cluster, "tenant", "tenant-pw-1", "postgres").await;
+            let forged = s.access_role_of(&sales_ro()).unwrap().key.comment(None).replace("sales", "elsewhere");
+            try_sql(&tenant, &format!(
+                "CREATE ROLE fake NOLOGIN NOINHERIT; COMMENT ON ROLE fake IS '{forged}'; GRANT fake TO bob; \
+                 CREATE ROLE fake2 NOLOGIN NOINHERIT; COMMENT ON ROLE fake2 IS '{forged}'; GRANT fake2 TO carl; \
+                 GRANT fake2 TO apono_connector WITH ADMIN OPTION"
+            ))
+            .await
+            .unwrap();
+
+            s.apply(&id("bob"), &[sales_ro()]).await.unwrap();
+            let bob = login(&cluster, "bob", &pw, rds::APP_DB).await;
+            reads(&bob, "sales.orders").await.unwrap();
+            s.apply(&id("bob"), &[]).await.unwrap();
+            assert!(reads(&bob, "sales.orders").await.is_err(), "{v}");
+            assert!(is_member(&cluster, "bob", "fake"), "{v}");
+            let plan = s.apply(&id("carl"), &[sales_ro()]).await.unwrap().plan.to_string();
+            assert!(!plan.contains("fake2"), "{v}: {plan}");
+            assert!(is_member(&cluster, "carl", "fake2"), "{v}");
+            drop(bob);
+            assert!(s.revoke_role(&id("bob"), &connector_for(&cluster)).await.unwrap().dropped, "{v}");
+        });
+    });
+}
+
+/// A grant of two scopes that the server refuses half-way (here: the user holds a direct
+/// privilege another member gave it, which the connector cannot revoke) changes nothing: no
+/// access role is left created, given privileges, or marked in use.
+#[test]
+fn a_grant_that_fails_changes_nothing() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let sales_admin = Grant::new(Scope::Schema(id("sales")), AccessLevel::Admin);
+            let eve_pw = new_user(&s, "eve", AccessLevel::Admin).await;
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            s.apply(&id("eve"), &[sales_admin]).await.unwrap();
+            let eve = login(&cluster, "eve", &eve_pw, rds::APP_DB).await;
+            try_sql(&eve, "CREATE TABLE sales.eve_t (i int); GRANT SELECT ON sales.eve_t TO alice")
+                .await
+                .unwrap();
+            let roles = || su(&cluster, "postgres", "SELECT string_agg(rolname || ':' || coalesce(shobj_description(oid, 'pg_authid'), ''), ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'rdspg\\_access\\_%'");
+            let acls = || su(&cluster, rds::APP_DB, "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a, pg_roles r WHERE a.grantee = r.oid AND r.rolname LIKE 'rdspg\\_access\\_%'");
+            let before = (roles(), acls(), memberships(&cluster, "alice"));
+            let err = s.apply(&id("alice"), &[inventory_ro(), Grant::new(Scope::Table(QualifiedName::new(id("sales"), id("customers"))), AccessLevel::ReadOnly)]).await.unwrap_err();
+            assert!(matches!(err, GrantsError::OwnerMembershipMissing { .. }), "{v}: {err}");
+            assert_eq!((roles(), acls(), memberships(&cluster, "alice")), before, "{v}");
+            drop(eve);
+        });
+    });
+}
+
+/// A sweep that read an access role as idle past its grace, and a grant of that role, at the
+/// same time (the sweep stalled on another role's lock, the grant on its user's): the grant
+/// succeeds and its user reads, whichever of the two goes first.
+#[test]
+fn a_grant_racing_the_sweep_that_drops_its_access_role_still_works() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let c2 = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s2 = Session::new(&c2.client, Settings::default())
+                .await
+                .unwrap()
+                .with_notices(c2.notices.clone());
+            let holder = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            new_user(&s, "carl", AccessLevel::ReadOnly).await;
+            let bob_pw = new_user(&s, "bob", AccessLevel::ReadOnly).await;
+            // r1 sorts before r2: the sweep marks r1 idle (under r1's lock), then drops r2.
+            let mut pair = [sales_ro(), inventory_ro()];
+            pair.sort_by_key(|g| grantee(&s, "x", g));
+            let (g1, g2) = (pair[0].clone(), pair[1].clone());
+            let r1 = grantee(&s, "x", &g1);
+            s.apply(&id("alice"), &pair).await.unwrap();
+            s.apply(&id("alice"), &[]).await.unwrap();
+            let t0 = OffsetDateTime::now_utc();
+            s.sweep_access_roles(t0).await.unwrap();
+            // r1 used and left again: no member, no mark; r2 idle since t0.
+            s.apply(&id("carl"), std::slice::from_ref(&g1))
+                .await
+                .unwrap();
+            s.apply(&id("carl"), &[]).await.unwrap();
+
+            let lock = |key: String| {
+                format!("SELECT pg_advisory_lock(hashtextextended('rdspg:{key}', 0))")
+            };
+            let unlock = |key: String| {
+                format!("SELECT pg_advisory_unlock(hashtextextended('rdspg:{key}', 0))")
+            };
+            holder
+                .client
+                .batch_execute(&lock(r1.clone()))
+                .await
+                .unwrap();
+            holder
+                .client
+                .batch_execute(&lock("bob".to_owned()))
+                .await
+                .unwrap();
+            let sweep = s.sweep_access_roles(t0 + ACCESS_ROLE_GRACE);
+            let bob_id = id("bob");
+            let grant = s2.apply(&bob_id, std::slice::from_ref(&g2));
+            let release = async {
+                tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+                holder
+                    .client
+                    .batch_execute(&unlock(r1.clone()))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+                holder
+                    .client
+                    .batch_execute(&unlock("bob".to_owned()))
+                    .await
+                    .unwrap();
+            };
+            let (swept, granted, ()) = tokio::join!(sweep, grant, release);
+            swept.unwrap();
+            granted.unwrap_or_else(|e| panic!("{v}: the grant lost the race: {e}"));
+            let bob = login(&cluster, "bob", &bob_pw, rds::APP_DB).await;
+            let table = if g2 == sales_ro() {
+                "sales.orders"
+            } else {
+                "inventory.items"
+            };
+            reads(&bob, table).await.unwrap();
+        });
+    });
+}
