@@ -183,6 +183,58 @@ fn a_forged_access_role_granted_to_a_user_is_never_touched_and_blocks_nothing() 
     });
 }
 
+/// What a member (or anyone) can hang on an access role in another database, or grant it on
+/// its own objects in this one, may keep the role from being dropped: the sweep says so and
+/// goes on with every other access role.
+#[test]
+fn the_sweep_goes_on_past_an_access_role_it_cannot_drop() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let grants = [
+                sales_ro(),
+                inventory_ro(),
+                Grant::new(Scope::Database, AccessLevel::ReadOnly),
+                Grant::new(Scope::Schema(id("sales")), AccessLevel::ReadWrite),
+            ];
+            let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            s.apply(&id("alice"), &grants).await.unwrap();
+            let roles: Vec<String> = grants.iter().map(|g| grantee(&s, "alice", g)).collect();
+            let elsewhere = login(&cluster, "alice", &pw, rds::OTHER_DB).await;
+            // Defaults for (not to) an access role, and a policy naming one, in another
+            // database: neither makes the role unfit, both keep DROP ROLE from working.
+            try_sql(&elsewhere, &format!(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE \"{}\" GRANT SELECT ON TABLES TO PUBLIC; \
+                 CREATE TEMP TABLE t (i int); CREATE POLICY p ON t TO \"{}\" USING (true)",
+                roles[0], roles[1]
+            ))
+            .await
+            .unwrap();
+            // A tenant's own table in this database, granted to an access role.
+            as_master(&cluster, rds::APP_DB, "CREATE ROLE tenant LOGIN CREATEROLE; GRANT CREATE ON DATABASE appdb TO tenant");
+            su(&cluster, rds::APP_DB, &format!(
+                "SET ROLE tenant; CREATE SCHEMA tenant_s; CREATE TABLE tenant_s.t (i int); GRANT SELECT ON tenant_s.t TO \"{}\"",
+                roles[2]
+            ));
+            s.apply(&id("alice"), &[]).await.unwrap();
+
+            let now = OffsetDateTime::now_utc();
+            let marked = s.sweep_access_roles(now).await.unwrap();
+            assert_eq!(marked.marked_idle.len(), 4, "{v}: {marked:?}");
+            let swept = s.sweep_access_roles(now + ACCESS_ROLE_GRACE).await;
+            let swept = swept.unwrap_or_else(|e| panic!("{v}: one role stopped the sweep: {e}"));
+            // The fourth role went; each of the others is named with its reason.
+            assert_eq!(swept.dropped.iter().map(|r| r.to_string()).collect::<Vec<_>>(), [roles[3].clone()], "{v}: {swept:?}");
+            for role in &roles[..3] {
+                assert!(swept.blocked.iter().any(|b| b.name == *role), "{v}: {role}: {swept:?}");
+            }
+            drop(elsewhere);
+        });
+    });
+}
+
 /// A grant of two scopes that the server refuses half-way (here: the user holds a direct
 /// privilege another member gave it, which the connector cannot revoke) changes nothing: no
 /// access role is left created, given privileges, or marked in use.

@@ -51,6 +51,10 @@ pub struct AccessSweep {
     /// Roles with an access role's comment that are not what the library makes (see
     /// [`Session::access_role_problems`]): never altered, never dropped.
     pub unfit: Vec<super::RefusedRole>,
+    /// Access roles the server refused to change (to drop, mostly: default privileges for
+    /// the role or a policy naming it in another database, a privilege somebody else granted
+    /// it), with the server's reason: left as they are, the sweep went on.
+    pub blocked: Vec<super::RefusedRole>,
 }
 
 impl Session<'_> {
@@ -444,10 +448,11 @@ impl Session<'_> {
     /// [`ACCESS_ROLE_GRACE`] before `now`, each under its advisory lock (which every grant of a
     /// membership takes), re-checked under it. Dropping revokes the role's privileges and
     /// default privileges and drops it, in one transaction; an unfit role is left alone and
-    /// named ([`AccessSweep::unfit`]).
+    /// named ([`AccessSweep::unfit`]), and so is one the server refuses to change or drop
+    /// ([`AccessSweep::blocked`]): neither stops the sweep.
     ///
     /// # Errors
-    /// [`GrantsError::Database`].
+    /// [`GrantsError::Database`] when listing the roles fails, or the server does not answer.
     pub async fn sweep_access_roles(
         &self,
         now: OffsetDateTime,
@@ -460,56 +465,85 @@ impl Session<'_> {
             if state.role.key.database != self.database {
                 continue;
             }
-            let role = &state.role;
-            // Never alter a role the library did not make as it makes them; report it.
-            match self.access_role_problems(role).await? {
-                Some(check) if check.problems.is_empty() => {}
-                Some(check) => {
-                    out.unfit.push(super::RefusedRole {
-                        name: role.name.to_string(),
-                        reason: check.problems.join("; "),
-                    });
-                    continue;
+            // One role the server refuses to change (something else depends on it: default
+            // privileges for it or a policy naming it in another database, a privilege a
+            // tenant granted it) is named, never the end of the sweep: the others still age
+            // and go. A failure without a server answer (the connection) still ends it.
+            if let Err(e) = self.sweep_access_role(&state, now, &mut out).await {
+                if e.sqlstate().is_none() {
+                    return Err(e);
                 }
-                None => continue,
-            }
-            match (state.members, state.idle_since) {
-                (0, None) => {
-                    self.run_locked(
-                        &format!("marking the access role {} idle", role.name),
-                        &role.name,
-                        &[comment_stmt(role, Some(now))?],
-                    )
-                    .await?;
-                    out.marked_idle.push(role.name.clone());
-                }
-                (0, Some(since)) if since + ACCESS_ROLE_GRACE <= now => {
-                    match self.drop_access_role(role).await {
-                        Ok(true) => out.dropped.push(role.name.clone()),
-                        Ok(false) => {}
-                        Err(GrantsError::UnsafeServiceRole { problems, .. }) => {
-                            out.unfit.push(super::RefusedRole {
-                                name: role.name.to_string(),
-                                reason: problems.join("; "),
-                            });
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                (0, Some(_)) => {}
-                (_, Some(_)) => {
-                    self.run_locked(
-                        &format!("marking the access role {} in use", role.name),
-                        &role.name,
-                        &[comment_stmt(role, None)?],
-                    )
-                    .await?;
-                    out.in_use_again.push(role.name.clone());
-                }
-                (_, None) => {}
+                let reason = match &e {
+                    GrantsError::Database { message, .. } => format!("{e}: {message}"),
+                    other => other.to_string(),
+                };
+                tracing::warn!(database = %self.database, role = %state.role.name, %reason,
+                    "access role left as it is");
+                out.blocked.push(super::RefusedRole {
+                    name: state.role.name.to_string(),
+                    reason,
+                });
             }
         }
         Ok(out)
+    }
+
+    /// One access role of [`Session::sweep_access_roles`].
+    async fn sweep_access_role(
+        &self,
+        state: &AccessRoleState,
+        now: OffsetDateTime,
+        out: &mut AccessSweep,
+    ) -> Result<(), GrantsError> {
+        let role = &state.role;
+        // Never alter a role the library did not make as it makes them; report it.
+        match self.access_role_problems(role).await? {
+            Some(check) if check.problems.is_empty() => {}
+            Some(check) => {
+                out.unfit.push(super::RefusedRole {
+                    name: role.name.to_string(),
+                    reason: check.problems.join("; "),
+                });
+                return Ok(());
+            }
+            None => return Ok(()),
+        }
+        match (state.members, state.idle_since) {
+            (0, None) => {
+                self.run_locked(
+                    &format!("marking the access role {} idle", role.name),
+                    &role.name,
+                    &[comment_stmt(role, Some(now))?],
+                )
+                .await?;
+                out.marked_idle.push(role.name.clone());
+            }
+            (0, Some(since)) if since + ACCESS_ROLE_GRACE <= now => {
+                match self.drop_access_role(role).await {
+                    Ok(true) => out.dropped.push(role.name.clone()),
+                    Ok(false) => {}
+                    Err(GrantsError::UnsafeServiceRole { problems, .. }) => {
+                        out.unfit.push(super::RefusedRole {
+                            name: role.name.to_string(),
+                            reason: problems.join("; "),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            (0, Some(_)) => {}
+            (_, Some(_)) => {
+                self.run_locked(
+                    &format!("marking the access role {} in use", role.name),
+                    &role.name,
+                    &[comment_stmt(role, None)?],
+                )
+                .await?;
+                out.in_use_again.push(role.name.clone());
+            }
+            (_, None) => {}
+        }
+        Ok(())
     }
 
     /// Drops the idle access role `role` of this database: under its lock, re-checked to be fit
