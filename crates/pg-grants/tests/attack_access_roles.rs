@@ -100,9 +100,11 @@ fn a_member_cannot_keep_an_ended_grant_by_spoiling_the_access_role_of_another() 
     });
 }
 
-/// A member with the admin level owns what it creates in the schema: the admin access role
-/// cannot be given privileges on it (the connector cannot act for a user). Neither that nor a
-/// privilege such a member grants to another user directly may keep a grant from ending.
+/// A member with the admin level owns what it creates in the schema, which the connector can
+/// neither grant nor revoke on (it does not act for users): the admin access role's next plan
+/// fails (OwnerMembershipMissing), and so does the sweep's repair of it (logged, not stopping
+/// the sweep). Neither that nor a privilege such a member grants another user directly (which
+/// the connector cannot revoke either) may keep a grant from ending.
 #[test]
 fn objects_and_grants_of_an_admin_member_never_keep_a_grant_from_ending() {
     for_each_version(VERSIONS, |v| {
@@ -132,13 +134,31 @@ fn objects_and_grants_of_an_admin_member_never_keep_a_grant_from_ending() {
             let ended = s
                 .apply(&id("eve"), std::slice::from_ref(&sales_admin))
                 .await;
+            assert!(
+                matches!(ended, Err(GrantsError::OwnerMembershipMissing { .. })),
+                "{v}: {ended:?}"
+            );
             let err = reads(&eve, "inventory.items").await.unwrap_err();
-            assert!(err.starts_with("42501"), "{v}: {err} ({ended:?})");
+            assert!(err.starts_with("42501"), "{v}: {err}");
+            reads(&eve, "sales.orders").await.unwrap();
             // Alice's sales grant ends; eve's gift to her is eve's, not the library's.
             let ended = s.apply(&id("alice"), &[inventory_ro()]).await;
+            assert!(
+                matches!(ended, Err(GrantsError::OwnerMembershipMissing { .. })),
+                "{v}: {ended:?}"
+            );
             let err = reads(&alice, "sales.orders").await.unwrap_err();
-            assert!(err.starts_with("42501"), "{v}: {err} ({ended:?})");
+            assert!(err.starts_with("42501"), "{v}: {err}");
             reads(&alice, "inventory.items").await.unwrap();
+            // The sweep cannot repair the admin role, and goes on.
+            let swept = s
+                .sweep_access_roles(OffsetDateTime::now_utc())
+                .await
+                .unwrap();
+            assert!(
+                swept.blocked.is_empty() && swept.repaired.is_empty(),
+                "{v}: {swept:?}"
+            );
             drop((eve, alice));
         });
     });
@@ -341,6 +361,69 @@ fn a_grant_racing_the_sweep_that_drops_its_access_role_still_works() {
                 "inventory.items"
             };
             reads(&bob, table).await.unwrap();
+        });
+    });
+}
+
+/// A member drops what is "owned" by its access role: `DROP OWNED BY` needs only the privileges
+/// of the role (INHERIT), and removes the default privileges its owner set for it (table
+/// privileges stay: their grantor is the owner). The second member stops getting new tables
+/// until the sweep, which repairs every access role in use.
+#[test]
+fn drift_a_member_makes_is_repaired_by_the_sweep() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let follow = Grant::new(Scope::Schema(id("inventory")), AccessLevel::ReadOnly)
+                .follow_new_tables(true);
+            let alice_pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            let bob_pw = new_user(&s, "bob", AccessLevel::ReadOnly).await;
+            s.apply(&id("alice"), std::slice::from_ref(&follow))
+                .await
+                .unwrap();
+            s.apply(&id("bob"), std::slice::from_ref(&follow))
+                .await
+                .unwrap();
+            let role = grantee(&s, "alice", &follow);
+            let alice = login(&cluster, "alice", &alice_pw, rds::APP_DB).await;
+            let bob = login(&cluster, "bob", &bob_pw, rds::APP_DB).await;
+            try_sql(&alice, &format!("DROP OWNED BY \"{role}\""))
+                .await
+                .unwrap();
+            reads(&bob, "inventory.items").await.unwrap();
+            su(
+                &cluster,
+                rds::APP_DB,
+                "SET ROLE app_owner; CREATE TABLE inventory.later (i int)",
+            );
+            assert!(
+                reads(&bob, "inventory.later").await.is_err(),
+                "{v}: the defaults are gone"
+            );
+
+            let swept = s
+                .sweep_access_roles(OffsetDateTime::now_utc())
+                .await
+                .unwrap();
+            assert!(
+                swept.repaired.iter().any(|r| r.as_str() == role),
+                "{v}: {swept:?}"
+            );
+            reads(&bob, "inventory.later").await.unwrap();
+            su(
+                &cluster,
+                rds::APP_DB,
+                "SET ROLE app_owner; CREATE TABLE inventory.later2 (i int)",
+            );
+            reads(&bob, "inventory.later2").await.unwrap();
+            let again = s
+                .sweep_access_roles(OffsetDateTime::now_utc())
+                .await
+                .unwrap();
+            assert!(again.repaired.is_empty(), "{v}: {again:?}");
+            drop((alice, bob));
         });
     });
 }

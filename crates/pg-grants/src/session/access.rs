@@ -48,6 +48,10 @@ pub struct AccessSweep {
     pub dropped: Vec<Ident>,
     /// Used again since they were marked idle: the mark removed.
     pub in_use_again: Vec<Ident>,
+    /// In use, and found without exactly their grant's privileges (a member ran `DROP OWNED
+    /// BY` the role, say, which removes the default privileges following new tables):
+    /// given them again.
+    pub repaired: Vec<Ident>,
     /// Roles with an access role's comment that are not what the library makes (see
     /// [`Session::access_role_problems`]): never altered, never dropped.
     pub unfit: Vec<super::RefusedRole>,
@@ -444,7 +448,8 @@ impl Session<'_> {
     }
 
     /// Ages this database's access roles (16+; nothing before): marks those without members
-    /// idle as of `now`, clears the mark of those used again, and drops those idle since
+    /// idle as of `now`, clears the mark of those used again and gives each role in use exactly
+    /// its grant's privileges again ([`AccessSweep::repaired`]), and drops those idle since
     /// [`ACCESS_ROLE_GRACE`] before `now`, each under its advisory lock (which every grant of a
     /// membership takes), re-checked under it. Dropping revokes the role's privileges and
     /// default privileges and drops it, in one transaction; an unfit role is left alone and
@@ -467,10 +472,11 @@ impl Session<'_> {
             }
             // One role the server refuses to change (something else depends on it: default
             // privileges for it or a policy naming it in another database, a privilege a
-            // tenant granted it) is named, never the end of the sweep: the others still age
-            // and go. A failure without a server answer (the connection) still ends it.
+            // tenant granted it) or that cannot be repaired (a member's own table in its
+            // scope, its schema dropped) is named, never the end of the sweep: the others
+            // still age and go. A failure without a server answer (the connection) ends it.
             if let Err(e) = self.sweep_access_role(&state, now, &mut out).await {
-                if e.sqlstate().is_none() {
+                if matches!(e, GrantsError::Database { code: None, .. }) {
                     return Err(e);
                 }
                 let reason = match &e {
@@ -532,16 +538,44 @@ impl Session<'_> {
                 }
             }
             (0, Some(_)) => {}
-            (_, Some(_)) => {
-                self.run_locked(
-                    &format!("marking the access role {} in use", role.name),
-                    &role.name,
-                    &[comment_stmt(role, None)?],
-                )
-                .await?;
-                out.in_use_again.push(role.name.clone());
+            (_, idle_since) => {
+                if idle_since.is_some() {
+                    self.run_locked(
+                        &format!("marking the access role {} in use", role.name),
+                        &role.name,
+                        &[comment_stmt(role, None)?],
+                    )
+                    .await?;
+                    out.in_use_again.push(role.name.clone());
+                }
+                // In use: exactly its grant's privileges again. Any member may undo part of
+                // them (`DROP OWNED BY` the access role needs only its privileges, and removes
+                // the default privileges that follow new tables), for every member: repaired
+                // here, not only at the next grant that uses the role.
+                // Best effort: what cannot be planned now (an object in its scope owned by a
+                // role the connector does not act for, its schema dropped) fails the next grant
+                // that uses the role, which says why; it is no reason to stop or fail a sweep.
+                match self
+                    .apply_plan(&role.name, &[role.key.grant()?], true)
+                    .await
+                {
+                    Ok(report) if report.plan.is_empty() => {}
+                    Ok(report) => {
+                        tracing::warn!(database = %self.database, role = %role.name,
+                            plan = %report.plan, "access role repaired");
+                        out.repaired.push(role.name.clone());
+                    }
+                    Err(
+                        e @ (GrantsError::OwnerMembershipMissing { .. }
+                        | GrantsError::ObjectNotFound { .. }
+                        | GrantsError::CannotFollowNewTables { .. }),
+                    ) => {
+                        tracing::info!(database = %self.database, role = %role.name, error = %e,
+                            "access role not repaired");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            (_, None) => {}
         }
         Ok(())
     }
