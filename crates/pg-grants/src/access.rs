@@ -37,7 +37,8 @@
 //!
 //! Before the library uses an access role it checks, in one query, that the role is exactly
 //! that ([`Session::access_role_problems`](crate::Session::access_role_problems)): its comment
-//! names the same key, it has no attribute and is a member of no role, it owns nothing (on any
+//! names the same key, the connector administers it as its creator, it has no attribute and
+//! is a member of no role, it owns nothing (on any
 //! database: `pg_shdepend`), it holds no privilege in another database, and every member is the
 //! connector or a role the connector granted it to without `ADMIN` or `SET`. A role failing any
 //! of these is refused with [`GrantsError::UnsafeServiceRole`]

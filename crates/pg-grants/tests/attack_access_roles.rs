@@ -427,3 +427,40 @@ fn drift_a_member_makes_is_repaired_by_the_sweep() {
         });
     });
 }
+
+/// A tenant with CREATEROLE makes the access role's name through a role it then drops: the
+/// role is left with no member at all (not even its creator's ADMIN OPTION) and the right
+/// comment, which every other check accepts. It is refused, and nothing is granted to it.
+#[test]
+fn an_orphaned_forged_access_role_is_refused_and_gets_nothing() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            let access = s.access_role_of(&sales_ro()).unwrap();
+            let (role, comment) = (access.name.to_string(), access.key.comment(None));
+            su(&cluster, "postgres", "CREATE ROLE tenant LOGIN CREATEROLE PASSWORD 'tenant-pw-1'");
+            let tenant = login(&cluster, "tenant", "tenant-pw-1", "postgres").await;
+            try_sql(&tenant, "CREATE ROLE b NOLOGIN CREATEROLE").await.unwrap();
+            su(&cluster, "postgres", &format!(
+                "SET ROLE b; CREATE ROLE \"{role}\" NOLOGIN NOINHERIT; COMMENT ON ROLE \"{role}\" IS '{comment}'"
+            ));
+            try_sql(&tenant, "DROP ROLE b").await.unwrap();
+            assert_eq!(memberships(&cluster, &role), "|", "{v}: an orphan");
+
+            let err = s.apply(&id("alice"), &[sales_ro()]).await.unwrap_err();
+            match &err {
+                GrantsError::UnsafeServiceRole { problems, .. } => {
+                    assert!(problems.iter().any(|p| p.contains("administer")), "{v}: {problems:?}");
+                }
+                other => panic!("{v}: {other}"),
+            }
+            assert_eq!(acl_entries(&cluster, &role), "0", "{v}: nothing granted to it");
+            assert_eq!(memberships(&cluster, &role), "|", "{v}");
+            let swept = s.sweep_access_roles(OffsetDateTime::now_utc()).await.unwrap();
+            assert!(swept.unfit.iter().any(|u| u.name == role), "{v}: {swept:?}");
+        });
+    });
+}

@@ -105,6 +105,7 @@ impl Session<'_> {
         let owns: bool = col(&row, 5, &action)?;
         let elsewhere: bool = col(&row, 6, &action)?;
         let members: i64 = col(&row, 7, &action)?;
+        let administered: bool = col(&row, 8, &action)?;
         let mut problems = Vec::new();
         let parsed = comment.as_deref().and_then(AccessKey::from_comment);
         let idle_since = match parsed {
@@ -121,6 +122,15 @@ impl Session<'_> {
         };
         if is_connector {
             problems.push("it is the connector itself".to_owned());
+        }
+        if !administered {
+            // A role whose creator was dropped after making it (a tenant's role made through a
+            // role it then dropped) has no member at all, and passes every other check.
+            problems.push(
+                "the connector does not administer it as its creator (no ADMIN OPTION granted \
+                 at its creation): the connector did not create it"
+                    .to_owned(),
+            );
         }
         if !attributes.is_empty() {
             problems.push(format!("it has {}", attributes.join(", ")));
