@@ -464,3 +464,136 @@ fn an_orphaned_forged_access_role_is_refused_and_gets_nothing() {
         });
     });
 }
+
+/// Names that could confuse keys or SQL: a schema with a double quote, a single quote, a space
+/// and a non-ASCII letter, a table name of 63 bytes (the longest PostgreSQL keeps), and two
+/// tables whose schema and name only differ by where a dot falls ("x.y"."z" and "x"."y.z").
+/// Each key gets its own access role, its comment reads back as the same key, each member reads
+/// its table only, and the sweep ages and drops them all.
+#[test]
+fn hostile_names_get_their_own_access_roles() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let weird = "a\"b'c \u{fc}";
+            let long = format!("{}x", "\u{f1}".repeat(31));
+            assert_eq!(long.len(), 63);
+            let q = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+            su(&cluster, rds::APP_DB, &format!(
+                "CREATE SCHEMA {w} AUTHORIZATION app_owner; CREATE SCHEMA \"x.y\" AUTHORIZATION app_owner; \
+                 CREATE SCHEMA x AUTHORIZATION app_owner; SET ROLE app_owner; \
+                 CREATE TABLE {w}.{l} (i int); INSERT INTO {w}.{l} VALUES (1); \
+                 CREATE TABLE \"x.y\".z (i int); CREATE TABLE x.\"y.z\" (i int)",
+                w = q(weird), l = q(&long)
+            ));
+            let table = |schema: &str, name: &str| {
+                Grant::new(Scope::Table(QualifiedName::new(id(schema), id(name))), AccessLevel::ReadOnly)
+            };
+            let grants = [table(weird, &long), table("x.y", "z"), table("x", "y.z")];
+            let mut roles = Vec::new();
+            let mut logins = Vec::new();
+            for (user, grant) in ["alice", "bob", "carl"].iter().zip(&grants) {
+                let pw = new_user(&s, user, AccessLevel::ReadOnly).await;
+                s.apply(&id(user), std::slice::from_ref(grant)).await.unwrap();
+                roles.push(grantee(&s, user, grant));
+                logins.push(login(&cluster, user, &pw, rds::APP_DB).await);
+            }
+            let distinct: std::collections::BTreeSet<&String> = roles.iter().collect();
+            assert_eq!(distinct.len(), 3, "{v}: {roles:?}");
+            let listed = s.access_roles().await.unwrap();
+            for (grant, role) in grants.iter().zip(&roles) {
+                let found = listed.iter().find(|a| a.role.name.as_str() == role).unwrap();
+                assert_eq!(found.role.key, s.access_role_of(grant).unwrap().key, "{v}");
+                assert_eq!(found.members, 1, "{v}");
+            }
+            let targets = [format!("{}.{}", q(weird), q(&long)), "\"x.y\".z".to_owned(), "x.\"y.z\"".to_owned()];
+            for (i, client) in logins.iter().enumerate() {
+                for (j, t) in targets.iter().enumerate() {
+                    let r = reads(client, t).await;
+                    assert_eq!(r.is_ok(), i == j, "{v}: login {i} reading {t}: {r:?}");
+                }
+            }
+            drop(logins);
+            for user in ["alice", "bob", "carl"] {
+                s.apply(&id(user), &[]).await.unwrap();
+            }
+            let now = OffsetDateTime::now_utc();
+            assert_eq!(s.sweep_access_roles(now).await.unwrap().marked_idle.len(), 3, "{v}");
+            let swept = s.sweep_access_roles(now + ACCESS_ROLE_GRACE).await.unwrap();
+            assert_eq!(swept.dropped.len(), 3, "{v}: {swept:?}");
+        });
+    });
+}
+
+/// A user granted directly before an upgrade to 16 (or by hand): its first grant through
+/// access roles takes the direct privileges and default privileges away, and its end leaves it
+/// nothing.
+#[test]
+fn direct_grants_from_before_an_upgrade_go_at_the_first_grant() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            su(
+                &cluster,
+                rds::APP_DB,
+                "SET ROLE app_owner; GRANT USAGE ON SCHEMA inventory TO alice; \
+                GRANT SELECT ON inventory.items TO alice; \
+                ALTER DEFAULT PRIVILEGES IN SCHEMA inventory GRANT SELECT ON TABLES TO alice",
+            );
+            assert_ne!(acl_entries(&cluster, "alice"), "0", "{v}");
+            let report = s.apply(&id("alice"), &[inventory_ro()]).await.unwrap();
+            let sql = report.plan.to_string();
+            assert!(
+                sql.contains("REVOKE SELECT ON TABLE \"inventory\".\"items\" FROM \"alice\""),
+                "{v}: {sql}"
+            );
+            assert_eq!(acl_entries(&cluster, "alice"), "0", "{v}: {sql}");
+            let alice = login(&cluster, "alice", &pw, rds::APP_DB).await;
+            reads(&alice, "inventory.items").await.unwrap();
+            s.apply(&id("alice"), &[]).await.unwrap();
+            assert!(reads(&alice, "inventory.items").await.is_err(), "{v}");
+            su(
+                &cluster,
+                rds::APP_DB,
+                "SET ROLE app_owner; CREATE TABLE inventory.later (i int)",
+            );
+            assert!(reads(&alice, "inventory.later").await.is_err(), "{v}");
+        });
+    });
+}
+
+/// Two connectors (replicas) grant two new access roles at once, in opposite orders: each
+/// role is made once, both grants succeed without waiting on each other.
+#[test]
+fn concurrent_grants_make_each_access_role_once() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let c2 = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s2 = Session::new(&c2.client, Settings::default()).await.unwrap();
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            new_user(&s, "bob", AccessLevel::ReadOnly).await;
+            let (alice, bob) = (id("alice"), id("bob"));
+            let ab = [sales_ro(), inventory_ro()];
+            let ba = [inventory_ro(), sales_ro()];
+            let started = std::time::Instant::now();
+            let (a, b) = tokio::join!(s.apply(&alice, &ab), s2.apply(&bob, &ba));
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert_eq!(a.attempts + b.attempts, 2, "{v}: no retry");
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(900),
+                "{v}: no deadlock to detect"
+            );
+            let listed = s.access_roles().await.unwrap();
+            assert_eq!(listed.len(), 2, "{v}: {listed:?}");
+            assert!(listed.iter().all(|r| r.members == 2), "{v}: {listed:?}");
+        });
+    });
+}

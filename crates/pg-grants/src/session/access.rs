@@ -287,9 +287,13 @@ impl Session<'_> {
         let (pairs, wanted) = (&pairs, &wanted);
         let mut report = self
             .with_retries(action, |attempt| async move {
+                // Always in the same order (by name): two grants of the same roles never wait
+                // on each other crosswise.
+                let mut names: Vec<&Ident> = pairs.iter().map(|(_, role)| &role.name).collect();
+                names.sort();
                 let mut locks = Vec::new();
-                for (_, role) in pairs {
-                    locks.push(Statement::new(lock_stmt(&role.name)?));
+                for name in names {
+                    locks.push(Statement::new(lock_stmt(name)?));
                 }
                 self.begin_with(action, user, &locks).await?;
                 let (plan, access) = match self
