@@ -104,8 +104,9 @@ fn an_ended_grant_never_waits_for_another_database() {
     });
 }
 
-/// A database dropped while its access roles remain (a tenant owning it may drop it): the sweep
-/// names them and still ages and drops every other access role.
+/// A database dropped while its access roles remain (a tenant owning it may drop it), and a role
+/// a tenant forged naming a database that never existed: the sweep names them and still ages
+/// and drops every other access role.
 #[test]
 fn a_dropped_database_never_stops_the_sweep_of_access_roles() {
     pg_testkit::for_each_version(&[17, 18], |version| {
@@ -148,6 +149,15 @@ fn a_dropped_database_never_stops_the_sweep_of_access_roles() {
         cluster
             .sql("postgres", "DROP DATABASE gone WITH (FORCE)")
             .expect("drop gone");
+        // And a tenant with CREATEROLE forges an access role of a database that never existed.
+        cluster
+            .sql(
+                "postgres",
+                "CREATE ROLE tenant CREATEROLE; SET ROLE tenant; CREATE ROLE forged NOLOGIN; \
+                 COMMENT ON ROLE forged IS '{\"rdspg\":1,\"kind\":\"access\",\"database\":\"nowhere\",\
+                 \"level\":\"read-only\",\"follow_new_tables\":false}'",
+            )
+            .expect("forged role");
 
         clock.advance(25 * 60 * MINUTE);
         let second = rt.block_on(m.sweep()).expect("sweep");
@@ -160,7 +170,7 @@ fn a_dropped_database_never_stops_the_sweep_of_access_roles() {
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(dropped, [kept.clone()], "{version}: {second:?}");
+        assert_eq!(dropped, [kept.as_str()], "{version}: {second:?}");
         assert!(
             second
                 .access_roles
@@ -171,6 +181,14 @@ fn a_dropped_database_never_stops_the_sweep_of_access_roles() {
         );
         assert!(
             second.refused.iter().any(|b| b.name == gone),
+            "{version}: {second:?}"
+        );
+        assert!(
+            second
+                .access_roles
+                .blocked
+                .iter()
+                .any(|b| b.name == "forged" && b.reason.contains("nowhere")),
             "{version}: {second:?}"
         );
         assert_eq!(access_roles_of(&cluster, "appdb"), "", "{version}");
