@@ -597,3 +597,31 @@ fn concurrent_grants_make_each_access_role_once() {
         });
     });
 }
+
+/// A member keeps a transaction open across the end of its grant: its next statement in that
+/// very transaction is refused (the membership's removal reaches the open session at once).
+#[test]
+fn an_open_transaction_stops_reading_when_the_grant_ends() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            s.apply(&id("alice"), &[inventory_ro()]).await.unwrap();
+            let alice = login(&cluster, "alice", &pw, rds::APP_DB).await;
+            try_sql(
+                &alice,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1 FROM inventory.items",
+            )
+            .await
+            .unwrap();
+            s.apply(&id("alice"), &[]).await.unwrap();
+            let err = reads(&alice, "inventory.items").await.unwrap_err();
+            assert!(err.starts_with("42501"), "{v}: {err}");
+            try_sql(&alice, "ROLLBACK").await.unwrap();
+            let err = reads(&alice, "inventory.items").await.unwrap_err();
+            assert!(err.starts_with("42501"), "{v}: {err}");
+        });
+    });
+}
