@@ -84,29 +84,63 @@ impl AccessManager {
         home: &Session<'_>,
         now: OffsetDateTime,
     ) -> Result<pg_grants::AccessSweep, AccessError> {
-        let databases: std::collections::BTreeSet<String> = home
-            .access_roles()
-            .await?
-            .into_iter()
-            .map(|a| a.role.key.database)
-            .collect();
+        let mut databases: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for state in home.access_roles().await? {
+            databases
+                .entry(state.role.key.database)
+                .or_default()
+                .push(state.role.name.to_string());
+        }
         let mut out = pg_grants::AccessSweep::default();
-        for database in databases {
+        for (database, roles) in databases {
             let swept = if database == home.database() {
-                home.sweep_access_roles(now).await?
+                home.sweep_access_roles(now)
+                    .await
+                    .map_err(AccessError::from)
             } else {
-                let other = self.pooled(target, &database).await?;
-                Session::new(other.client(), self.inner.grants.clone())
-                    .await?
-                    .sweep_access_roles(now)
-                    .await?
+                self.sweep_access_roles_in(target, &database, now).await
             };
-            out.marked_idle.extend(swept.marked_idle);
-            out.dropped.extend(swept.dropped);
-            out.in_use_again.extend(swept.in_use_again);
-            out.unfit.extend(swept.unfit);
+            match swept {
+                Ok(swept) => {
+                    out.marked_idle.extend(swept.marked_idle);
+                    out.dropped.extend(swept.dropped);
+                    out.in_use_again.extend(swept.in_use_again);
+                    out.repaired.extend(swept.repaired);
+                    out.unfit.extend(swept.unfit);
+                    out.blocked.extend(swept.blocked);
+                }
+                // One database that cannot be swept (dropped or renamed since its access roles
+                // were made, not answering) never stops the others: its roles are named.
+                Err(error) => {
+                    let reason = format!(
+                        "sweeping the access roles of database {database:?}: {}",
+                        crate::error_chain(&error)
+                    );
+                    tracing::warn!(instance = %target.name, %database, %reason,
+                        "access roles of one database not swept");
+                    out.blocked.extend(
+                        roles
+                            .into_iter()
+                            .map(|name| pg_grants::RefusedRole::new(name, reason.clone())),
+                    );
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// [`Session::sweep_access_roles`] in `database` of `target`, on a pooled connection.
+    async fn sweep_access_roles_in(
+        &self,
+        target: &Target,
+        database: &str,
+        now: OffsetDateTime,
+    ) -> Result<pg_grants::AccessSweep, AccessError> {
+        let other = self.pooled(target, database).await?;
+        Ok(Session::new(other.client(), self.inner.grants.clone())
+            .await?
+            .sweep_access_roles(now)
+            .await?)
     }
 
     /// One user of a sweep, its lock held: read again (a grant may have come in since the
@@ -351,6 +385,7 @@ impl AccessManager {
                 let access_roles = if session.uses_access_roles() {
                     let swept = self.sweep_access_roles(&target, &session, now).await?;
                     refused.extend(swept.unfit.iter().cloned());
+                    refused.extend(swept.blocked.iter().cloned());
                     swept
                 } else {
                     pg_grants::AccessSweep::default()

@@ -129,28 +129,54 @@ impl AccessManager {
         let mut databases: BTreeSet<Ident> = wanted.keys().cloned().collect();
         databases.extend(also.iter().cloned());
         let mut applied = Vec::new();
+        // Every database is applied even when one fails: what ended in one never waits for
+        // another (a grant there that cannot be given, an access role somebody spoiled, a
+        // database that does not answer). The first failure is returned once all were tried.
+        let mut failed: Option<AccessError> = None;
         for database in databases {
             let grants = wanted.get(&database).map_or(&[][..], Vec::as_slice);
             let report = if database.as_str() == home.database() {
-                home.apply_to(role, grants).await?
+                home.apply_to(role, grants).await.map_err(AccessError::from)
             } else {
-                let other = self.pooled(target, database.as_str()).await?;
-                Session::new(other.client(), self.inner.grants.clone())
-                    .await?
-                    .apply_to(role, grants)
-                    .await?
+                self.apply_in(target, database.as_str(), role, grants).await
             };
-            applied.push(DatabasePlan {
-                database: database.to_string(),
-                sql: report
-                    .plan
-                    .statements()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-            });
+            match report {
+                Ok(report) => applied.push(DatabasePlan {
+                    database: database.to_string(),
+                    sql: report
+                        .plan
+                        .statements()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                }),
+                Err(error) => {
+                    tracing::warn!(instance = %target.name, user = %role.name, %database,
+                        error = %crate::error_chain(&error),
+                        "applying a user's grants failed in one database; the others are still applied");
+                    failed.get_or_insert(error);
+                }
+            }
         }
-        Ok(applied)
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(applied),
+        }
+    }
+
+    /// [`Session::apply_to`] in `database` of `target`, on a pooled connection.
+    async fn apply_in(
+        &self,
+        target: &Target,
+        database: &str,
+        role: &mut ManagedRole,
+        grants: &[pg_grants::Grant],
+    ) -> Result<pg_grants::ApplyReport, AccessError> {
+        let other = self.pooled(target, database).await?;
+        Ok(Session::new(other.client(), self.inner.grants.clone())
+            .await?
+            .apply_to(role, grants)
+            .await?)
     }
 
     /// Ends the grants of `current` that `which` selects, the caller holding the role's lock:

@@ -220,7 +220,9 @@ pub struct SweepReport {
     pub refused: Vec<pg_grants::RefusedRole>,
     /// PostgreSQL 16+: the access roles (see [`pg_grants::access`]) found without members
     /// (marked idle), used again, or dropped after their grace period, over every database
-    /// that has one. Unfit ones are in [`SweepReport::refused`].
+    /// that has one. Unfit ones, and those the sweep had to leave as they are
+    /// ([`pg_grants::AccessSweep::blocked`]: something depends on them that the connector cannot
+    /// remove, or their database could not be swept), are also in [`SweepReport::refused`].
     pub access_roles: pg_grants::AccessSweep,
 }
 

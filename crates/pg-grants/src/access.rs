@@ -37,7 +37,8 @@
 //!
 //! Before the library uses an access role it checks, in one query, that the role is exactly
 //! that ([`Session::access_role_problems`](crate::Session::access_role_problems)): its comment
-//! names the same key, it has no attribute and is a member of no role, it owns nothing (on any
+//! names the same key, the connector administers it as its creator, it has no attribute and
+//! is a member of no role, it owns nothing (on any
 //! database: `pg_shdepend`), it holds no privilege in another database, and every member is the
 //! connector or a role the connector granted it to without `ADMIN` or `SET`. A role failing any
 //! of these is refused with [`GrantsError::UnsafeServiceRole`]
@@ -61,14 +62,20 @@
 //! A user's memberships are planned like its privileges: the plan of a grant on 16+ gives the
 //! user no direct privileges (removing any it held, e.g. from before an upgrade or granted by
 //! hand) and exactly the memberships its active grants want in that database
-//! ([`Plan::memberships`](crate::plan::Plan::memberships)). Ending a grant removes the membership; revoking the user
-//! removes them all (a dropped role's memberships go with it).
+//! ([`Plan::memberships`](crate::plan::Plan::memberships)); only memberships the connector
+//! granted count. Ending a grant removes the membership, first and on its own, so that nothing
+//! about the remaining grants (an access role a member spoiled, say) can keep it; revoking the
+//! user removes them all (a dropped role's memberships go with it). The rest of a grant is one
+//! transaction (roles created, marks cleared, privileges, memberships).
 //!
 //! An access role without members (other than the connector) is marked `idle_since` by the
 //! sweep, and dropped by a later sweep once idle for the grace period; a grant that uses it
 //! meanwhile clears the mark. Dropping revokes its privileges (the same plan with nothing
 //! wanted) and drops it in one transaction, under its advisory lock, which every transaction
-//! adding a member also takes.
+//! adding a member also takes. A role the server will not drop (something in another database
+//! depends on it) is reported and left. Each sweep also gives every role in use its grant's
+//! privileges again: with `INHERIT`, any member may `DROP OWNED BY` the role, which removes the
+//! default privileges its scope's owner set for it (PostgreSQL cannot forbid that).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

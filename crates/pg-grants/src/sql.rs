@@ -390,8 +390,12 @@ SELECT 'default_acl', n.nspname::pg_catalog.text, d.defaclobjtype::pg_catalog.te
    -- The role's own entry in its own defaults is an owner's right, as on its objects.
    AND d.defaclrole OPERATOR(pg_catalog.<>) r.oid
 UNION ALL
+-- One row per grantor (16+); `can_act` says whether the connector granted it.
 SELECT 'membership', NULL, g.rolname::pg_catalog.text, pg_catalog.shobj_description(g.oid, 'pg_authid'), NULL, ARRAY[]::pg_catalog.text[],
-       ARRAY[]::pg_catalog.text[], false, NULL, NULL, ARRAY[]::pg_catalog.text[], false
+       ARRAY[]::pg_catalog.text[],
+       m.grantor OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_roles c
+                                         WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER),
+       NULL, NULL, ARRAY[]::pg_catalog.text[], false
   FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid, r
  WHERE m.member OPERATOR(pg_catalog.=) r.oid"#
     )
@@ -697,8 +701,10 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, a.attname::pg_cat
 /// member of, the memberships in it that are neither the connector's own nor granted by the
 /// connector without `ADMIN` and `SET` (as text), whether it owns anything on any database
 /// (default privileges *for* it aside: a member may set those, with `INHERIT`, and they never
-/// apply, since nothing ever runs as the role), whether it holds privileges in a database other than this one, and its number of members
-/// other than the connector.
+/// apply, since nothing ever runs as the role), whether it holds privileges in a database other than this one, its number of members
+/// other than the connector, and whether the connector administers it as its creator (the
+/// `ADMIN OPTION` membership PostgreSQL 16+ gives a non-superuser creator; a superuser
+/// connector needs none).
 pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
        pg_catalog.array_remove(ARRAY[
          CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
@@ -731,7 +737,11 @@ pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(
                   AND s.dbid OPERATOR(pg_catalog.<>) (SELECT d.oid FROM pg_catalog.pg_database d
                                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())),
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m
-         WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.<>) c.oid)
+         WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.<>) c.oid),
+       c.rolsuper OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                              WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) c.oid
+                                AND m.admin_option
+                                AND m.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid]))
   FROM pg_catalog.pg_roles r, pg_catalog.pg_roles c
  WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND c.rolname OPERATOR(pg_catalog.=) CURRENT_USER";
 

@@ -126,8 +126,8 @@ pub struct Inspection {
     pub default_acls: Vec<DefaultAcl>,
     /// Roles the role is a member of.
     pub memberships: Vec<String>,
-    /// The access roles (of any database) among them, with their keys (see
-    /// [`access`](crate::access)).
+    /// The access roles (of any database) among them that the connector granted the role,
+    /// with their keys (see [`access`](crate::access)).
     pub access_memberships: Vec<crate::access::AccessRole>,
     /// On PostgreSQL 16+, what the role holds in this database through its access roles (their
     /// privileged objects), one entry per access role of this database it is a member of.
@@ -175,17 +175,28 @@ impl Inspection {
             let owner_in_connector: bool = col(row, 11, "reading inspection")?;
             match kind.as_str() {
                 "membership" => {
-                    // `args` holds the role's comment here.
-                    if let Some((key, _)) = args
-                        .as_deref()
-                        .and_then(crate::access::AccessKey::from_comment)
+                    // `args` holds the role's comment here, `can_act` whether the connector
+                    // granted the membership. Only a membership the connector granted is an
+                    // access membership: a role carrying an access role's comment that someone
+                    // else granted (a tenant with CREATEROLE, its own role) is not the
+                    // library's to revoke, and must not block the user's grants or revocation.
+                    if can_act
+                        && let Some((key, _)) = args
+                            .as_deref()
+                            .and_then(crate::access::AccessKey::from_comment)
+                        && !out
+                            .access_memberships
+                            .iter()
+                            .any(|a| a.name.as_str() == name)
                     {
                         out.access_memberships.push(crate::access::AccessRole {
                             name: catalog_ident(name.clone())?,
                             key,
                         });
                     }
-                    out.memberships.push(name);
+                    if !out.memberships.contains(&name) {
+                        out.memberships.push(name);
+                    }
                 }
                 "default_acl" => out.default_acls.push(DefaultAcl {
                     for_role: owner.unwrap_or_default(),

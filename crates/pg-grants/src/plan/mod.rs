@@ -78,6 +78,20 @@ pub struct MembershipChange {
     pub grant: bool,
 }
 
+impl MembershipChange {
+    /// The statement granting or revoking the membership of `role`.
+    pub fn statement(&self, role: &Ident) -> Statement {
+        let access = self.access_role.name.quoted();
+        let role = role.quoted();
+        Statement::new(if self.grant {
+            // Uses the privileges, never acts as the role (16+ only: see `access`).
+            format!("GRANT {access} TO {role} WITH INHERIT TRUE, SET FALSE;")
+        } else {
+            format!("REVOKE {access} FROM {role};")
+        })
+    }
+}
+
 /// The changes taking the memberships of `inspection`'s role in the access roles of its
 /// database to exactly `wanted`: memberships in access roles of other databases are left alone.
 pub fn plan_memberships(inspection: &Inspection, wanted: &[AccessRole]) -> Vec<MembershipChange> {
@@ -145,16 +159,7 @@ impl Plan {
                 out.push(d.statement(&self.role, "GRANT", d.grant));
             }
         }
-        for m in &self.memberships {
-            let access = m.access_role.name.quoted();
-            let role = self.role.quoted();
-            out.push(Statement::new(if m.grant {
-                // Uses the privileges, never acts as the role (16+ only: see `access`).
-                format!("GRANT {access} TO {role} WITH INHERIT TRUE, SET FALSE;")
-            } else {
-                format!("REVOKE {access} FROM {role};")
-            }));
-        }
+        out.extend(self.memberships.iter().map(|m| m.statement(&self.role)));
         out
     }
 }
@@ -234,6 +239,23 @@ fn unsupported(rules: &ServerRules) -> PrivilegeSet {
     }
 }
 
+/// Refuses a list of grants that no database could hold (whatever its catalogs say).
+///
+/// # Errors
+/// [`GrantsError::InvalidGrant`] for a [`Scope::Table`] grant that asks to follow new tables.
+pub(crate) fn check_grants(grants: &[Grant]) -> Result<(), GrantsError> {
+    if let Some(q) = grants.iter().find_map(|g| match &g.scope {
+        Scope::Table(q) if g.follow_new_tables => Some(q),
+        _ => None,
+    }) {
+        return Err(GrantsError::InvalidGrant {
+            scope: format!("table {q}"),
+            reason: "following new tables needs a schema or database scope; a table scope covers one existing table",
+        });
+    }
+    Ok(())
+}
+
 /// Plans the change from `inspection` to exactly `grants` for `role`.
 ///
 /// # Errors
@@ -274,15 +296,7 @@ pub fn plan(
             });
         }
     }
-    if let Some(q) = grants.iter().find_map(|g| match &g.scope {
-        Scope::Table(q) if g.follow_new_tables => Some(q),
-        _ => None,
-    }) {
-        return Err(GrantsError::InvalidGrant {
-            scope: format!("table {q}"),
-            reason: "following new tables needs a schema or database scope; a table scope covers one existing table",
-        });
-    }
+    check_grants(grants)?;
     let skip = unsupported(rules);
     // `pg_database_owner` (owner of schema `public` on 15+) cannot have explicit members: its
     // only member is the database's owner, so that is the role to join.

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::access::{ACCESS_ROLE_GRACE, AccessKey, AccessRole};
 use crate::error::{GrantsError, col};
-use crate::plan::Plan;
+use crate::plan::{MembershipChange, Plan};
 use crate::privilege::Grant;
 use crate::quote::{Ident, Literal};
 use crate::sql;
@@ -48,9 +48,17 @@ pub struct AccessSweep {
     pub dropped: Vec<Ident>,
     /// Used again since they were marked idle: the mark removed.
     pub in_use_again: Vec<Ident>,
+    /// In use, and found without exactly their grant's privileges (a member ran `DROP OWNED
+    /// BY` the role, say, which removes the default privileges following new tables):
+    /// given them again.
+    pub repaired: Vec<Ident>,
     /// Roles with an access role's comment that are not what the library makes (see
     /// [`Session::access_role_problems`]): never altered, never dropped.
     pub unfit: Vec<super::RefusedRole>,
+    /// Access roles the server refused to change (to drop, mostly: default privileges for
+    /// the role or a policy naming it in another database, a privilege somebody else granted
+    /// it), with the server's reason: left as they are, the sweep went on.
+    pub blocked: Vec<super::RefusedRole>,
 }
 
 /// An access role as [`Session::plan_all`] found it: its check (`None`: it does not exist yet)
@@ -216,6 +224,7 @@ impl Session<'_> {
         let owns: bool = col(&row, 5, &action)?;
         let elsewhere: bool = col(&row, 6, &action)?;
         let members: i64 = col(&row, 7, &action)?;
+        let administered: bool = col(&row, 8, &action)?;
         let mut problems = Vec::new();
         let parsed = comment.as_deref().and_then(AccessKey::from_comment);
         let idle_since = match parsed {
@@ -232,6 +241,15 @@ impl Session<'_> {
         };
         if is_connector {
             problems.push("it is the connector itself".to_owned());
+        }
+        if !administered {
+            // A role whose creator was dropped after making it (a tenant's role made through a
+            // role it then dropped) has no member at all, and passes every other check.
+            problems.push(
+                "the connector does not administer it as its creator (no ADMIN OPTION granted \
+                 at its creation): the connector did not create it"
+                    .to_owned(),
+            );
         }
         if !attributes.is_empty() {
             problems.push(format!("it has {}", attributes.join(", ")));
@@ -284,6 +302,36 @@ impl Session<'_> {
         Ok(out)
     }
 
+    /// Revokes, in one transaction, the memberships of `user` in this database's access roles
+    /// (those the connector granted) that are not in `wanted`; returns them and the
+    /// transactions tried (0: none to revoke).
+    pub(super) async fn end_memberships(
+        &self,
+        user: &Ident,
+        wanted: &[AccessRole],
+    ) -> Result<(Vec<MembershipChange>, u32), GrantsError> {
+        let action = format!(
+            "ending the memberships of {user} in database {}",
+            self.database
+        );
+        let action = action.as_str();
+        self.with_retries(action, |attempt| async move {
+            let inspection = self.inspect_privileges(user, &[]).await?;
+            let gone: Vec<MembershipChange> = crate::plan::plan_memberships(&inspection, wanted)
+                .into_iter()
+                .filter(|m| !m.grant)
+                .collect();
+            if gone.is_empty() {
+                return Ok((gone, attempt - 1));
+            }
+            let stmts: Vec<Statement> = gone.iter().map(|m| m.statement(user)).collect();
+            self.begin_with(action, user, &stmts).await?;
+            self.commit(action).await?;
+            Ok((gone, attempt))
+        })
+        .await
+    }
+
     /// Every access role of the server (any database), with its idle mark and member count.
     ///
     /// # Errors
@@ -317,14 +365,16 @@ impl Session<'_> {
     }
 
     /// Ages this database's access roles (16+; nothing before): marks those without members
-    /// idle as of `now`, clears the mark of those used again, and drops those idle since
+    /// idle as of `now`, clears the mark of those used again and gives each role in use exactly
+    /// its grant's privileges again ([`AccessSweep::repaired`]), and drops those idle since
     /// [`ACCESS_ROLE_GRACE`] before `now`, each under its advisory lock (which every grant of a
     /// membership takes), re-checked under it. Dropping revokes the role's privileges and
     /// default privileges and drops it, in one transaction; an unfit role is left alone and
-    /// named ([`AccessSweep::unfit`]).
+    /// named ([`AccessSweep::unfit`]), and so is one the server refuses to change or drop
+    /// ([`AccessSweep::blocked`]): neither stops the sweep.
     ///
     /// # Errors
-    /// [`GrantsError::Database`].
+    /// [`GrantsError::Database`] when listing the roles fails, or the server does not answer.
     pub async fn sweep_access_roles(
         &self,
         now: OffsetDateTime,
@@ -337,44 +387,76 @@ impl Session<'_> {
             if state.role.key.database != self.database {
                 continue;
             }
-            let role = &state.role;
-            // Never alter a role the library did not make as it makes them; report it.
-            match self.access_role_problems(role).await? {
-                Some(check) if check.problems.is_empty() => {}
-                Some(check) => {
-                    out.unfit.push(super::RefusedRole {
-                        name: role.name.to_string(),
-                        reason: check.problems.join("; "),
-                    });
-                    continue;
+            // One role the server refuses to change (something else depends on it: default
+            // privileges for it or a policy naming it in another database, a privilege a
+            // tenant granted it) or that cannot be repaired (a member's own table in its
+            // scope, its schema dropped) is named, never the end of the sweep: the others
+            // still age and go. A failure without a server answer (the connection) ends it.
+            if let Err(e) = self.sweep_access_role(&state, now, &mut out).await {
+                if matches!(e, GrantsError::Database { code: None, .. }) {
+                    return Err(e);
                 }
-                None => continue,
+                let reason = match &e {
+                    GrantsError::Database { message, .. } => format!("{e}: {message}"),
+                    other => other.to_string(),
+                };
+                tracing::warn!(database = %self.database, role = %state.role.name, %reason,
+                    "access role left as it is");
+                out.blocked.push(super::RefusedRole {
+                    name: state.role.name.to_string(),
+                    reason,
+                });
             }
-            match (state.members, state.idle_since) {
-                (0, None) => {
-                    self.run_locked(
-                        &format!("marking the access role {} idle", role.name),
-                        &role.name,
-                        &[comment_stmt(role, Some(now))?],
-                    )
-                    .await?;
-                    out.marked_idle.push(role.name.clone());
-                }
-                (0, Some(since)) if since + ACCESS_ROLE_GRACE <= now => {
-                    match self.drop_access_role(role).await {
-                        Ok(true) => out.dropped.push(role.name.clone()),
-                        Ok(false) => {}
-                        Err(GrantsError::UnsafeServiceRole { problems, .. }) => {
-                            out.unfit.push(super::RefusedRole {
-                                name: role.name.to_string(),
-                                reason: problems.join("; "),
-                            });
-                        }
-                        Err(e) => return Err(e),
+        }
+        Ok(out)
+    }
+
+    /// One access role of [`Session::sweep_access_roles`].
+    async fn sweep_access_role(
+        &self,
+        state: &AccessRoleState,
+        now: OffsetDateTime,
+        out: &mut AccessSweep,
+    ) -> Result<(), GrantsError> {
+        let role = &state.role;
+        // Never alter a role the library did not make as it makes them; report it.
+        match self.access_role_problems(role).await? {
+            Some(check) if check.problems.is_empty() => {}
+            Some(check) => {
+                out.unfit.push(super::RefusedRole {
+                    name: role.name.to_string(),
+                    reason: check.problems.join("; "),
+                });
+                return Ok(());
+            }
+            None => return Ok(()),
+        }
+        match (state.members, state.idle_since) {
+            (0, None) => {
+                self.run_locked(
+                    &format!("marking the access role {} idle", role.name),
+                    &role.name,
+                    &[comment_stmt(role, Some(now))?],
+                )
+                .await?;
+                out.marked_idle.push(role.name.clone());
+            }
+            (0, Some(since)) if since + ACCESS_ROLE_GRACE <= now => {
+                match self.drop_access_role(role).await {
+                    Ok(true) => out.dropped.push(role.name.clone()),
+                    Ok(false) => {}
+                    Err(GrantsError::UnsafeServiceRole { problems, .. }) => {
+                        out.unfit.push(super::RefusedRole {
+                            name: role.name.to_string(),
+                            reason: problems.join("; "),
+                        });
                     }
+                    Err(e) => return Err(e),
                 }
-                (0, Some(_)) => {}
-                (_, Some(_)) => {
+            }
+            (0, Some(_)) => {}
+            (_, idle_since) => {
+                if idle_since.is_some() {
                     self.run_locked(
                         &format!("marking the access role {} in use", role.name),
                         &role.name,
@@ -383,10 +465,36 @@ impl Session<'_> {
                     .await?;
                     out.in_use_again.push(role.name.clone());
                 }
-                (_, None) => {}
+                // In use: exactly its grant's privileges again. Any member may undo part of
+                // them (`DROP OWNED BY` the access role needs only its privileges, and removes
+                // the default privileges that follow new tables), for every member: repaired
+                // here, not only at the next grant that uses the role.
+                // Best effort: what cannot be planned now (an object in its scope owned by a
+                // role the connector does not act for, its schema dropped) fails the next grant
+                // that uses the role, which says why; it is no reason to stop or fail a sweep.
+                match self
+                    .apply_plan(&role.name, &[role.key.grant()?], &[], false, true)
+                    .await
+                {
+                    Ok(report) if report.plan.is_empty() => {}
+                    Ok(report) => {
+                        tracing::warn!(database = %self.database, role = %role.name,
+                            plan = %report.plan, "access role repaired");
+                        out.repaired.push(role.name.clone());
+                    }
+                    Err(
+                        e @ (GrantsError::OwnerMembershipMissing { .. }
+                        | GrantsError::ObjectNotFound { .. }
+                        | GrantsError::CannotFollowNewTables { .. }),
+                    ) => {
+                        tracing::info!(database = %self.database, role = %role.name, error = %e,
+                            "access role not repaired");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Drops the idle access role `role` of this database: under its lock, re-checked to be fit

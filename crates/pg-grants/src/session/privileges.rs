@@ -51,7 +51,7 @@ impl Session<'_> {
     }
 
     /// [`Session::inspect`] without [`Inspection::security_definer`] (what planning reads).
-    async fn inspect_privileges(
+    pub(super) async fn inspect_privileges(
         &self,
         role: &Ident,
         grants: &[Grant],
@@ -126,7 +126,10 @@ impl Session<'_> {
     /// one transaction sent in one round trip, checks inside it that the catalogs now match, and
     /// commits. Nothing is sent when the plan is empty. Passing fewer grants than before revokes
     /// the rest. On PostgreSQL 16+ the privileges go to the grants' access roles (created when
-    /// missing, see [`access`](crate::access)) and `role` gets memberships in them.
+    /// missing, see [`access`](crate::access)) and `role` gets memberships in them; the
+    /// memberships `grants` no longer want are revoked first, on their own, so that a failure
+    /// giving the others never keeps a grant that ended (such a failure leaves `role` with
+    /// less than it had, never more).
     ///
     /// # Errors
     /// As [`Session::managed_role`] and [`Session::plan`]; [`GrantsError::NothingHappened`] when
@@ -147,6 +150,8 @@ impl Session<'_> {
         defaults: bool,
     ) -> Result<ApplyReport, GrantsError> {
         if self.uses_access_roles() {
+            // A request no database could hold changes nothing (not even the ends below).
+            plan::check_grants(grants)?;
             let access = self.access_roles_of(grants)?;
             self.apply_plan(role, &[], &access, true, defaults).await
         } else {
@@ -248,11 +253,28 @@ impl Session<'_> {
                 })
             })
         };
-        match once().await {
+        let result = match once().await {
             // Another replica created an access role between the plans and the batch (which
-            // then waited for its lock): plan again, now that it exists.
-            Err(e) if e.sqlstate() == Some("42710") && !access.is_empty() => once().await,
+            // then waited for its lock): plan again, now that it exists. Or the sweep dropped an idle one meanwhile (42704 at its `COMMENT`, under the
+            // lock): plan again, and make it anew.
+            Err(e) if matches!(e.sqlstate(), Some("42710" | "42704")) && !access.is_empty() => {
+                once().await
+            }
             other => other,
+        };
+        // Ending access never waits for granting it: when anything above failed (an access
+        // role unfit or one the server refuses to change, whoever made it so), the memberships
+        // no longer wanted still go, on their own. The role is left with less than it had,
+        // never more; the error is the one returned.
+        if let Err(e) = &result
+            && memberships
+        {
+            let wanted: Vec<AccessRole> = access.iter().map(|(r, _)| r.clone()).collect();
+            if let Err(end) = self.end_memberships(role, &wanted).await {
+                tracing::error!(database = %self.database, %role, error = %end, grant_error = %e,
+                    "could not end the memberships no longer wanted after a failed grant");
+            }
         }
+        result
     }
 }

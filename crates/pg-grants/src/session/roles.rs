@@ -488,7 +488,7 @@ pub struct MarkedRoles {
 }
 
 /// A role carrying the marker membership (or an access role's comment) that the library
-/// refuses to manage (never altered).
+/// refuses to manage (never altered), or an access role the sweep had to leave as it is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RefusedRole {
@@ -496,4 +496,14 @@ pub struct RefusedRole {
     pub name: String,
     /// Why it is refused.
     pub reason: String,
+}
+
+impl RefusedRole {
+    /// `name`, refused or left alone for `reason`.
+    pub fn new(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
 }
