@@ -402,10 +402,8 @@ impl Session<'_> {
                 };
                 tracing::warn!(database = %self.database, role = %state.role.name, %reason,
                     "access role left as it is");
-                out.blocked.push(super::RefusedRole {
-                    name: state.role.name.to_string(),
-                    reason,
-                });
+                out.blocked
+                    .push(super::RefusedRole::new(state.role.name.as_str(), reason));
             }
         }
         Ok(out)
@@ -423,10 +421,10 @@ impl Session<'_> {
         match self.access_role_problems(role).await? {
             Some(check) if check.problems.is_empty() => {}
             Some(check) => {
-                out.unfit.push(super::RefusedRole {
-                    name: role.name.to_string(),
-                    reason: check.problems.join("; "),
-                });
+                out.unfit.push(super::RefusedRole::new(
+                    role.name.as_str(),
+                    check.problems.join("; "),
+                ));
                 return Ok(());
             }
             None => return Ok(()),
@@ -442,16 +440,8 @@ impl Session<'_> {
                 out.marked_idle.push(role.name.clone());
             }
             (0, Some(since)) if since + ACCESS_ROLE_GRACE <= now => {
-                match self.drop_access_role(role).await {
-                    Ok(true) => out.dropped.push(role.name.clone()),
-                    Ok(false) => {}
-                    Err(GrantsError::UnsafeServiceRole { problems, .. }) => {
-                        out.unfit.push(super::RefusedRole {
-                            name: role.name.to_string(),
-                            reason: problems.join("; "),
-                        });
-                    }
-                    Err(e) => return Err(e),
+                if self.drop_access_role(role).await? {
+                    out.dropped.push(role.name.clone());
                 }
             }
             (0, Some(_)) => {}
@@ -497,18 +487,12 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Drops the idle access role `role` of this database: under its lock, re-checked to be fit
-    /// and still without members (`false`, nothing done, when it gained one); its privileges
-    /// revoked and the role dropped in one transaction.
+    /// Drops the idle access role `role` of this database, which the caller has just found fit
+    /// ([`Session::access_role_problems`]): under its lock, checked to be still without members
+    /// (`false`, nothing done, when it gained one), its privileges revoked and the role dropped
+    /// in one transaction.
     async fn drop_access_role(&self, role: &AccessRole) -> Result<bool, GrantsError> {
         let action = format!("dropping the access role {}", role.name);
-        let check = self.access_role_problems(role).await?;
-        let Some(check) = check else {
-            return Ok(false);
-        };
-        if !check.problems.is_empty() {
-            return Err(unfit(role, check.problems));
-        }
         let literal = Literal::new(role.name.as_str())?;
         let name = role.name.quoted();
         let stmts = [
@@ -535,7 +519,8 @@ impl Session<'_> {
         ];
         match self.run_locked(&action, &role.name, &stmts).await {
             Ok(_) => Ok(true),
-            Err(e) if e.sqlstate() == Some("RDSPG") => Ok(false),
+            // A member came back, or the role is gone already.
+            Err(e) if matches!(e.sqlstate(), Some("RDSPG" | "42704")) => Ok(false),
             Err(e) => Err(e),
         }
     }
