@@ -4,8 +4,10 @@
 //! (`row is too big`, a table's ACL lives in its `pg_class` row, which has no TOAST); through
 //! the access role every grant succeeds and the last costs what the first did.
 //!
-//! Printed: the time to create the users (IAM users: no password hashing), the median and p99
-//! of the first 100 grants and of the last 100, their ratio, the access role's member count and
+//! Printed: the time to create the users (IAM users: no password hashing; the first and last 100
+//! through the library, timed, those in between by SQL exactly as the library leaves them), the
+//! median and p99 of the first 100 grants and of the last 100, their ratio, the access role's
+//! member count and
 //! the ACL entries on one table, and a real login of the last user reading a table. Then every
 //! grant ends and the same figures for the first and last 100 revocations.
 //!
@@ -112,16 +114,27 @@ fn main() {
             AccessLevel::ReadOnly,
         )];
         let expires = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+        // The first and the last `window` users are created through the library (timed: what
+        // creating a user costs with few and with n managed users); those in between by SQL
+        // run as the superuser, leaving exactly what the library leaves (the same statements'
+        // effects, the grantors PostgreSQL records for the connector's own statements, the
+        // connector's ADMIN OPTION from its creation). Through the library, PostgreSQL 16+
+        // makes each creation walk every membership of the connector (one per role it
+        // created), several times: 10,000 took 2,511 s (BENCHMARKS.md). Every grant below
+        // goes through the library.
         let started = Instant::now();
         let mut roles = Vec::with_capacity(n);
+        let mut create_ms = Vec::with_capacity(2 * window);
         let last_password = Password::generate();
-        for i in 0..n {
+        let connector = s.connector().as_str().to_owned();
+        let marker = Settings::default().names.marker.as_str().to_owned();
+        let new_role = |i: usize| {
             let name = Ident::new(format!("g{i:05}")).expect("name");
             let record = ManagedRecord::new(
                 format!("req-{i}"),
                 AccessLevel::ReadOnly,
                 expires,
-                s.connector().as_str(),
+                connector.as_str(),
             );
             // The last one logs in with a password; the rest are IAM users (no hashing).
             let auth = if i + 1 == n {
@@ -129,16 +142,69 @@ fn main() {
             } else {
                 LoginAuth::Iam
             };
+            NewRole::new(name, auth, record)
+        };
+        let bulk = |from: usize, to: usize| -> String {
+            let mut sql = String::from("BEGIN;\n");
+            for i in from..to {
+                let new = new_role(i);
+                let name = new.name.quoted();
+                let comment = pg_grants::quote::Literal::new(new.record.to_comment())
+                    .expect("a comment");
+                let comment = comment.quoted();
+                let until = new.record.expires_at().format(&time::format_description::well_known::Rfc3339).expect("a time");
+                sql.push_str(&format!(
+                    "CREATE ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS PASSWORD NULL VALID UNTIL '{until}';\n\
+                     GRANT {name} TO {connector} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE GRANTED BY {su};\n\
+                     GRANT {name} TO {marker} WITH INHERIT FALSE, SET FALSE GRANTED BY {connector};\n\
+                     GRANT {iam} TO {name} GRANTED BY {rds_superuser};\n\
+                     COMMENT ON ROLE {name} IS {comment};\n",
+                    su = rds::SUPERUSER,
+                    iam = rds::RDS_IAM,
+                    rds_superuser = rds::RDS_SUPERUSER,
+                ));
+            }
+            sql.push_str("COMMIT;");
+            sql
+        };
+        for i in 0..n {
+            if i == window && n > 2 * window {
+                // In between, by SQL, 500 a transaction.
+                let mut from = window;
+                while from < n - window {
+                    let to = (from + 500).min(n - window);
+                    cluster.sql(rds::APP_DB, &bulk(from, to)).expect("creating users by SQL");
+                    from = to;
+                }
+                println!(
+                    "  {} users made by SQL as the library makes them ({:.1} s)",
+                    n - 2 * window,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            if i >= window && i < n - window {
+                let new = new_role(i);
+                roles.push(s.managed_role(&new.name).await.expect("a user made by SQL is managed"));
+                continue;
+            }
+            let t = Instant::now();
             let created = s
-                .create_or_complete(&NewRole::new(name, auth, record))
+                .create_or_complete(&new_role(i))
                 .await
                 .expect("creating a user");
+            create_ms.push(t.elapsed().as_secs_f64() * 1000.0);
             roles.push(created.role);
         }
         println!(
             "  created {n} users in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        let first = summary("first creations (library)", create_ms.get(..window).unwrap_or_default());
+        let last = summary(
+            "last creations (library)",
+            create_ms.get(create_ms.len().saturating_sub(window)..).unwrap_or_default(),
+        );
+        println!("  last / first creation (p50): {:.2}x", last / first);
         let mut grant_ms = Vec::with_capacity(n);
         let started = Instant::now();
         for (i, role) in roles.iter_mut().enumerate() {
@@ -168,8 +234,10 @@ fn main() {
                     "postgres",
                     &format!(
                         "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
-                         WHERE r.rolname = '{holder}' AND m.member <> '{}'::regrole",
-                        rds::CONNECTOR
+                         WHERE r.rolname = '{holder}' AND m.member <> '{}'::regrole \
+                         AND m.member::regrole::text <> '{}'",
+                        rds::CONNECTOR,
+                        pg_grants::marker::DEFAULT_GRANTOR_ROLE
                     )
                 )
                 .unwrap_or_default(),

@@ -29,21 +29,65 @@
 //! * Given exactly the level's privileges on its scope by the same plan/apply that gives them to
 //!   a user ([`Session::apply`](crate::Session::apply)), at every grant that uses it: drift (a
 //!   privilege granted to it or revoked from it by hand) is repaired then.
-//! * Members: the users the connector granted it to, `WITH INHERIT TRUE, SET FALSE` (and no
-//!   `ADMIN OPTION`), and the connector itself (the `ADMIN OPTION` PostgreSQL gives a role's
-//!   creator). A user thus *uses* the privileges but can never act *as* the access role: it
-//!   cannot `SET ROLE` to it, so nothing it creates is owned by the access role and nothing it
-//!   does outlives its own revocation. It cannot grant the role to anyone either (no `ADMIN`).
+//! * Members: the users the grantor role (below) granted it to, `WITH INHERIT TRUE, SET FALSE`
+//!   (and no `ADMIN OPTION`), the grantor role (`ADMIN OPTION` only), and the connector itself
+//!   (the `ADMIN OPTION` PostgreSQL gives a role's creator). A user thus *uses* the privileges
+//!   but can never act *as* the access role: it cannot `SET ROLE` to it, so nothing it creates
+//!   is owned by the access role and nothing it does outlives its own revocation. It cannot
+//!   grant the role to anyone either (no `ADMIN`).
 //!
 //! Before the library uses an access role it checks, in one query, that the role is exactly
 //! that ([`Session::access_role_problems`](crate::Session::access_role_problems)): its comment
 //! names the same key, the connector administers it as its creator, it has no attribute and
 //! is a member of no role, it owns nothing (on any
 //! database: `pg_shdepend`), it holds no privilege in another database, and every member is the
-//! connector or a role the connector granted it to without `ADMIN` or `SET`. A role failing any
+//! connector, the grantor role as the connector made it, or a role the connector or the
+//! grantor role granted it to without `ADMIN` or `SET`. A role failing any
 //! of these is refused with [`GrantsError::UnsafeServiceRole`]
 //! (a `CREATEROLE` tenant that created a role under that name first is its `ADMIN`, and so is
 //! refused) and the grant fails, changing nothing.
+//!
+//! # The grantor role
+//!
+//! On PostgreSQL 16+ a `CREATEROLE` role is made a member, with `ADMIN OPTION`, of every role it
+//! creates, and PostgreSQL decides whether a role may grant or revoke a membership, comment on
+//! or alter a role by walking *every* membership of that role, each time (no cache for
+//! `ADMIN OPTION`): the connector, after creating 10,000 users, pays about 50–100 ms per such
+//! statement (measured on 17: `COMMENT ON ROLE` 0.2 ms with no managed user, 100–170 ms with
+//! 10,000; a superuser 0.3 ms). A grant's one `GRANT` of a membership would cost as much.
+//!
+//! So memberships in access roles are granted and revoked by a second service role, the
+//! *grantor role* ([`RoleNames::grantor`](crate::role::RoleNames), `rdspg_grantor`): `NOLOGIN`,
+//! no rights, marked `{"rdspg":1,"kind":"grantor"}`, created by the connector (which keeps the
+//! creator's `ADMIN OPTION` and gives itself `SET`, never `INHERIT`). Each access role is
+//! granted to it `WITH ADMIN OPTION, INHERIT FALSE, SET FALSE` when created: it may grant and
+//! revoke memberships in the access roles, and holds none of their privileges. The connector
+//! runs exactly one statement as it, inside its own transaction:
+//!
+//! ```text
+//! SET LOCAL ROLE "rdspg_grantor"; GRANT "rdspg_access_…" TO "alice" WITH INHERIT TRUE, SET FALSE; SET LOCAL ROLE NONE;
+//! ```
+//!
+//! `GRANT`/`REVOKE` of a role runs no user code, and `SET LOCAL` ends with the transaction
+//! whatever happens. The grantor role is a member of a few access roles only, so PostgreSQL's
+//! walk is short: the membership `GRANT` costs 0.2 ms with 10,000 managed users, and the `SET
+//! ROLE` 2–3 ms (it reads the connector's memberships once; see `BENCHMARKS.md`, `grantees`).
+//!
+//! Before it acts as the grantor role the library checks it in the same round trip as the plans
+//! (`GRANTOR_CHECK`): its comment; the connector administers it as its creator (a `CREATEROLE`
+//! tenant who made `rdspg_grantor` first is refused); no attribute; no member but the
+//! connector (anyone else could act as it and grant itself any access role); a member only of
+//! access roles, with `ADMIN OPTION` and neither `INHERIT` nor `SET`, granted by the
+//! connector; it owns and holds nothing. A grant through an unfit grantor role is refused with
+//! [`GrantsError::UnsafeServiceRole`] (purpose `grantor`) and changes nothing; memberships are
+//! still *revoked* through it (that gives nobody anything), so no grant outlives its end.
+//! Memberships the connector granted itself (before the grantor role existed) are kept while
+//! wanted and revoked by the connector; an access role made before it is given to the grantor
+//! role's administration by the next grant that uses it, and a connector that lost its `SET`
+//! gets it back.
+//!
+//! Creating a *user* still walks the connector's memberships (its `COMMENT`, the marker's and
+//! `rds_iam`'s `GRANT`s are the connector's): named in `BENCHMARKS.md`.
 //!
 //! # Versions
 //!
@@ -62,8 +106,8 @@
 //! A user's memberships are planned like its privileges: the plan of a grant on 16+ gives the
 //! user no direct privileges (removing any it held, e.g. from before an upgrade or granted by
 //! hand) and exactly the memberships its active grants want in that database
-//! ([`Plan::memberships`](crate::plan::Plan::memberships)); only memberships the connector
-//! granted count. Ending a grant removes the membership, first and on its own, so that nothing
+//! ([`Plan::memberships`](crate::plan::Plan::memberships)); only memberships the connector or
+//! the grantor role granted count. Ending a grant removes the membership, first and on its own, so that nothing
 //! about the remaining grants (an access role a member spoiled, say) can keep it; revoking the
 //! user removes them all (a dropped role's memberships go with it). The rest of a grant is one
 //! transaction (roles created, marks cleared, privileges, memberships).

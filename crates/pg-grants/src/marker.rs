@@ -114,6 +114,10 @@ use crate::error::GrantsError;
 /// The marker role's default name.
 pub const DEFAULT_MARKER_ROLE: &str = "rdspg_managed";
 
+/// The grantor role's default name (PostgreSQL 16+, see
+/// [`access`](crate::access#the-grantor-role)).
+pub const DEFAULT_GRANTOR_ROLE: &str = "rdspg_grantor";
+
 /// The default prefix of holder role names (see [the module docs](self#the-holder-role)): user
 /// `alice`'s holder is `rdspg_holder_<16 hex digits>` ([`holder_role_name`]).
 pub const DEFAULT_HOLDER_ROLE: &str = "rdspg_holder";
@@ -530,7 +534,7 @@ impl ManagedRecord {
     }
 }
 
-/// The two roles the library creates for itself, each marked by a comment of its own kind.
+/// The roles the library creates for itself, each marked by a comment of its own kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServiceRole {
@@ -538,6 +542,9 @@ pub enum ServiceRole {
     Marker,
     /// A holder role, owner of one revoked user's objects.
     Holder,
+    /// The grantor role (PostgreSQL 16+): administers the access roles, and grants and
+    /// revokes users' memberships in them (see [`access`](crate::access#the-grantor-role)).
+    Grantor,
 }
 
 impl ServiceRole {
@@ -546,6 +553,7 @@ impl ServiceRole {
         match self {
             Self::Marker => "marker",
             Self::Holder => "holder",
+            Self::Grantor => "grantor",
         }
     }
 

@@ -459,6 +459,7 @@ mod tests {
     fn crate_constants_are_valid_idents() {
         for name in [
             crate::marker::DEFAULT_MARKER_ROLE,
+            crate::marker::DEFAULT_GRANTOR_ROLE,
             crate::role::RDS_IAM_ROLE,
         ] {
             assert_eq!(Ident::new(name).unwrap(), Ident::known_valid(name));

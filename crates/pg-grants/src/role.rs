@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::GrantsError;
-use crate::marker::{DEFAULT_MARKER_ROLE, ManagedRecord, ServiceRole};
+use crate::marker::{DEFAULT_GRANTOR_ROLE, DEFAULT_MARKER_ROLE, ManagedRecord, ServiceRole};
 use crate::password::{Password, ScramVerifier};
 use crate::quote::{Ident, Literal};
 use crate::statement::{BoundVerifier, Statement};
@@ -51,6 +51,9 @@ pub struct RoleNames {
     pub marker: Ident,
     /// The IAM authentication role ([`RDS_IAM_ROLE`]).
     pub iam: Ident,
+    /// The grantor role ([`DEFAULT_GRANTOR_ROLE`]; PostgreSQL 16+, see
+    /// [`access`](crate::access#the-grantor-role)).
+    pub grantor: Ident,
 }
 
 impl Default for RoleNames {
@@ -58,6 +61,7 @@ impl Default for RoleNames {
         Self {
             marker: Ident::known_valid(DEFAULT_MARKER_ROLE),
             iam: Ident::known_valid(RDS_IAM_ROLE),
+            grantor: Ident::known_valid(DEFAULT_GRANTOR_ROLE),
         }
     }
 }

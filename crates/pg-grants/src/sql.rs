@@ -164,7 +164,7 @@ pub(crate) fn xact_lock_unless_squatted(key: &str) -> String {
 
 /// Reads what [`Session::service_role_problems`](crate::Session) judges, for role `$1`: its
 /// comment; the attributes that grant something; whether it is the connector; the roles it is a
-/// member of (all, then those that are not managed users); its members other than the connector;
+/// member of (all, when `$2`, else none; then those that are not managed users); its members other than the connector;
 /// whether it holds a privilege on a shared object or an object of the current database, other
 /// than privileges on objects a managed user (or, after its revocation, a holder of ours) owns.
 /// Those are that user's own grants, of any kind (a table, column, schema, function, large
@@ -179,9 +179,11 @@ pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
          CASE WHEN r.rolinherit THEN 'INHERIT' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
          CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]::pg_catalog.text[], NULL),
        r.rolname OPERATOR(pg_catalog.=) CURRENT_USER,
-       ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
+       -- All its memberships, only when asked ($2): the marker is a member of every managed
+       -- user, and its check (at every user's creation) needs only the next column.
+       CASE WHEN $2 THEN ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
                JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
-              WHERE m.member OPERATOR(pg_catalog.=) r.oid ORDER BY 1),
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid ORDER BY 1) ELSE ARRAY[]::pg_catalog.text[] END,
        ARRAY(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m
                JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
                -- Comments joined, not read one call at a time: the marker is a member of
@@ -240,13 +242,24 @@ const NOT_SYSTEM: &str = "n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,in
      AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%'";
 
 /// The inspection query. Parameters: `$1` role name, `$2` whole database in scope, `$3` schemas
-/// in scope, `$4`/`$5` schemas and names of single tables in scope.
+/// in scope, `$4`/`$5` schemas and names of single tables in scope, `$6` the grantor role's
+/// name ([`RoleNames::grantor`](crate::role::RoleNames)).
 ///
 /// Every function, operator and type in it is qualified with `pg_catalog`, so nothing a user
 /// created in a schema of the connector's `search_path` can run as the connector.
 pub fn inspect_sql() -> String {
     format!(
-        r#"WITH r AS (SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1) AS oid),
+        r#"WITH RECURSIVE r AS (SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1) AS oid),
+-- The connector and every role that is a member of it, by any path: what
+-- pg_has_role(owner, current_user, 'MEMBER') asks, answered from the connector down. Asked
+-- from the owner up, PostgreSQL walks the owner's memberships: the master user's include the
+-- connector (its creator, on 16+), and so every role the connector created, after every
+-- change of pg_auth_members (100 ms with 10,000 managed users).
+conn_down AS (
+  SELECT c.oid AS oid FROM pg_catalog.pg_roles c WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER
+  UNION
+  SELECT m.member FROM pg_catalog.pg_auth_members m, conn_down d WHERE m.roleid OPERATOR(pg_catalog.=) d.oid
+),
 -- The objects of this database whose ACL names the role: pg_shdepend records each (its owner
 -- aside, whose privileges this plan never touches), so drift outside the scope is found
 -- without reading every object's ACL.
@@ -370,12 +383,17 @@ SELECT o.kind, o.schema, o.name, o.args, pg_catalog.pg_get_userbyid(o.owner)::pg
               WHERE a.grantee OPERATOR(pg_catalog.=) r.oid) AS role_has,
        ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
               WHERE a.grantee OPERATOR(pg_catalog.=) 0) AS public_has,
-       pg_catalog.pg_has_role(current_user, o.owner, 'USAGE') AS can_act,
+       -- The connector's own objects answered at once: asking PostgreSQL whether the
+       -- connector is a member of a role walks all its memberships (on 16+ one per role it
+       -- created) after every change of pg_auth_members (see version::member_expr).
+       CASE WHEN o.owner OPERATOR(pg_catalog.=) (SELECT u.oid FROM pg_catalog.pg_roles u
+                                                 WHERE u.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+            THEN true ELSE pg_catalog.pg_has_role(current_user, o.owner, 'USAGE') END AS can_act,
        o.owned_by_schema, o.owned_by_table,
        ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
               WHERE a.is_grantable AND a.grantee OPERATOR(pg_catalog.<>) 0
                 AND pg_catalog.pg_has_role(current_user, a.grantee, 'USAGE')) AS connector_grantable,
-       pg_catalog.pg_has_role(o.owner, current_user, 'MEMBER') AS owner_in_connector
+       o.owner OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.oid FROM conn_down d)) AS owner_in_connector
   FROM objs o
  WHERE o.in_scope OR EXISTS (SELECT 1 FROM pg_catalog.aclexplode(o.acl) a, r WHERE a.grantee OPERATOR(pg_catalog.=) r.oid)
 UNION ALL
@@ -390,12 +408,17 @@ SELECT 'default_acl', n.nspname::pg_catalog.text, d.defaclobjtype::pg_catalog.te
    -- The role's own entry in its own defaults is an owner's right, as on its objects.
    AND d.defaclrole OPERATOR(pg_catalog.<>) r.oid
 UNION ALL
--- One row per grantor (16+); `can_act` says whether the connector granted it.
+-- One row per grantor (16+); `can_act` says whether the connector or the grantor role ($6)
+-- granted it, the last column whether the grantor role did.
 SELECT 'membership', NULL, g.rolname::pg_catalog.text, pg_catalog.shobj_description(g.oid, 'pg_authid'), NULL, ARRAY[]::pg_catalog.text[],
        ARRAY[]::pg_catalog.text[],
        m.grantor OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_roles c
-                                         WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER),
-       NULL, NULL, ARRAY[]::pg_catalog.text[], false
+                                         WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+         OR COALESCE(m.grantor OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_roles c
+                                                       WHERE c.rolname OPERATOR(pg_catalog.=) $6), false),
+       NULL, NULL, ARRAY[]::pg_catalog.text[],
+       COALESCE(m.grantor OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_roles c
+                                                  WHERE c.rolname OPERATOR(pg_catalog.=) $6), false)
   FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid, r
  WHERE m.member OPERATOR(pg_catalog.=) r.oid"#
     )
@@ -406,24 +429,35 @@ SELECT 'membership', NULL, g.rolname::pg_catalog.text, pg_catalog.shobj_descript
 /// `server_version_num`.
 ///
 /// [`ConnectorSetup`]: crate::setup::ConnectorSetup
-pub(crate) const CONNECTOR_SETUP: &str = "SELECT r.rolcreaterole, r.rolsuper, \
-        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
-                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_superuser') \
-          AND pg_catalog.pg_has_role(current_user, 'rds_superuser', 'MEMBER'), \
-        EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
-                 WHERE rolname OPERATOR(pg_catalog.=) 'rds_iam') \
-          AND pg_catalog.pg_has_role(current_user, 'rds_iam', 'MEMBER'), \
-        pg_catalog.current_setting('server_version_num')::pg_catalog.int4 \
-   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user";
+pub(crate) fn connector_setup() -> String {
+    format!(
+        "SELECT r.rolcreaterole, r.rolsuper, \
+            EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+                     WHERE rolname OPERATOR(pg_catalog.=) 'rds_superuser') \
+              AND {}, \
+            EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+                     WHERE rolname OPERATOR(pg_catalog.=) 'rds_iam') \
+              AND {}, \
+            pg_catalog.current_setting('server_version_num')::pg_catalog.int4 \
+       FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user",
+        crate::version::member_expr("'rds_superuser'"),
+        crate::version::member_expr("'rds_iam'"),
+    )
+}
 
 /// Whether the connector holds `rds_iam` with `ADMIN OPTION` (what PostgreSQL 16+ needs to
 /// grant it to new users).
 /// `false` on a server without `rds_iam` (a lab or vanilla PostgreSQL), where `pg_has_role`
 /// would raise "role does not exist".
-pub(crate) const MAY_GRANT_RDS_IAM: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
-         WHERE rolname OPERATOR(pg_catalog.=) 'rds_iam') \
-       THEN pg_catalog.pg_has_role(current_user, 'rds_iam', 'USAGE WITH ADMIN OPTION') \
-       ELSE false END";
+pub(crate) fn may_grant_rds_iam() -> String {
+    format!(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles \
+             WHERE rolname OPERATOR(pg_catalog.=) 'rds_iam') \
+           THEN {} \
+           ELSE false END",
+        crate::version::admin_option_expr("'rds_iam'")
+    )
+}
 
 /// The rewrite rules (other than a view's `_RETURN`) on relations role `$1` owns, still enabled:
 /// schema, relation, `relkind`, rule, and (views) the roles other than the owner that hold
@@ -725,6 +759,10 @@ pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(
                 AND NOT (m.member OPERATOR(pg_catalog.=) c.oid
                          AND m.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid]))
                 AND NOT (m.grantor OPERATOR(pg_catalog.=) c.oid AND NOT m.admin_option AND NOT m.set_option)
+                -- The grantor role's grants of memberships, and its own ADMIN OPTION.
+                AND NOT (COALESCE(m.grantor OPERATOR(pg_catalog.=) gr.oid, false) AND NOT m.admin_option AND NOT m.set_option)
+                AND NOT (COALESCE(m.member OPERATOR(pg_catalog.=) gr.oid, false) AND m.grantor OPERATOR(pg_catalog.=) c.oid
+                         AND m.admin_option AND NOT m.inherit_option AND NOT m.set_option)
               ORDER BY 1),
        EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
                 WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
@@ -737,21 +775,78 @@ pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(
                   AND s.dbid OPERATOR(pg_catalog.<>) (SELECT d.oid FROM pg_catalog.pg_database d
                                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())),
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m
-         WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.<>) c.oid),
+         WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.<>) c.oid
+           AND NOT COALESCE(m.member OPERATOR(pg_catalog.=) gr.oid, false)),
        c.rolsuper OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
                               WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) c.oid
                                 AND m.admin_option
-                                AND m.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid]))
+                                AND m.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid])),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND COALESCE(m.member OPERATOR(pg_catalog.=) gr.oid, false)
+                  AND m.grantor OPERATOR(pg_catalog.=) c.oid
+                  AND m.admin_option AND NOT m.inherit_option AND NOT m.set_option)
+  FROM pg_catalog.pg_roles r, pg_catalog.pg_roles c,
+       (SELECT (SELECT g.oid FROM pg_catalog.pg_roles g WHERE g.rolname OPERATOR(pg_catalog.=) $2) AS oid) gr
+ WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND c.rolname OPERATOR(pg_catalog.=) CURRENT_USER";
+
+/// Reads what [`Session::grantor_problems`](crate::Session) judges, for the grantor role `$1`
+/// (access roles' comments start with `$2`): its comment; the attributes that grant something;
+/// whether it is the connector; whether the connector administers it as its creator; whether
+/// the connector may `SET ROLE` to it; its members other than the connector; its memberships
+/// other than `ADMIN OPTION` (without `INHERIT` and `SET`) in an access role, granted by the
+/// connector; whether it owns or holds anything (its grants of memberships aside, which
+/// `pg_shdepend` records too).
+pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
+       pg_catalog.array_remove(ARRAY[
+         CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+         CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+         CASE WHEN r.rolinherit THEN 'INHERIT' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+         CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]::pg_catalog.text[], NULL),
+       r.oid OPERATOR(pg_catalog.=) c.oid,
+       c.rolsuper OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                              WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) c.oid
+                                AND m.admin_option
+                                AND m.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid])),
+       c.rolsuper OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                              WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) c.oid
+                                AND m.set_option),
+       ARRAY(SELECT pg_catalog.format('%s (granted by %s)',
+                      pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.member)::pg_catalog.text),
+                      pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.grantor)::pg_catalog.text))
+               FROM pg_catalog.pg_auth_members m
+              WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.<>) c.oid
+              ORDER BY 1),
+       ARRAY(SELECT pg_catalog.format('%s (granted by %s%s%s%s)',
+                      pg_catalog.quote_ident(g.rolname::pg_catalog.text),
+                      pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.grantor)::pg_catalog.text),
+                      CASE WHEN m.admin_option THEN ', with ADMIN OPTION' ELSE '' END,
+                      CASE WHEN m.inherit_option THEN ', with INHERIT' ELSE '' END,
+                      CASE WHEN m.set_option THEN ', with SET' ELSE '' END)
+               FROM pg_catalog.pg_auth_members m
+               JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+               LEFT JOIN pg_catalog.pg_shdescription d ON d.objoid OPERATOR(pg_catalog.=) g.oid
+                     AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid
+                AND NOT (pg_catalog.starts_with(COALESCE(d.description, ''), $2)
+                         AND m.admin_option AND NOT m.inherit_option AND NOT m.set_option
+                         AND m.grantor OPERATOR(pg_catalog.=) c.oid)
+              ORDER BY 1),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
+                WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                  AND s.refobjid OPERATOR(pg_catalog.=) r.oid
+                  AND s.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_auth_members'::pg_catalog.regclass)
   FROM pg_catalog.pg_roles r, pg_catalog.pg_roles c
  WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND c.rolname OPERATOR(pg_catalog.=) CURRENT_USER";
 
 /// Every access role of the server, by its comment's prefix (`$1`): name, comment, and its
-/// number of members other than the connector.
+/// number of members other than the connector and the grantor role (`$2`).
 pub(crate) const ACCESS_ROLES: &str = "SELECT r.rolname::pg_catalog.text, d.description,
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m
          WHERE m.roleid OPERATOR(pg_catalog.=) r.oid
            AND m.member OPERATOR(pg_catalog.<>) (SELECT c.oid FROM pg_catalog.pg_roles c
-                                                  WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER))
+                                                  WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+           AND NOT COALESCE(m.member OPERATOR(pg_catalog.=) (SELECT g.oid FROM pg_catalog.pg_roles g
+                                                             WHERE g.rolname OPERATOR(pg_catalog.=) $2), false))
   FROM pg_catalog.pg_shdescription d
   JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.objoid
  WHERE d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass

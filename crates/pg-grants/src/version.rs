@@ -172,15 +172,58 @@ impl ServerRules {
     /// SQL expression (of `role_name`, a `name`) that is true when the current user may grant
     /// membership in that role.
     pub(crate) fn can_grant_role_expr(&self, role_name: &str) -> String {
+        let admin = admin_option_expr(role_name);
         if self.role_grant_needs_admin_option() {
-            format!("pg_catalog.pg_has_role(current_user, {role_name}, 'MEMBER WITH ADMIN OPTION')")
+            admin
         } else {
-            format!(
-                "{CONNECTOR_ATTRIBUTES} \
-                 OR pg_catalog.pg_has_role(current_user, {role_name}, 'MEMBER WITH ADMIN OPTION')"
-            )
+            format!("{CONNECTOR_ATTRIBUTES} OR {admin}")
         }
     }
+}
+
+/// SQL expression (of `role_name`, a text expression) that is true when the current user holds
+/// `ADMIN OPTION` on that role: `pg_has_role(…, 'MEMBER WITH ADMIN OPTION')`, asked only when
+/// the catalog does not show it at once.
+///
+/// On PostgreSQL 16+ the connector is a member (with `ADMIN OPTION`, granted at creation) of
+/// every role it created, and PostgreSQL answers an `ADMIN OPTION` question by walking *all* the
+/// asker's memberships, every time (no cache): 50 ms per call with 10,000 managed users
+/// (`BENCHMARKS.md`, `grantees`). The usual answers are in one or two index lookups: the
+/// current user's own `ADMIN OPTION` row (a role it created), or one held by a role it is a
+/// direct member of (`rds_iam`'s, through `rds_superuser`). Either implies what the function
+/// says; anything else still asks the function, so the answer never changes.
+pub(crate) fn admin_option_expr(role_name: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members a \
+                 WHERE a.roleid OPERATOR(pg_catalog.=) (SELECT g.oid FROM pg_catalog.pg_roles g \
+                        WHERE g.rolname OPERATOR(pg_catalog.=) ({role_name})::pg_catalog.name) \
+                   AND a.admin_option \
+                   AND (a.member OPERATOR(pg_catalog.=) (SELECT u.oid FROM pg_catalog.pg_roles u \
+                         WHERE u.rolname OPERATOR(pg_catalog.=) CURRENT_USER) \
+                        OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members d \
+                                    WHERE d.roleid OPERATOR(pg_catalog.=) a.member \
+                                      AND d.member OPERATOR(pg_catalog.=) (SELECT u.oid FROM pg_catalog.pg_roles u \
+                                            WHERE u.rolname OPERATOR(pg_catalog.=) CURRENT_USER)))) \
+         THEN true \
+         ELSE pg_catalog.pg_has_role(current_user, ({role_name})::pg_catalog.text, 'MEMBER WITH ADMIN OPTION') END"
+    )
+}
+
+/// SQL expression that is true when the current user is a member of role `role_name` (a text
+/// expression; the role must exist), by any path: `pg_has_role(…, 'MEMBER')`, asked only when
+/// the current user is not a direct member. A direct member is one; asking PostgreSQL walks
+/// every membership of the connector (on 16+ one per role it created) after each change of
+/// `pg_auth_members`, 85 ms with 10,000 managed users (see [`admin_option_expr`]).
+pub(crate) fn member_expr(role_name: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members a \
+                 WHERE a.roleid OPERATOR(pg_catalog.=) (SELECT g.oid FROM pg_catalog.pg_roles g \
+                        WHERE g.rolname OPERATOR(pg_catalog.=) ({role_name})::pg_catalog.name) \
+                   AND a.member OPERATOR(pg_catalog.=) (SELECT u.oid FROM pg_catalog.pg_roles u \
+                         WHERE u.rolname OPERATOR(pg_catalog.=) CURRENT_USER)) \
+         THEN true \
+         ELSE pg_catalog.pg_has_role(current_user, ({role_name})::pg_catalog.text, 'MEMBER') END"
+    )
 }
 
 #[cfg(test)]

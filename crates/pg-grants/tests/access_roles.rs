@@ -52,7 +52,7 @@ fn members_read_what_the_level_allows_never_act_as_the_access_role_and_lose_it_o
                 assert!(second.plan.access.is_empty(), "{v}: the second only adds a member: {}", second.plan);
                 assert_eq!(
                     second.plan.to_string(),
-                    format!("GRANT \"{holder}\" TO \"bob\" WITH INHERIT TRUE, SET FALSE;\n"),
+                    format!("SET LOCAL ROLE \"rdspg_grantor\"; GRANT \"{holder}\" TO \"bob\" WITH INHERIT TRUE, SET FALSE; SET LOCAL ROLE NONE;\n"),
                     "{v}"
                 );
                 assert_eq!(
@@ -60,7 +60,9 @@ fn members_read_what_the_level_allows_never_act_as_the_access_role_and_lose_it_o
                         "SELECT string_agg(u.rolname || ':' || m.inherit_option || m.set_option || m.admin_option || ':' || g.rolname, ',' ORDER BY u.rolname) \
                          FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member JOIN pg_roles g ON g.oid = m.grantor \
                          WHERE m.roleid = '{holder}'::regrole AND u.rolname <> 'apono_connector'")),
-                    "alice:truefalsefalse:apono_connector,bob:truefalsefalse:apono_connector",
+                    // The grantor role administers it (neither its privileges nor SET), and
+                    // grants the memberships (see `access`, the grantor role).
+                    "alice:truefalsefalse:rdspg_grantor,bob:truefalsefalse:rdspg_grantor,rdspg_grantor:falsefalsetrue:apono_connector",
                     "{v}"
                 );
                 assert_eq!(
@@ -176,7 +178,7 @@ fn members_read_what_the_level_allows_never_act_as_the_access_role_and_lose_it_o
             // Bob's grant ends (applied with nothing): his open session loses the access.
             let ended = s.apply(&id("bob"), &[]).await.unwrap();
             if v >= 16 {
-                assert_eq!(ended.plan.to_string(), format!("REVOKE \"{holder}\" FROM \"bob\";\n"), "{v}");
+                assert_eq!(ended.plan.to_string(), format!("SET LOCAL ROLE \"rdspg_grantor\"; REVOKE \"{holder}\" FROM \"bob\"; SET LOCAL ROLE NONE;\n"), "{v}");
                 assert_eq!(orders_acl(&cluster, &holder), "1", "{v}: the role keeps its privileges for the next member");
             }
             let err = try_sql(&bob, "SELECT 1 FROM sales.orders").await.unwrap_err();

@@ -313,7 +313,7 @@ fn owners_maintain_drift_and_partial_revoke_per_version() {
             try_sql(&u, "SELECT 1 FROM sales.orders").await.unwrap();
             let report = s.apply(&id("drift"), &grants[..1]).await.unwrap();
             let want = if v >= 16 {
-                format!("REVOKE \"{ord}\" FROM \"drift\";\n")
+                format!("SET LOCAL ROLE \"rdspg_grantor\"; REVOKE \"{ord}\" FROM \"drift\"; SET LOCAL ROLE NONE;\n")
             } else {
                 "REVOKE USAGE ON SCHEMA \"sales\" FROM \"drift\";\nREVOKE SELECT ON TABLE \"sales\".\"orders\" FROM \"drift\";\nREVOKE SELECT ON SEQUENCE \"sales\".\"orders_id_seq\" FROM \"drift\";\n".to_owned()
             };

@@ -126,9 +126,13 @@ pub struct Inspection {
     pub default_acls: Vec<DefaultAcl>,
     /// Roles the role is a member of.
     pub memberships: Vec<String>,
-    /// The access roles (of any database) among them that the connector granted the role,
-    /// with their keys (see [`access`](crate::access)).
+    /// The access roles (of any database) among them that the connector or the grantor role
+    /// granted the role, with their keys (see [`access`](crate::access)).
     pub access_memberships: Vec<crate::access::AccessRole>,
+    /// Who granted each of those memberships: per access role, `true` for a membership the
+    /// grantor role granted (see [`access`](crate::access#the-grantor-role)), `false` for one
+    /// the connector granted itself (before the grantor role existed); both when both did.
+    pub access_grantors: Vec<(Ident, bool)>,
     /// On PostgreSQL 16+, what the role holds in this database through its access roles (their
     /// privileged objects), one entry per access role of this database it is a member of.
     /// Filled by [`Session::inspect`](crate::Session::inspect).
@@ -180,19 +184,24 @@ impl Inspection {
                     // access membership: a role carrying an access role's comment that someone
                     // else granted (a tenant with CREATEROLE, its own role) is not the
                     // library's to revoke, and must not block the user's grants or revocation.
+                    // The last column: the grantor role granted it (else the connector did).
                     if can_act
                         && let Some((key, _)) = args
                             .as_deref()
                             .and_then(crate::access::AccessKey::from_comment)
-                        && !out
-                            .access_memberships
-                            .iter()
-                            .any(|a| a.name.as_str() == name)
                     {
-                        out.access_memberships.push(crate::access::AccessRole {
-                            name: catalog_ident(name.clone())?,
-                            key,
-                        });
+                        let ident = catalog_ident(name.clone())?;
+                        if !out
+                            .access_grantors
+                            .contains(&(ident.clone(), owner_in_connector))
+                        {
+                            out.access_grantors
+                                .push((ident.clone(), owner_in_connector));
+                        }
+                        if !out.access_memberships.iter().any(|a| a.name == ident) {
+                            out.access_memberships
+                                .push(crate::access::AccessRole { name: ident, key });
+                        }
                     }
                     if !out.memberships.contains(&name) {
                         out.memberships.push(name);

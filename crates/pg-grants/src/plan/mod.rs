@@ -76,45 +76,87 @@ pub struct MembershipChange {
     pub access_role: AccessRole,
     /// Grant (`true`) or revoke it.
     pub grant: bool,
+    /// The role granting it or whose grant is revoked: the grantor role (see
+    /// [`access`](crate::access#the-grantor-role)), or `None` for the connector itself (a
+    /// membership granted before the grantor role existed).
+    pub grantor: Option<Ident>,
 }
 
 impl MembershipChange {
-    /// The statement granting or revoking the membership of `role`.
+    /// The statement granting or revoking the membership of `role`: as the grantor role
+    /// (`SET LOCAL ROLE` to it and back, in the caller's transaction) when
+    /// [`MembershipChange::grantor`] names it.
     pub fn statement(&self, role: &Ident) -> Statement {
         let access = self.access_role.name.quoted();
         let role = role.quoted();
-        Statement::new(if self.grant {
+        let change = if self.grant {
             // Uses the privileges, never acts as the role (16+ only: see `access`).
             format!("GRANT {access} TO {role} WITH INHERIT TRUE, SET FALSE;")
         } else {
             format!("REVOKE {access} FROM {role};")
+        };
+        Statement::new(match &self.grantor {
+            // Only GRANT or REVOKE runs as the grantor role: no function, no object, nothing a
+            // user made. `SET LOCAL` ends with the transaction whatever happens; the role is
+            // reset right after, before anything else of the batch runs.
+            Some(grantor) => format!(
+                "SET LOCAL ROLE {}; {change} SET LOCAL ROLE NONE;",
+                grantor.quoted()
+            ),
+            None => change,
         })
     }
 }
 
 /// The changes taking the memberships of `inspection`'s role in the access roles of its
 /// database to exactly `wanted`: memberships in access roles of other databases are left alone.
-pub fn plan_memberships(inspection: &Inspection, wanted: &[AccessRole]) -> Vec<MembershipChange> {
+/// New memberships are granted by `grantor` (the grantor role, or the connector when `None`);
+/// one no longer wanted is revoked by whoever granted it (both, when both did).
+pub fn plan_memberships(
+    inspection: &Inspection,
+    wanted: &[AccessRole],
+    grantor: Option<&Ident>,
+) -> Vec<MembershipChange> {
     let held = &inspection.access_memberships;
-    let mut out: Vec<MembershipChange> = held
-        .iter()
-        .filter(|a| {
-            a.key.database == inspection.database && !wanted.iter().any(|w| w.name == a.name)
-        })
-        .map(|a| MembershipChange {
-            access_role: a.clone(),
-            grant: false,
-        })
-        .chain(
-            wanted
-                .iter()
-                .filter(|w| !held.iter().any(|a| a.name == w.name))
-                .map(|w| MembershipChange {
-                    access_role: w.clone(),
-                    grant: true,
-                }),
-        )
-        .collect();
+    let mut out: Vec<MembershipChange> = Vec::new();
+    for a in held.iter().filter(|a| {
+        a.key.database == inspection.database && !wanted.iter().any(|w| w.name == a.name)
+    }) {
+        let by: Vec<bool> = inspection
+            .access_grantors
+            .iter()
+            .filter(|(n, _)| *n == a.name)
+            .map(|(_, g)| *g)
+            .collect();
+        // A membership the grantor role granted is revoked as the grantor role; when its name is
+        // not known here (a membership read without it), as the connector.
+        if by.contains(&false) || grantor.is_none() {
+            out.push(MembershipChange {
+                access_role: a.clone(),
+                grant: false,
+                grantor: None,
+            });
+        }
+        if by.contains(&true)
+            && let Some(g) = grantor
+        {
+            out.push(MembershipChange {
+                access_role: a.clone(),
+                grant: false,
+                grantor: Some(g.clone()),
+            });
+        }
+    }
+    out.extend(
+        wanted
+            .iter()
+            .filter(|w| !held.iter().any(|a| a.name == w.name))
+            .map(|w| MembershipChange {
+                access_role: w.clone(),
+                grant: true,
+                grantor: grantor.cloned(),
+            }),
+    );
     out.sort_by(|a, b| a.access_role.name.cmp(&b.access_role.name));
     out.dedup();
     out

@@ -57,12 +57,26 @@ impl Session<'_> {
         role: &Ident,
     ) -> Result<Vec<Membership>, GrantsError> {
         let found = self.memberships(role).await?;
+        let grantor = &self.settings().names.grantor;
         for m in &found {
+            // A membership the grantor role granted (in an access role, 16+) is revoked as the
+            // grantor role: the connector neither holds its privileges (`GRANTED BY` needs
+            // them) nor walks its own memberships for it (see `access`).
+            let stmt = if self.rules().membership_options() && m.grantor == grantor.as_str() {
+                Statement::new(format!(
+                    "SET LOCAL ROLE {g}; REVOKE {} FROM {}; SET LOCAL ROLE NONE;",
+                    Ident::new(m.role.clone())?.quoted(),
+                    Ident::new(m.member.clone())?.quoted(),
+                    g = grantor.quoted()
+                ))
+            } else {
+                Statement::new(m.fix_sql.clone())
+            };
             if let Err(e) = self
                 .run_locked(
                     &format!("removing the membership of {} in {}", m.member, m.role),
                     role,
-                    &[Statement::new(m.fix_sql.clone())],
+                    &[stmt],
                 )
                 .await
             {

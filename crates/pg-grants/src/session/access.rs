@@ -21,8 +21,23 @@ pub struct AccessRoleCheck {
     pub problems: Vec<String>,
     /// When the sweep found it without members, if it did and nobody was granted it since.
     pub idle_since: Option<OffsetDateTime>,
-    /// Its members other than the connector.
+    /// Its members other than the connector and the grantor role.
     pub members: i64,
+    /// Whether the grantor role administers it (`ADMIN OPTION`, without `INHERIT` and `SET`,
+    /// granted by the connector), as it must to grant memberships in it (see
+    /// [`access`](crate::access#the-grantor-role)).
+    pub grantor_admin: bool,
+}
+
+/// What [`Session::grantor_problems`] found about the grantor role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrantorCheck {
+    /// `None` when no role has the grantor role's name; otherwise what makes it unfit
+    /// (empty: nothing).
+    pub problems: Option<Vec<String>>,
+    /// Whether the connector may `SET ROLE` to it.
+    pub can_set: bool,
 }
 
 /// An access role of the server, as [`Session::access_roles`] lists it.
@@ -70,11 +85,13 @@ pub(crate) struct AccessPlanned {
     pub(crate) plan: Plan,
 }
 
-/// What [`Session::plan_all`] found: the planned role's plan and its access roles'.
+/// What [`Session::plan_all`] found: the planned role's plan and its access roles', and (when
+/// memberships are planned, 16+) the grantor role's check.
 #[derive(Debug)]
 pub(crate) struct Planned {
     pub(crate) user: Plan,
     pub(crate) access: Vec<AccessPlanned>,
+    pub(crate) grantor: Option<(Ident, GrantorCheck)>,
 }
 
 impl Planned {
@@ -84,6 +101,49 @@ impl Planned {
             Some(c) if !c.problems.is_empty() => Some(unfit(&a.role, c.problems.clone())),
             _ => None,
         })
+    }
+
+    /// Whether the transaction gives the grantor role something or acts as it: a membership
+    /// granted, or an access role it does not administer yet.
+    fn gives_through_grantor(&self) -> bool {
+        self.user
+            .memberships
+            .iter()
+            .any(|m| m.grant && m.grantor.is_some())
+            || self
+                .access
+                .iter()
+                .any(|a| a.check.as_ref().is_none_or(|c| !c.grantor_admin))
+    }
+
+    /// The statements making the grantor role usable (created, or the connector's `SET`
+    /// given back), none when nothing acts as it or it is ready; its name when they take its
+    /// lock.
+    ///
+    /// # Errors
+    /// [`GrantsError::UnsafeServiceRole`] when something is to be granted through an unfit
+    /// grantor role (memberships to revoke still are: revoking as it gives nobody anything).
+    fn grantor_statements(&self) -> Result<(Vec<Statement>, Option<&Ident>), GrantsError> {
+        let Some((name, check)) = &self.grantor else {
+            return Ok((Vec::new(), None));
+        };
+        let gives = self.gives_through_grantor();
+        let acts = gives || self.user.memberships.iter().any(|m| m.grantor.is_some());
+        if !acts {
+            return Ok((Vec::new(), None));
+        }
+        match &check.problems {
+            None => Ok((create_grantor_role(name)?, Some(name))),
+            Some(problems) if !problems.is_empty() && gives => {
+                Err(GrantsError::UnsafeServiceRole {
+                    role: name.to_string(),
+                    purpose: crate::marker::ServiceRole::Grantor.as_str(),
+                    problems: problems.clone(),
+                })
+            }
+            Some(_) if !check.can_set => Ok((vec![grantor_set_stmt(name)], Some(name))),
+            Some(_) => Ok((Vec::new(), None)),
+        }
     }
 
     /// The transaction's statements after `BEGIN` and `role`'s lock (none: nothing to do): the
@@ -98,13 +158,23 @@ impl Planned {
             return Err(e);
         }
         let mut locks: std::collections::BTreeSet<&Ident> = std::collections::BTreeSet::new();
-        let mut body = Vec::new();
+        let (mut body, grantor_lock) = self.grantor_statements()?;
+        locks.extend(grantor_lock);
+        let grantor = self.grantor.as_ref().map(|(g, _)| g);
         for a in &self.access {
             let before = body.len();
             match &a.check {
-                None => body.extend(create_access_role(&a.role)?),
-                Some(c) if c.idle_since.is_some() => body.push(comment_stmt(&a.role, None)?),
-                Some(_) => {}
+                None => body.extend(create_access_role(&a.role, grantor)?),
+                Some(c) => {
+                    if c.idle_since.is_some() {
+                        body.push(comment_stmt(&a.role, None)?);
+                    }
+                    if !c.grantor_admin
+                        && let Some(g) = grantor
+                    {
+                        body.push(grantor_admin_stmt(&a.role, g));
+                    }
+                }
             }
             body.extend(a.plan.statements());
             if body.len() > before {
@@ -132,9 +202,11 @@ impl Planned {
         self.user.is_empty()
             && self.access.iter().all(|a| {
                 a.plan.is_empty()
-                    && a.check
-                        .as_ref()
-                        .is_some_and(|c| c.problems.is_empty() && c.idle_since.is_none())
+                    && a.check.as_ref().is_some_and(|c| {
+                        c.problems.is_empty()
+                            && c.idle_since.is_none()
+                            && (c.grantor_admin || self.grantor.is_none())
+                    })
             })
     }
 
@@ -144,10 +216,19 @@ impl Planned {
         for a in &self.access {
             match &a.check {
                 None => out.push_str(&format!("access role {} missing\n", a.role.name)),
-                Some(c) if c.idle_since.is_some() => {
-                    out.push_str(&format!("access role {} still idle\n", a.role.name));
+                Some(c) => {
+                    if c.idle_since.is_some() {
+                        out.push_str(&format!("access role {} still idle\n", a.role.name));
+                    }
+                    if !c.grantor_admin
+                        && let Some((g, _)) = &self.grantor
+                    {
+                        out.push_str(&format!(
+                            "grantor role {g} does not administer access role {}\n",
+                            a.role.name
+                        ));
+                    }
                 }
-                Some(_) => {}
             }
         }
         out.push_str(&self.to_plan().to_string());
@@ -209,7 +290,13 @@ impl Session<'_> {
             .client
             .query_typed_opt(
                 sql::ACCESS_ROLE_CHECK,
-                &[(&role.name.as_str(), tokio_postgres::types::Type::NAME)],
+                &[
+                    (&role.name.as_str(), tokio_postgres::types::Type::NAME),
+                    (
+                        &self.settings.names.grantor.as_str(),
+                        tokio_postgres::types::Type::NAME,
+                    ),
+                ],
             )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?
@@ -225,6 +312,7 @@ impl Session<'_> {
         let elsewhere: bool = col(&row, 6, &action)?;
         let members: i64 = col(&row, 7, &action)?;
         let administered: bool = col(&row, 8, &action)?;
+        let grantor_admin: bool = col(&row, 9, &action)?;
         let mut problems = Vec::new();
         let parsed = comment.as_deref().and_then(AccessKey::from_comment);
         let idle_since = match parsed {
@@ -281,7 +369,97 @@ impl Session<'_> {
             problems,
             idle_since,
             members,
+            grantor_admin,
         }))
+    }
+
+    /// What makes the grantor role ([`RoleNames::grantor`](crate::role::RoleNames)) unfit to
+    /// grant memberships in the access roles (see [`access`](crate::access#the-grantor-role)),
+    /// and whether the connector may act as it. Fit means: marked as this library's grantor,
+    /// administered by the connector as its creator, no attribute granting anything, not the
+    /// connector, no member but the connector, a member only of access roles (with `ADMIN
+    /// OPTION` and neither `INHERIT` nor `SET`, granted by the connector), and owning or
+    /// holding nothing.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub(crate) async fn grantor_problems(&self) -> Result<GrantorCheck, GrantsError> {
+        let name = &self.settings.names.grantor;
+        let action = format!("checking the grantor role {name}");
+        let Some(row) = self
+            .client
+            .query_typed_opt(
+                sql::GRANTOR_CHECK,
+                &[
+                    (&name.as_str(), tokio_postgres::types::Type::NAME),
+                    (
+                        &AccessKey::COMMENT_PREFIX,
+                        tokio_postgres::types::Type::TEXT,
+                    ),
+                ],
+            )
+            .await
+            .map_err(|e| GrantsError::db(action.clone(), e))?
+        else {
+            return Ok(GrantorCheck {
+                problems: None,
+                can_set: false,
+            });
+        };
+        let comment: Option<String> = col(&row, 0, &action)?;
+        let attributes: Vec<String> = col(&row, 1, &action)?;
+        let is_connector: bool = col(&row, 2, &action)?;
+        let administered: bool = col(&row, 3, &action)?;
+        let can_set: bool = col(&row, 4, &action)?;
+        let members: Vec<String> = col(&row, 5, &action)?;
+        let member_of: Vec<String> = col(&row, 6, &action)?;
+        let holds: bool = col(&row, 7, &action)?;
+        let kind = crate::marker::ServiceRole::Grantor;
+        let mut problems = Vec::new();
+        if !comment.as_deref().is_some_and(|c| kind.is_comment(c)) {
+            problems.push(format!(
+                "it is not this library's grantor role (its comment is not {}): the library \
+                 never takes over a role it did not create",
+                kind.comment()
+            ));
+        }
+        if is_connector {
+            problems.push("it is the connector itself".to_owned());
+        }
+        if !administered {
+            problems.push(
+                "the connector does not administer it as its creator (no ADMIN OPTION granted \
+                 at its creation): the connector did not create it"
+                    .to_owned(),
+            );
+        }
+        if !attributes.is_empty() {
+            problems.push(format!("it has {}", attributes.join(", ")));
+        }
+        if !members.is_empty() {
+            problems.push(format!(
+                "{} are members of it: they could act as it, and grant themselves any access \
+                 role",
+                members.join(", ")
+            ));
+        }
+        if !member_of.is_empty() {
+            problems.push(format!(
+                "it is a member of roles other than the access roles it administers: {}",
+                member_of.join(", ")
+            ));
+        }
+        if holds {
+            problems.push(
+                "it owns objects or holds privileges (pg_shdepend entries other than its grants \
+                 of memberships): somebody acted as it"
+                    .to_owned(),
+            );
+        }
+        Ok(GrantorCheck {
+            problems: Some(problems),
+            can_set,
+        })
     }
 
     /// The access roles of `grants` in this database, each with its grant, once each.
@@ -317,10 +495,14 @@ impl Session<'_> {
         let action = action.as_str();
         self.with_retries(action, |attempt| async move {
             let inspection = self.inspect_privileges(user, &[]).await?;
-            let gone: Vec<MembershipChange> = crate::plan::plan_memberships(&inspection, wanted)
-                .into_iter()
-                .filter(|m| !m.grant)
-                .collect();
+            let gone: Vec<MembershipChange> = crate::plan::plan_memberships(
+                &inspection,
+                wanted,
+                Some(&self.settings.names.grantor),
+            )
+            .into_iter()
+            .filter(|m| !m.grant)
+            .collect();
             if gone.is_empty() {
                 return Ok((gone, attempt - 1));
             }
@@ -340,7 +522,13 @@ impl Session<'_> {
         let action = "listing the access roles";
         let rows = self
             .client
-            .query(sql::ACCESS_ROLES, &[&AccessKey::COMMENT_PREFIX])
+            .query(
+                sql::ACCESS_ROLES,
+                &[
+                    &AccessKey::COMMENT_PREFIX,
+                    &self.settings.names.grantor.as_str(),
+                ],
+            )
             .await
             .map_err(|e| GrantsError::db(action, e))?;
         let mut out = Vec::new();
@@ -503,10 +691,13 @@ impl Session<'_> {
                  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) m.roleid \
                  WHERE r.rolname OPERATOR(pg_catalog.=) {lit} \
                  AND m.member OPERATOR(pg_catalog.<>) (SELECT oid FROM pg_catalog.pg_roles \
-                 WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER)) \
+                 WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER) \
+                 AND m.member OPERATOR(pg_catalog.<>) COALESCE((SELECT oid FROM pg_catalog.pg_roles \
+                 WHERE rolname OPERATOR(pg_catalog.=) {grantor}), 0::pg_catalog.oid)) \
                  THEN RAISE EXCEPTION USING ERRCODE = 'RDSPG', MESSAGE = 'the access role has a member again'; \
                  END IF; END $rdspg$;",
-                lit = literal.quoted()
+                lit = literal.quoted(),
+                grantor = Literal::new(self.settings.names.grantor.as_str())?.quoted()
             )),
             // The connector takes the role's privileges (it holds ADMIN, not INHERIT), so that
             // `DROP OWNED` may revoke everything granted to it here and on shared objects, and
@@ -556,13 +747,45 @@ fn comment_stmt(
     )))
 }
 
-/// `CREATE ROLE … NOLOGIN …` with no rights, and its comment.
-fn create_access_role(role: &AccessRole) -> Result<Vec<Statement>, GrantsError> {
-    Ok(vec![
+/// `CREATE ROLE … NOLOGIN …` with no rights, its comment, and the grantor role's `ADMIN
+/// OPTION` on it.
+fn create_access_role(
+    role: &AccessRole,
+    grantor: Option<&Ident>,
+) -> Result<Vec<Statement>, GrantsError> {
+    let mut out = vec![
         Statement::new(format!(
             "CREATE ROLE {} WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;",
             role.name.quoted()
         )),
         comment_stmt(role, None)?,
-    ])
+    ];
+    out.extend(grantor.map(|g| grantor_admin_stmt(role, g)));
+    Ok(out)
+}
+
+/// The grantor role's `ADMIN OPTION` on `role`: it may grant and revoke memberships in it,
+/// and neither holds its privileges nor may act as it.
+fn grantor_admin_stmt(role: &AccessRole, grantor: &Ident) -> Statement {
+    Statement::new(format!(
+        "GRANT {} TO {} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE;",
+        role.name.quoted(),
+        grantor.quoted()
+    ))
+}
+
+/// The connector's `SET` on the grantor role (without `INHERIT`: it never holds what the
+/// grantor role holds, the `ADMIN OPTION` on access roles).
+fn grantor_set_stmt(grantor: &Ident) -> Statement {
+    Statement::new(format!(
+        "GRANT {} TO CURRENT_USER WITH SET TRUE, INHERIT FALSE;",
+        grantor.quoted()
+    ))
+}
+
+/// The grantor role: `NOLOGIN` with no rights, its comment, and the connector's `SET` on it.
+fn create_grantor_role(grantor: &Ident) -> Result<Vec<Statement>, GrantsError> {
+    let mut out = crate::role::create_service_role(grantor, crate::marker::ServiceRole::Grantor)?;
+    out.push(grantor_set_stmt(grantor));
+    Ok(out)
 }

@@ -92,6 +92,14 @@ impl Settings {
         self
     }
 
+    /// Uses `grantor` as the grantor role (PostgreSQL 16+, see
+    /// [`access`](crate::access#the-grantor-role)).
+    #[must_use]
+    pub fn grantor_role(mut self, grantor: Ident) -> Self {
+        self.names.grantor = grantor;
+        self
+    }
+
     /// Uses `policy` for the level table.
     #[must_use]
     pub fn policy(mut self, policy: LevelPolicy) -> Self {

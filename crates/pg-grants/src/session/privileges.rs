@@ -69,6 +69,7 @@ impl Session<'_> {
                     (&p.schemas, Type::NAME_ARRAY),
                     (&p.table_schemas, Type::NAME_ARRAY),
                     (&p.table_names, Type::TEXT_ARRAY),
+                    (&self.settings.names.grantor.as_str(), Type::NAME),
                 ],
             )
             .await
@@ -117,7 +118,8 @@ impl Session<'_> {
             &self.connector,
         )?;
         if let Some(wanted) = memberships {
-            plan.memberships = plan::plan_memberships(&inspection, wanted);
+            plan.memberships =
+                plan::plan_memberships(&inspection, wanted, Some(&self.settings.names.grantor));
         }
         Ok(plan)
     }
@@ -184,12 +186,26 @@ impl Session<'_> {
                 plan,
             })
         });
-        let (user, access) = futures_util::future::try_join(
+        // The grantor role grants and revokes memberships (16+): checked in the same round trip.
+        let grantor = async {
+            if memberships && self.uses_access_roles() {
+                let check = self.grantor_problems().await?;
+                Ok(Some((self.settings.names.grantor.clone(), check)))
+            } else {
+                Ok::<_, GrantsError>(None)
+            }
+        };
+        let (user, access, grantor) = futures_util::future::try_join3(
             self.plan_with(role, grants, wanted, defaults),
             futures_util::future::try_join_all(each),
+            grantor,
         )
         .await?;
-        Ok(Planned { user, access })
+        Ok(Planned {
+            user,
+            access,
+            grantor,
+        })
     }
 
     /// Applies what [`Session::plan_all`] plans, in at most three round trips: the plans (one,

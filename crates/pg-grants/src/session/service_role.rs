@@ -96,7 +96,10 @@ impl Session<'_> {
         let action = format!("checking the {kind} role {name}");
         let row = self
             .client
-            .query_opt(sql::SERVICE_ROLE_CHECK, &[&name.as_str()])
+            .query_opt(
+                sql::SERVICE_ROLE_CHECK,
+                &[&name.as_str(), &(kind == ServiceRole::Holder)],
+            )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         let Some(row) = row else {
