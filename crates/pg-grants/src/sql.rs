@@ -232,8 +232,12 @@ pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
     "'))
                                FROM pg_catalog.pg_roles w,
                                     LATERAL (SELECT COALESCE(pg_catalog.shobj_description(w.oid, 'pg_authid'), '') AS c OFFSET 0) d
-                              WHERE w.oid OPERATOR(pg_catalog.=) o.refobjid), false))
-              )
+                              WHERE w.oid OPERATOR(pg_catalog.=) o.refobjid), false)
+                         -- OFFSET 0: a per-entry index lookup, never one hashed pass over
+                         -- every role's entries (the planner's choice on a fresh cluster).
+                         OFFSET 0)
+                -- Likewise: this role's entries through the index, not all roles' hashed.
+                OFFSET 0)
   FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
 );
 
@@ -767,13 +771,17 @@ pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(
        EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
                 WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
                   AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'o'
-                  AND s.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_default_acl'::pg_catalog.regclass),
+                  AND s.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_default_acl'::pg_catalog.regclass
+                -- OFFSET 0: this role's entries through the index, never a hashed pass over
+                -- every role's (see SERVICE_ROLE_CHECK).
+                OFFSET 0),
        EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
                 WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
                   AND s.refobjid OPERATOR(pg_catalog.=) r.oid AND s.deptype OPERATOR(pg_catalog.=) 'a'
                   AND s.dbid OPERATOR(pg_catalog.<>) 0
                   AND s.dbid OPERATOR(pg_catalog.<>) (SELECT d.oid FROM pg_catalog.pg_database d
-                                                       WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())),
+                                                       WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                OFFSET 0),
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m
          WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.<>) c.oid
            AND NOT COALESCE(m.member OPERATOR(pg_catalog.=) gr.oid, false)),
@@ -834,7 +842,8 @@ pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oi
        EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
                 WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
                   AND s.refobjid OPERATOR(pg_catalog.=) r.oid
-                  AND s.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_auth_members'::pg_catalog.regclass)
+                  AND s.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_auth_members'::pg_catalog.regclass
+                OFFSET 0)
   FROM pg_catalog.pg_roles r, pg_catalog.pg_roles c
  WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND c.rolname OPERATOR(pg_catalog.=) CURRENT_USER";
 
