@@ -5,10 +5,11 @@
 //! Every function, operator and type is qualified with `pg_catalog`, so nothing a user created
 //! in a schema of the connector's `search_path` runs as the connector.
 
-/// The server version, the connector (`current_user`) and the database, read once per
-/// [`Session`](crate::Session).
+/// The server version, the connector (`current_user`), the database and the login
+/// (`session_user`), read once per [`Session`](crate::Session).
 pub(crate) const SESSION_START: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, \
-     current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text";
+     current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text, \
+     session_user::pg_catalog.text";
 
 /// Managed roles and their marks: one definition for looking one role up
 /// ([`Session::managed_role`](crate::Session::managed_role), `$4` its name, a row whenever it
@@ -792,10 +793,18 @@ pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(
 /// Reads what [`Session::grantor_problems`](crate::Session) judges, for the grantor role `$1`
 /// (access roles' comments start with `$2`): its comment; the attributes that grant something;
 /// whether it is the connector; whether the connector administers it as its creator; whether
-/// the connector may `SET ROLE` to it; its members other than the connector; its memberships
-/// other than `ADMIN OPTION` (without `INHERIT` and `SET`) in an access role, granted by the
-/// connector; whether it owns or holds anything (its grants of memberships aside, which
-/// `pg_shdepend` records too).
+/// the connector may `SET ROLE` to it; its members other than the connector; the memberships
+/// the connector granted it other than `ADMIN OPTION` (without `INHERIT` and `SET`) in an
+/// access role; whether it owns anything.
+///
+/// What others give it is not read: a role a `CREATEROLE` tenant granted it, a privilege or a
+/// policy or default privileges naming it (any login may name it in its own). Nobody can use
+/// them: nothing inherits from it (no member but the connector, which has `SET` without
+/// `INHERIT`), and the connector acts as it only for one `GRANT`/`REVOKE` of a membership in
+/// an access role it administers directly (the grantor PostgreSQL records is then the grantor
+/// role itself, whatever else it is a member of). Refusing them would let any login stop every
+/// grant on the server. What shows someone acted as it stays a problem: a member, an owned
+/// object (`pg_shdepend` `'o'`; only a role that may `SET ROLE` to it can give it one).
 pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
        pg_catalog.array_remove(ARRAY[
          CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
@@ -826,7 +835,7 @@ pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oi
                JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
                LEFT JOIN pg_catalog.pg_shdescription d ON d.objoid OPERATOR(pg_catalog.=) g.oid
                      AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-              WHERE m.member OPERATOR(pg_catalog.=) r.oid
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid AND m.grantor OPERATOR(pg_catalog.=) c.oid
                 AND NOT (pg_catalog.starts_with(COALESCE(d.description, ''), $2)
                          AND m.admin_option AND NOT m.inherit_option AND NOT m.set_option
                          AND m.grantor OPERATOR(pg_catalog.=) c.oid)
@@ -834,7 +843,7 @@ pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oi
        EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
                 WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
                   AND s.refobjid OPERATOR(pg_catalog.=) r.oid
-                  AND s.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_auth_members'::pg_catalog.regclass)
+                  AND s.deptype OPERATOR(pg_catalog.=) 'o')
   FROM pg_catalog.pg_roles r, pg_catalog.pg_roles c
  WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND c.rolname OPERATOR(pg_catalog.=) CURRENT_USER";
 

@@ -377,9 +377,10 @@ impl Session<'_> {
     /// grant memberships in the access roles (see [`access`](crate::access#the-grantor-role)),
     /// and whether the connector may act as it. Fit means: marked as this library's grantor,
     /// administered by the connector as its creator, no attribute granting anything, not the
-    /// connector, no member but the connector, a member only of access roles (with `ADMIN
-    /// OPTION` and neither `INHERIT` nor `SET`, granted by the connector), and owning or
-    /// holding nothing.
+    /// connector, no member but the connector, granted by the connector only `ADMIN OPTION`
+    /// (neither `INHERIT` nor `SET`) on access roles, and owning nothing. What others granted
+    /// it (roles, privileges) is not judged: nobody can use it (see `sql::GRANTOR_CHECK`), and
+    /// any login could otherwise stop every grant.
     ///
     /// # Errors
     /// [`GrantsError::Database`].
@@ -445,16 +446,12 @@ impl Session<'_> {
         }
         if !member_of.is_empty() {
             problems.push(format!(
-                "it is a member of roles other than the access roles it administers: {}",
+                "the connector granted it memberships other than ADMIN OPTION on access roles: {}",
                 member_of.join(", ")
             ));
         }
         if holds {
-            problems.push(
-                "it owns objects or holds privileges (pg_shdepend entries other than its grants \
-                 of memberships): somebody acted as it"
-                    .to_owned(),
-            );
+            problems.push("it owns objects: somebody acted as it".to_owned());
         }
         Ok(GrantorCheck {
             problems: Some(problems),

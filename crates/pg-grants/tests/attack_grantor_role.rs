@@ -1,0 +1,255 @@
+//! Attacks on the grantor role (PostgreSQL 16+, see `pg_grants::access`): a hostile grantee, a
+//! hostile `CREATEROLE` tenant (who may own a database), against real servers (17 and 18) with
+//! real logins. What they try: to block every grant on the server by giving the grantor role
+//! something, to make the connector act as one of their roles, and to keep a grant after its
+//! end while the grantor role is unfit.
+
+mod common;
+
+use common::*;
+use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session, Settings};
+use pg_testkit::{for_each_version, rds};
+
+const VERSIONS: &[u32] = &[17, 18];
+const GRANTOR: &str = "rdspg_grantor";
+
+fn sales_ro() -> Grant {
+    Grant::new(Scope::Schema(id("sales")), AccessLevel::ReadOnly)
+}
+
+fn inventory_ro() -> Grant {
+    Grant::new(Scope::Schema(id("inventory")), AccessLevel::ReadOnly)
+}
+
+async fn session<'a>(cluster: &pg_testkit::TestCluster, c: &'a Conn) -> Session<'a> {
+    let s = Session::new(&c.client, Settings::default())
+        .await
+        .expect("a session as the connector")
+        .with_notices(c.notices.clone());
+    fix_owners(cluster, &s).await;
+    s
+}
+
+/// `member:grantor:admin,inherit,set` of every membership in `role`, sorted.
+fn members_of(cluster: &pg_testkit::TestCluster, role: &str) -> String {
+    su(
+        cluster,
+        "postgres",
+        &format!(
+            "SELECT string_agg(x, ' ' ORDER BY x) FROM (SELECT m.member::regrole::text || ':' \
+             || m.grantor::regrole::text || ':' || m.admin_option || ',' || m.inherit_option || ',' \
+             || m.set_option AS x FROM pg_auth_members m WHERE m.roleid = '{role}'::regrole) s"
+        ),
+    )
+}
+
+async fn current_user(client: &tokio_postgres::Client) -> String {
+    client
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Things anybody can give the grantor role without acting as it, none of which anybody can
+/// use (nothing inherits from it; the connector runs only `GRANT`/`REVOKE` of a membership as
+/// it): a grantee's default privileges naming it (any login may set them for itself, in any
+/// database), a `CREATEROLE` tenant's roles granted to it (with every option), even one marked
+/// like an access role. None of them may stop the next user's grant — one login could otherwise
+/// block every grant on the server. What does show that someone acts as it (a member, an
+/// object it owns) still refuses grants.
+#[test]
+fn gifts_to_the_grantor_role_block_no_grant_but_acting_as_it_does() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let alice_pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            new_user(&s, "bob", AccessLevel::ReadOnly).await;
+            new_user(&s, "carol", AccessLevel::ReadOnly).await;
+            s.apply(&id("alice"), &[sales_ro()]).await.unwrap();
+            let access = grantee(&s, "alice", &sales_ro());
+
+            // The grantee (no CREATEROLE): default privileges naming the grantor role, here
+            // and in another database.
+            for db in [rds::APP_DB, rds::OTHER_DB] {
+                let alice = try_connect(&cluster, "alice", &alice_pw, db).await.unwrap();
+                try_sql(&alice, &format!(
+                    "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {GRANTOR}; \
+                     ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO {GRANTOR} WITH GRANT OPTION"
+                )).await.unwrap();
+            }
+            // A tenant: its roles granted to the grantor role with every option, one of them
+            // marked like an access role.
+            su(&cluster, "postgres", "CREATE ROLE tenant LOGIN CREATEROLE PASSWORD 'tenant-pw-1'");
+            let tenant = try_connect(&cluster, "tenant", "tenant-pw-1", "postgres").await.unwrap();
+            try_sql(&tenant, &format!(
+                "CREATE ROLE t_stuff NOLOGIN; CREATE ROLE t_fake NOLOGIN; \
+                 COMMENT ON ROLE t_fake IS '{{\"rdspg\":1,\"access\":{{}}}}'; \
+                 GRANT t_stuff TO {GRANTOR} WITH ADMIN TRUE, INHERIT TRUE, SET TRUE; \
+                 GRANT t_fake TO {GRANTOR} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE"
+            )).await.unwrap();
+
+            // bob's grant goes through, granted by the grantor role as before.
+            s.apply(&id("bob"), &[sales_ro()]).await.unwrap();
+            assert!(
+                members_of(&cluster, &access).contains(&format!("bob:{GRANTOR}:false,true,false")),
+                "{v}: {}", members_of(&cluster, &access)
+            );
+            assert_eq!(current_user(&c.client).await, rds::CONNECTOR, "{v}");
+            // The tenant gained nothing over the access role or the grantor role.
+            for sql in [
+                format!("GRANT \"{access}\" TO tenant"),
+                format!("GRANT {GRANTOR} TO tenant"),
+                format!("SET ROLE {GRANTOR}"),
+                format!("COMMENT ON ROLE {GRANTOR} IS 'x'"),
+            ] {
+                let r = try_sql(&tenant, &sql).await;
+                assert!(r.as_ref().is_err_and(|e| e.starts_with("42501")), "{v}: {sql}: {r:?}");
+            }
+
+            // An object owned by the grantor role: someone acted as it. Refused.
+            su(&cluster, rds::OTHER_DB, &format!(
+                "CREATE TABLE public.planted (x int); ALTER TABLE public.planted OWNER TO {GRANTOR}"
+            ));
+            let err = s.apply(&id("carol"), &[sales_ro()]).await.unwrap_err();
+            assert!(
+                matches!(&err, GrantsError::UnsafeServiceRole { purpose: "grantor", problems, .. }
+                    if problems.iter().any(|p| p.contains("owns objects"))),
+                "{v}: {err:?}"
+            );
+            assert!(!members_of(&cluster, &access).contains("carol"), "{v}");
+            // Ending bob's grant is not blocked by it.
+            s.apply(&id("bob"), &[]).await.unwrap();
+            assert!(!members_of(&cluster, &access).contains("bob"), "{v}");
+            su(&cluster, rds::OTHER_DB, "DROP TABLE public.planted");
+            // A member of the grantor role besides the connector: refused.
+            su(&cluster, "postgres", &format!("GRANT {GRANTOR} TO tenant"));
+            let err = s.apply(&id("carol"), &[sales_ro()]).await.unwrap_err();
+            assert!(
+                matches!(&err, GrantsError::UnsafeServiceRole { purpose: "grantor", problems, .. }
+                    if problems.iter().any(|p| p.contains("tenant"))),
+                "{v}: {err:?}"
+            );
+            assert!(!members_of(&cluster, &access).contains("carol"), "{v}");
+        });
+    });
+}
+
+/// A tenant with `CREATEROLE` and `CREATEDB` owns a database, grants one of its roles to the
+/// connector (`SET` only; it administers its own roles) and sets `role` to it for its database
+/// (`ALTER DATABASE … SET role`, a database owner's right): a connector session there would
+/// start as the tenant's role, so that roles the library creates there would be the tenant's to
+/// administer (their passwords included; the marker role too, when it was the first), and its
+/// checks of "the connector" would ask about the tenant's role. The session is refused.
+#[test]
+fn a_database_role_setting_cannot_make_the_connector_act_as_a_tenant_role() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        su(
+            &cluster,
+            "postgres",
+            "CREATE ROLE tenant LOGIN CREATEROLE CREATEDB PASSWORD 'tenant-pw-1'",
+        );
+        runtime().block_on(async {
+            let tenant = try_connect(&cluster, "tenant", "tenant-pw-1", "postgres").await.unwrap();
+            try_sql(&tenant, "CREATE DATABASE tenantdb").await.unwrap();
+            try_sql(&tenant, &format!(
+                "CREATE ROLE t_evil NOLOGIN CREATEROLE; \
+                 GRANT t_evil TO {} WITH SET TRUE, INHERIT FALSE; \
+                 ALTER DATABASE tenantdb SET role = 't_evil'",
+                rds::CONNECTOR
+            )).await.unwrap();
+            let c = connect(&cluster, cluster.connector(), "tenantdb").await;
+            let started_as = current_user(&c.client).await;
+            assert_eq!(started_as, "t_evil", "{v}");
+            // Unchecked, the library made the marker role and the user as t_evil: the tenant
+            // administered both (it could set the user's password and log in as it).
+            let err = Session::new(&c.client, Settings::default()).await.unwrap_err();
+            assert!(
+                matches!(&err, GrantsError::SessionRoleChanged { login, role, database }
+                    if login == rds::CONNECTOR && role == "t_evil" && database == "tenantdb"),
+                "{v}: {err:?}"
+            );
+            // Whatever happened, the tenant administers no role the library made.
+            assert_eq!(
+                su(&cluster, "postgres",
+                   "SELECT count(*) FROM pg_auth_members m WHERE m.member IN ('tenant'::regrole, 't_evil'::regrole) \
+                      AND m.admin_option AND m.roleid NOT IN ('t_evil'::regrole)"),
+                "0",
+                "{v}: {}", su(&cluster, "postgres", "SELECT string_agg(roleid::regrole::text, ',') FROM pg_auth_members WHERE member IN ('tenant'::regrole, 't_evil'::regrole)")
+            );
+        });
+    });
+}
+
+/// A hostile grantee holds two grants: one whose membership the connector granted itself
+/// (before the grantor role existed) and one the grantor role granted; it keeps a session open
+/// in a transaction. Then the grantor role is made unfit (a member added). Ending both grants
+/// must still take both memberships, the open transaction must stop reading, and the connector
+/// must be itself again after the batch.
+#[test]
+fn an_unfit_grantor_role_keeps_no_grant_from_ending_old_or_new() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            s.apply(&id("alice"), &[sales_ro(), inventory_ro()])
+                .await
+                .unwrap();
+            let sales = grantee(&s, "alice", &sales_ro());
+            let inventory = grantee(&s, "alice", &inventory_ro());
+            // The inventory membership as 0.1 left it: granted by the connector.
+            try_sql(
+                &c.client,
+                &format!(
+                    "SET ROLE {GRANTOR}; REVOKE \"{inventory}\" FROM alice; RESET ROLE; \
+                 GRANT \"{inventory}\" TO alice WITH INHERIT TRUE, SET FALSE"
+                ),
+            )
+            .await
+            .unwrap();
+            let alice = try_connect(&cluster, "alice", &pw, rds::APP_DB)
+                .await
+                .unwrap();
+            try_sql(
+                &alice,
+                "BEGIN; SELECT 1 FROM sales.orders; SELECT 1 FROM inventory.items",
+            )
+            .await
+            .unwrap();
+            su(&cluster, "postgres", "CREATE ROLE tenant NOLOGIN");
+            su(&cluster, "postgres", &format!("GRANT {GRANTOR} TO tenant"));
+            // A new grant is refused...
+            new_user(&s, "bob", AccessLevel::ReadOnly).await;
+            let err = s.apply(&id("bob"), &[sales_ro()]).await.unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    GrantsError::UnsafeServiceRole {
+                        purpose: "grantor",
+                        ..
+                    }
+                ),
+                "{v}: {err:?}"
+            );
+            assert_eq!(current_user(&c.client).await, rds::CONNECTOR, "{v}");
+            // ...the end of both is not.
+            s.apply(&id("alice"), &[]).await.unwrap();
+            assert_eq!(current_user(&c.client).await, rds::CONNECTOR, "{v}");
+            assert!(!members_of(&cluster, &sales).contains("alice"), "{v}");
+            assert!(!members_of(&cluster, &inventory).contains("alice"), "{v}");
+            for table in ["sales.orders", "inventory.items"] {
+                let r = try_sql(&alice, &format!("SAVEPOINT p; SELECT 1 FROM {table}")).await;
+                assert!(
+                    r.as_ref().is_err_and(|e| e.starts_with("42501")),
+                    "{v}: {table}: {r:?}"
+                );
+                try_sql(&alice, "ROLLBACK TO SAVEPOINT p").await.unwrap();
+            }
+        });
+    });
+}
