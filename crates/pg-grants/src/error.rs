@@ -292,6 +292,20 @@ pub enum GrantsError {
         /// The database.
         database: String,
     },
+    /// A user may not have the name of one of the library's own roles (the marker, the grantor
+    /// role, a holder's or an access role's prefix): it would take the name from the library's
+    /// role, and the library would refuse that role (every grant through the grantor role, say)
+    /// while the user exists.
+    #[error(
+        "refusing to create user {role:?}: the name is the library's, for a {service} role; \
+         choose another name"
+    )]
+    ReservedRoleName {
+        /// The name asked for.
+        role: String,
+        /// `marker`, `grantor`, `holder` or `access`.
+        service: &'static str,
+    },
     /// A revocation stopped part way; the role cannot log in. Run the revocation again.
     #[error(
         "revoking role {role:?} is incomplete: it can no longer log in, but databases {remaining:?} \

@@ -253,3 +253,45 @@ fn an_unfit_grantor_role_keeps_no_grant_from_ending_old_or_new() {
         });
     });
 }
+
+/// A requester chooses its user's name: the grantor role's (before the library made it: a grant
+/// has not used an access role yet), or the name the access role of some grant will have (a
+/// hash of the database and scope anyone can compute). Created as a managed user, it would take
+/// the name from the library's own role, and every grant (through the grantor role), or every
+/// grant of that scope, would be refused while the user exists. No such user is created, and
+/// grants go on.
+#[test]
+fn a_user_cannot_take_a_service_roles_name() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            let access = grantee(&s, "alice", &sales_ro());
+            for (name, what) in [
+                (GRANTOR, "grantor"),
+                (access.as_str(), "access"),
+                ("rdspg_holder_0123456789abcdef", "holder"),
+                ("rdspg_managed", "marker"),
+            ] {
+                let r = try_new_user(&s, name, AccessLevel::ReadOnly).await;
+                assert!(r.is_err(), "{v}: {name}: created");
+                assert!(
+                    matches!(&r, Err(GrantsError::ReservedRoleName { role, service })
+                        if role == name && *service == what)
+                        || what == "marker",
+                    "{v}: {name}: {r:?}"
+                );
+            }
+            assert_eq!(
+                su(&cluster, "postgres", &format!(
+                    "SELECT count(*) FROM pg_roles WHERE rolname IN ('{GRANTOR}', '{access}', 'rdspg_holder_0123456789abcdef')")),
+                "0",
+                "{v}"
+            );
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            s.apply(&id("alice"), &[sales_ro()]).await.unwrap();
+            assert!(members_of(&cluster, &access).contains(&format!("alice:{GRANTOR}")), "{v}");
+        });
+    });
+}

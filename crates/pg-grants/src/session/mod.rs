@@ -85,6 +85,30 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The kind of the library's own role `name` is, or would be, named for (`None`: a name a
+    /// user may have): the marker or the grantor role, or a name with the holders' or the
+    /// access roles' prefix. Names are free to requesters, and a user created under one of
+    /// these would squat it (the library refuses a role it did not make as its own, so every
+    /// grant through the grantor role, or of one access role, would stop).
+    pub(crate) fn reserved(&self, name: &Ident) -> Option<&'static str> {
+        let prefixed = |prefix: &Ident| {
+            name.as_str()
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.starts_with('_'))
+        };
+        if *name == self.names.marker {
+            Some(crate::marker::ServiceRole::Marker.as_str())
+        } else if *name == self.names.grantor {
+            Some(crate::marker::ServiceRole::Grantor.as_str())
+        } else if prefixed(&self.reassign_to) {
+            Some(crate::marker::ServiceRole::Holder.as_str())
+        } else if prefixed(&self.access_prefix) {
+            Some("access")
+        } else {
+            None
+        }
+    }
+
     /// Uses `marker` as the marker role.
     #[must_use]
     pub fn marker_role(mut self, marker: Ident) -> Self {
