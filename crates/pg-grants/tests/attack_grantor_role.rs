@@ -47,7 +47,7 @@ async fn current_user(client: &tokio_postgres::Client) -> String {
     client
         .query_one("SELECT current_user::text", &[])
         .await
-        .unwrap()
+        .expect("reading current_user")
         .get(0)
 }
 
@@ -185,7 +185,8 @@ fn a_database_role_setting_cannot_make_the_connector_act_as_a_tenant_role() {
 }
 
 /// A hostile grantee holds two grants: one whose membership the connector granted itself
-/// (before the grantor role existed) and one the grantor role granted; it keeps a session open
+/// (before the grantor role existed) and one both the grantor role and the connector granted
+/// (two rows in `pg_auth_members`, either enough to read); it keeps a session open
 /// in a transaction. Then the grantor role is made unfit (a member added). Ending both grants
 /// must still take both memberships, the open transaction must stop reading, and the connector
 /// must be itself again after the batch.
@@ -202,16 +203,24 @@ fn an_unfit_grantor_role_keeps_no_grant_from_ending_old_or_new() {
                 .unwrap();
             let sales = grantee(&s, "alice", &sales_ro());
             let inventory = grantee(&s, "alice", &inventory_ro());
-            // The inventory membership as 0.1 left it: granted by the connector.
+            // The inventory membership as 0.1 left it: granted by the connector; the sales one
+            // granted by both.
             try_sql(
                 &c.client,
                 &format!(
                     "SET ROLE {GRANTOR}; REVOKE \"{inventory}\" FROM alice; RESET ROLE; \
-                 GRANT \"{inventory}\" TO alice WITH INHERIT TRUE, SET FALSE"
+                     GRANT \"{inventory}\" TO alice WITH INHERIT TRUE, SET FALSE; \
+                     GRANT \"{sales}\" TO alice WITH INHERIT TRUE, SET FALSE"
                 ),
             )
             .await
             .unwrap();
+            assert_eq!(
+                members_of(&cluster, &sales).matches("alice:").count(),
+                2,
+                "{v}: {}",
+                members_of(&cluster, &sales)
+            );
             let alice = try_connect(&cluster, "alice", &pw, rds::APP_DB)
                 .await
                 .unwrap();
