@@ -252,7 +252,8 @@ pub fn inspect_sql() -> String {
     format!(
         r#"WITH RECURSIVE r AS (SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1) AS oid),
 -- The connector and every role that is a member of it, by any path: what
--- pg_has_role(owner, current_user, 'MEMBER') asks, answered from the connector down. Asked
+-- pg_has_role(owner, current_user, 'MEMBER') asks of a role that is not a superuser (it is
+-- true for every superuser, added where it is read), answered from the connector down. Asked
 -- from the owner up, PostgreSQL walks the owner's memberships: the master user's include the
 -- connector (its creator, on 16+), and so every role the connector created, after every
 -- change of pg_auth_members (100 ms with 10,000 managed users).
@@ -394,7 +395,9 @@ SELECT o.kind, o.schema, o.name, o.args, pg_catalog.pg_get_userbyid(o.owner)::pg
        ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
               WHERE a.is_grantable AND a.grantee OPERATOR(pg_catalog.<>) 0
                 AND pg_catalog.pg_has_role(current_user, a.grantee, 'USAGE')) AS connector_grantable,
-       o.owner OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.oid FROM conn_down d)) AS owner_in_connector
+       o.owner OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.oid FROM conn_down d))
+         OR COALESCE((SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.oid OPERATOR(pg_catalog.=) o.owner), false)
+         AS owner_in_connector
   FROM objs o
  WHERE o.in_scope OR EXISTS (SELECT 1 FROM pg_catalog.aclexplode(o.acl) a, r WHERE a.grantee OPERATOR(pg_catalog.=) r.oid)
 UNION ALL

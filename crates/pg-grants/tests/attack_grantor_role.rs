@@ -306,3 +306,38 @@ fn a_user_cannot_take_a_service_roles_name() {
         });
     });
 }
+
+/// Whether an object's owner is a member of the connector (so that the connector cannot join
+/// it, and the owner hands out grant options instead) is now read from the connector down;
+/// `pg_has_role(owner, current_user, 'MEMBER')`, which it replaces, is also true for a
+/// superuser owner. An object a superuser owns in a granted scope must still get the
+/// grant-option fix, never "grant the superuser role to the connector".
+#[test]
+fn a_superuser_owned_object_still_gets_the_grant_option_fix() {
+    for_each_version(&[15, 17, 18], |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            let owner = su(
+                &cluster,
+                rds::APP_DB,
+                "CREATE TABLE sales.su_owned (i int); SELECT current_user",
+            );
+            let err = s.apply(&id("alice"), &[sales_ro()]).await.unwrap_err();
+            let GrantsError::OwnerMembershipMissing { fixes } = &err else {
+                panic!("{v}: {err:?}");
+            };
+            let fix = fixes
+                .iter()
+                .find(|f| f.object.contains("su_owned"))
+                .unwrap_or_else(|| panic!("{v}: {fixes:?}"));
+            assert_eq!(fix.owner, owner, "{v}");
+            assert!(
+                fix.fix_sql.contains("WITH GRANT OPTION") && fix.run_as == owner,
+                "{v}: {fix}"
+            );
+        });
+    });
+}
