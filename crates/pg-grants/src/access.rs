@@ -76,7 +76,8 @@
 //! Before it acts as the grantor role the library checks it in the same round trip as the plans
 //! (`GRANTOR_CHECK`): its comment; the connector administers it as its creator (a `CREATEROLE`
 //! tenant who made `rdspg_grantor` first is refused); no attribute; no member but the
-//! connector (anyone else could act as it and grant itself any access role); granted by the
+//! connector (anyone else could act as it and grant itself any access role), which must not
+//! inherit from it (`SET` only); granted by the
 //! connector only `ADMIN OPTION` on access roles, neither `INHERIT` nor `SET`; it owns
 //! nothing. What *others* give it is not judged (a tenant's role granted to it, privileges,
 //! policies or default privileges naming it, which any login may set for its own objects):

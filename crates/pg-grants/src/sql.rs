@@ -796,14 +796,15 @@ pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(
 /// Reads what [`Session::grantor_problems`](crate::Session) judges, for the grantor role `$1`
 /// (access roles' comments start with `$2`): its comment; the attributes that grant something;
 /// whether it is the connector; whether the connector administers it as its creator; whether
-/// the connector may `SET ROLE` to it; its members other than the connector; the memberships
+/// the connector may `SET ROLE` to it; whether the connector inherits its privileges; its
+/// members other than the connector; the memberships
 /// the connector granted it other than `ADMIN OPTION` (without `INHERIT` and `SET`) in an
 /// access role; whether it owns anything.
 ///
 /// What others give it is not read: a role a `CREATEROLE` tenant granted it, a privilege or a
 /// policy or default privileges naming it (any login may name it in its own). Nobody can use
-/// them: nothing inherits from it (no member but the connector, which has `SET` without
-/// `INHERIT`), and the connector acts as it only for one `GRANT`/`REVOKE` of a membership in
+/// them: nothing inherits from it (no member but the connector, which must not inherit: read
+/// here), and the connector acts as it only for one `GRANT`/`REVOKE` of a membership in
 /// an access role it administers directly (the grantor PostgreSQL records is then the grantor
 /// role itself, whatever else it is a member of). Refusing them would let any login stop every
 /// grant on the server. What shows someone acted as it stays a problem: a member, an owned
@@ -822,6 +823,9 @@ pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oi
        c.rolsuper OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
                               WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) c.oid
                                 AND m.set_option),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) c.oid
+                  AND m.inherit_option),
        ARRAY(SELECT pg_catalog.format('%s (granted by %s)',
                       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.member)::pg_catalog.text),
                       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.grantor)::pg_catalog.text))

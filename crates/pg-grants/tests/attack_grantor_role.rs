@@ -109,6 +109,20 @@ fn gifts_to_the_grantor_role_block_no_grant_but_acting_as_it_does() {
                 assert!(r.as_ref().is_err_and(|e| e.starts_with("42501")), "{v}: {sql}: {r:?}");
             }
 
+            // Gifts are harmless only while nothing inherits from the grantor role: a connector
+            // that inherits it (as the connector or a superuser might make it) is refused.
+            try_sql(&c.client, &format!("GRANT {GRANTOR} TO CURRENT_USER WITH INHERIT TRUE"))
+                .await
+                .unwrap();
+            let err = s.apply(&id("carol"), &[sales_ro()]).await.unwrap_err();
+            assert!(
+                matches!(&err, GrantsError::UnsafeServiceRole { purpose: "grantor", problems, .. }
+                    if problems.iter().any(|p| p.contains("inherits"))),
+                "{v}: {err:?}"
+            );
+            try_sql(&c.client, &format!("GRANT {GRANTOR} TO CURRENT_USER WITH INHERIT FALSE"))
+                .await
+                .unwrap();
             // An object owned by the grantor role: someone acted as it. Refused.
             su(&cluster, rds::OTHER_DB, &format!(
                 "CREATE TABLE public.planted (x int); ALTER TABLE public.planted OWNER TO {GRANTOR}"
