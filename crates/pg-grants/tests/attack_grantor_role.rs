@@ -429,3 +429,53 @@ fn gifts_to_the_marker_role_do_not_stop_user_creation() {
         });
     });
 }
+
+/// The connector lost its `SET` on the grantor role (only the connector or a superuser can take
+/// it): a grant puts it back (`grantor_role.rs`), and so do ending a grant and revoking the
+/// user; neither is left undone (holds; kept as a regression test).
+#[test]
+fn ending_a_grant_when_the_connector_lost_set_on_the_grantor_role() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            s.apply(&id("alice"), &[sales_ro()]).await.unwrap();
+            let access = grantee(&s, "alice", &sales_ro());
+            try_sql(
+                &c.client,
+                &format!("REVOKE SET OPTION FOR {GRANTOR} FROM CURRENT_USER"),
+            )
+            .await
+            .unwrap();
+            let ended = s.apply(&id("alice"), &[]).await;
+            assert!(
+                !members_of(&cluster, &access).contains("alice"),
+                "{v}: {ended:?}"
+            );
+            ended.unwrap();
+            let bob_pw = new_user(&s, "bob", AccessLevel::ReadOnly).await;
+            s.apply(&id("bob"), &[sales_ro()]).await.unwrap();
+            let bob = try_connect(&cluster, "bob", &bob_pw, rds::APP_DB)
+                .await
+                .unwrap();
+            try_sql(
+                &c.client,
+                &format!("REVOKE SET OPTION FOR {GRANTOR} FROM CURRENT_USER"),
+            )
+            .await
+            .unwrap();
+            let revoked = s.revoke_role(&id("bob"), &connector_for(&cluster)).await;
+            assert!(
+                !members_of(&cluster, &access).contains("bob"),
+                "{v}: {revoked:?}"
+            );
+            revoked.unwrap();
+            assert!(
+                try_sql(&bob, "SELECT 1 FROM sales.orders").await.is_err(),
+                "{v}"
+            );
+        });
+    });
+}
