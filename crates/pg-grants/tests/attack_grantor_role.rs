@@ -479,3 +479,93 @@ fn ending_a_grant_when_the_connector_lost_set_on_the_grantor_role() {
         });
     });
 }
+
+/// A `CREATEROLE` tenant races the connector's first grant through access roles: it holds the
+/// grantor role's lock (`rdspg:rdspg_grantor`; a `CREATEROLE` session is waited for), so the
+/// grant plans "create the grantor role" and waits in its batch; meanwhile the tenant creates
+/// `rdspg_grantor` itself, marked as the library marks it, gives the connector `ADMIN` and
+/// `SET` on it, and lets go. The grant must fail changing nothing (no access role, no
+/// membership, the connector itself afterwards), and the next one must refuse the squatted role.
+#[test]
+fn a_tenant_racing_the_first_grant_to_create_the_grantor_role_gets_nothing() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            let access = grantee(&s, "alice", &sales_ro());
+            su(
+                &cluster,
+                "postgres",
+                "CREATE ROLE tenant LOGIN CREATEROLE PASSWORD 'tenant-pw-1'",
+            );
+            let tenant = try_connect(&cluster, "tenant", "tenant-pw-1", rds::APP_DB)
+                .await
+                .unwrap();
+            try_sql(
+                &tenant,
+                &format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('rdspg:{GRANTOR}', 0))"
+                ),
+            )
+            .await
+            .unwrap();
+            let race = async {
+                tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+                try_sql(
+                    &tenant,
+                    &format!(
+                        "CREATE ROLE {GRANTOR} NOLOGIN NOINHERIT; \
+                         COMMENT ON ROLE {GRANTOR} IS '{{\"rdspg\":1,\"kind\":\"grantor\"}}'; \
+                         GRANT {GRANTOR} TO {} WITH ADMIN TRUE, SET TRUE, INHERIT FALSE; COMMIT",
+                        rds::CONNECTOR
+                    ),
+                )
+                .await
+            };
+            let (alice, grants) = (id("alice"), [sales_ro()]);
+            let (granted, raced) = tokio::join!(s.apply(&alice, &grants), race);
+            raced.unwrap();
+            // The batch waited for the lock and found the role made (the tenant's CREATE went
+            // first, or `raced` failed): refused as squatted (17, 18: the grant is planned
+            // again after its batch failed), or at worst the batch's duplicate_object.
+            assert!(
+                matches!(&granted, Err(GrantsError::UnsafeServiceRole { purpose: "grantor", .. }))
+                    || matches!(&granted, Err(GrantsError::Database { code: Some(c), .. }) if c == "42710"),
+                "{v}: {granted:?}"
+            );
+            assert_eq!(current_user(&c.client).await, rds::CONNECTOR, "{v}");
+            assert_eq!(
+                su(
+                    &cluster,
+                    "postgres",
+                    &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{access}'")
+                ),
+                "0",
+                "{v}: {granted:?}"
+            );
+            assert_eq!(
+                memberships(&cluster, "alice"),
+                "|apono_connector,rdspg_managed",
+                "{v}"
+            );
+            let again = s.apply(&id("alice"), &[sales_ro()]).await;
+            assert!(
+                matches!(
+                    &again,
+                    Err(GrantsError::UnsafeServiceRole {
+                        purpose: "grantor",
+                        ..
+                    })
+                ),
+                "{v}: {again:?}"
+            );
+            assert_eq!(
+                memberships(&cluster, "alice"),
+                "|apono_connector,rdspg_managed",
+                "{v}"
+            );
+        });
+    });
+}
