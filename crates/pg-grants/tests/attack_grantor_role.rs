@@ -569,3 +569,56 @@ fn a_tenant_racing_the_first_grant_to_create_the_grantor_role_gets_nothing() {
         });
     });
 }
+
+/// A user dropped by someone else (a superuser's `DROP ROLE`, uncommitted) while its grant's
+/// batch grants its membership as the grantor role. Whatever the batch does, the connector's
+/// session must be the connector again afterwards and go on working.
+///
+/// Found on the way (PostgreSQL's, not the library's; kept visible here): the `GRANT` does not
+/// wait for the concurrent `DROP ROLE`, both commit, and `pg_auth_members` keeps a row whose
+/// member no longer exists. The access role then counts a member forever (never idle, never
+/// swept). The library's own revocation takes the user's lock, as grants do, so only a drop
+/// from outside the library leaves one.
+#[test]
+fn a_user_dropped_while_its_membership_is_granted_leaves_the_connector_itself() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = session(&cluster, &c).await;
+            new_user(&s, "bob", AccessLevel::ReadOnly).await;
+            s.apply(&id("bob"), &[sales_ro()]).await.unwrap();
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            let access = grantee(&s, "alice", &sales_ro());
+            let dropper = connect(&cluster, cluster.superuser(), "postgres")
+                .await
+                .client;
+            try_sql(&dropper, "BEGIN; DROP ROLE alice").await.unwrap();
+            let race = async {
+                tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+                try_sql(&dropper, "COMMIT").await
+            };
+            let (alice, grants) = (id("alice"), [sales_ro()]);
+            let (granted, dropped) = tokio::join!(s.apply(&alice, &grants), race);
+            dropped.unwrap();
+            assert_eq!(
+                current_user(&c.client).await,
+                rds::CONNECTOR,
+                "{v}: {granted:?}"
+            );
+            assert_eq!(
+                su(
+                    &cluster,
+                    "postgres",
+                    "SELECT count(*) FROM pg_roles WHERE rolname = 'alice'"
+                ),
+                "0",
+                "{v}"
+            );
+            assert!(!members_of(&cluster, &access).contains("alice"), "{v}");
+            // The session goes on working.
+            s.apply(&id("bob"), &[]).await.unwrap();
+            assert!(!members_of(&cluster, &access).contains("bob"), "{v}");
+        });
+    });
+}
