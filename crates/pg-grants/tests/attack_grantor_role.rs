@@ -1,8 +1,14 @@
-//! Attacks on the grantor role (PostgreSQL 16+, see `pg_grants::access`): a hostile grantee, a
-//! hostile `CREATEROLE` tenant (who may own a database), against real servers (17 and 18) with
-//! real logins. What they try: to block every grant on the server by giving the grantor role
-//! something, to make the connector act as one of their roles, and to keep a grant after its
-//! end while the grantor role is unfit.
+//! Attacks on the grantor role (PostgreSQL 16+, see `pg_grants::access`) and the changes that
+//! came with it: a hostile grantee, a hostile `CREATEROLE` tenant (who may own a database), a
+//! tenant racing the connector, against real servers (17 and 18; 15 where the attack applies)
+//! with real logins. What they try: to block every grant on the server by giving the grantor
+//! role something or taking its name (fixed: gifts are not judged, names are reserved); to make
+//! the connector act as one of their roles through a database's `role` setting (fixed: such a
+//! session is refused); to keep a grant after its end while the grantor role is unfit or the
+//! connector lost its `SET` (holds); to squat the grantor role while the first grant waits
+//! (holds); and whether "owner is a member of the connector", now read from the connector
+//! down, still answers as `pg_has_role` did (fixed: superuser owners). One open finding is kept
+//! ignored: gifts to the *marker* role stop user creation.
 
 mod common;
 
