@@ -76,9 +76,14 @@
 //! Before it acts as the grantor role the library checks it in the same round trip as the plans
 //! (`GRANTOR_CHECK`): its comment; the connector administers it as its creator (a `CREATEROLE`
 //! tenant who made `rdspg_grantor` first is refused); no attribute; no member but the
-//! connector (anyone else could act as it and grant itself any access role); a member only of
-//! access roles, with `ADMIN OPTION` and neither `INHERIT` nor `SET`, granted by the
-//! connector; it owns and holds nothing. A grant through an unfit grantor role is refused with
+//! connector (anyone else could act as it and grant itself any access role), which must not
+//! inherit from it (`SET` only); granted by the
+//! connector only `ADMIN OPTION` on access roles, neither `INHERIT` nor `SET`; it owns
+//! nothing. What *others* give it is not judged (a tenant's role granted to it, privileges,
+//! policies or default privileges naming it, which any login may set for its own objects):
+//! nobody can use any of it (nothing inherits from it, and the connector runs only a
+//! membership's `GRANT`/`REVOKE` as it), and judging it would let one login stop every grant on
+//! the server. A grant through an unfit grantor role is refused with
 //! [`GrantsError::UnsafeServiceRole`] (purpose `grantor`) and changes nothing; memberships are
 //! still *revoked* through it (that gives nobody anything), so no grant outlives its end.
 //! Memberships the connector granted itself (before the grantor role existed) are kept while

@@ -276,6 +276,36 @@ pub enum GrantsError {
         /// What is wrong with it, one entry per finding.
         problems: Vec<String>,
     },
+    /// The session acts as another role than its login (`current_user` is not
+    /// `session_user`): a `role` setting of the database (its owner's to set) or of the login,
+    /// or a `SET ROLE`. The library acts only as the login it was given.
+    #[error(
+        "the session of {login:?} on database {database:?} acts as role {role:?} (a `role` \
+         setting of the database or of the login, or SET ROLE): the library acts only as its \
+         login; remove the setting (ALTER DATABASE … RESET role) and connect again"
+    )]
+    SessionRoleChanged {
+        /// The login (`session_user`).
+        login: String,
+        /// The role the session acts as (`current_user`).
+        role: String,
+        /// The database.
+        database: String,
+    },
+    /// A user may not have the name of one of the library's own roles (the marker, the grantor
+    /// role, a holder's or an access role's prefix): it would take the name from the library's
+    /// role, and the library would refuse that role (every grant through the grantor role, say)
+    /// while the user exists.
+    #[error(
+        "refusing to create user {role:?}: the name is the library's, for a {service} role; \
+         choose another name"
+    )]
+    ReservedRoleName {
+        /// The name asked for.
+        role: String,
+        /// `marker`, `grantor`, `holder` or `access`.
+        service: &'static str,
+    },
     /// A revocation stopped part way; the role cannot log in. Run the revocation again.
     #[error(
         "revoking role {role:?} is incomplete: it can no longer log in, but databases {remaining:?} \

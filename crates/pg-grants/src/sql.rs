@@ -5,10 +5,11 @@
 //! Every function, operator and type is qualified with `pg_catalog`, so nothing a user created
 //! in a schema of the connector's `search_path` runs as the connector.
 
-/// The server version, the connector (`current_user`) and the database, read once per
-/// [`Session`](crate::Session).
+/// The server version, the connector (`current_user`), the database and the login
+/// (`session_user`), read once per [`Session`](crate::Session).
 pub(crate) const SESSION_START: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, \
-     current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text";
+     current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text, \
+     session_user::pg_catalog.text";
 
 /// Managed roles and their marks: one definition for looking one role up
 /// ([`Session::managed_role`](crate::Session::managed_role), `$4` its name, a row whenever it
@@ -255,7 +256,8 @@ pub fn inspect_sql() -> String {
     format!(
         r#"WITH RECURSIVE r AS (SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1) AS oid),
 -- The connector and every role that is a member of it, by any path: what
--- pg_has_role(owner, current_user, 'MEMBER') asks, answered from the connector down. Asked
+-- pg_has_role(owner, current_user, 'MEMBER') asks of a role that is not a superuser (it is
+-- true for every superuser, added where it is read), answered from the connector down. Asked
 -- from the owner up, PostgreSQL walks the owner's memberships: the master user's include the
 -- connector (its creator, on 16+), and so every role the connector created, after every
 -- change of pg_auth_members (100 ms with 10,000 managed users).
@@ -397,7 +399,9 @@ SELECT o.kind, o.schema, o.name, o.args, pg_catalog.pg_get_userbyid(o.owner)::pg
        ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
               WHERE a.is_grantable AND a.grantee OPERATOR(pg_catalog.<>) 0
                 AND pg_catalog.pg_has_role(current_user, a.grantee, 'USAGE')) AS connector_grantable,
-       o.owner OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.oid FROM conn_down d)) AS owner_in_connector
+       o.owner OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.oid FROM conn_down d))
+         OR COALESCE((SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.oid OPERATOR(pg_catalog.=) o.owner), false)
+         AS owner_in_connector
   FROM objs o
  WHERE o.in_scope OR EXISTS (SELECT 1 FROM pg_catalog.aclexplode(o.acl) a, r WHERE a.grantee OPERATOR(pg_catalog.=) r.oid)
 UNION ALL
@@ -800,10 +804,19 @@ pub(crate) const ACCESS_ROLE_CHECK: &str = "SELECT pg_catalog.shobj_description(
 /// Reads what [`Session::grantor_problems`](crate::Session) judges, for the grantor role `$1`
 /// (access roles' comments start with `$2`): its comment; the attributes that grant something;
 /// whether it is the connector; whether the connector administers it as its creator; whether
-/// the connector may `SET ROLE` to it; its members other than the connector; its memberships
-/// other than `ADMIN OPTION` (without `INHERIT` and `SET`) in an access role, granted by the
-/// connector; whether it owns or holds anything (its grants of memberships aside, which
-/// `pg_shdepend` records too).
+/// the connector may `SET ROLE` to it; whether the connector inherits its privileges; its
+/// members other than the connector; the memberships
+/// the connector granted it other than `ADMIN OPTION` (without `INHERIT` and `SET`) in an
+/// access role; whether it owns anything.
+///
+/// What others give it is not read: a role a `CREATEROLE` tenant granted it, a privilege or a
+/// policy or default privileges naming it (any login may name it in its own). Nobody can use
+/// them: nothing inherits from it (no member but the connector, which must not inherit: read
+/// here), and the connector acts as it only for one `GRANT`/`REVOKE` of a membership in
+/// an access role it administers directly (the grantor PostgreSQL records is then the grantor
+/// role itself, whatever else it is a member of). Refusing them would let any login stop every
+/// grant on the server. What shows someone acted as it stays a problem: a member, an owned
+/// object (`pg_shdepend` `'o'`; only a role that may `SET ROLE` to it can give it one).
 pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
        pg_catalog.array_remove(ARRAY[
          CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
@@ -818,6 +831,9 @@ pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oi
        c.rolsuper OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
                               WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) c.oid
                                 AND m.set_option),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.member OPERATOR(pg_catalog.=) c.oid
+                  AND m.inherit_option),
        ARRAY(SELECT pg_catalog.format('%s (granted by %s)',
                       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.member)::pg_catalog.text),
                       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(m.grantor)::pg_catalog.text))
@@ -834,7 +850,7 @@ pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oi
                JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
                LEFT JOIN pg_catalog.pg_shdescription d ON d.objoid OPERATOR(pg_catalog.=) g.oid
                      AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
-              WHERE m.member OPERATOR(pg_catalog.=) r.oid
+              WHERE m.member OPERATOR(pg_catalog.=) r.oid AND m.grantor OPERATOR(pg_catalog.=) c.oid
                 AND NOT (pg_catalog.starts_with(COALESCE(d.description, ''), $2)
                          AND m.admin_option AND NOT m.inherit_option AND NOT m.set_option
                          AND m.grantor OPERATOR(pg_catalog.=) c.oid)
@@ -842,7 +858,7 @@ pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oi
        EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
                 WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
                   AND s.refobjid OPERATOR(pg_catalog.=) r.oid
-                  AND s.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_auth_members'::pg_catalog.regclass
+                  AND s.deptype OPERATOR(pg_catalog.=) 'o'
                 OFFSET 0)
   FROM pg_catalog.pg_roles r, pg_catalog.pg_roles c
  WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND c.rolname OPERATOR(pg_catalog.=) CURRENT_USER";

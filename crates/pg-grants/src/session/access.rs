@@ -377,9 +377,11 @@ impl Session<'_> {
     /// grant memberships in the access roles (see [`access`](crate::access#the-grantor-role)),
     /// and whether the connector may act as it. Fit means: marked as this library's grantor,
     /// administered by the connector as its creator, no attribute granting anything, not the
-    /// connector, no member but the connector, a member only of access roles (with `ADMIN
-    /// OPTION` and neither `INHERIT` nor `SET`, granted by the connector), and owning or
-    /// holding nothing.
+    /// connector, no member but the connector (which may `SET ROLE` to it, never inherit
+    /// from it), granted by the connector only `ADMIN OPTION`
+    /// (neither `INHERIT` nor `SET`) on access roles, and owning nothing. What others granted
+    /// it (roles, privileges) is not judged: nobody can use it (see `sql::GRANTOR_CHECK`), and
+    /// any login could otherwise stop every grant.
     ///
     /// # Errors
     /// [`GrantsError::Database`].
@@ -411,9 +413,10 @@ impl Session<'_> {
         let is_connector: bool = col(&row, 2, &action)?;
         let administered: bool = col(&row, 3, &action)?;
         let can_set: bool = col(&row, 4, &action)?;
-        let members: Vec<String> = col(&row, 5, &action)?;
-        let member_of: Vec<String> = col(&row, 6, &action)?;
-        let holds: bool = col(&row, 7, &action)?;
+        let inherits: bool = col(&row, 5, &action)?;
+        let members: Vec<String> = col(&row, 6, &action)?;
+        let member_of: Vec<String> = col(&row, 7, &action)?;
+        let holds: bool = col(&row, 8, &action)?;
         let kind = crate::marker::ServiceRole::Grantor;
         let mut problems = Vec::new();
         if !comment.as_deref().is_some_and(|c| kind.is_comment(c)) {
@@ -436,6 +439,13 @@ impl Session<'_> {
         if !attributes.is_empty() {
             problems.push(format!("it has {}", attributes.join(", ")));
         }
+        if inherits {
+            problems.push(
+                "the connector inherits its privileges (a membership WITH INHERIT): what others \
+                 grant it would be the connector's"
+                    .to_owned(),
+            );
+        }
         if !members.is_empty() {
             problems.push(format!(
                 "{} are members of it: they could act as it, and grant themselves any access \
@@ -445,16 +455,12 @@ impl Session<'_> {
         }
         if !member_of.is_empty() {
             problems.push(format!(
-                "it is a member of roles other than the access roles it administers: {}",
+                "the connector granted it memberships other than ADMIN OPTION on access roles: {}",
                 member_of.join(", ")
             ));
         }
         if holds {
-            problems.push(
-                "it owns objects or holds privileges (pg_shdepend entries other than its grants \
-                 of memberships): somebody acted as it"
-                    .to_owned(),
-            );
+            problems.push("it owns objects: somebody acted as it".to_owned());
         }
         Ok(GrantorCheck {
             problems: Some(problems),

@@ -76,6 +76,12 @@ impl Session<'_> {
             Err(GrantsError::RoleNotFound { .. }) => {}
             Err(e) => return Err(e),
         }
+        if let Some(service) = self.settings.reserved(&new.name) {
+            return Err(GrantsError::ReservedRoleName {
+                role: new.name.to_string(),
+                service,
+            });
+        }
         if matches!(new.auth, LoginAuth::Iam)
             && self.can_grant(&self.settings.names.iam).await? != Some(true)
         {

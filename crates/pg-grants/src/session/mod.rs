@@ -85,6 +85,30 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The kind of the library's own role `name` is, or would be, named for (`None`: a name a
+    /// user may have): the marker or the grantor role, or a name with the holders' or the
+    /// access roles' prefix. Names are free to requesters, and a user created under one of
+    /// these would squat it (the library refuses a role it did not make as its own, so every
+    /// grant through the grantor role, or of one access role, would stop).
+    pub(crate) fn reserved(&self, name: &Ident) -> Option<&'static str> {
+        let prefixed = |prefix: &Ident| {
+            name.as_str()
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.starts_with('_'))
+        };
+        if *name == self.names.marker {
+            Some(crate::marker::ServiceRole::Marker.as_str())
+        } else if *name == self.names.grantor {
+            Some(crate::marker::ServiceRole::Grantor.as_str())
+        } else if prefixed(&self.reassign_to) {
+            Some(crate::marker::ServiceRole::Holder.as_str())
+        } else if prefixed(&self.access_prefix) {
+            Some("access")
+        } else {
+            None
+        }
+    }
+
     /// Uses `marker` as the marker role.
     #[must_use]
     pub fn marker_role(mut self, marker: Ident) -> Self {
@@ -181,8 +205,16 @@ pub struct Session<'c> {
 impl<'c> Session<'c> {
     /// Reads the server version, current user and database (one round trip).
     ///
+    /// The session must act as its login: the connector is `current_user`, and the library
+    /// returns to the login (`SET LOCAL ROLE NONE`) after acting as the grantor role. A session
+    /// whose `current_user` is another role is refused: a database's owner may `ALTER DATABASE
+    /// … SET role` to any role of its own that it granted the connector (`SET`), so that a
+    /// session there starts as that role, and everything the library made would be that
+    /// role's (a `CREATEROLE` tenant would administer the users created there).
+    ///
     /// # Errors
-    /// [`GrantsError::Database`], [`GrantsError::UnsupportedServer`].
+    /// [`GrantsError::Database`], [`GrantsError::UnsupportedServer`],
+    /// [`GrantsError::SessionRoleChanged`].
     pub async fn new(client: &'c Client, settings: Settings) -> Result<Self, GrantsError> {
         let row = client
             .query_one(crate::sql::SESSION_START, &[])
@@ -192,6 +224,14 @@ impl<'c> Session<'c> {
         let num: i32 = col(&row, 0, action)?;
         let version = crate::version::ServerVersion::from_num(u32::try_from(num).unwrap_or(0))?;
         let user: String = col(&row, 1, action)?;
+        let login: String = col(&row, 3, action)?;
+        if user != login {
+            return Err(GrantsError::SessionRoleChanged {
+                login,
+                role: user,
+                database: col(&row, 2, action)?,
+            });
+        }
         Ok(Self {
             client,
             rules: ServerRules::new(version),
