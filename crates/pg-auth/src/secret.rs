@@ -94,20 +94,29 @@ impl RdsSecret {
                     ));
                 }
             };
+            if username.is_empty() || username.contains('\0') {
+                return Err(format_error(
+                    "field \"username\" is not a role name (empty, or with a NUL character)"
+                        .into(),
+                ));
+            }
+            check_password(&password).map_err(format_error)?;
+            let not_a_port = || format_error("field \"port\" is not a port number (1-65535)".into());
             let port = match field("port") {
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::Number(n)) => Some(
                     n.as_u64()
                         .and_then(|p| u16::try_from(p).ok())
-                        .ok_or_else(|| {
-                            format_error("field \"port\" is not a port number".into())
-                        })?,
+                        .filter(|p| *p > 0)
+                        .ok_or_else(not_a_port)?,
                 ),
                 Some(serde_json::Value::String(s)) => Some(
                     s.parse::<u16>()
-                        .map_err(|_| format_error("field \"port\" is not a port number".into()))?,
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(not_a_port)?,
                 ),
-                Some(_) => return Err(format_error("field \"port\" is not a port number".into())),
+                Some(_) => return Err(not_a_port()),
             };
             Ok(Self {
                 username,
@@ -126,6 +135,7 @@ impl RdsSecret {
             if text.is_empty() {
                 return Err(format_error("the secret string is empty".into()));
             }
+            check_password(text).map_err(format_error)?;
             Ok(Self {
                 username: username.to_owned(),
                 password: text.to_owned().into(),
@@ -136,6 +146,18 @@ impl RdsSecret {
             })
         }
     }
+}
+
+/// A password PostgreSQL can receive: not empty, no NUL character (the protocol sends it as a
+/// C string). The reason never holds the password.
+fn check_password(password: &str) -> Result<(), String> {
+    if password.is_empty() {
+        return Err("field \"password\" is empty".into());
+    }
+    if password.contains('\0') {
+        return Err("the password contains a NUL character, which PostgreSQL cannot receive".into());
+    }
+    Ok(())
 }
 
 /// A secret name or ARN that is not blank.
@@ -190,6 +212,29 @@ mod tests {
             let err = RdsSecret::parse("id", &doc, None).unwrap_err();
             proptest::prop_assert!(!err.to_string().contains(&json_pw));
         }
+    }
+
+    /// Hostile-input fuzzing (RELIABILITY.md) found these accepted: an empty password or user
+    /// name and a NUL character failed only at login, port 0 was taken as a port.
+    #[test]
+    fn empty_or_nul_credentials_and_port_zero_are_format_errors() {
+        for (text, reason) in [
+            (r#"{"username":"c","password":""}"#, "\"password\" is empty"),
+            (r#"{"username":"c","password":"top\u0000secret"}"#, "NUL"),
+            (r#"{"username":"","password":"topsecret"}"#, "\"username\""),
+            (r#"{"username":"c\u0000d","password":"topsecret"}"#, "\"username\""),
+            (r#"{"username":"c","password":"topsecret","port":0}"#, "\"port\""),
+            (r#"{"username":"c","password":"topsecret","port":"0"}"#, "\"port\""),
+        ] {
+            let err = RdsSecret::parse("id", text, None).unwrap_err();
+            assert!(matches!(err, AuthError::SecretFormat { .. }), "{text}: {err}");
+            assert!(err.to_string().contains(reason), "{text}: {err}");
+            assert!(!err.to_string().contains("topsecret"), "{err}");
+            assert!(!err.to_string().contains("secret\0"), "{err}");
+        }
+        let err = RdsSecret::parse("id", "top\0secret", Some("conn")).unwrap_err();
+        assert!(err.to_string().contains("NUL"), "{err}");
+        assert!(!err.to_string().contains("top"), "{err}");
     }
 
     #[test]
