@@ -94,12 +94,7 @@ impl RdsSecret {
                     ));
                 }
             };
-            if username.is_empty() || username.contains('\0') {
-                return Err(format_error(
-                    "field \"username\" is not a role name (empty, or with a NUL character)"
-                        .into(),
-                ));
-            }
+            check_user(&username).map_err(format_error)?;
             check_password(&password).map_err(format_error)?;
             let not_a_port = || format_error("field \"port\" is not a port number (1-65535)".into());
             let port = match field("port") {
@@ -135,6 +130,7 @@ impl RdsSecret {
             if text.is_empty() {
                 return Err(format_error("the secret string is empty".into()));
             }
+            check_user(username).map_err(format_error)?;
             check_password(text).map_err(format_error)?;
             Ok(Self {
                 username: username.to_owned(),
@@ -146,6 +142,18 @@ impl RdsSecret {
             })
         }
     }
+}
+
+/// A user name PostgreSQL can receive: not empty, no NUL character (from the secret's
+/// `username`, or the configured user when the secret has none).
+fn check_user(user: &str) -> Result<(), String> {
+    if user.is_empty() || user.contains('\0') {
+        return Err(
+            "the user name (field \"username\", or the configured user) is empty or has a NUL character"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// A password PostgreSQL can receive: not empty, no NUL character (the protocol sends it as a
@@ -235,6 +243,13 @@ mod tests {
         let err = RdsSecret::parse("id", "top\0secret", Some("conn")).unwrap_err();
         assert!(err.to_string().contains("NUL"), "{err}");
         assert!(!err.to_string().contains("top"), "{err}");
+        // The fuzz run's find: an empty configured user with a plain-string secret.
+        for user in ["", "a\0b"] {
+            let err = RdsSecret::parse("id", "\u{1}", Some(user)).unwrap_err();
+            assert!(err.to_string().contains("user name"), "{err}");
+            let err = RdsSecret::parse("id", r#"{"password":"topsecret"}"#, Some(user)).unwrap_err();
+            assert!(err.to_string().contains("user name"), "{err}");
+        }
     }
 
     #[test]
