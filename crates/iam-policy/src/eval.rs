@@ -443,9 +443,10 @@ pub enum EvalError {
     /// A condition operator this evaluator does not know. Unknown operators are never silently
     /// treated as a match or a mismatch.
     #[error(
-        "{statement}: unknown condition operator {operator:?}; use one of the IAM operators \
+        "{statement}: unknown condition operator {}; use one of the IAM operators \
          (StringEquals, StringLike, ArnLike, Bool, IpAddress, NumericLessThan, DateGreaterThan, \
-         Null, ... with optional IfExists and ForAllValues:/ForAnyValue:), spelled with AWS's case"
+         Null, ... with optional IfExists and ForAllValues:/ForAnyValue:), spelled with AWS's case",
+        shown(operator)
     )]
     UnknownConditionOperator {
         /// The operator as written.
@@ -455,7 +456,8 @@ pub enum EvalError {
     },
     /// A policy condition value that the operator cannot read.
     #[error(
-        "{statement}: condition {operator} on {key:?} has value {value:?}, expected {expected}"
+        "{statement}: condition {} on {} has value {}, expected {expected}",
+        shown(operator), shown(key), shown(value)
     )]
     InvalidConditionValue {
         /// The operator as written.
@@ -471,8 +473,9 @@ pub enum EvalError {
     },
     /// A request context value that the operator reading it cannot interpret.
     #[error(
-        "{statement}: condition {operator} reads context key {key:?}, whose value {value:?} is not \
-         {expected}; fix the value given for {key:?} in the request"
+        "{statement}: condition {} reads context key {}, whose value {} is not \
+         {expected}; fix the value given for {} in the request",
+        shown(operator), shown(key), shown(value), shown(key)
     )]
     InvalidRequestValue {
         /// The operator as written.
@@ -537,6 +540,19 @@ pub enum EvalError {
         /// [`MAX_SUBSTITUTED_CHARS`].
         limit: usize,
     },
+}
+
+/// A policy or request string as an error shows it: quoted, and when longer than 128
+/// characters its first 96 and last 16 with its length, so that a huge value cannot make a
+/// huge message.
+fn shown(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= 128 {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(96).collect();
+    let tail: String = text.chars().skip(count - 16).collect();
+    format!("{head:?}…{tail:?} ({} bytes)", text.len())
 }
 
 /// The form a condition value must have for its operator (named in [`EvalError`]s).
