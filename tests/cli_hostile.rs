@@ -510,3 +510,61 @@ fn every_subcommand_refuses_malformed_input_with_exit_2_and_one_line() {
     );
     assert_eq!(before, after, "the database changed");
 }
+
+/// Runs rdspg without a cluster: (exit code, stdout, stderr).
+fn rdspg_alone(args: &[&str]) -> (Option<i32>, String, String) {
+    let (code, stdout, stderr, _) = run(&args.iter().map(|a| os(a)).collect::<Vec<_>>(), "");
+    (code, stdout, stderr)
+}
+
+/// Found by the table: clap's usage errors spanned five lines (error, tip, usage, a pointer to
+/// --help) and the bare command printed the whole help on stderr. `--help` and `--version` still
+/// print in full with exit 0.
+#[test]
+fn usage_errors_are_one_line() {
+    for args in [
+        &[][..],
+        &["grant", "--config", "x"],
+        &["ping", "--host", "h", "--user", "u", "--password-env", "X", "--iam", "--region", "us-east-1"],
+        &["validate", "--config"],
+        &["policy", "connector", "--frobnicate"],
+    ] {
+        let (code, stdout, stderr) = rdspg_alone(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("rdspg: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Usage:"), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+    let (code, stdout, _) = rdspg_alone(&["--help"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("Usage:"), "{stdout}");
+    let (code, stdout, _) = rdspg_alone(&["--version"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("rdspg "), "{stdout}");
+}
+
+/// Found by the table: `quickstart --pg-version 16` searched for (and tried to download) a
+/// server, then failed as a job (exit 1, a step report on stdout).
+#[test]
+fn quickstart_refuses_an_untested_version_as_bad_usage() {
+    let (code, stdout, stderr) = rdspg_alone(&["quickstart", "--pg-version", "16"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(
+        stderr.trim_end(),
+        "rdspg: --pg-version 16: choose one of 15, 17, 18"
+    );
+}
+
+/// Found by the table: a 900 KB setting or a 100 KB argument was echoed whole (a 1 MB line).
+#[test]
+fn a_huge_value_gives_a_bounded_line() {
+    let long = format!("1h{}", "9".repeat(100_000));
+    let (code, _, stderr) = rdspg_alone(&["serve", "--config", "x.toml", "--sweep-every", &long]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1);
+    assert!(stderr.len() < 2200, "{} bytes", stderr.len());
+    assert!(stderr.starts_with("rdspg: --sweep-every: \"1h999"), "{stderr}");
+    assert!(stderr.contains("(100002 bytes)"), "{stderr}");
+}
