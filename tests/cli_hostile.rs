@@ -90,7 +90,9 @@ impl Files {
         );
         write(
             "conflict.toml",
-            good_text.replace("auth = \"password\"", "auth = \"iam\"").as_bytes(),
+            good_text
+                .replace("auth = \"password\"", "auth = \"iam\"")
+                .as_bytes(),
         );
         write(
             "two.toml",
@@ -106,7 +108,10 @@ impl Files {
             format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)).as_bytes(),
         );
         let many: Vec<String> = (0..90_000).map(|i| format!("\"k{i}\":0")).collect();
-        write("many-keys.json", format!("{{{}}}", many.join(",")).as_bytes());
+        write(
+            "many-keys.json",
+            format!("{{{}}}", many.join(",")).as_bytes(),
+        );
         write(
             "long-value.toml",
             format!("name = \"{}\"\n", "a".repeat(900_000)).as_bytes(),
@@ -270,7 +275,17 @@ fn cases(files: &Files) -> Vec<Case> {
         &["sweep"],
         &["users"],
         &["rotate"],
-        &["grant", "--user", "hostile_bob", "--level", "read-only", "--database", "appdb", "--for", "1h"],
+        &[
+            "grant",
+            "--user",
+            "hostile_bob",
+            "--level",
+            "read-only",
+            "--database",
+            "appdb",
+            "--for",
+            "1h",
+        ],
         &["revoke", "--user", "hostile_alice"],
         &["extend", "--user", "hostile_alice", "--for", "1h"],
         &["inspect", "--user", "hostile_alice"],
@@ -293,37 +308,246 @@ fn cases(files: &Files) -> Vec<Case> {
         on_good("nope", &["users", "--integration", "nope"]),
         on_good("--force", &["users", "--force"]),
         on_good("--force", &["rotate", "--force=1"]),
-        on_good("--user", &["grant", "--user", "", "--level", "read-only", "--database", "appdb", "--for", "1h"]),
-        on_good("--level", &["grant", "--user", "hostile_bob", "--level", "superuser", "--database", "appdb", "--for", "1h"]),
-        on_good("--for", &["grant", "--user", "hostile_bob", "--level", "read-only", "--database", "appdb", "--for", "0s"]),
-        on_good("--for", &["grant", "--user", "hostile_bob", "--level", "read-only", "--database", "appdb", "--for", "400d"]),
-        on_good("--for", &["grant", "--user", "hostile_bob", "--level", "read-only", "--database", "appdb", "--for", "1h1h"]),
-        on_good("cannot be used with", &["grant", "--user", "hostile_bob", "--level", "read-only", "--database", "appdb", "--resource", "appdb", "--for", "1h"]),
-        on_good("--database", &["grant", "--user", "hostile_bob", "--level", "read-only", "--schema", "s", "--for", "1h"]),
-        on_good("--resource", &["grant", "--user", "hostile_bob", "--level", "read-only", "--resource", "a/b/c/d/e", "--for", "1h"]),
-        on_good("--database", &["grant", "--user", "hostile_bob", "--level", "read-only", "--database", "", "--for", "1h"]),
-        on_good("--request-id", &["grant", "--user", "hostile_bob", "--level", "read-only", "--database", "appdb", "--for", "1h", "--request-id", " a"]),
-        on_good("--reason", &["grant", "--user", "hostile_bob", "--level", "read-only", "--database", "appdb", "--for", "1h", "--reason", "ok\u{202E}"]),
-        on_good("--user", &["grant", "--user", &"u".repeat(64), "--level", "read-only", "--database", "appdb", "--for", "1h", "--dry-run"]),
-        on_good("--for", &["grant", "--user", "hostile_bob", "--level", "read-only", "--database", "appdb", "--for", &long_duration]),
+        on_good(
+            "--user",
+            &[
+                "grant",
+                "--user",
+                "",
+                "--level",
+                "read-only",
+                "--database",
+                "appdb",
+                "--for",
+                "1h",
+            ],
+        ),
+        on_good(
+            "--level",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "superuser",
+                "--database",
+                "appdb",
+                "--for",
+                "1h",
+            ],
+        ),
+        on_good(
+            "--for",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--database",
+                "appdb",
+                "--for",
+                "0s",
+            ],
+        ),
+        on_good(
+            "--for",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--database",
+                "appdb",
+                "--for",
+                "400d",
+            ],
+        ),
+        on_good(
+            "--for",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--database",
+                "appdb",
+                "--for",
+                "1h1h",
+            ],
+        ),
+        on_good(
+            "cannot be used with",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--database",
+                "appdb",
+                "--resource",
+                "appdb",
+                "--for",
+                "1h",
+            ],
+        ),
+        on_good(
+            "--database",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--schema",
+                "s",
+                "--for",
+                "1h",
+            ],
+        ),
+        on_good(
+            "--resource",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--resource",
+                "a/b/c/d/e",
+                "--for",
+                "1h",
+            ],
+        ),
+        on_good(
+            "--database",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--database",
+                "",
+                "--for",
+                "1h",
+            ],
+        ),
+        on_good(
+            "--request-id",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--database",
+                "appdb",
+                "--for",
+                "1h",
+                "--request-id",
+                " a",
+            ],
+        ),
+        on_good(
+            "--reason",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--database",
+                "appdb",
+                "--for",
+                "1h",
+                "--reason",
+                "ok\u{202E}",
+            ],
+        ),
+        on_good(
+            "--user",
+            &[
+                "grant",
+                "--user",
+                &"u".repeat(64),
+                "--level",
+                "read-only",
+                "--database",
+                "appdb",
+                "--for",
+                "1h",
+                "--dry-run",
+            ],
+        ),
+        on_good(
+            "--for",
+            &[
+                "grant",
+                "--user",
+                "hostile_bob",
+                "--level",
+                "read-only",
+                "--database",
+                "appdb",
+                "--for",
+                &long_duration,
+            ],
+        ),
         on_good("--user", &["revoke", "--user", ""]),
-        on_good("--request", &["revoke", "--user", "hostile_alice", "--request", ""]),
-        on_good("--for", &["extend", "--user", "hostile_alice", "--for", "0m"]),
-        on_good("--for", &["extend", "--user", "hostile_alice", "--for", "1d1d"]),
-        on_good("--user", &["extend", "--user", &"u".repeat(64), "--for", "1h"]),
-        on_good("--request", &["extend", "--user", "hostile_alice", "--for", "1h", "--request", "\u{7}"]),
-        on_good("--database", &["inspect", "--user", "hostile_alice", "--database", ""]),
+        on_good(
+            "--request",
+            &["revoke", "--user", "hostile_alice", "--request", ""],
+        ),
+        on_good(
+            "--for",
+            &["extend", "--user", "hostile_alice", "--for", "0m"],
+        ),
+        on_good(
+            "--for",
+            &["extend", "--user", "hostile_alice", "--for", "1d1d"],
+        ),
+        on_good(
+            "--user",
+            &["extend", "--user", &"u".repeat(64), "--for", "1h"],
+        ),
+        on_good(
+            "--request",
+            &[
+                "extend",
+                "--user",
+                "hostile_alice",
+                "--for",
+                "1h",
+                "--request",
+                "\u{7}",
+            ],
+        ),
+        on_good(
+            "--database",
+            &["inspect", "--user", "hostile_alice", "--database", ""],
+        ),
         on_good("--user", &["inspect", "--user", ""]),
         on_good("--user", &["revoke"]),
     ]);
     // Non-UTF-8 values of text flags on commands that reach the database.
-    for command in [["revoke", "--user"], ["inspect", "--user"], ["extend", "--user"]] {
+    for command in [
+        ["revoke", "--user"],
+        ["inspect", "--user"],
+        ["extend", "--user"],
+    ] {
         let mut args = vec![os(command[0]), os(command[1]), latin1()];
         if command[0] == "extend" {
             args.extend([os("--for"), os("1h")]);
         }
         args.extend([os("--config"), good.clone()]);
-        cases.push(Case { args, names: "invalid UTF-8" });
+        cases.push(Case {
+            args,
+            names: "invalid UTF-8",
+        });
     }
     cases
 }
@@ -496,8 +720,23 @@ fn every_subcommand_refuses_malformed_input_with_exit_2_and_one_line() {
     );
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     for subcommand in [
-        "policy", "validate", "token", "ping", "discover", "quickstart", "serve", "check", "sync",
-        "inventory", "sweep", "users", "rotate", "grant", "revoke", "extend", "inspect",
+        "policy",
+        "validate",
+        "token",
+        "ping",
+        "discover",
+        "quickstart",
+        "serve",
+        "check",
+        "sync",
+        "inventory",
+        "sweep",
+        "users",
+        "rotate",
+        "grant",
+        "revoke",
+        "extend",
+        "inspect",
     ] {
         assert!(subcommands.contains(subcommand), "no case for {subcommand}");
     }
@@ -525,7 +764,18 @@ fn usage_errors_are_one_line() {
     for args in [
         &[][..],
         &["grant", "--config", "x"],
-        &["ping", "--host", "h", "--user", "u", "--password-env", "X", "--iam", "--region", "us-east-1"],
+        &[
+            "ping",
+            "--host",
+            "h",
+            "--user",
+            "u",
+            "--password-env",
+            "X",
+            "--iam",
+            "--region",
+            "us-east-1",
+        ],
         &["validate", "--config"],
         &["policy", "connector", "--frobnicate"],
     ] {
@@ -565,6 +815,9 @@ fn a_huge_value_gives_a_bounded_line() {
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1);
     assert!(stderr.len() < 2200, "{} bytes", stderr.len());
-    assert!(stderr.starts_with("rdspg: --sweep-every: \"1h999"), "{stderr}");
+    assert!(
+        stderr.starts_with("rdspg: --sweep-every: \"1h999"),
+        "{stderr}"
+    );
     assert!(stderr.contains("(100002 bytes)"), "{stderr}");
 }

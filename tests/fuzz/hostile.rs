@@ -8,19 +8,98 @@ use proptest::sample::select;
 
 /// Texts that have broken parsers somewhere.
 const SPECIAL: &[&str] = &[
-    "", "\0", "a\0b", "\u{202E}", "\u{FEFF}", "\u{200B}", "é", "𝔘𝔫𝔦", "İ", "ß", "\u{10FFFF}",
-    "\r\n", "\n", "\t", "..", "/", "//", "/a/", "\"", "\"\"", "\\", "'", "''", "${", "${}",
-    "${*}", "${?}", "${$}", "${aws:username}", "${SAML:sub}", "${x, 'd'}", "${x, ''}", "**", "*",
-    "?", "*?*", "-", "--", "NaN", "inf", "-0", "1e999", "-1e999", "0x10", "+5432", "05432",
-    "18446744073709551616", "-9223372036854775809", "340282366920938463463374607431768211456",
-    "true", "null", "[]", "{}", "pg_", "public", "PUBLIC", "postgres", "rds_superuser",
-    "arn:", "arn:aws", "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABC/alice",
-    "arn:aws:rds:us-east-1:123456789012:db:orders", "arn:aws-cn:rds::1:cluster:x",
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds/orders-AbCdEf", "us-east-1",
-    "cn-north-1", "us-gov-west-1", "1m", "59s", "365d", "366d", "1h30m", "30m1h", "0s", "1d1d",
-    "99999999999999999999d", "1", "0", "-1", "65535", "65536", "::1", "[::1]:5432", "127.0.0.1",
-    "http://127.0.0.1:5055", "https://", "orders-db", "orders-db/appdb/sales/orders",
-    "\"a/b\"/c", "a\"b", "%00", "%2F",
+    "",
+    "\0",
+    "a\0b",
+    "\u{202E}",
+    "\u{FEFF}",
+    "\u{200B}",
+    "é",
+    "𝔘𝔫𝔦",
+    "İ",
+    "ß",
+    "\u{10FFFF}",
+    "\r\n",
+    "\n",
+    "\t",
+    "..",
+    "/",
+    "//",
+    "/a/",
+    "\"",
+    "\"\"",
+    "\\",
+    "'",
+    "''",
+    "${",
+    "${}",
+    "${*}",
+    "${?}",
+    "${$}",
+    "${aws:username}",
+    "${SAML:sub}",
+    "${x, 'd'}",
+    "${x, ''}",
+    "**",
+    "*",
+    "?",
+    "*?*",
+    "-",
+    "--",
+    "NaN",
+    "inf",
+    "-0",
+    "1e999",
+    "-1e999",
+    "0x10",
+    "+5432",
+    "05432",
+    "18446744073709551616",
+    "-9223372036854775809",
+    "340282366920938463463374607431768211456",
+    "true",
+    "null",
+    "[]",
+    "{}",
+    "pg_",
+    "public",
+    "PUBLIC",
+    "postgres",
+    "rds_superuser",
+    "arn:",
+    "arn:aws",
+    "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABC/alice",
+    "arn:aws:rds:us-east-1:123456789012:db:orders",
+    "arn:aws-cn:rds::1:cluster:x",
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds/orders-AbCdEf",
+    "us-east-1",
+    "cn-north-1",
+    "us-gov-west-1",
+    "1m",
+    "59s",
+    "365d",
+    "366d",
+    "1h30m",
+    "30m1h",
+    "0s",
+    "1d1d",
+    "99999999999999999999d",
+    "1",
+    "0",
+    "-1",
+    "65535",
+    "65536",
+    "::1",
+    "[::1]:5432",
+    "127.0.0.1",
+    "http://127.0.0.1:5055",
+    "https://",
+    "orders-db",
+    "orders-db/appdb/sales/orders",
+    "\"a/b\"/c",
+    "a\"b",
+    "%00",
+    "%2F",
 ];
 
 /// Hostile text: mostly short, very long in one case in about 250 (a document has dozens of
@@ -43,7 +122,9 @@ pub(crate) fn text() -> BoxedStrategy<String> {
 /// A run of one character (or short piece): 64 bytes to 1 MiB.
 pub(crate) fn long_text() -> BoxedStrategy<String> {
     (
-        select(vec!["a", "é", "*", "\0", "/", "\"", "😀", "a*", "${v}", "ab?", "\\"]),
+        select(vec![
+            "a", "é", "*", "\0", "/", "\"", "😀", "a*", "${v}", "ab?", "\\",
+        ]),
         prop_oneof![8 => 64usize..=1024, 3 => 1024usize..=65_536, 1 => Just(1usize << 20)],
     )
         .prop_map(|(piece, bytes)| piece.repeat((bytes / piece.len()).max(1)))
@@ -72,9 +153,24 @@ fn number() -> BoxedStrategy<String> {
     prop_oneof![
         any::<i64>().prop_map(|n| n.to_string()),
         select(vec![
-            "0", "-0", "1", "-1", "5432", "65535", "65536", "366", "3650", "3651", "1e3", "1.5",
-            "-1.5e-3", "1e999", "18446744073709551616", "-9223372036854775809",
-            "123456789012345678901234567890", "0.0000000000000000000001",
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "5432",
+            "65535",
+            "65536",
+            "366",
+            "3650",
+            "3651",
+            "1e3",
+            "1.5",
+            "-1.5e-3",
+            "1e999",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "0.0000000000000000000001",
         ])
         .prop_map(str::to_owned),
     ]
@@ -193,8 +289,7 @@ fn toml_string(out: &mut String, s: &str) {
 
 fn toml_key(out: &mut String, k: &str) {
     if !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         out.push_str(k);
@@ -215,7 +310,9 @@ pub(crate) fn toml(val: &Val) -> String {
     for (k, v) in entries {
         match v {
             Val::Table(_) => sections.push((k, v, false)),
-            Val::Arr(items) if !items.is_empty() && items.iter().all(|i| matches!(i, Val::Table(_))) => {
+            Val::Arr(items)
+                if !items.is_empty() && items.iter().all(|i| matches!(i, Val::Table(_))) =>
+            {
                 sections.push((k, v, true));
             }
             _ => {

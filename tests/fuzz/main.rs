@@ -54,14 +54,58 @@ fn check_message(target: &str, message: &str, limit: usize) -> Result<(), TestCa
 // Settings (the config loader).
 
 const SETTINGS_KEYS: &[&str] = &[
-    "name", "region", "auth", "connector_user", "holder_role", "database", "lock_database",
-    "ssl_mode", "ssl_root_cert", "allow_unverified_password", "connector_rotation_days",
-    "credentials_rotation_days", "user_cleanup_days", "resource_types", "endpoint_overrides",
-    "instance", "secret", "endpoint", "aws", "access_flow", "integration", "id", "tags",
-    "tag_keys", "env", "host", "port", "endpoint_url", "profile", "requesters", "resources",
-    "levels", "max_duration", "approval", "iam", "password", "require", "verify-full",
-    "disable", "database", "schema", "table", "read-only", "read-write", "admin", "orders-prod",
-    "us-east-1", "orders-db", "ORDERS_PW", "8h", "**", "*@corp.io",
+    "name",
+    "region",
+    "auth",
+    "connector_user",
+    "holder_role",
+    "database",
+    "lock_database",
+    "ssl_mode",
+    "ssl_root_cert",
+    "allow_unverified_password",
+    "connector_rotation_days",
+    "credentials_rotation_days",
+    "user_cleanup_days",
+    "resource_types",
+    "endpoint_overrides",
+    "instance",
+    "secret",
+    "endpoint",
+    "aws",
+    "access_flow",
+    "integration",
+    "id",
+    "tags",
+    "tag_keys",
+    "env",
+    "host",
+    "port",
+    "endpoint_url",
+    "profile",
+    "requesters",
+    "resources",
+    "levels",
+    "max_duration",
+    "approval",
+    "iam",
+    "password",
+    "require",
+    "verify-full",
+    "disable",
+    "database",
+    "schema",
+    "table",
+    "read-only",
+    "read-write",
+    "admin",
+    "orders-prod",
+    "us-east-1",
+    "orders-db",
+    "ORDERS_PW",
+    "8h",
+    "**",
+    "*@corp.io",
 ];
 
 /// Valid settings files, to damage.
@@ -118,7 +162,9 @@ fn fuzz_settings_toml() {
             .prop_map(|(s, d)| damaged(s, &d)),
         1 => text(),
     ];
-    fuzz("settings_toml", strategy, |text| check_settings(text, false));
+    fuzz("settings_toml", strategy, |text| {
+        check_settings(text, false)
+    });
 }
 
 #[test]
@@ -143,18 +189,67 @@ fn fuzz_settings_json() {
 // IAM policies: parser, linter, evaluator.
 
 const POLICY_KEYS: &[&str] = &[
-    "Version", "Id", "Statement", "Sid", "Effect", "Principal", "NotPrincipal", "Action",
-    "NotAction", "Resource", "NotResource", "Condition", "Allow", "Deny", "2012-10-17",
-    "2008-10-17", "*", "rds-db:connect", "rds:DescribeDBInstances", "rds-db:*", "rds*:*", "AWS",
-    "StringEquals", "StringLike", "StringNotLike", "StringEqualsIgnoreCase", "ForAnyValue:StringLike",
-    "ForAllValues:StringEquals", "StringLikeIfExists", "NumericLessThan", "NumericEquals",
-    "DateGreaterThan", "DateLessThanEquals", "Bool", "BinaryEquals", "IpAddress", "NotIpAddress",
-    "ArnLike", "ArnNotEquals", "Null", "aws:SourceIp", "aws:username", "saml:sub", "SAML:sub",
-    "saml:sub_type", "aws:CurrentTime", "aws:SecureTransport", "aws:TagKeys",
-    "aws:PrincipalTag/team", "persistent", "203.0.113.0/24", "::/0", "0.0.0.0/0", "1.2.3.4/33",
-    "2026-01-31T12:00:00Z", "1700000000", "arn:aws:rds-db:*:*:dbuser:*/${SAML:sub}",
-    "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFGHIJKL/alice", "arn:aws:rds:*:*:db:*",
-    "arn:aws:rds-db:us-east-1:*", "arn:*",
+    "Version",
+    "Id",
+    "Statement",
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+    "Allow",
+    "Deny",
+    "2012-10-17",
+    "2008-10-17",
+    "*",
+    "rds-db:connect",
+    "rds:DescribeDBInstances",
+    "rds-db:*",
+    "rds*:*",
+    "AWS",
+    "StringEquals",
+    "StringLike",
+    "StringNotLike",
+    "StringEqualsIgnoreCase",
+    "ForAnyValue:StringLike",
+    "ForAllValues:StringEquals",
+    "StringLikeIfExists",
+    "NumericLessThan",
+    "NumericEquals",
+    "DateGreaterThan",
+    "DateLessThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnLike",
+    "ArnNotEquals",
+    "Null",
+    "aws:SourceIp",
+    "aws:username",
+    "saml:sub",
+    "SAML:sub",
+    "saml:sub_type",
+    "aws:CurrentTime",
+    "aws:SecureTransport",
+    "aws:TagKeys",
+    "aws:PrincipalTag/team",
+    "persistent",
+    "203.0.113.0/24",
+    "::/0",
+    "0.0.0.0/0",
+    "1.2.3.4/33",
+    "2026-01-31T12:00:00Z",
+    "1700000000",
+    "arn:aws:rds-db:*:*:dbuser:*/${SAML:sub}",
+    "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFGHIJKL/alice",
+    "arn:aws:rds:*:*:db:*",
+    "arn:aws:rds-db:us-east-1:*",
+    "arn:*",
 ];
 
 const POLICY_SAMPLES: &[&str] = &[
@@ -183,7 +278,12 @@ fn request_context(action: &str, resource: &str, vars: &[(String, String)]) -> R
 
 /// A parsed policy prints back to itself, lints, and evaluates (or fails with a typed error)
 /// the same way twice; an error message is one line.
-fn check_policy(text: &str, action: &str, resource: &str, vars: &[(String, String)]) -> Result<(), TestCaseError> {
+fn check_policy(
+    text: &str,
+    action: &str,
+    resource: &str,
+    vars: &[(String, String)],
+) -> Result<(), TestCaseError> {
     match PolicyDocument::from_json(text) {
         Ok(policy) => {
             let again = PolicyDocument::from_json(&policy.to_json())
@@ -224,9 +324,11 @@ fn fuzz_policy_parse_and_lint() {
         ],
         request(),
     );
-    fuzz("policy_parse", strategy, |(text, (action, resource, vars))| {
-        check_policy(text, action, resource, vars)
-    });
+    fuzz(
+        "policy_parse",
+        strategy,
+        |(text, (action, resource, vars))| check_policy(text, action, resource, vars),
+    );
 }
 
 /// A wildcard pattern: stars, question marks and letters, sometimes long.
@@ -272,7 +374,8 @@ fn fuzz_policy_eval_wildcards() {
             }
             let mut policy = PolicyDocument::new(vec![statement]);
             if *versioned {
-                policy = policy.with_version(Some(rds_pg_access::iam_policy::PolicyVersion::V2012_10_17));
+                policy = policy
+                    .with_version(Some(rds_pg_access::iam_policy::PolicyVersion::V2012_10_17));
             }
             let request = RequestContext::new(
                 format!("svc:{action_text}"),
@@ -382,7 +485,10 @@ fn fuzz_resource_paths_and_flow_patterns() {
             }
         }
         if let Ok(resource) = text.parse::<ResourceRef>() {
-            prop_assert_eq!(resource.to_string().parse::<ResourceRef>().ok(), Some(resource));
+            prop_assert_eq!(
+                resource.to_string().parse::<ResourceRef>().ok(),
+                Some(resource)
+            );
         }
         match text.parse::<Pattern>() {
             Ok(pattern) => {
@@ -441,8 +547,18 @@ fn fuzz_durations() {
 // Secrets Manager secret strings.
 
 const SECRET_KEYS: &[&str] = &[
-    "username", "password", "host", "port", "dbname", "engine", "dbInstanceIdentifier", "postgres",
-    "apono_connector", "5432", "0", "65536",
+    "username",
+    "password",
+    "host",
+    "port",
+    "dbname",
+    "engine",
+    "dbInstanceIdentifier",
+    "postgres",
+    "apono_connector",
+    "5432",
+    "0",
+    "65536",
 ];
 
 /// A password that shows up in any message that leaks it.
@@ -477,7 +593,10 @@ fn fuzz_secret_json() {
                 prop_assert!(secret.port != Some(0));
                 if password == PASSWORD {
                     let debug = format!("{secret:?}");
-                    prop_assert!(!debug.contains(PASSWORD), "Debug shows the password: {debug}");
+                    prop_assert!(
+                        !debug.contains(PASSWORD),
+                        "Debug shows the password: {debug}"
+                    );
                 }
             }
             Err(err) => {

@@ -54,8 +54,11 @@ type Running<T> = Arc<Mutex<Option<(Instant, T)>>>;
 /// test with the shrunk input; a case running longer than the limit aborts the process after
 /// printing its input; the peak memory must stay under the limit. Prints one line:
 /// `fuzz NAME: N cases in S s, slowest case MS ms, peak RSS M MiB`.
-pub(crate) fn fuzz<S>(name: &str, strategy: S, body: impl Fn(&S::Value) -> Result<(), TestCaseError>)
-where
+pub(crate) fn fuzz<S>(
+    name: &str,
+    strategy: S,
+    body: impl Fn(&S::Value) -> Result<(), TestCaseError>,
+) where
     S: Strategy,
     S::Value: Clone + Debug + Send + 'static,
 {
@@ -112,9 +115,7 @@ where
     watchdog.join().expect("watchdog thread");
     let elapsed = started.elapsed();
     let peak = peak_rss_kib().unwrap_or(0) / 1024;
-    let (slowest, slowest_input) = slowest
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner);
+    let (slowest, slowest_input) = slowest.into_inner().unwrap_or_else(PoisonError::into_inner);
     println!(
         "fuzz {name}: {cases} cases in {:.1} s, slowest case {} ms, peak RSS {peak} MiB",
         elapsed.as_secs_f64(),

@@ -301,11 +301,13 @@ fn applies(
         }
     }
 
-    Ok(match conditions.evaluate(request, substitute, reference, budget)? {
-        ConditionOutcome::Met => Applicability::Applies,
-        ConditionOutcome::NotMet => Applicability::NotApplicable,
-        ConditionOutcome::Unresolved(unresolved) => Applicability::Unresolved(unresolved),
-    })
+    Ok(
+        match conditions.evaluate(request, substitute, reference, budget)? {
+            ConditionOutcome::Met => Applicability::Applies,
+            ConditionOutcome::NotMet => Applicability::NotApplicable,
+            ConditionOutcome::Unresolved(unresolved) => Applicability::Unresolved(unresolved),
+        },
+    )
 }
 
 /// The answer of [`evaluate`].
@@ -457,7 +459,9 @@ pub enum EvalError {
     /// A policy condition value that the operator cannot read.
     #[error(
         "{statement}: condition {} on {} has value {}, expected {expected}",
-        shown(operator), shown(key), shown(value)
+        shown(operator),
+        shown(key),
+        shown(value)
     )]
     InvalidConditionValue {
         /// The operator as written.
@@ -475,7 +479,10 @@ pub enum EvalError {
     #[error(
         "{statement}: condition {} reads context key {}, whose value {} is not \
          {expected}; fix the value given for {} in the request",
-        shown(operator), shown(key), shown(value), shown(key)
+        shown(operator),
+        shown(key),
+        shown(value),
+        shown(key)
     )]
     InvalidRequestValue {
         /// The operator as written.

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::text::{keyword_enum, serde_via_str, string_newtype};
 use crate::error::quote;
+use crate::text::{keyword_enum, serde_via_str, string_newtype};
 use crate::{ModelError, Region};
 
 keyword_enum! {

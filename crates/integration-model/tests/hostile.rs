@@ -24,7 +24,10 @@ fn a_megabyte_of_distinct_keys_reads_quickly() {
     ] {
         let (result, took) = result;
         let err = result.expect_err("unknown keys");
-        assert!(err.to_string().starts_with("k0: unknown key"), "{format}: {err}");
+        assert!(
+            err.to_string().starts_with("k0: unknown key"),
+            "{format}: {err}"
+        );
         assert!(took < Duration::from_secs(10), "{format}: {took:?}");
     }
     // A duplicate among them is still found.

@@ -96,7 +96,8 @@ impl RdsSecret {
             };
             check_user(&username).map_err(format_error)?;
             check_password(&password).map_err(format_error)?;
-            let not_a_port = || format_error("field \"port\" is not a port number (1-65535)".into());
+            let not_a_port =
+                || format_error("field \"port\" is not a port number (1-65535)".into());
             let port = match field("port") {
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::Number(n)) => Some(
@@ -163,7 +164,9 @@ fn check_password(password: &str) -> Result<(), String> {
         return Err("field \"password\" is empty".into());
     }
     if password.contains('\0') {
-        return Err("the password contains a NUL character, which PostgreSQL cannot receive".into());
+        return Err(
+            "the password contains a NUL character, which PostgreSQL cannot receive".into(),
+        );
     }
     Ok(())
 }
@@ -230,12 +233,24 @@ mod tests {
             (r#"{"username":"c","password":""}"#, "\"password\" is empty"),
             (r#"{"username":"c","password":"top\u0000secret"}"#, "NUL"),
             (r#"{"username":"","password":"topsecret"}"#, "\"username\""),
-            (r#"{"username":"c\u0000d","password":"topsecret"}"#, "\"username\""),
-            (r#"{"username":"c","password":"topsecret","port":0}"#, "\"port\""),
-            (r#"{"username":"c","password":"topsecret","port":"0"}"#, "\"port\""),
+            (
+                r#"{"username":"c\u0000d","password":"topsecret"}"#,
+                "\"username\"",
+            ),
+            (
+                r#"{"username":"c","password":"topsecret","port":0}"#,
+                "\"port\"",
+            ),
+            (
+                r#"{"username":"c","password":"topsecret","port":"0"}"#,
+                "\"port\"",
+            ),
         ] {
             let err = RdsSecret::parse("id", text, None).unwrap_err();
-            assert!(matches!(err, AuthError::SecretFormat { .. }), "{text}: {err}");
+            assert!(
+                matches!(err, AuthError::SecretFormat { .. }),
+                "{text}: {err}"
+            );
             assert!(err.to_string().contains(reason), "{text}: {err}");
             assert!(!err.to_string().contains("topsecret"), "{err}");
             assert!(!err.to_string().contains("secret\0"), "{err}");
@@ -247,7 +262,8 @@ mod tests {
         for user in ["", "a\0b"] {
             let err = RdsSecret::parse("id", "\u{1}", Some(user)).unwrap_err();
             assert!(err.to_string().contains("user name"), "{err}");
-            let err = RdsSecret::parse("id", r#"{"password":"topsecret"}"#, Some(user)).unwrap_err();
+            let err =
+                RdsSecret::parse("id", r#"{"password":"topsecret"}"#, Some(user)).unwrap_err();
             assert!(err.to_string().contains("user name"), "{err}");
         }
     }

@@ -448,7 +448,10 @@ mod tests {
             assert!(err.to_string().contains(region), "{err}");
         }
         for region in ["cn-north-1", "us-gov-west-1", "ap-southeast-2"] {
-            assert!(TokenRequest::new("db", 5432, "u", region).is_ok(), "{region}");
+            assert!(
+                TokenRequest::new("db", 5432, "u", region).is_ok(),
+                "{region}"
+            );
         }
     }
 }

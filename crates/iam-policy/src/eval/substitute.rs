@@ -127,7 +127,13 @@ mod tests {
         substitute: bool,
         request: &RequestContext,
     ) -> Result<Pattern, NotCompiled> {
-        super::compile(text, wildcards, substitute, request, &Budget::new(usize::MAX))
+        super::compile(
+            text,
+            wildcards,
+            substitute,
+            request,
+            &Budget::new(usize::MAX),
+        )
     }
 
     #[test]
