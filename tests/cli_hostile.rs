@@ -681,10 +681,10 @@ fn every_subcommand_refuses_malformed_input_with_exit_2_and_one_line() {
             })
             .collect();
         let shown = shown.join(" ");
-        if let Some(first) = case.args.first().and_then(|a| a.to_str()) {
-            if !first.starts_with('-') {
-                subcommands.insert(first.to_owned());
-            }
+        if let Some(first) = case.args.first().and_then(|a| a.to_str())
+            && !first.starts_with('-')
+        {
+            subcommands.insert(first.to_owned());
         }
         let (code, stdout, stderr, took) = run(&case.args, &password);
         slowest = slowest.max(took);

@@ -79,15 +79,15 @@ pub(crate) fn fuzz<S>(
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
                 let guard = running.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some((started, value)) = guard.as_ref() {
-                    if started.elapsed() > limit {
-                        let mut input = format!("{value:?}");
-                        input.truncate(input.floor_char_boundary(8192));
-                        eprintln!(
-                            "fuzz {name}: a case ran longer than {limit:?} (a hang); input: {input}"
-                        );
-                        std::process::abort();
-                    }
+                if let Some((started, value)) = guard.as_ref()
+                    && started.elapsed() > limit
+                {
+                    let mut input = format!("{value:?}");
+                    input.truncate(input.floor_char_boundary(8192));
+                    eprintln!(
+                        "fuzz {name}: a case ran longer than {limit:?} (a hang); input: {input}"
+                    );
+                    std::process::abort();
                 }
             }
         })
