@@ -96,3 +96,22 @@ fn flow_pattern_errors_quote_the_pattern() {
     assert!(!message.contains('\n'), "{message}");
     assert!(message.contains("\"db/\\n**\""), "{message}");
 }
+
+/// Found by the resource_path fuzz target (100,000 cases): a quoted segment followed by text
+/// was echoed whole in the reason, after the bounded value (a 4 KB message for a 4 KB path).
+#[test]
+fn resource_path_segment_errors_are_bounded() {
+    let segment = "a".repeat(100_000);
+    for text in [format!("\"/{segment}\"x/b"), format!("db/{segment}\"x")] {
+        let err = text
+            .parse::<integration_model::ResourcePath>()
+            .expect_err("bad quoting");
+        let message = err.to_string();
+        assert!(
+            message.len() < 1000,
+            "{} bytes: {message:.300}",
+            message.len()
+        );
+        assert!(message.contains("bytes)"), "{message:.300}");
+    }
+}
