@@ -65,6 +65,14 @@
 //! An unknown operator, or a policy value of the wrong form (`Bool` with `"yes"`, a malformed CIDR)
 //! is an [`EvalError`], checked in every statement before anything is evaluated.
 //!
+//! # Limits
+//!
+//! Request strings (action, resource, context keys and values) are at most
+//! [`MAX_REQUEST_CHARS`] characters and policy variables substitute at most
+//! [`MAX_SUBSTITUTED_CHARS`] characters per call ([`EvalError::RequestTooLong`],
+//! [`EvalError::SubstitutionTooLarge`]): an evaluation takes time linear in the size of the
+//! policies and bounded memory whatever the input.
+//!
 //! # Example
 //!
 //! The setup guide's end-user policy lets each SAML user connect as the database user of the same
