@@ -38,26 +38,28 @@ pub(crate) fn run(args: &DiscoverArgs, output: Output) -> Result<ExitCode, Failu
         .map(|t| t.parse::<TagFilter>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::usage(format!("--tag: {e}")))?;
+    // Checked before any AWS call (a key given twice is bad usage, not a failed discovery).
+    let filters = match instance_id {
+        Some(_) => None,
+        None => Some(TagFilters::new(filters).map_err(|e| Failure::usage(format!("--tag: {e}")))?),
+    };
 
     let instances: Vec<DbInstance> = runtime()?.block_on(async {
         let directory = AwsDirectory::from_options(&options)
             .await
             .map_err(|e| Failure::job_error(&e))?;
-        match instance_id {
-            Some(id) => Ok(vec![
+        match (instance_id, filters) {
+            (Some(id), _) => Ok(vec![
                 directory
                     .instance(&id)
                     .await
                     .map_err(|e| Failure::job_error(&e))?,
             ]),
-            None => {
-                let filters =
-                    TagFilters::new(filters).map_err(|e| Failure::usage(format!("--tag: {e}")))?;
-                directory
-                    .instances_by_tags(&filters)
-                    .await
-                    .map_err(|e| Failure::job_error(&e))
-            }
+            (None, Some(filters)) => directory
+                .instances_by_tags(&filters)
+                .await
+                .map_err(|e| Failure::job_error(&e)),
+            (None, None) => Err(Failure::usage("give --instance-id ID or --tag K=V")),
         }
     })?;
 

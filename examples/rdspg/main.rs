@@ -20,12 +20,15 @@ mod serve;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     let result = match &cli.command {
         Command::Policy(args) => policy::run(args, cli.output),
         Command::Validate(args) => config::run_validate(args, cli.output),
@@ -52,4 +55,45 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     }
+}
+
+/// clap's answer when the arguments do not parse: `--help` and `--version` as clap prints them
+/// (exit 0); every other case is bad usage, printed as one line on stderr with exit 2 (clap's
+/// own report spans several lines: the error, a tip, the usage, a pointer to `--help`).
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        kind => {
+            let line = clap_one_line(kind, &error.render().to_string());
+            eprintln!("rdspg: {}", output::bounded_line(&line));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// clap's error report on one line: the error and its tips, without the usage block and the
+/// pointer to `--help` (named once at the end instead).
+fn clap_one_line(kind: clap::error::ErrorKind, rendered: &str) -> String {
+    if kind == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let commands: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        return format!(
+            "no command given; choose one of: {} (see rdspg --help)",
+            commands.join(", ")
+        );
+    }
+    let body: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:"))
+        .filter(|line| !line.starts_with("For more information"))
+        .collect();
+    let text = integration_model::one_line(&body.join("\n"));
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    format!("{text} (see --help)")
 }

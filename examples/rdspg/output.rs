@@ -25,11 +25,15 @@ pub(crate) enum Failure {
 
 impl Failure {
     pub(crate) fn usage(message: impl std::fmt::Display) -> Self {
-        Failure::Usage(integration_model::one_line(&message.to_string()))
+        Failure::Usage(bounded_line(&integration_model::one_line(
+            &message.to_string(),
+        )))
     }
 
     pub(crate) fn job(message: impl std::fmt::Display) -> Self {
-        Failure::Job(integration_model::one_line(&message.to_string()))
+        Failure::Job(bounded_line(&integration_model::one_line(
+            &message.to_string(),
+        )))
     }
 
     /// A job failure from an error, with its chain of causes (`error: cause: cause`).
@@ -49,6 +53,32 @@ impl Failure {
             Failure::Job(_) => ExitCode::from(1),
         }
     }
+}
+
+/// The longest failure line printed, in bytes: a message that echoes a huge value (a 1 MiB
+/// setting, a 100 KiB argument) keeps its start (what is wrong, where) and its end (the rule),
+/// with the middle left out.
+pub(crate) const MAX_LINE: usize = 2048;
+
+/// `line` when it fits in [`MAX_LINE`] bytes; otherwise its first and last parts with
+/// `[… N bytes left out …]` between them (cut at character boundaries).
+pub(crate) fn bounded_line(line: &str) -> String {
+    if line.len() <= MAX_LINE {
+        return line.to_owned();
+    }
+    let floor = |mut at: usize| {
+        while !line.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    let head = floor(MAX_LINE / 2);
+    let tail = floor(line.len() - MAX_LINE / 4);
+    let (start, end) = (&line[..head], &line[tail..]);
+    format!(
+        "{start}[… {} bytes left out …]{end}",
+        line.len() - start.len() - end.len()
+    )
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -65,6 +65,14 @@
 //! An unknown operator, or a policy value of the wrong form (`Bool` with `"yes"`, a malformed CIDR)
 //! is an [`EvalError`], checked in every statement before anything is evaluated.
 //!
+//! # Limits
+//!
+//! Request strings (action, resource, context keys and values) are at most
+//! [`MAX_REQUEST_CHARS`] characters and policy variables substitute at most
+//! [`MAX_SUBSTITUTED_CHARS`] characters per call ([`EvalError::RequestTooLong`],
+//! [`EvalError::SubstitutionTooLarge`]): an evaluation takes time linear in the size of the
+//! policies and bounded memory whatever the input.
+//!
 //! # Example
 //!
 //! The setup guide's end-user policy lets each SAML user connect as the database user of the same
@@ -113,7 +121,19 @@ use crate::document::{Effect, OneOrMany, PolicyDocument, PolicyVersion, Statemen
 use condition::{CompiledConditions, ConditionOutcome};
 use glob::Pattern;
 use resource::resource_matches;
-use substitute::Unresolved;
+use substitute::{Budget, NotCompiled, Unresolved};
+
+/// The longest request string [`evaluate`] reads, in characters: the action, the resource and
+/// every context key and value. 2,048 is IAM's longest ARN. Matching one wildcard pattern
+/// against a request string takes at most (pattern + string) × string steps, so this bound keeps
+/// an evaluation linear in the size of the policies.
+pub const MAX_REQUEST_CHARS: usize = 2048;
+
+/// The most characters policy variables may substitute in one [`evaluate`] call (every
+/// `${...}` counts the length of its value, each time it appears): a policy that names a
+/// variable many times cannot multiply a long request value into gigabytes of patterns. IAM's
+/// largest identity policy is 10,240 characters, so a real policy stays far below it.
+pub const MAX_SUBSTITUTED_CHARS: usize = 1 << 20;
 
 /// Evaluates identity policies `policies` for `request`.
 ///
@@ -131,6 +151,8 @@ pub fn evaluate(
     policies: &[PolicyDocument],
     request: &RequestContext,
 ) -> Result<Decision, EvalError> {
+    check_request(request)?;
+    let budget = Budget::new(MAX_SUBSTITUTED_CHARS);
     let mut checked = Vec::new();
     for (policy_index, policy) in policies.iter().enumerate() {
         let substitute = policy.version == Some(PolicyVersion::V2012_10_17);
@@ -149,7 +171,14 @@ pub fn evaluate(
     let mut denies = Vec::new();
     let mut unresolved = Vec::new();
     for (reference, statement, conditions, substitute) in checked {
-        match applies(statement, &conditions, substitute, request, &reference)? {
+        match applies(
+            statement,
+            &conditions,
+            substitute,
+            request,
+            &reference,
+            &budget,
+        )? {
             Applicability::Applies => match statement.effect {
                 Effect::Allow => allows.push(reference),
                 Effect::Deny => denies.push(reference),
@@ -176,6 +205,30 @@ pub fn evaluate(
         deciding,
         unresolved,
     })
+}
+
+/// Refuses request strings longer than [`MAX_REQUEST_CHARS`].
+fn check_request(request: &RequestContext) -> Result<(), EvalError> {
+    let check = |what: &dyn Fn() -> String, text: &str| {
+        let chars = text.chars().count();
+        if chars > MAX_REQUEST_CHARS {
+            return Err(EvalError::RequestTooLong {
+                what: what(),
+                chars,
+                limit: MAX_REQUEST_CHARS,
+            });
+        }
+        Ok(())
+    };
+    check(&|| "action".to_owned(), request.action())?;
+    check(&|| "resource".to_owned(), request.resource())?;
+    for (key, values) in request.keys() {
+        check(&|| "context key name".to_owned(), key)?;
+        for value in values {
+            check(&|| format!("value of context key {key:?}"), value)?;
+        }
+    }
+    Ok(())
 }
 
 fn check_statement(
@@ -212,6 +265,7 @@ fn applies(
     substitute: bool,
     request: &RequestContext,
     reference: &StatementRef,
+    budget: &Budget,
 ) -> Result<Applicability, EvalError> {
     let action_listed = |patterns: &OneOrMany<String>| {
         patterns
@@ -229,10 +283,10 @@ fn applies(
 
     // Every pattern is resolved before deciding, so that an unresolvable variable makes the whole
     // statement not applicable rather than turning a `NotResource` into a match.
-    let resource_listed = |patterns: &OneOrMany<String>| -> Result<bool, Unresolved> {
+    let resource_listed = |patterns: &OneOrMany<String>| -> Result<bool, NotCompiled> {
         let mut any = false;
         for pattern in patterns.iter() {
-            any |= resource_matches(pattern, substitute, request)?;
+            any |= resource_matches(pattern, substitute, request, budget)?;
         }
         Ok(any)
     };
@@ -244,14 +298,24 @@ fn applies(
     match resource_matches {
         Ok(true) => {}
         Ok(false) => return Ok(Applicability::NotApplicable),
-        Err(unresolved) => return Ok(Applicability::Unresolved(unresolved)),
+        Err(NotCompiled::Unresolved(unresolved)) => {
+            return Ok(Applicability::Unresolved(unresolved));
+        }
+        Err(NotCompiled::OverBudget) => {
+            return Err(EvalError::SubstitutionTooLarge {
+                statement: reference.clone(),
+                limit: MAX_SUBSTITUTED_CHARS,
+            });
+        }
     }
 
-    Ok(match conditions.evaluate(request, substitute, reference)? {
-        ConditionOutcome::Met => Applicability::Applies,
-        ConditionOutcome::NotMet => Applicability::NotApplicable,
-        ConditionOutcome::Unresolved(unresolved) => Applicability::Unresolved(unresolved),
-    })
+    Ok(
+        match conditions.evaluate(request, substitute, reference, budget)? {
+            ConditionOutcome::Met => Applicability::Applies,
+            ConditionOutcome::NotMet => Applicability::NotApplicable,
+            ConditionOutcome::Unresolved(unresolved) => Applicability::Unresolved(unresolved),
+        },
+    )
 }
 
 /// The answer of [`evaluate`].
@@ -389,9 +453,10 @@ pub enum EvalError {
     /// A condition operator this evaluator does not know. Unknown operators are never silently
     /// treated as a match or a mismatch.
     #[error(
-        "{statement}: unknown condition operator {operator:?}; use one of the IAM operators \
+        "{statement}: unknown condition operator {}; use one of the IAM operators \
          (StringEquals, StringLike, ArnLike, Bool, IpAddress, NumericLessThan, DateGreaterThan, \
-         Null, ... with optional IfExists and ForAllValues:/ForAnyValue:), spelled with AWS's case"
+         Null, ... with optional IfExists and ForAllValues:/ForAnyValue:), spelled with AWS's case",
+        shown(operator)
     )]
     UnknownConditionOperator {
         /// The operator as written.
@@ -401,7 +466,10 @@ pub enum EvalError {
     },
     /// A policy condition value that the operator cannot read.
     #[error(
-        "{statement}: condition {operator} on {key:?} has value {value:?}, expected {expected}"
+        "{statement}: condition {} on {} has value {}, expected {expected}",
+        shown(operator),
+        shown(key),
+        shown(value)
     )]
     InvalidConditionValue {
         /// The operator as written.
@@ -417,8 +485,12 @@ pub enum EvalError {
     },
     /// A request context value that the operator reading it cannot interpret.
     #[error(
-        "{statement}: condition {operator} reads context key {key:?}, whose value {value:?} is not \
-         {expected}; fix the value given for {key:?} in the request"
+        "{statement}: condition {} reads context key {}, whose value {} is not \
+         {expected}; fix the value given for {} in the request",
+        shown(operator),
+        shown(key),
+        shown(value),
+        shown(key)
     )]
     InvalidRequestValue {
         /// The operator as written.
@@ -457,6 +529,45 @@ pub enum EvalError {
         /// The statement.
         statement: StatementRef,
     },
+    /// A request string (action, resource, context key or value) longer than
+    /// [`MAX_REQUEST_CHARS`] characters.
+    #[error(
+        "the request's {what} is {chars} characters long; at most {limit} are evaluated \
+         (IAM's longest ARN)"
+    )]
+    RequestTooLong {
+        /// Which string: `action`, `resource`, `context key name`, or the value of a key.
+        what: String,
+        /// Its length in characters.
+        chars: usize,
+        /// [`MAX_REQUEST_CHARS`].
+        limit: usize,
+    },
+    /// Policy variables substituted more than [`MAX_SUBSTITUTED_CHARS`] characters in one
+    /// evaluation.
+    #[error(
+        "{statement}: policy variables substitute more than {limit} characters in this \
+         evaluation; name each variable fewer times or give shorter request values"
+    )]
+    SubstitutionTooLarge {
+        /// The statement where the budget ran out.
+        statement: StatementRef,
+        /// [`MAX_SUBSTITUTED_CHARS`].
+        limit: usize,
+    },
+}
+
+/// A policy or request string as an error shows it: quoted, and when longer than 128
+/// characters its first 96 and last 16 with its length, so that a huge value cannot make a
+/// huge message.
+fn shown(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= 128 {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(96).collect();
+    let tail: String = text.chars().skip(count - 16).collect();
+    format!("{head:?}…{tail:?} ({} bytes)", text.len())
 }
 
 /// The form a condition value must have for its operator (named in [`EvalError`]s).

@@ -354,11 +354,12 @@ fn builder_policies_answer_the_connect_question() {
 }
 
 /// Hostile wildcard patterns in actions, resources and `StringLike` conditions finish (the matcher
-/// never backtracks exponentially): 60 stars against 10 000 characters.
+/// never backtracks exponentially): 60 stars against 2,000 characters (request strings are at
+/// most `MAX_REQUEST_CHARS`, 2,048).
 #[test]
 fn hostile_patterns_finish() {
     let stars = format!("{}b", "a*".repeat(60));
-    let long = "a".repeat(10_000);
+    let long = "a".repeat(2_000);
     let policy = PolicyDocument::new(vec![
         iam_policy::Statement::allow()
             .with_action(format!("svc:{stars}"))
@@ -373,4 +374,58 @@ fn hostile_patterns_finish() {
         .with_value("k:v", format!("{long}b"));
     let decision = evaluate(&[policy], &matching).expect("evaluates");
     assert_eq!(decision.outcome, Outcome::Allow);
+}
+
+/// Hostile-input fuzzing (RELIABILITY.md): a request string longer than an ARN can be made
+/// matching take seconds per pattern (`*aaaa…b` against 100,000 characters), so the evaluator
+/// refuses it, naming which string.
+#[test]
+fn request_strings_longer_than_an_arn_are_refused() {
+    use iam_policy::eval::MAX_REQUEST_CHARS;
+    let policy = PolicyDocument::new(vec![
+        iam_policy::Statement::allow()
+            .with_action("*")
+            .with_resource("*"),
+    ]);
+    let long = "a".repeat(MAX_REQUEST_CHARS + 1);
+    for (request, what) in [
+        (RequestContext::new(long.as_str(), "*"), "action"),
+        (RequestContext::new("s3:Get", long.as_str()), "resource"),
+        (
+            RequestContext::new("s3:Get", "*").with_value("SAML:sub", long.as_str()),
+            "value of context key \"SAML:sub\"",
+        ),
+    ] {
+        let err = evaluate(std::slice::from_ref(&policy), &request).unwrap_err();
+        assert!(
+            matches!(err, EvalError::RequestTooLong { chars, .. } if chars == MAX_REQUEST_CHARS + 1),
+            "{err}"
+        );
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    let fits = RequestContext::new("s3:Get", "a".repeat(MAX_REQUEST_CHARS));
+    assert!(evaluate(&[policy], &fits).is_ok());
+}
+
+/// Hostile-input fuzzing (RELIABILITY.md): a policy naming a variable 200,000 times with a
+/// 100,000-character value tried to allocate 6.5 GB; substitutions now have a budget per
+/// evaluation and going over it is an error naming the statement.
+#[test]
+fn variable_substitution_has_a_budget() {
+    use iam_policy::eval::{MAX_REQUEST_CHARS, MAX_SUBSTITUTED_CHARS};
+    let many = "${v}".repeat(MAX_SUBSTITUTED_CHARS / MAX_REQUEST_CHARS + 1);
+    let policy = PolicyDocument::from_json(&format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::{many}"}}]}}"#
+    ))
+    .expect("policy");
+    let request = RequestContext::new("s3:Get", "arn:aws:s3:::x")
+        .with_value("v", "x".repeat(MAX_REQUEST_CHARS));
+    let err = evaluate(std::slice::from_ref(&policy), &request).unwrap_err();
+    assert!(
+        matches!(err, EvalError::SubstitutionTooLarge { ref statement, .. } if statement.statement == 0),
+        "{err}"
+    );
+    // The same policy with a short value stays within the budget.
+    let request = RequestContext::new("s3:Get", "arn:aws:s3:::x").with_value("v", "x");
+    assert!(evaluate(&[policy], &request).is_ok());
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::error::quote;
 use crate::text::{keyword_enum, serde_via_str, string_newtype};
 use crate::{ModelError, Region};
 
@@ -81,14 +82,14 @@ impl FromStr for SecretId {
                 return Err(ModelError::invalid(
                     KEY,
                     text,
-                    format!("{shape}: unknown partition {partition:?}"),
+                    format!("{shape}: unknown partition {}", quote(partition)),
                 ));
             }
             if *service != "secretsmanager" || *kind != "secret" {
                 return Err(ModelError::invalid(KEY, text, shape));
             }
             let region: Region = region.parse().map_err(|_| {
-                ModelError::invalid(KEY, text, format!("{shape}: bad region {region:?}"))
+                ModelError::invalid(KEY, text, format!("{shape}: bad region {}", quote(region)))
             })?;
             if region.partition().as_str() != *partition {
                 return Err(ModelError::invalid(

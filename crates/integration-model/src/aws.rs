@@ -64,7 +64,10 @@ impl FromStr for AwsEndpointUrl {
                 return Err(ModelError::invalid(
                     KEY,
                     text,
-                    format!("has port {port:?}, which is not 1..=65535"),
+                    format!(
+                        "has port {}, which is not 1..=65535",
+                        crate::error::quote(port)
+                    ),
                 ));
             }
         }

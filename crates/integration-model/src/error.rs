@@ -200,9 +200,22 @@ impl ModelError {
     }
 }
 
-/// A string as it appears in messages: double-quoted with Rust escapes for control characters.
+/// The most characters of a value a message quotes in full; a longer value is shown by its
+/// first and last characters and its length, so that a huge setting or argument cannot make a
+/// huge message.
+pub(crate) const MAX_QUOTED_CHARS: usize = 128;
+
+/// A string as it appears in messages: double-quoted with Rust escapes for control characters;
+/// longer than [`MAX_QUOTED_CHARS`] characters, its start and end with its length
+/// (`"aaaa…"…"…aaaa" (1048576 bytes)`).
 pub(crate) fn quote(value: &str) -> String {
-    format!("{value:?}")
+    let count = value.chars().count();
+    if count <= MAX_QUOTED_CHARS {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(96).collect();
+    let tail: String = value.chars().skip(count - 16).collect();
+    format!("{head:?}…{tail:?} ({} bytes)", value.len())
 }
 
 /// Characters that are invisible or reorder text (zero-width, bidi controls, BOM): they make

@@ -90,21 +90,21 @@ impl FromStr for Pattern {
 
     fn from_str(text: &str) -> Result<Self, ModelError> {
         if text.is_empty() {
-            return Err(ModelError::invalid_bare(
+            return Err(ModelError::invalid(
                 "",
                 text,
                 "is empty; use \"**\" for anything",
             ));
         }
         if text.len() > Self::MAX_LEN {
-            return Err(ModelError::invalid_bare(
+            return Err(ModelError::invalid(
                 "",
                 text,
                 format!("is longer than {} bytes", Self::MAX_LEN),
             ));
         }
         if text.chars().any(char::is_control) {
-            return Err(ModelError::invalid_bare(
+            return Err(ModelError::invalid(
                 "",
                 text,
                 "contains a control character",

@@ -1,6 +1,7 @@
 //! A format-neutral value tree (from TOML, JSON or any serde format) and a reader that
 //! tracks key paths, so that every settings error names its key.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -31,7 +32,7 @@ impl Node {
             Self::Bool(b) => format!("boolean {b}"),
             Self::Int(i) => format!("integer {i}"),
             Self::Float(x) => format!("number {x}"),
-            Self::Str(s) => format!("text {s:?}"),
+            Self::Str(s) => format!("text {}", crate::error::quote(s)),
             Self::Array(_) => "an array".to_owned(),
             Self::Table(_) => "a table".to_owned(),
             Self::Datetime(d) => format!("date-time {d}"),
@@ -93,13 +94,19 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries: Vec<(String, Node)> = Vec::new();
+        // Seen keys in a hash set: a linear scan of `entries` per key made a 1 MiB file of
+        // distinct keys take a minute (quadratic).
+        let mut seen: HashSet<String> = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             if key == TOML_DATETIME_KEY {
                 let text: String = map.next_value()?;
                 return Ok(Node::Datetime(text));
             }
-            if entries.iter().any(|(existing, _)| *existing == key) {
-                return Err(de::Error::custom(format!("duplicate key {key:?}")));
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key {}",
+                    crate::error::quote(&key)
+                )));
             }
             let value = map.next_value::<Node>()?;
             entries.push((key, value));
@@ -108,16 +115,18 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
-/// Joins a key to a path, quoting keys that are not TOML bare keys.
+/// Joins a key to a path, quoting keys that are not TOML bare keys (and long keys, which
+/// quoting shortens).
 pub(crate) fn join(prefix: &str, key: &str) -> String {
     let bare = !key.is_empty()
+        && key.len() <= crate::error::MAX_QUOTED_CHARS
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     let key = if bare {
         key.to_owned()
     } else {
-        format!("{key:?}")
+        crate::error::quote(key)
     };
     if prefix.is_empty() {
         key

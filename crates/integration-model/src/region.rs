@@ -150,7 +150,8 @@ impl FromStr for Region {
                 KEY,
                 text,
                 format!(
-                    "{shape} ({direction:?} is not one of: {})",
+                    "{shape} ({} is not one of: {})",
+                    crate::error::quote(direction),
                     DIRECTIONS.join(", ")
                 ),
             ));
@@ -162,7 +163,8 @@ impl FromStr for Region {
                 KEY,
                 text,
                 format!(
-                    "{shape} (unknown prefix {prefix:?}; known: {})",
+                    "{shape} (unknown prefix {}; known: {})",
+                    crate::error::quote(&prefix),
                     known.join(", ")
                 ),
             ));

@@ -27,8 +27,9 @@ pub(crate) fn read_segment(text: &str, sep: char) -> Result<(String, Option<&str
         };
         if segment.contains('"') {
             return Err(format!(
-                "has a '\"' inside the unquoted name {segment:?}; write such a name in double \
-                 quotes with '\"\"' for each '\"'"
+                "has a '\"' inside the unquoted name {}; write such a name in double \
+                 quotes with '\"\"' for each '\"'",
+                crate::error::quote(segment)
             ));
         }
         return Ok((segment.to_owned(), rest));
@@ -50,7 +51,8 @@ pub(crate) fn read_segment(text: &str, sep: char) -> Result<(String, Option<&str
         return match after.strip_prefix(sep) {
             Some(next) => Ok((out, Some(next))),
             None => Err(format!(
-                "has text after the closing '\"' of {out:?}; a quoted name ends at '{sep}' or at the end"
+                "has text after the closing '\"' of {}; a quoted name ends at '{sep}' or at the end",
+                crate::error::quote(&out)
             )),
         };
     }

@@ -43,7 +43,10 @@ impl Grammar {
                 return Err(ModelError::invalid(
                     key,
                     text,
-                    format!("has {after:?} where a number belongs; {form}"),
+                    format!(
+                        "has {} where a number belongs; {form}",
+                        crate::error::quote(after)
+                    ),
                 ));
             }
             let mut chars = after.chars();

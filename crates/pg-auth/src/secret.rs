@@ -94,20 +94,25 @@ impl RdsSecret {
                     ));
                 }
             };
+            check_user(&username).map_err(format_error)?;
+            check_password(&password).map_err(format_error)?;
+            let not_a_port =
+                || format_error("field \"port\" is not a port number (1-65535)".into());
             let port = match field("port") {
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::Number(n)) => Some(
                     n.as_u64()
                         .and_then(|p| u16::try_from(p).ok())
-                        .ok_or_else(|| {
-                            format_error("field \"port\" is not a port number".into())
-                        })?,
+                        .filter(|p| *p > 0)
+                        .ok_or_else(not_a_port)?,
                 ),
                 Some(serde_json::Value::String(s)) => Some(
                     s.parse::<u16>()
-                        .map_err(|_| format_error("field \"port\" is not a port number".into()))?,
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(not_a_port)?,
                 ),
-                Some(_) => return Err(format_error("field \"port\" is not a port number".into())),
+                Some(_) => return Err(not_a_port()),
             };
             Ok(Self {
                 username,
@@ -126,6 +131,8 @@ impl RdsSecret {
             if text.is_empty() {
                 return Err(format_error("the secret string is empty".into()));
             }
+            check_user(username).map_err(format_error)?;
+            check_password(text).map_err(format_error)?;
             Ok(Self {
                 username: username.to_owned(),
                 password: text.to_owned().into(),
@@ -136,6 +143,32 @@ impl RdsSecret {
             })
         }
     }
+}
+
+/// A user name PostgreSQL can receive: not empty, no NUL character (from the secret's
+/// `username`, or the configured user when the secret has none).
+fn check_user(user: &str) -> Result<(), String> {
+    if user.is_empty() || user.contains('\0') {
+        return Err(
+            "the user name (field \"username\", or the configured user) is empty or has a NUL character"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A password PostgreSQL can receive: not empty, no NUL character (the protocol sends it as a
+/// C string). The reason never holds the password.
+fn check_password(password: &str) -> Result<(), String> {
+    if password.is_empty() {
+        return Err("field \"password\" is empty".into());
+    }
+    if password.contains('\0') {
+        return Err(
+            "the password contains a NUL character, which PostgreSQL cannot receive".into(),
+        );
+    }
+    Ok(())
 }
 
 /// A secret name or ARN that is not blank.
@@ -189,6 +222,49 @@ mod tests {
             let doc = format!("{{\"username\": 7, \"password\": \"{json_pw}\"}}");
             let err = RdsSecret::parse("id", &doc, None).unwrap_err();
             proptest::prop_assert!(!err.to_string().contains(&json_pw));
+        }
+    }
+
+    /// Hostile-input fuzzing (RELIABILITY.md) found these accepted: an empty password or user
+    /// name and a NUL character failed only at login, port 0 was taken as a port.
+    #[test]
+    fn empty_or_nul_credentials_and_port_zero_are_format_errors() {
+        for (text, reason) in [
+            (r#"{"username":"c","password":""}"#, "\"password\" is empty"),
+            (r#"{"username":"c","password":"top\u0000secret"}"#, "NUL"),
+            (r#"{"username":"","password":"topsecret"}"#, "\"username\""),
+            (
+                r#"{"username":"c\u0000d","password":"topsecret"}"#,
+                "\"username\"",
+            ),
+            (
+                r#"{"username":"c","password":"topsecret","port":0}"#,
+                "\"port\"",
+            ),
+            (
+                r#"{"username":"c","password":"topsecret","port":"0"}"#,
+                "\"port\"",
+            ),
+        ] {
+            let err = RdsSecret::parse("id", text, None).unwrap_err();
+            assert!(
+                matches!(err, AuthError::SecretFormat { .. }),
+                "{text}: {err}"
+            );
+            assert!(err.to_string().contains(reason), "{text}: {err}");
+            assert!(!err.to_string().contains("topsecret"), "{err}");
+            assert!(!err.to_string().contains("secret\0"), "{err}");
+        }
+        let err = RdsSecret::parse("id", "top\0secret", Some("conn")).unwrap_err();
+        assert!(err.to_string().contains("NUL"), "{err}");
+        assert!(!err.to_string().contains("top"), "{err}");
+        // The fuzz run's find: an empty configured user with a plain-string secret.
+        for user in ["", "a\0b"] {
+            let err = RdsSecret::parse("id", "\u{1}", Some(user)).unwrap_err();
+            assert!(err.to_string().contains("user name"), "{err}");
+            let err =
+                RdsSecret::parse("id", r#"{"password":"topsecret"}"#, Some(user)).unwrap_err();
+            assert!(err.to_string().contains("user name"), "{err}");
         }
     }
 

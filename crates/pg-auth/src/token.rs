@@ -84,14 +84,12 @@ impl TokenRequest {
                 reason: "the database user name is empty".into(),
             });
         }
-        if region.is_empty()
-            || !region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
+        // The settings' own rule (a known partition prefix, a direction, a number): a token
+        // signed for a region that does not exist is refused by RDS only at login.
+        if let Err(e) = region.parse::<integration_model::Region>() {
             return Err(AuthError::InvalidConfig {
                 field: "region",
-                reason: format!("{region:?} is not an AWS region name such as \"eu-west-1\""),
+                reason: integration_model::error_chain(&e),
             });
         }
         Ok(Self {
@@ -439,5 +437,21 @@ mod tests {
         assert!(TokenRequest::new("db", 5432, "", "eu-west-1").is_err());
         assert!(TokenRequest::new("db", 5432, "u", "EU west").is_err());
         assert!(TokenRequest::new("db", 5432, "u", "eu-west-1").is_ok());
+    }
+
+    /// Found by the hostile CLI table (RELIABILITY.md): `rdspg token --region moon-1` printed a
+    /// token signed for a region that does not exist; regions follow the settings' rule now.
+    #[test]
+    fn request_rejects_a_region_that_does_not_exist() {
+        for region in ["moon-1", "us-east", "us-east-0", "xx-north-1"] {
+            let err = TokenRequest::new("db", 5432, "u", region).unwrap_err();
+            assert!(err.to_string().contains(region), "{err}");
+        }
+        for region in ["cn-north-1", "us-gov-west-1", "ap-southeast-2"] {
+            assert!(
+                TokenRequest::new("db", 5432, "u", region).is_ok(),
+                "{region}"
+            );
+        }
     }
 }

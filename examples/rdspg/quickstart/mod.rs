@@ -22,6 +22,18 @@ const SCHEMA: &str = "sales";
 const TABLE: &str = "sales.orders";
 
 pub(crate) fn run(args: &QuickstartArgs, output: Output) -> Result<ExitCode, Failure> {
+    // Bad usage, not a failed step: refused before anything is looked for or fetched.
+    if !pg_testkit::ALL_VERSIONS.contains(&args.pg_version) {
+        let versions: Vec<String> = pg_testkit::ALL_VERSIONS
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        return Err(Failure::usage(format!(
+            "--pg-version {}: choose one of {}",
+            args.pg_version,
+            versions.join(", ")
+        )));
+    }
     let mut steps = Steps::new(output);
     let failure = walk(args, &mut steps).err();
     steps.finish(failure)

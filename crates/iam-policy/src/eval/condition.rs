@@ -38,7 +38,7 @@ use time::{Date, OffsetDateTime};
 use super::context::RequestContext;
 use super::glob::Pattern;
 use super::resource::{ServiceWildcard, arn_pattern_matches};
-use super::substitute::{Unresolved, compile};
+use super::substitute::{Budget, NotCompiled, Unresolved, compile};
 use super::{EvalError, StatementRef, ValueForm};
 use crate::document::{ConditionBlock, ConditionValue};
 
@@ -236,12 +236,13 @@ impl CompiledConditions {
         request: &RequestContext,
         substitute: bool,
         statement: &StatementRef,
+        budget: &Budget,
     ) -> Result<ConditionOutcome, EvalError> {
         // Every condition is evaluated, so that an unresolvable variable anywhere in the block makes
         // the statement not applicable whatever the other conditions say.
         let mut result = ConditionOutcome::Met;
         for condition in &self.conditions {
-            match condition.evaluate(request, substitute, statement)? {
+            match condition.evaluate(request, substitute, statement, budget)? {
                 ConditionOutcome::Met => {}
                 ConditionOutcome::NotMet => {
                     if result == ConditionOutcome::Met {
@@ -301,6 +302,7 @@ impl Condition {
         request: &RequestContext,
         substitute: bool,
         statement: &StatementRef,
+        budget: &Budget,
     ) -> Result<ConditionOutcome, EvalError> {
         let operator = self.operator;
         let request_values = request.values(&self.key);
@@ -314,9 +316,17 @@ impl Condition {
         }
         // Variables are resolved first: an unresolvable one disables the statement even when the
         // key is missing and the operator would not look at the values.
-        let matcher = match self.matcher(request, substitute) {
+        let matcher = match self.matcher(request, substitute, budget) {
             Ok(matcher) => matcher,
-            Err(unresolved) => return Ok(ConditionOutcome::Unresolved(unresolved)),
+            Err(NotCompiled::Unresolved(unresolved)) => {
+                return Ok(ConditionOutcome::Unresolved(unresolved));
+            }
+            Err(NotCompiled::OverBudget) => {
+                return Err(EvalError::SubstitutionTooLarge {
+                    statement: statement.clone(),
+                    limit: super::MAX_SUBSTITUTED_CHARS,
+                });
+            }
         };
         let Some(request_values) = request_values else {
             let met = operator.if_exists
@@ -359,7 +369,8 @@ impl Condition {
         &self,
         request: &RequestContext,
         substitute: bool,
-    ) -> Result<Matcher<'_>, Unresolved> {
+        budget: &Budget,
+    ) -> Result<Matcher<'_>, NotCompiled> {
         let comparison = self.operator.comparison;
         let mut texts = Vec::new();
         let mut patterns = Vec::new();
@@ -367,10 +378,10 @@ impl Condition {
             if let Value::Text(text) = value {
                 match comparison {
                     Comparison::StringLike | Comparison::ArnLike => {
-                        patterns.push(compile(text, true, substitute, request)?);
+                        patterns.push(compile(text, true, substitute, request, budget)?);
                     }
                     Comparison::StringEquals | Comparison::StringEqualsIgnoreCase => {
-                        patterns.push(compile(text, false, substitute, request)?);
+                        patterns.push(compile(text, false, substitute, request, budget)?);
                     }
                     _ => texts.push(text.clone()),
                 }

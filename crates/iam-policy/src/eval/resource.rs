@@ -23,7 +23,7 @@
 
 use super::context::RequestContext;
 use super::glob::Pattern;
-use super::substitute::{Unresolved, compile};
+use super::substitute::{Budget, NotCompiled, compile};
 
 /// Number of colon-separated segments of an ARN (the last one may contain colons).
 const ARN_SEGMENTS: usize = 6;
@@ -38,7 +38,8 @@ pub(crate) fn resource_matches(
     pattern: &str,
     substitute: bool,
     request: &RequestContext,
-) -> Result<bool, Unresolved> {
+    budget: &Budget,
+) -> Result<bool, NotCompiled> {
     if pattern == "*" {
         return Ok(true);
     }
@@ -51,6 +52,7 @@ pub(crate) fn resource_matches(
             true,
             substitute && in_resource_part,
             request,
+            budget,
         )?);
     }
     Ok(arn_segments_match(
@@ -129,6 +131,14 @@ fn arn_segments_match(segments: &[Pattern], arn: &str, service: ServiceWildcard)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn resource_matches(
+        pattern: &str,
+        substitute: bool,
+        request: &RequestContext,
+    ) -> Result<bool, NotCompiled> {
+        super::resource_matches(pattern, substitute, request, &Budget::new(usize::MAX))
+    }
 
     const ALICE: &str = "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFGHIJKL/alice";
 

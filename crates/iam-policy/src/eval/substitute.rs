@@ -25,6 +25,48 @@ pub(crate) struct Unresolved {
     pub(crate) variable: String,
 }
 
+/// Why policy text did not compile into a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NotCompiled {
+    /// A variable has no value: the statement is not applicable.
+    Unresolved(Unresolved),
+    /// The evaluation's substitutions went over [`MAX_SUBSTITUTED_CHARS`](super::MAX_SUBSTITUTED_CHARS).
+    OverBudget,
+}
+
+impl From<Unresolved> for NotCompiled {
+    fn from(unresolved: Unresolved) -> Self {
+        NotCompiled::Unresolved(unresolved)
+    }
+}
+
+/// How many more characters variables may substitute in this evaluation: a policy that names a
+/// variable many times cannot multiply a long request value into gigabytes of patterns.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    left: std::cell::Cell<usize>,
+}
+
+impl Budget {
+    /// A budget of `chars` substituted characters.
+    pub(crate) fn new(chars: usize) -> Self {
+        Self {
+            left: std::cell::Cell::new(chars),
+        }
+    }
+
+    /// Takes `chars` from the budget; `Err` when it does not have them.
+    fn take(&self, chars: usize) -> Result<(), NotCompiled> {
+        let left = self
+            .left
+            .get()
+            .checked_sub(chars)
+            .ok_or(NotCompiled::OverBudget)?;
+        self.left.set(left);
+        Ok(())
+    }
+}
+
 /// Compiles policy text into a pattern.
 ///
 /// `wildcards`: whether `*`/`?` in the written text are wildcards (`StringLike`, resources) or
@@ -35,7 +77,8 @@ pub(crate) fn compile(
     wildcards: bool,
     substitute: bool,
     request: &RequestContext,
-) -> Result<Pattern, Unresolved> {
+    budget: &Budget,
+) -> Result<Pattern, NotCompiled> {
     let push_text = |pattern: &mut Pattern, text: &str| {
         if wildcards {
             pattern.push_wildcard_text(text);
@@ -55,14 +98,17 @@ pub(crate) fn compile(
             VarToken::Variable { name, default } => {
                 let name = name.trim();
                 match (request.values(name), default) {
-                    (Some([value]), _) => pattern.push_literal_text(value),
+                    (Some([value]), _) => {
+                        budget.take(value.chars().count())?;
+                        pattern.push_literal_text(value);
+                    }
                     // Inside a default, `''` stands for one quote (IAM User Guide, "Specifying
                     // default values").
                     (_, Some(default)) => pattern.push_literal_text(&default.replace("''", "'")),
                     (_, None) => {
-                        return Err(Unresolved {
+                        return Err(NotCompiled::Unresolved(Unresolved {
                             variable: name.to_owned(),
-                        });
+                        }));
                     }
                 }
             }
@@ -74,6 +120,32 @@ pub(crate) fn compile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn compile(
+        text: &str,
+        wildcards: bool,
+        substitute: bool,
+        request: &RequestContext,
+    ) -> Result<Pattern, NotCompiled> {
+        super::compile(
+            text,
+            wildcards,
+            substitute,
+            request,
+            &Budget::new(usize::MAX),
+        )
+    }
+
+    #[test]
+    fn substitutions_stop_at_the_budget() {
+        let request = RequestContext::new("s3:GetObject", "*").with_value("v", "x".repeat(100));
+        let budget = Budget::new(250);
+        assert!(super::compile("${v}${v}", true, true, &request, &budget).is_ok());
+        assert_eq!(
+            super::compile("${v}", true, true, &request, &budget),
+            Err(NotCompiled::OverBudget)
+        );
+    }
 
     fn request() -> RequestContext {
         RequestContext::new("s3:GetObject", "*")
@@ -120,9 +192,9 @@ mod tests {
     fn missing_or_multivalued_key_without_default_is_unresolved() {
         assert_eq!(
             compile("${aws:userid}", false, true, &request()),
-            Err(Unresolved {
+            Err(NotCompiled::Unresolved(Unresolved {
                 variable: "aws:userid".to_owned()
-            })
+            }))
         );
         assert!(compile("${aws:TagKeys}", false, true, &request()).is_err());
     }
