@@ -633,9 +633,9 @@ fn processes(
     rt: &Runtime,
     bench: &Bench<'_>,
     cluster: &TestCluster,
-    size: usize,
-    rounds: usize,
+    (size, rounds): (usize, usize),
     pgroles: &mut Option<PathBuf>,
+    log_seen: Option<&mut usize>,
 ) {
     let version = cluster.version();
     let p = Processes {
@@ -715,6 +715,10 @@ fn processes(
         }
     }
     p.sql(&direct_revoke("psql_a"));
+    let mut log_seen = log_seen;
+    if let Some(seen) = log_seen.as_deref_mut() {
+        print_logged_statements(cluster, seen, "the first-grant processes");
+    }
     // The next member: the shared role exists and is in use.
     rt.block_on(bench.ensure_access_role());
     if let Some(pgr) = pgroles.as_deref() {
@@ -759,6 +763,9 @@ fn processes(
                 }
             }
         }
+    }
+    if let Some(seen) = log_seen {
+        print_logged_statements(cluster, seen, "the next-member processes");
     }
     println!(
         "\n== catalog_scale processes: PostgreSQL {version}, {size} unrelated tables, {rounds} \
@@ -922,7 +929,14 @@ fn main() {
             }
             group.finish();
             if rounds > 0 {
-                processes(&rt, &bench, &cluster, size, rounds, &mut pgroles);
+                processes(
+                    &rt,
+                    &bench,
+                    &cluster,
+                    (size, rounds),
+                    &mut pgroles,
+                    logging.then_some(&mut seen),
+                );
             }
         }
     }
