@@ -41,6 +41,11 @@
 //! --root <target dir>/bench-tools/pgroles`); without it that part says so and is skipped.
 //! `rdspg` is `RDSPG_BIN`, else the example of this bench's profile.
 //!
+//! Diagnosis: `RDSPG_BENCH_EXPLAIN=1` prints the inspection's `EXPLAIN (ANALYZE, BUFFERS)` per
+//! size; `RDSPG_BENCH_LOG_MS=0` makes the server log every statement's duration, and the bench
+//! prints, after each benchmark and each set of process rounds, the server-side time per
+//! statement (count, median, total).
+//!
 //! Run: `cargo bench --bench catalog_scale` (~6 min; the 200,000 run adds ~10 min per version
 //! for building the catalog). Without `--bench` (as `cargo test --benches` runs it): 1,000
 //! tables and one round of processes.
@@ -448,7 +453,7 @@ impl Bench<'_> {
 /// `rdspg`: `RDSPG_BIN`, else the example next to this bench's profile directory.
 fn rdspg_path() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("RDSPG_BIN") {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|p| p.exists());
     }
     let exe = std::env::current_exe().ok()?;
     // target/<profile>/deps/catalog_scale-<hash> -> target/<profile>/examples/rdspg
@@ -656,8 +661,8 @@ fn processes(
     .expect("writing the rdspg settings");
     if p.rdspg.is_none() {
         println!(
-            "catalog_scale: no rdspg example next to this bench (build it with the same profile, \
-             `cargo build --example rdspg`, or set RDSPG_BIN): its processes are skipped"
+            "catalog_scale: no rdspg example next to this bench or at RDSPG_BIN (build it with \
+             the same profile, `cargo build --example rdspg`): its processes are skipped"
         );
     }
     // The members pgroles and psql give access to: plain login roles, made untimed.
@@ -785,14 +790,25 @@ fn processes(
             median_ms(&times.pgroles),
             median_ms(&times.psql),
         );
+        // A side that was skipped (no binary) has no median: shown as a dash.
+        let shown = |value: f64, unit: &str| {
+            if value.is_finite() {
+                format!("{value:>8.2}{unit}")
+            } else {
+                format!("{:>8}{unit}", "—")
+            }
+        };
         println!(
-            "  {kind:<12} rdspg grant {r:>8.1} ms   pgroles apply {g:>8.1} ms   {floor} {f:>6.1} ms"
+            "  {kind:<12} rdspg grant {}   pgroles apply {}   {floor} {}",
+            shown(r, " ms"),
+            shown(g, " ms"),
+            shown(f, " ms")
         );
         println!(
-            "  {kind:<12} pgroles / rdspg {:>6.2}x   rdspg / psql {:>6.2}x   pgroles / psql {:>6.2}x",
-            g / r,
-            r / f,
-            g / f
+            "  {kind:<12} pgroles / rdspg {}   rdspg / psql {}   pgroles / psql {}",
+            shown(g / r, "x"),
+            shown(r / f, "x"),
+            shown(g / f, "x")
         );
     }
 }
