@@ -158,6 +158,7 @@ impl Link<'_> {
                             &vec![SCHEMA],
                             &no_tables,
                             &no_tables,
+                            &pg_grants::marker::DEFAULT_GRANTOR_ROLE,
                         ],
                     )
                     .await

@@ -891,7 +891,14 @@ fn main() {
                             "EXPLAIN (ANALYZE, BUFFERS) {}",
                             pg_grants::plan::inspect_sql()
                         ),
-                        &[&ROLE, &false, &vec![TARGET.to_owned()], &no, &no],
+                        &[
+                            &ROLE,
+                            &false,
+                            &vec![TARGET.to_owned()],
+                            &no,
+                            &no,
+                            &pg_grants::marker::DEFAULT_GRANTOR_ROLE,
+                        ],
                     ))
                     .expect("explain");
                 for row in rows {
