@@ -12,23 +12,6 @@ use time::OffsetDateTime;
 
 const VERSIONS: &[u32] = &[17, 18];
 
-fn sales_ro() -> Grant {
-    Grant::new(Scope::Schema(id("sales")), AccessLevel::ReadOnly)
-}
-
-fn inventory_ro() -> Grant {
-    Grant::new(Scope::Schema(id("inventory")), AccessLevel::ReadOnly)
-}
-
-async fn session<'a>(cluster: &pg_testkit::TestCluster, c: &'a Conn) -> Session<'a> {
-    let s = Session::new(&c.client, Settings::default())
-        .await
-        .expect("a session as the connector")
-        .with_notices(c.notices.clone());
-    fix_owners(cluster, &s).await;
-    s
-}
-
 async fn login(
     cluster: &pg_testkit::TestCluster,
     user: &str,
@@ -72,7 +55,7 @@ fn a_member_cannot_keep_an_ended_grant_by_spoiling_the_access_role_of_another() 
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
             s.apply(&id("alice"), &[sales_ro(), inventory_ro()]).await.unwrap();
             let sales = grantee(&s, "alice", &sales_ro());
@@ -111,7 +94,7 @@ fn objects_and_grants_of_an_admin_member_never_keep_a_grant_from_ending() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let sales_admin = Grant::new(Scope::Schema(id("sales")), AccessLevel::Admin);
             let eve_pw = new_user(&s, "eve", AccessLevel::Admin).await;
             let alice_pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
@@ -174,7 +157,7 @@ fn a_forged_access_role_granted_to_a_user_is_never_touched_and_blocks_nothing() 
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let pw = new_user(&s, "bob", AccessLevel::ReadOnly).await;
             new_user(&s, "carl", AccessLevel::ReadOnly).await;
             su(&cluster, "postgres", "CREATE ROLE tenant LOGIN CREATEROLE PASSWORD 'tenant-pw-1'");
@@ -212,7 +195,7 @@ fn the_sweep_goes_on_past_an_access_role_it_cannot_drop() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let grants = [
                 sales_ro(),
                 inventory_ro(),
@@ -264,7 +247,7 @@ fn a_grant_that_fails_changes_nothing() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let sales_admin = Grant::new(Scope::Schema(id("sales")), AccessLevel::Admin);
             let eve_pw = new_user(&s, "eve", AccessLevel::Admin).await;
             new_user(&s, "alice", AccessLevel::ReadOnly).await;
@@ -293,7 +276,7 @@ fn a_grant_racing_the_sweep_that_drops_its_access_role_still_works() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let c2 = connect(&cluster, cluster.connector(), rds::APP_DB).await;
             let s2 = Session::new(&c2.client, Settings::default())
                 .await
@@ -375,7 +358,7 @@ fn drift_a_member_makes_is_repaired_by_the_sweep() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let follow = Grant::new(Scope::Schema(id("inventory")), AccessLevel::ReadOnly)
                 .follow_new_tables(true);
             let alice_pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
@@ -437,7 +420,7 @@ fn an_orphaned_forged_access_role_is_refused_and_gets_nothing() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             new_user(&s, "alice", AccessLevel::ReadOnly).await;
             let access = s.access_role_of(&sales_ro()).unwrap();
             let (role, comment) = (access.name.to_string(), access.key.comment(None));
@@ -476,7 +459,7 @@ fn hostile_names_get_their_own_access_roles() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let weird = "a\"b'c \u{fc}";
             let long = format!("{}x", "\u{f1}".repeat(31));
             assert_eq!(long.len(), 63);
@@ -536,7 +519,7 @@ fn direct_grants_from_before_an_upgrade_go_at_the_first_grant() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
             su(
                 &cluster,
@@ -575,7 +558,7 @@ fn concurrent_grants_make_each_access_role_once() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let c2 = connect(&cluster, cluster.connector(), rds::APP_DB).await;
             let s2 = Session::new(&c2.client, Settings::default()).await.unwrap();
             new_user(&s, "alice", AccessLevel::ReadOnly).await;
@@ -606,7 +589,7 @@ fn an_open_transaction_stops_reading_when_the_grant_ends() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
             s.apply(&id("alice"), &[inventory_ro()]).await.unwrap();
             let alice = login(&cluster, "alice", &pw, rds::APP_DB).await;

@@ -13,41 +13,11 @@
 mod common;
 
 use common::*;
-use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session, Settings};
+use pg_grants::{AccessLevel, GrantsError, Session, Settings};
 use pg_testkit::{for_each_version, rds};
 
 const VERSIONS: &[u32] = &[17, 18];
 const GRANTOR: &str = "rdspg_grantor";
-
-fn sales_ro() -> Grant {
-    Grant::new(Scope::Schema(id("sales")), AccessLevel::ReadOnly)
-}
-
-fn inventory_ro() -> Grant {
-    Grant::new(Scope::Schema(id("inventory")), AccessLevel::ReadOnly)
-}
-
-async fn session<'a>(cluster: &pg_testkit::TestCluster, c: &'a Conn) -> Session<'a> {
-    let s = Session::new(&c.client, Settings::default())
-        .await
-        .expect("a session as the connector")
-        .with_notices(c.notices.clone());
-    fix_owners(cluster, &s).await;
-    s
-}
-
-/// `member:grantor:admin,inherit,set` of every membership in `role`, sorted.
-fn members_of(cluster: &pg_testkit::TestCluster, role: &str) -> String {
-    su(
-        cluster,
-        "postgres",
-        &format!(
-            "SELECT string_agg(x, ' ' ORDER BY x) FROM (SELECT m.member::regrole::text || ':' \
-             || m.grantor::regrole::text || ':' || m.admin_option || ',' || m.inherit_option || ',' \
-             || m.set_option AS x FROM pg_auth_members m WHERE m.roleid = '{role}'::regrole) s"
-        ),
-    )
-}
 
 async fn current_user(client: &tokio_postgres::Client) -> String {
     client
@@ -70,7 +40,7 @@ fn gifts_to_the_grantor_role_block_no_grant_but_acting_as_it_does() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let alice_pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
             new_user(&s, "bob", AccessLevel::ReadOnly).await;
             new_user(&s, "carol", AccessLevel::ReadOnly).await;
@@ -218,7 +188,7 @@ fn an_unfit_grantor_role_keeps_no_grant_from_ending_old_or_new() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
             s.apply(&id("alice"), &[sales_ro(), inventory_ro()])
                 .await
@@ -297,7 +267,7 @@ fn a_user_cannot_take_a_service_roles_name() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let access = grantee(&s, "alice", &sales_ro());
             for (name, what) in [
                 (GRANTOR, "grantor"),
@@ -338,7 +308,7 @@ fn a_superuser_owned_object_still_gets_the_grant_option_fix() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             new_user(&s, "alice", AccessLevel::ReadOnly).await;
             let owner = su(
                 &cluster,
@@ -378,7 +348,7 @@ fn gifts_to_the_marker_role_do_not_stop_user_creation() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let alice_pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
             let alice = try_connect(&cluster, "alice", &alice_pw, rds::APP_DB)
                 .await
@@ -445,7 +415,7 @@ fn ending_a_grant_when_the_connector_lost_set_on_the_grantor_role() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             new_user(&s, "alice", AccessLevel::ReadOnly).await;
             s.apply(&id("alice"), &[sales_ro()]).await.unwrap();
             let access = grantee(&s, "alice", &sales_ro());
@@ -498,7 +468,7 @@ fn a_tenant_racing_the_first_grant_to_create_the_grantor_role_gets_nothing() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             new_user(&s, "alice", AccessLevel::ReadOnly).await;
             let access = grantee(&s, "alice", &sales_ro());
             su(
@@ -591,7 +561,7 @@ fn a_user_dropped_while_its_membership_is_granted_leaves_the_connector_itself() 
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             new_user(&s, "bob", AccessLevel::ReadOnly).await;
             s.apply(&id("bob"), &[sales_ro()]).await.unwrap();
             new_user(&s, "alice", AccessLevel::ReadOnly).await;

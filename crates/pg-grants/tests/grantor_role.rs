@@ -10,37 +10,11 @@
 mod common;
 
 use common::*;
-use pg_grants::{AccessLevel, Grant, GrantsError, Scope, Session, Settings};
+use pg_grants::{AccessLevel, GrantsError};
 use pg_testkit::{for_each_version, rds};
 
 const VERSIONS: &[u32] = &[17, 18];
 const GRANTOR: &str = "rdspg_grantor";
-
-fn sales_ro() -> Grant {
-    Grant::new(Scope::Schema(id("sales")), AccessLevel::ReadOnly)
-}
-
-async fn session<'a>(cluster: &pg_testkit::TestCluster, c: &'a Conn) -> Session<'a> {
-    let s = Session::new(&c.client, Settings::default())
-        .await
-        .expect("a session as the connector")
-        .with_notices(c.notices.clone());
-    fix_owners(cluster, &s).await;
-    s
-}
-
-/// `member:grantor:admin,inherit,set` of every membership in `role`, sorted.
-fn members_of(cluster: &pg_testkit::TestCluster, role: &str) -> String {
-    su(
-        cluster,
-        "postgres",
-        &format!(
-            "SELECT string_agg(x, ' ' ORDER BY x) FROM (SELECT m.member::regrole::text || ':' \
-             || m.grantor::regrole::text || ':' || m.admin_option || ',' || m.inherit_option || ',' \
-             || m.set_option AS x FROM pg_auth_members m WHERE m.roleid = '{role}'::regrole) s"
-        ),
-    )
-}
 
 fn exists(cluster: &pg_testkit::TestCluster, role: &str) -> bool {
     su(
@@ -59,7 +33,7 @@ fn memberships_are_granted_by_the_grantor_role_which_no_member_can_act_as() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
             s.apply(&id("alice"), &[sales_ro()]).await.unwrap();
             let access = grantee(&s, "alice", &sales_ro());
@@ -114,7 +88,7 @@ fn a_squatted_or_joined_grantor_role_is_refused_and_the_grant_changes_nothing() 
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             new_user(&s, "alice", AccessLevel::ReadOnly).await;
             su(&cluster, "postgres", "CREATE ROLE tenant LOGIN CREATEROLE PASSWORD 'tenant-pw-1'");
             let tenant = try_connect(&cluster, "tenant", "tenant-pw-1", "postgres").await.unwrap();
@@ -162,7 +136,7 @@ fn memberships_and_access_roles_from_before_the_grantor_role_still_work() {
         let cluster = start(v, false);
         runtime().block_on(async {
             let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
-            let s = session(&cluster, &c).await;
+            let s = owner_fixed_session(&cluster, &c).await;
             let pw = new_user(&s, "alice", AccessLevel::ReadOnly).await;
             new_user(&s, "bob", AccessLevel::ReadOnly).await;
             s.apply(&id("alice"), &[sales_ro()]).await.unwrap();

@@ -245,3 +245,37 @@ pub fn grantee(s: &Session<'_>, user: &str, grant: &Grant) -> String {
         user.to_owned()
     }
 }
+
+/// Read-only on schema `sales`.
+pub fn sales_ro() -> Grant {
+    Grant::new(Scope::Schema(id("sales")), AccessLevel::ReadOnly)
+}
+
+/// Read-only on schema `inventory`.
+pub fn inventory_ro() -> Grant {
+    Grant::new(Scope::Schema(id("inventory")), AccessLevel::ReadOnly)
+}
+
+/// A session as the connector on `c`, collecting its notices, with the owners' objects made
+/// grantable to it ([`fix_owners`]).
+pub async fn owner_fixed_session<'a>(cluster: &TestCluster, c: &'a Conn) -> Session<'a> {
+    let s = Session::new(&c.client, pg_grants::Settings::default())
+        .await
+        .expect("a session as the connector")
+        .with_notices(c.notices.clone());
+    fix_owners(cluster, &s).await;
+    s
+}
+
+/// `member:grantor:admin,inherit,set` of every membership in `role`, sorted.
+pub fn members_of(cluster: &TestCluster, role: &str) -> String {
+    su(
+        cluster,
+        "postgres",
+        &format!(
+            "SELECT string_agg(x, ' ' ORDER BY x) FROM (SELECT m.member::regrole::text || ':' \
+             || m.grantor::regrole::text || ':' || m.admin_option || ',' || m.inherit_option || ',' \
+             || m.set_option AS x FROM pg_auth_members m WHERE m.roleid = '{role}'::regrole) s"
+        ),
+    )
+}
