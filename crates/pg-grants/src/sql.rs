@@ -261,6 +261,17 @@ pub fn inspect_sql() -> String {
 -- from the owner up, PostgreSQL walks the owner's memberships: the master user's include the
 -- connector (its creator, on 16+), and so every role the connector created, after every
 -- change of pg_auth_members (100 ms with 10,000 managed users).
+-- The grantor role ($6), only when it is the library's: the connector administers it as its
+-- creator. A role a tenant made under that name first is not, and what it granted is the
+-- tenant's: never managed, never revoked, and never acted as.
+ours_g AS (
+  SELECT g.oid FROM pg_catalog.pg_roles g, pg_catalog.pg_roles c
+   WHERE g.rolname OPERATOR(pg_catalog.=) $6 AND c.rolname OPERATOR(pg_catalog.=) CURRENT_USER
+     AND (c.rolsuper OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members a
+                                 WHERE a.roleid OPERATOR(pg_catalog.=) g.oid AND a.member OPERATOR(pg_catalog.=) c.oid
+                                   AND a.admin_option
+                                   AND a.grantor OPERATOR(pg_catalog.=) ANY (ARRAY[c.oid, 10::pg_catalog.oid])))
+),
 conn_down AS (
   SELECT c.oid AS oid FROM pg_catalog.pg_roles c WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER
   UNION
@@ -416,17 +427,15 @@ SELECT 'default_acl', n.nspname::pg_catalog.text, d.defaclobjtype::pg_catalog.te
    -- The role's own entry in its own defaults is an owner's right, as on its objects.
    AND d.defaclrole OPERATOR(pg_catalog.<>) r.oid
 UNION ALL
--- One row per grantor (16+); `can_act` says whether the connector or the grantor role ($6)
--- granted it, the last column whether the grantor role did.
+-- One row per grantor (16+); `can_act` says whether the connector or the library's grantor
+-- role (ours_g) granted it, the last column whether the grantor role did.
 SELECT 'membership', NULL, g.rolname::pg_catalog.text, pg_catalog.shobj_description(g.oid, 'pg_authid'), NULL, ARRAY[]::pg_catalog.text[],
        ARRAY[]::pg_catalog.text[],
        m.grantor OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_roles c
                                          WHERE c.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
-         OR COALESCE(m.grantor OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_roles c
-                                                       WHERE c.rolname OPERATOR(pg_catalog.=) $6), false),
+         OR COALESCE(m.grantor OPERATOR(pg_catalog.=) (SELECT o.oid FROM ours_g o), false),
        NULL, NULL, ARRAY[]::pg_catalog.text[],
-       COALESCE(m.grantor OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_roles c
-                                                  WHERE c.rolname OPERATOR(pg_catalog.=) $6), false)
+       COALESCE(m.grantor OPERATOR(pg_catalog.=) (SELECT o.oid FROM ours_g o), false)
   FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid, r
  WHERE m.member OPERATOR(pg_catalog.=) r.oid"#
     )

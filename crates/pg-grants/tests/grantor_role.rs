@@ -176,3 +176,38 @@ fn memberships_and_access_roles_from_before_the_grantor_role_still_work() {
         });
     });
 }
+
+/// A tenant's role made under the grantor role's name before the library's grants a role of
+/// the tenant's, marked like the access role of a real grant, to a managed user, and lets the
+/// connector act as it. That membership is the tenant's: ending the user's grants neither
+/// revokes it nor acts as the tenant's role (the library counts only a grantor role it
+/// administers as its creator).
+#[test]
+fn what_a_squatted_grantor_role_granted_is_never_managed_nor_acted_as() {
+    for_each_version(VERSIONS, |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = owner_fixed_session(&cluster, &c).await;
+            new_user(&s, "alice", AccessLevel::ReadOnly).await;
+            let comment = s.access_role_of(&sales_ro()).unwrap().key.comment(None);
+            su(&cluster, "postgres", "CREATE ROLE tenant LOGIN CREATEROLE PASSWORD 'tenant-pw-1'");
+            let tenant = try_connect(&cluster, "tenant", "tenant-pw-1", "postgres").await.unwrap();
+            try_sql(&tenant, &format!(
+                "CREATE ROLE {GRANTOR} NOLOGIN NOINHERIT; \
+                 COMMENT ON ROLE {GRANTOR} IS '{{\"rdspg\":1,\"kind\":\"grantor\"}}'; \
+                 GRANT {GRANTOR} TO apono_connector WITH SET TRUE, INHERIT FALSE; \
+                 GRANT {GRANTOR} TO tenant WITH SET TRUE; \
+                 CREATE ROLE fake NOLOGIN NOINHERIT; COMMENT ON ROLE fake IS '{comment}'; \
+                 GRANT fake TO {GRANTOR} WITH ADMIN OPTION; \
+                 SET ROLE {GRANTOR}; GRANT fake TO alice WITH INHERIT TRUE, SET FALSE; RESET ROLE"
+            )).await.unwrap();
+            assert_eq!(members_of(&cluster, "fake"), format!("alice:{GRANTOR}:false,true,false {GRANTOR}:tenant:true,false,true tenant:rdsadmin:true,false,false"), "{v}");
+            // alice's grants end (she holds none of the library's): nothing is planned.
+            let ended = s.apply(&id("alice"), &[]).await.unwrap();
+            assert!(ended.plan.is_empty(), "{v}: {}", ended.plan);
+            assert!(members_of(&cluster, "fake").contains(&format!("alice:{GRANTOR}")), "{v}");
+            assert!(s.plan(&id("alice"), &[]).await.unwrap().is_empty(), "{v}");
+        });
+    });
+}

@@ -58,11 +58,20 @@ impl Session<'_> {
     ) -> Result<Vec<Membership>, GrantsError> {
         let found = self.memberships(role).await?;
         let grantor = &self.settings().names.grantor;
+        // Acted as only when it is the library's (the connector administers it as its creator):
+        // a role a tenant made under that name first is never acted as, even to revoke.
+        let ours = if self.rules().membership_options()
+            && found.iter().any(|m| m.grantor == grantor.as_str())
+        {
+            self.grantor_problems().await?.administered
+        } else {
+            false
+        };
         for m in &found {
             // A membership the grantor role granted (in an access role, 16+) is revoked as the
             // grantor role: the connector neither holds its privileges (`GRANTED BY` needs
             // them) nor walks its own memberships for it (see `access`).
-            let stmt = if self.rules().membership_options() && m.grantor == grantor.as_str() {
+            let stmt = if ours && m.grantor == grantor.as_str() {
                 Statement::new(format!(
                     "SET LOCAL ROLE {g}; REVOKE {} FROM {}; SET LOCAL ROLE NONE;",
                     Ident::new(m.role.clone())?.quoted(),

@@ -38,6 +38,9 @@ pub struct GrantorCheck {
     pub problems: Option<Vec<String>>,
     /// Whether the connector may `SET ROLE` to it.
     pub can_set: bool,
+    /// Whether the connector administers it as its creator (the library made it): only then
+    /// is it ever acted as, even to revoke.
+    pub administered: bool,
 }
 
 /// An access role of the server, as [`Session::access_roles`] lists it.
@@ -406,6 +409,7 @@ impl Session<'_> {
             return Ok(GrantorCheck {
                 problems: None,
                 can_set: false,
+                administered: false,
             });
         };
         let comment: Option<String> = col(&row, 0, &action)?;
@@ -465,6 +469,7 @@ impl Session<'_> {
         Ok(GrantorCheck {
             problems: Some(problems),
             can_set,
+            administered,
         })
     }
 
