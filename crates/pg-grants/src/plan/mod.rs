@@ -96,16 +96,21 @@ impl MembershipChange {
             format!("REVOKE {access} FROM {role};")
         };
         Statement::new(match &self.grantor {
-            // Only GRANT or REVOKE runs as the grantor role: no function, no object, nothing a
-            // user made. `SET LOCAL` ends with the transaction whatever happens; the role is
-            // reset right after, before anything else of the batch runs.
-            Some(grantor) => format!(
-                "SET LOCAL ROLE {}; {change} SET LOCAL ROLE NONE;",
-                grantor.quoted()
-            ),
+            Some(grantor) => as_grantor(grantor, &change),
             None => change,
         })
     }
+}
+
+/// `change` (one `GRANT` or `REVOKE` of a role membership) run as the grantor role `grantor`:
+/// only that statement runs as it, no function, no object, nothing a user made. `SET LOCAL`
+/// ends with the transaction whatever happens; the role is reset right after, before anything
+/// else of the batch runs.
+pub(crate) fn as_grantor(grantor: &Ident, change: &str) -> String {
+    format!(
+        "SET LOCAL ROLE {}; {change} SET LOCAL ROLE NONE;",
+        grantor.quoted()
+    )
 }
 
 /// The changes taking the memberships of `inspection`'s role in the access roles of its

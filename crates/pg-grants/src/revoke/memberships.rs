@@ -72,11 +72,13 @@ impl Session<'_> {
             // grantor role: the connector neither holds its privileges (`GRANTED BY` needs
             // them) nor walks its own memberships for it (see `access`).
             let stmt = if ours && m.grantor == grantor.as_str() {
-                Statement::new(format!(
-                    "SET LOCAL ROLE {g}; REVOKE {} FROM {}; SET LOCAL ROLE NONE;",
-                    Ident::new(m.role.clone())?.quoted(),
-                    Ident::new(m.member.clone())?.quoted(),
-                    g = grantor.quoted()
+                Statement::new(crate::plan::as_grantor(
+                    grantor,
+                    &format!(
+                        "REVOKE {} FROM {};",
+                        Ident::new(m.role.clone())?.quoted(),
+                        Ident::new(m.member.clone())?.quoted()
+                    ),
                 ))
             } else {
                 Statement::new(m.fix_sql.clone())

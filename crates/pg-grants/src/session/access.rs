@@ -330,21 +330,9 @@ impl Session<'_> {
                 None
             }
         };
-        if is_connector {
-            problems.push("it is the connector itself".to_owned());
-        }
-        if !administered {
-            // A role whose creator was dropped after making it (a tenant's role made through a
-            // role it then dropped) has no member at all, and passes every other check.
-            problems.push(
-                "the connector does not administer it as its creator (no ADMIN OPTION granted \
-                 at its creation): the connector did not create it"
-                    .to_owned(),
-            );
-        }
-        if !attributes.is_empty() {
-            problems.push(format!("it has {}", attributes.join(", ")));
-        }
+        // A role whose creator was dropped after making it (a tenant's role made through a
+        // role it then dropped) has no member at all, and passes every other check.
+        created_role_problems(is_connector, administered, &attributes, &mut problems);
         if !member_of.is_empty() {
             problems.push(format!("it is a member of {}", member_of.join(", ")));
         }
@@ -430,19 +418,7 @@ impl Session<'_> {
                 kind.comment()
             ));
         }
-        if is_connector {
-            problems.push("it is the connector itself".to_owned());
-        }
-        if !administered {
-            problems.push(
-                "the connector does not administer it as its creator (no ADMIN OPTION granted \
-                 at its creation): the connector did not create it"
-                    .to_owned(),
-            );
-        }
-        if !attributes.is_empty() {
-            problems.push(format!("it has {}", attributes.join(", ")));
-        }
+        created_role_problems(is_connector, administered, &attributes, &mut problems);
         if inherits {
             problems.push(
                 "the connector inherits its privileges (a membership WITH INHERIT): what others \
@@ -725,6 +701,29 @@ impl Session<'_> {
             Err(e) if matches!(e.sqlstate(), Some("RDSPG" | "42704")) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// What the access-role and grantor-role checks share: the role is not the connector, the
+/// connector administers it as its creator, and it has no attribute granting anything.
+fn created_role_problems(
+    is_connector: bool,
+    administered: bool,
+    attributes: &[String],
+    problems: &mut Vec<String>,
+) {
+    if is_connector {
+        problems.push("it is the connector itself".to_owned());
+    }
+    if !administered {
+        problems.push(
+            "the connector does not administer it as its creator (no ADMIN OPTION granted at \
+             its creation): the connector did not create it"
+                .to_owned(),
+        );
+    }
+    if !attributes.is_empty() {
+        problems.push(format!("it has {}", attributes.join(", ")));
     }
 }
 
