@@ -288,3 +288,46 @@ fn a_forged_or_joined_access_role_is_refused_and_nothing_changes() {
         });
     });
 }
+
+/// A grant that only adds a member to a settled access role (16+) inspects the access role's
+/// privileges once, before its transaction (drift there is repaired by that plan); inside the
+/// transaction only the user is inspected again, and the access role's check runs. What goes
+/// to the server is counted in its statement log: three inspections, not four.
+#[test]
+fn a_new_member_of_a_settled_access_role_inspects_its_privileges_once() {
+    let cluster = start(17, true);
+    runtime().block_on(async {
+        let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+        let s = Session::new(&c.client, Settings::default()).await.unwrap();
+        fix_owners(&cluster, &s).await;
+        let ro = [Grant::new(
+            Scope::Schema(id("sales")),
+            AccessLevel::ReadOnly,
+        )];
+        new_user(&s, "alice", AccessLevel::ReadOnly).await;
+        new_user(&s, "bob", AccessLevel::ReadOnly).await;
+        s.apply(&id("alice"), &ro).await.unwrap();
+        let holder = grantee(&s, "alice", &ro[0]);
+        let mark = "SELECT 'mark: bob joins'";
+        c.client.batch_execute(mark).await.unwrap();
+        let bob = s.apply(&id("bob"), &ro).await.unwrap();
+        assert!(bob.plan.access.is_empty(), "{}", bob.plan);
+        assert!(members_of(&cluster, &holder).contains("bob:rdspg_grantor:false,true,false"));
+        let log = cluster.server_log().unwrap();
+        let after = &log[log.rfind(mark).expect("the mark is logged")..];
+        // One inspection is one `execute` of the inspection's SQL; its first parameter names
+        // the role inspected.
+        let inspected: Vec<&str> = after
+            .lines()
+            .filter(|l| l.contains("execute <unnamed>: WITH RECURSIVE r AS"))
+            .collect();
+        assert_eq!(inspected.len(), 3, "{after}");
+        let of = |role: &str| after.matches(&format!("Parameters: $1 = '{role}'")).count();
+        assert_eq!(of("bob"), 2, "{after}");
+        assert_eq!(
+            of(&holder),
+            1 + 2,
+            "the inspection and two checks of {holder}: {after}"
+        );
+    });
+}

@@ -202,15 +202,26 @@ impl Planned {
     /// Whether nothing is left to do: every access role exists, fit and in use, and every plan
     /// is empty.
     pub(crate) fn is_settled(&self) -> bool {
-        self.user.is_empty()
-            && self.access.iter().all(|a| {
-                a.plan.is_empty()
-                    && a.check.as_ref().is_some_and(|c| {
-                        c.problems.is_empty()
-                            && c.idle_since.is_none()
-                            && (c.grantor_admin || self.grantor.is_none())
-                    })
+        self.user.is_empty() && self.access.iter().all(|a| self.access_settled(a))
+    }
+
+    /// Whether `a` exists, fit, in use, administered by the grantor role (when there is one)
+    /// and holds exactly its grant.
+    fn access_settled(&self, a: &AccessPlanned) -> bool {
+        a.plan.is_empty()
+            && a.check.as_ref().is_some_and(|c| {
+                c.problems.is_empty()
+                    && c.idle_since.is_none()
+                    && (c.grantor_admin || self.grantor.is_none())
             })
+    }
+
+    /// The (empty) plan of the access role `role` when these plans found it settled.
+    pub(crate) fn settled_access(&self, role: &AccessRole) -> Option<&Plan> {
+        self.access
+            .iter()
+            .find(|a| a.role == *role && self.access_settled(a))
+            .map(|a| &a.plan)
     }
 
     /// What is left to do, as text.

@@ -172,14 +172,41 @@ impl Session<'_> {
         memberships: bool,
         defaults: bool,
     ) -> Result<Planned, GrantsError> {
+        self.plan_all_after(role, grants, access, memberships, defaults, None)
+            .await
+    }
+
+    /// As [`Session::plan_all`]; with `before` (the plans the transaction was built from), the
+    /// privileges of an access role `before` found settled (existing, fit, in use, its plan
+    /// empty) are not inspected again: only its check runs. The transaction changed none of
+    /// them, so inspecting them again could only catch what an object's owner granted or revoked
+    /// on it in the milliseconds since, which they may as well do right after the commit (a
+    /// revoke leaves members with less; a grant is drift the next grant repairs). The planned
+    /// role itself is always inspected again: under its lock, that is what makes the
+    /// transaction's result exact.
+    async fn plan_all_after(
+        &self,
+        role: &Ident,
+        grants: &[Grant],
+        access: &[(AccessRole, Grant)],
+        memberships: bool,
+        defaults: bool,
+        before: Option<&Planned>,
+    ) -> Result<Planned, GrantsError> {
         let roles: Vec<AccessRole> = access.iter().map(|(r, _)| r.clone()).collect();
         let wanted = memberships.then_some(roles.as_slice());
         let each = access.iter().map(|(r, g)| async move {
-            let (check, plan) = futures_util::future::try_join(
-                self.access_role_problems(r),
-                self.plan_with(&r.name, std::slice::from_ref(g), None, true),
-            )
-            .await?;
+            let settled = before.and_then(|b| b.settled_access(r));
+            let (check, plan) = match settled {
+                Some(plan) => (self.access_role_problems(r).await?, plan.clone()),
+                None => {
+                    futures_util::future::try_join(
+                        self.access_role_problems(r),
+                        self.plan_with(&r.name, std::slice::from_ref(g), None, true),
+                    )
+                    .await?
+                }
+            };
             Ok::<_, GrantsError>(AccessPlanned {
                 role: r.clone(),
                 check,
@@ -240,7 +267,14 @@ impl Session<'_> {
                 // transaction, in the order sent (the batch's future sends on its first poll).
                 let (sent, after) = futures_util::future::join(
                     self.begin_with(action, role, &stmts),
-                    self.plan_all(role, grants, access, memberships, defaults),
+                    self.plan_all_after(
+                        role,
+                        grants,
+                        access,
+                        memberships,
+                        defaults,
+                        Some(&planned),
+                    ),
                 )
                 .await;
                 sent?;
