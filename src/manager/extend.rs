@@ -113,12 +113,8 @@ impl AccessManager {
             .fan_out(resolution, None, |target, _| {
                 let role = role.clone();
                 async move {
-                    let _role_lock = self.role_lock(&target, &role).await?;
-                    let connection = self
-                        .connect(&target, self.inner.integration.database().as_str())
-                        .await?;
-                    let session =
-                        Session::new(connection.client(), self.inner.grants.clone()).await?;
+                    let home = self.locked_home(&target, &role).await?;
+                    let session = Session::new(home.client(), self.inner.grants.clone()).await?;
                     let current = match session.managed_role(&role).await {
                         Ok(current) => current,
                         Err(GrantsError::RoleNotFound { .. }) => return Ok(None),

@@ -386,11 +386,8 @@ impl AccessManager {
         password: &Password,
         at: OffsetDateTime,
     ) -> Result<(), AccessError> {
-        let _role_lock = self.role_lock(target, role).await?;
-        let connection = self
-            .pooled(target, self.inner.integration.database().as_str())
-            .await?;
-        let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+        let home = self.locked_home(target, role).await?;
+        let session = Session::new(home.client(), self.inner.grants.clone()).await?;
         Ok(session.set_password_at(role, password, at).await?)
     }
 
@@ -488,11 +485,9 @@ impl AccessManager {
     ) -> Result<Vec<DatabasePlan>, AccessError> {
         // No other grant, extension or revocation of this role on this instance interleaves,
         // whatever the home database of the integration running it.
-        let _role_lock = self.role_lock(target, role).await?;
-        let home = self.inner.integration.database().as_str();
-        let connection = self.pooled(target, home).await?;
+        let locked = self.locked_home(target, role).await?;
         // One session per database, the role's marks read once (by `create_or_add`).
-        let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+        let session = Session::new(locked.client(), self.inner.grants.clone()).await?;
         let request_id = record
             .grants
             .last()

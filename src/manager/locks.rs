@@ -106,9 +106,27 @@ pub(crate) fn names(holders: &[LockHolder]) -> String {
 /// The per-role operation lock of one role on one instance, held until dropped (see
 /// [`AccessManager::role_lock`]).
 pub(crate) struct RoleLock {
-    _session: LockSession,
+    session: LockSession,
     /// Sessions without `CREATEROLE` that held the lock: the operation went on without it.
     pub(crate) squatters: Vec<LockHolder>,
+}
+
+/// A per-role operation lock and a connection to the integration's home database for the
+/// work it covers (see [`AccessManager::locked_home`]).
+pub(crate) struct LockedHome {
+    lock: RoleLock,
+    /// `None` when the lock's own connection is to the home database and does the work.
+    home: Option<super::connections::Pooled>,
+}
+
+impl LockedHome {
+    /// The connection to the home database.
+    pub(crate) fn client(&self) -> &tokio_postgres::Client {
+        match &self.home {
+            Some(pooled) => pooled.client(),
+            None => self.lock.session.client(),
+        }
+    }
 }
 
 impl AccessManager {
@@ -151,9 +169,30 @@ impl AccessManager {
     ) -> Result<RoleLock, AccessError> {
         let session = self.lock_session(target).await?;
         let squatters = session.lock_role(role).await?;
-        Ok(RoleLock {
-            _session: session,
-            squatters,
-        })
+        Ok(RoleLock { session, squatters })
+    }
+
+    /// Takes the per-role operation lock of `role` on `target` (as
+    /// [`AccessManager::role_lock`]) and a connection to the integration's home database for
+    /// the work it covers. When the lock database is the home database (the default: both are
+    /// the integration's `database` unless `lock_database` says otherwise), the lock's own
+    /// connection does the work: one connection, one login and one backend fewer per
+    /// operation. That connection is never pooled, so the session-level lock still ends with
+    /// it, and nothing the work runs touches the lock (its statements are transactions; a
+    /// session-level advisory lock outlives their commits and rollbacks). Otherwise the work
+    /// takes a connection from the home database's pool.
+    pub(crate) async fn locked_home(
+        &self,
+        target: &Target,
+        role: &Ident,
+    ) -> Result<LockedHome, AccessError> {
+        let lock = self.role_lock(target, role).await?;
+        let home = self.inner.integration.database();
+        let home = if home == self.inner.integration.lock_database() {
+            None
+        } else {
+            Some(self.pooled(target, home.as_str()).await?)
+        };
+        Ok(LockedHome { lock, home })
     }
 }
