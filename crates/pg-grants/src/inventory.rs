@@ -141,7 +141,7 @@ impl Session<'_> {
     pub async fn databases(&self) -> Result<Vec<DatabaseInfo>, GrantsError> {
         let rows = self
             .client()
-            .query(sql::DATABASES, &[])
+            .query_typed(sql::DATABASES, &[])
             .await
             .map_err(|e| GrantsError::db("listing databases", e))?;
         rows.iter()

@@ -60,7 +60,7 @@ impl ConnectorSetup {
     pub async fn read(client: &Client) -> Result<Self, GrantsError> {
         let action = "reading the connector's attributes";
         let row = client
-            .query_one(&sql::connector_setup(), &[])
+            .query_typed_one(&sql::connector_setup(), &[])
             .await
             .map_err(|e| GrantsError::db(action, e))?;
         let num: i32 = col(&row, 4, action)?;
@@ -68,7 +68,7 @@ impl ConnectorSetup {
         let may_grant_rds_iam = if ServerRules::new(version).role_grant_needs_admin_option() {
             let action = "checking ADMIN OPTION on rds_iam";
             let admin = client
-                .query_one(&sql::may_grant_rds_iam(), &[])
+                .query_typed_one(&sql::may_grant_rds_iam(), &[])
                 .await
                 .map_err(|e| GrantsError::db(action, e))?;
             Some(col(&admin, 0, action)?)

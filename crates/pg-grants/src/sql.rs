@@ -5,11 +5,33 @@
 //! Every function, operator and type is qualified with `pg_catalog`, so nothing a user created
 //! in a schema of the connector's `search_path` runs as the connector.
 
+use tokio_postgres::types::{ToSql, Type};
+
+/// `params` paired with `types` (the `*_PARAMS` constant of the statement), for
+/// `query_typed`: parse, bind and execute go in one round trip, where `query` with SQL text
+/// prepares first, a round trip of its own. Each `*_PARAMS` lists the types the server infers
+/// for that statement's parameters (`tests::declared_parameter_types_are_the_servers` checks
+/// every one against a real server), so the statement means exactly what it meant prepared.
+pub(crate) fn typed<'a>(
+    params: &[&'a (dyn ToSql + Sync)],
+    types: &[Type],
+) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    params.iter().copied().zip(types.iter().cloned()).collect()
+}
+
+/// One role name (`name`).
+pub(crate) const NAME_PARAM: &[Type] = &[Type::NAME];
+/// One text (a role's name compared as `text`, an advisory-lock key).
+pub(crate) const TEXT_PARAM: &[Type] = &[Type::TEXT];
+
 /// The server version, the connector (`current_user`), the database and the login
 /// (`session_user`), read once per [`Session`](crate::Session).
 pub(crate) const SESSION_START: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, \
      current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text, \
      session_user::pg_catalog.text";
+
+/// The parameter types of [`MANAGED_ROLES`].
+pub(crate) const MANAGED_ROLES_PARAMS: &[Type] = &[Type::NAME, Type::BOOL, Type::NAME, Type::TEXT];
 
 /// Managed roles and their marks: one definition for looking one role up
 /// ([`Session::managed_role`](crate::Session::managed_role), `$4` its name, a row whenever it
@@ -162,6 +184,9 @@ pub(crate) fn xact_lock_unless_squatted(key: &str) -> String {
         advisory_holders("k.k")
     )
 }
+
+/// The parameter types of [`SERVICE_ROLE_CHECK`].
+pub(crate) const SERVICE_ROLE_CHECK_PARAMS: &[Type] = &[Type::NAME, Type::BOOL];
 
 /// Reads what [`Session::service_role_problems`](crate::Session) judges, for role `$1`: its
 /// comment; the attributes that grant something; whether it is the connector; the roles it is a
@@ -584,6 +609,9 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
    AND c.relacl IS NOT NULL
  ORDER BY 1, 2";
 
+/// The parameter types of [`OWNED_OBJECTS`].
+pub(crate) const OWNED_OBJECTS_PARAMS: &[Type] = &[Type::NAME, Type::TEXT];
+
 /// Everything role `$1` owns in the current database (`pg_shdepend` ownership entries), with, per
 /// object: kind, identity, `SECURITY DEFINER`, trigger function, whether it is a schema, and the
 /// schema where holder `$2` needs `CREATE` to receive it (functions and other objects that
@@ -622,6 +650,9 @@ pub(crate) const ROLE_OID: &str =
 /// Whether the connector has the privileges of role `$1`.
 pub(crate) const HAS_PRIVILEGES_OF: &str =
     "SELECT pg_catalog.pg_has_role(current_user, $1::pg_catalog.text, 'USAGE')";
+
+/// The parameter types of [`OWNS_SOMETHING`].
+pub(crate) const OWNS_SOMETHING_PARAMS: &[Type] = &[Type::OID];
 
 /// Whether the role of OID `$1` owns anything, in any database (`pg_shdepend`).
 pub(crate) const OWNS_SOMETHING: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend s
@@ -666,12 +697,18 @@ pub(crate) const DATABASES: &str =
 pub(crate) const SERVER_VERSION_NUM: &str =
     "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4";
 
+/// The parameter types of [`IS_DIRECT_MEMBER`].
+pub(crate) const IS_DIRECT_MEMBER_PARAMS: &[Type] = &[Type::NAME, Type::NAME];
+
 /// Whether role `$1` is a direct member of role `$2` (false when either does not exist).
 pub(crate) const IS_DIRECT_MEMBER: &str =
     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
           JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) m.member
           JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
          WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND g.rolname OPERATOR(pg_catalog.=) $2)";
+
+/// The parameter types of [`ROLE_MEMBERSHIPS`].
+pub(crate) const ROLE_MEMBERSHIPS_PARAMS: &[Type] = &[Type::NAME, Type::NAME];
 
 /// The memberships that tie role `$1` to other roles, but the mark: the roles it is a member
 /// of (`true`), and its members other than the marker `$2` and the connector (`false`; only
@@ -872,6 +909,9 @@ pub(crate) const GRANTOR_CHECK: &str = "SELECT pg_catalog.shobj_description(r.oi
   FROM pg_catalog.pg_roles r, pg_catalog.pg_roles c
  WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND c.rolname OPERATOR(pg_catalog.=) CURRENT_USER";
 
+/// The parameter types of [`ACCESS_ROLES`].
+pub(crate) const ACCESS_ROLES_PARAMS: &[Type] = &[Type::TEXT, Type::NAME];
+
 /// Every access role of the server, by its comment's prefix (`$1`): name, comment, and its
 /// number of members other than the connector and the grantor role (`$2`).
 pub(crate) const ACCESS_ROLES: &str = "SELECT r.rolname::pg_catalog.text, d.description,
@@ -886,3 +926,169 @@ pub(crate) const ACCESS_ROLES: &str = "SELECT r.rolname::pg_catalog.text, d.desc
  WHERE d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
    AND pg_catalog.starts_with(d.description, $1)
  ORDER BY 1";
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::types::Type;
+
+    /// Every read sent with `query_typed`, with the parameter types it declares: the server,
+    /// preparing the same SQL, must infer exactly those (on the oldest and a 16+ server), so
+    /// that sending them typed (one round trip) means what preparing it meant. (The holder
+    /// checks of `revoke::holder` cast `$1` to `text` in their SQL.)
+    fn reads(rules: crate::version::ServerRules) -> Vec<(&'static str, String, Vec<Type>)> {
+        let text = |t: &[Type]| t.to_vec();
+        vec![
+            ("SESSION_START", super::SESSION_START.into(), vec![]),
+            (
+                "SERVER_VERSION_NUM",
+                super::SERVER_VERSION_NUM.into(),
+                vec![],
+            ),
+            ("DATABASES", super::DATABASES.into(), vec![]),
+            ("connector_setup", super::connector_setup(), vec![]),
+            ("may_grant_rds_iam", super::may_grant_rds_iam(), vec![]),
+            (
+                "MANAGED_ROLES",
+                super::MANAGED_ROLES.into(),
+                text(super::MANAGED_ROLES_PARAMS),
+            ),
+            (
+                "role_check",
+                super::role_check(&rules.can_grant_role_expr("$1::pg_catalog.text")),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "advisory",
+                super::advisory("pg_try_advisory_lock"),
+                text(super::TEXT_PARAM),
+            ),
+            (
+                "advisory_lock_holders",
+                super::advisory_lock_holders(),
+                text(super::TEXT_PARAM),
+            ),
+            (
+                "SERVICE_ROLE_CHECK",
+                super::SERVICE_ROLE_CHECK.into(),
+                text(super::SERVICE_ROLE_CHECK_PARAMS),
+            ),
+            (
+                "ENABLED_RULES",
+                super::ENABLED_RULES.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "FOREIGN_TRIGGERS",
+                super::FOREIGN_TRIGGERS.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "OWNED_ROUTINE_GRANTEES",
+                super::OWNED_ROUTINE_GRANTEES.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "MAINTAIN_GRANTS",
+                super::MAINTAIN_GRANTS.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "OWNED_OBJECTS",
+                super::OWNED_OBJECTS.into(),
+                text(super::OWNED_OBJECTS_PARAMS),
+            ),
+            ("ROLE_OID", super::ROLE_OID.into(), text(super::NAME_PARAM)),
+            (
+                "HAS_PRIVILEGES_OF",
+                super::HAS_PRIVILEGES_OF.into(),
+                text(super::TEXT_PARAM),
+            ),
+            (
+                "OWNS_SOMETHING",
+                super::OWNS_SOMETHING.into(),
+                text(super::OWNS_SOMETHING_PARAMS),
+            ),
+            (
+                "ROLE_DATABASES",
+                super::ROLE_DATABASES.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "ROLE_DATABASES_AND_GRANTS",
+                super::ROLE_DATABASES_AND_GRANTS.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "IS_DIRECT_MEMBER",
+                super::IS_DIRECT_MEMBER.into(),
+                text(super::IS_DIRECT_MEMBER_PARAMS),
+            ),
+            (
+                "ROLE_MEMBERSHIPS",
+                super::ROLE_MEMBERSHIPS.into(),
+                text(super::ROLE_MEMBERSHIPS_PARAMS),
+            ),
+            (
+                "ACL_LEFTOVERS",
+                super::ACL_LEFTOVERS.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "COLUMN_GRANTS",
+                super::COLUMN_GRANTS.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "ACCESS_ROLES",
+                super::ACCESS_ROLES.into(),
+                text(super::ACCESS_ROLES_PARAMS),
+            ),
+            (
+                "TERMINATE_SESSIONS_SQL",
+                crate::role::TERMINATE_SESSIONS_SQL.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
+                "BIND_VERIFIER_SQL",
+                crate::role::BIND_VERIFIER_SQL.into(),
+                vec![Type::TEXT, Type::TEXT],
+            ),
+        ]
+    }
+
+    #[test]
+    fn declared_parameter_types_are_the_servers() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for version in [15, 17] {
+            let cluster = pg_testkit::TestCluster::builder()
+                .version(version)
+                .rds_emulation(true)
+                .start()
+                .unwrap_or_else(|e| panic!("starting PostgreSQL {version}: {e}"));
+            rt.block_on(async {
+                let (client, connection) = tokio_postgres::connect(
+                    &cluster.conn_string(cluster.connector(), pg_testkit::rds::APP_DB),
+                    tokio_postgres::NoTls,
+                )
+                .await
+                .expect("connecting as the connector");
+                let driver = tokio::spawn(connection);
+                let rules = crate::version::ServerRules::detect(&client)
+                    .await
+                    .expect("server version");
+                for (name, sql, declared) in reads(rules) {
+                    let prepared = client
+                        .prepare(&sql)
+                        .await
+                        .unwrap_or_else(|e| panic!("{version}: preparing {name}: {e}"));
+                    assert_eq!(prepared.params(), declared.as_slice(), "{version}: {name}");
+                }
+                drop(client);
+                let _ = driver.await;
+            });
+        }
+    }
+}

@@ -76,7 +76,7 @@ impl ServerRules {
     /// [`GrantsError::Database`] when the query fails, [`GrantsError::UnsupportedServer`] below 13.
     pub async fn detect(client: &tokio_postgres::Client) -> Result<Self, GrantsError> {
         let row = client
-            .query_one(sql::SERVER_VERSION_NUM, &[])
+            .query_typed_one(sql::SERVER_VERSION_NUM, &[])
             .await
             .map_err(|e| GrantsError::db("reading server_version_num", e))?;
         let num: i32 = crate::error::col(&row, 0, "reading server_version_num")?;

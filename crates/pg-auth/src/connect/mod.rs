@@ -118,7 +118,8 @@ pub async fn ping(
     let connection = connect(options, source).await?;
     let row = connection
         .client
-        .query_one(
+        // Typed (no parameters): one round trip, no separate prepare.
+        .query_typed_one(
             "SELECT COALESCE((SELECT s.ssl FROM pg_catalog.pg_stat_ssl s \
                                WHERE s.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()), false), \
              pg_catalog.current_setting('server_version'), CURRENT_USER::pg_catalog.text",

@@ -3,6 +3,7 @@
 use crate::error::{GrantsError, col};
 use crate::quote::Ident;
 use crate::session::Session;
+use crate::sql;
 
 use super::{DatabaseConnector, ForeignTrigger, OwnedObject};
 
@@ -15,7 +16,7 @@ impl Session<'_> {
     ) -> Result<Vec<String>, GrantsError> {
         let rows = self
             .client()
-            .query(query, &[&role.as_str()])
+            .query_typed(query, &sql::typed(&[&role.as_str()], sql::NAME_PARAM))
             .await
             .map_err(|e| GrantsError::db(format!("finding the databases of {role}"), e))?;
         let mut dbs: Vec<String> = rows

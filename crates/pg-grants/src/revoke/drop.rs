@@ -55,7 +55,10 @@ impl Session<'_> {
         // The user's own holder (see the module docs), named before anything changes.
         let oid: u32 = self
             .client()
-            .query_one(sql::ROLE_OID, &[&role.as_str()])
+            .query_typed_one(
+                sql::ROLE_OID,
+                &sql::typed(&[&role.as_str()], sql::NAME_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(format!("finding the OID of {role}"), e))
             .and_then(|r| col(&r, 0, "finding the role's OID"))?;
@@ -70,7 +73,10 @@ impl Session<'_> {
         // its sessions are gone).
         let owns_something: bool = self
             .client()
-            .query_one(sql::OWNS_SOMETHING, &[&oid])
+            .query_typed_one(
+                sql::OWNS_SOMETHING,
+                &sql::typed(&[&oid], sql::OWNS_SOMETHING_PARAMS),
+            )
             .await
             .map_err(|e| GrantsError::db(format!("finding what {role} owns"), e))
             .and_then(|r| col(&r, 0, "finding what the role owns"))?;

@@ -50,7 +50,10 @@ impl Session<'_> {
         let action = format!("checking that the connector may act as holder {holder}");
         let row = self
             .client()
-            .query_one(&format!("SELECT {expr}"), &[&holder.as_str()])
+            .query_typed_one(
+                &format!("SELECT {expr}"),
+                &sql::typed(&[&holder.as_str()], sql::TEXT_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         if !col::<bool>(&row, 0, &action)? {
@@ -69,7 +72,10 @@ impl Session<'_> {
     pub(super) async fn act_for(&self, role: &Ident) -> Result<(), GrantsError> {
         let has_privs: bool = self
             .client()
-            .query_one(sql::HAS_PRIVILEGES_OF, &[&role.as_str()])
+            .query_typed_one(
+                sql::HAS_PRIVILEGES_OF,
+                &sql::typed(&[&role.as_str()], sql::TEXT_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(format!("checking membership in {role}"), e))
             .and_then(|r| col(&r, 0, "checking membership"))?;

@@ -14,9 +14,12 @@ impl Session<'_> {
         let action = format!("listing the memberships of {role}");
         let rows = self
             .client()
-            .query(
+            .query_typed(
                 sql::ROLE_MEMBERSHIPS,
-                &[&role.as_str(), &self.settings().names.marker.as_str()],
+                &sql::typed(
+                    &[&role.as_str(), &self.settings().names.marker.as_str()],
+                    sql::ROLE_MEMBERSHIPS_PARAMS,
+                ),
             )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;

@@ -37,7 +37,13 @@ impl Session<'_> {
         let action = format!("listing the objects {role} owns in {}", self.database());
         let rows = self
             .client()
-            .query(sql::OWNED_OBJECTS, &[&role.as_str(), &holder.as_str()])
+            .query_typed(
+                sql::OWNED_OBJECTS,
+                &sql::typed(
+                    &[&role.as_str(), &holder.as_str()],
+                    sql::OWNED_OBJECTS_PARAMS,
+                ),
+            )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         rows.iter()
@@ -84,7 +90,10 @@ impl Session<'_> {
         );
         let rows = self
             .client()
-            .query(sql::FOREIGN_TRIGGERS, &[&role.as_str()])
+            .query_typed(
+                sql::FOREIGN_TRIGGERS,
+                &sql::typed(&[&role.as_str()], sql::NAME_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         rows.iter()
@@ -127,14 +136,20 @@ impl Session<'_> {
         let action = format!("listing the rules of {role} in {}", self.database());
         let rows = self
             .client()
-            .query(sql::ENABLED_RULES, &[&role.as_str()])
+            .query_typed(
+                sql::ENABLED_RULES,
+                &sql::typed(&[&role.as_str()], sql::NAME_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         let mut out = Vec::new();
         if self.rules().has_maintain() {
             let rows = self
                 .client()
-                .query(sql::MAINTAIN_GRANTS, &[&role.as_str()])
+                .query_typed(
+                    sql::MAINTAIN_GRANTS,
+                    &sql::typed(&[&role.as_str()], sql::NAME_PARAM),
+                )
                 .await
                 .map_err(|e| GrantsError::db(action.clone(), e))?;
             for row in &rows {
@@ -192,7 +207,10 @@ impl Session<'_> {
         let action = format!("listing the routines of {role} in {}", self.database());
         let rows = self
             .client()
-            .query(sql::OWNED_ROUTINE_GRANTEES, &[&role.as_str()])
+            .query_typed(
+                sql::OWNED_ROUTINE_GRANTEES,
+                &sql::typed(&[&role.as_str()], sql::NAME_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         let mut out = Vec::new();

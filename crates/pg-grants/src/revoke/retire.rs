@@ -243,7 +243,10 @@ impl Session<'_> {
         );
         let rows = self
             .client()
-            .query(sql::COLUMN_GRANTS, &[&role.as_str()])
+            .query_typed(
+                sql::COLUMN_GRANTS,
+                &sql::typed(&[&role.as_str()], sql::NAME_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         rows.iter()
@@ -271,7 +274,10 @@ impl Session<'_> {
         );
         let rows = self
             .client()
-            .query(sql::ACL_LEFTOVERS, &[&role.as_str()])
+            .query_typed(
+                sql::ACL_LEFTOVERS,
+                &sql::typed(&[&role.as_str()], sql::NAME_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;
         rows.iter()

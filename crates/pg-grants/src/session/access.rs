@@ -520,12 +520,15 @@ impl Session<'_> {
         let action = "listing the access roles";
         let rows = self
             .client
-            .query(
+            .query_typed(
                 sql::ACCESS_ROLES,
-                &[
-                    &AccessKey::COMMENT_PREFIX,
-                    &self.settings.names.grantor.as_str(),
-                ],
+                &sql::typed(
+                    &[
+                        &AccessKey::COMMENT_PREFIX,
+                        &self.settings.names.grantor.as_str(),
+                    ],
+                    sql::ACCESS_ROLES_PARAMS,
+                ),
             )
             .await
             .map_err(|e| GrantsError::db(action, e))?;

@@ -162,7 +162,13 @@ impl Session<'_> {
                     let iam = &self.settings.names.iam;
                     let member: bool = self
                         .client
-                        .query_one(sql::IS_DIRECT_MEMBER, &[&name.as_str(), &iam.as_str()])
+                        .query_typed_one(
+                            sql::IS_DIRECT_MEMBER,
+                            &sql::typed(
+                                &[&name.as_str(), &iam.as_str()],
+                                sql::IS_DIRECT_MEMBER_PARAMS,
+                            ),
+                        )
                         .await
                         .map_err(|e| {
                             GrantsError::db(format!("checking {name}'s membership in {iam}"), e)

@@ -162,7 +162,10 @@ impl<'c> AdvisoryLocks<'c> {
     ) -> Result<Option<String>, GrantsError> {
         let row = self
             .client
-            .query_one(&sql::advisory(function), &[&key.as_str()])
+            .query_typed_one(
+                &sql::advisory(function),
+                &sql::typed(&[&key.as_str()], sql::TEXT_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(format!("{action} {key}"), e))?;
         col(&row, 0, action)
@@ -212,7 +215,10 @@ impl<'c> AdvisoryLocks<'c> {
         let action = "finding who holds an advisory lock";
         let rows = self
             .client
-            .query(&sql::advisory_lock_holders(), &[&key.as_str()])
+            .query_typed(
+                &sql::advisory_lock_holders(),
+                &sql::typed(&[&key.as_str()], sql::TEXT_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(format!("{action} ({key})"), e))?;
         rows.iter()

@@ -217,7 +217,7 @@ impl<'c> Session<'c> {
     /// [`GrantsError::SessionRoleChanged`].
     pub async fn new(client: &'c Client, settings: Settings) -> Result<Self, GrantsError> {
         let row = client
-            .query_one(crate::sql::SESSION_START, &[])
+            .query_typed_one(crate::sql::SESSION_START, &[])
             .await
             .map_err(|e| GrantsError::db("reading the server version", e))?;
         let action = "reading the server version";

@@ -51,9 +51,12 @@ impl Session<'_> {
         let (marker, connector) = (self.settings.names.marker.as_str(), self.connector.as_str());
         let row = self
             .client
-            .query_opt(
+            .query_typed_opt(
                 sql::MANAGED_ROLES,
-                &[&marker, &strict, &connector, &Some(name.as_str())],
+                &sql::typed(
+                    &[&marker, &strict, &connector, &Some(name.as_str())],
+                    sql::MANAGED_ROLES_PARAMS,
+                ),
             )
             .await
             .map_err(|e| GrantsError::db(format!("looking up role {name}"), e))?;
@@ -117,9 +120,12 @@ impl Session<'_> {
         let (marker, connector) = (self.settings.names.marker.as_str(), self.connector.as_str());
         let rows = self
             .client
-            .query(
+            .query_typed(
                 sql::MANAGED_ROLES,
-                &[&marker, &strict, &connector, &None::<&str>],
+                &sql::typed(
+                    &[&marker, &strict, &connector, &None::<&str>],
+                    sql::MANAGED_ROLES_PARAMS,
+                ),
             )
             .await
             .map_err(|e| GrantsError::db("listing managed roles", e))?;
@@ -259,7 +265,7 @@ impl Session<'_> {
         let sql = sql::role_check(expr);
         let row = self
             .client
-            .query_one(&sql, &[&role.as_str()])
+            .query_typed_one(&sql, &sql::typed(&[&role.as_str()], sql::NAME_PARAM))
             .await
             .map_err(|e| {
                 GrantsError::db(
@@ -407,7 +413,10 @@ impl Session<'_> {
         // Ends the role's sessions everywhere, with every lock they hold.
         let ended = self
             .client
-            .query(role::TERMINATE_SESSIONS_SQL, &[&role.as_str()])
+            .query_typed(
+                role::TERMINATE_SESSIONS_SQL,
+                &sql::typed(&[&role.as_str()], sql::NAME_PARAM),
+            )
             .await
             .map_err(|e| GrantsError::db(format!("terminating the sessions of {role}"), e))?;
         Ok(ended.len() as u64)

@@ -96,9 +96,12 @@ impl Session<'_> {
         let action = format!("checking the {kind} role {name}");
         let row = self
             .client
-            .query_opt(
+            .query_typed_opt(
                 sql::SERVICE_ROLE_CHECK,
-                &[&name.as_str(), &(kind == ServiceRole::Holder)],
+                &sql::typed(
+                    &[&name.as_str(), &(kind == ServiceRole::Holder)],
+                    sql::SERVICE_ROLE_CHECK_PARAMS,
+                ),
             )
             .await
             .map_err(|e| GrantsError::db(action.clone(), e))?;

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::types::Type;
 
 use crate::error::GrantsError;
 use crate::quote::{Ident, Literal, SET_STANDARD_STRINGS};
@@ -109,9 +110,12 @@ impl Session<'_> {
                 batch.clear();
                 let role_name = bound.role.as_ref().map_or("", Ident::as_str);
                 self.client
-                    .execute(
+                    .query_typed(
                         role::BIND_VERIFIER_SQL,
-                        &[&RedactedText(&bound.verifier), &role_name],
+                        &[
+                            (&RedactedText(&bound.verifier), Type::TEXT),
+                            (&role_name, Type::TEXT),
+                        ],
                     )
                     .await?;
                 batch.push_str(stmt.sql());
