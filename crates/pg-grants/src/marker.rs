@@ -85,7 +85,12 @@
 //! [`Session::set_password`](crate::Session::set_password), [`Session::apply`](crate::Session::apply),
 //! [`Session::migrate_mark`](crate::Session::migrate_mark), for all at once
 //! [`Session::migrate_marks`](crate::Session::migrate_marks)). The marker itself is checked to be
-//! rightless ([`ServiceRole`]) before the library relies on it.
+//! rightless ([`ServiceRole`]) before the library relies on it: no attribute, no member but
+//! 0.1.0-marked users, its comment. Privileges or memberships someone else *gives* it (an
+//! object's owner, a `CREATEROLE` tenant) are logged as a warning and do not stop the library:
+//! they reach only 0.1.0-marked users, whom the giver could give the same directly, never a
+//! user marked now, the connector or anything the library runs; refusing would let any such
+//! login stop every user's creation.
 //!
 //! # The holder role
 //!

@@ -332,17 +332,14 @@ fn a_superuser_owned_object_still_gets_the_grant_option_fix() {
     });
 }
 
-/// OPEN (found by this review, not fixed; predates the grantor role): the same gifts to the
-/// *marker* role stop every user's creation on the server. Any login that is not a managed user
-/// (an application's login) may set default privileges naming the marker in a database the
-/// connector works in (`SERVICE_ROLE_CHECK`: privileges on objects no managed user owns), and a
-/// `CREATEROLE` tenant may grant its own role to the marker ("it is a member of …"); both make
-/// `ensure_marker` refuse (`UnsafeServiceRole`, purpose `marker`) until an administrator undoes
-/// them. Unlike the grantor role, the marker's privileges may be used: users marked by 0.1.0 are
-/// its members, so judging this needs its own design (ignored until then; run with
-/// `--ignored` to see it fail).
+/// Found by this review (predates the grantor role), fixed: the same gifts to the *marker*
+/// role stopped every user's creation on the server. Any login that is not a managed user (an
+/// application's login) may set default privileges naming the marker in a database the
+/// connector works in, and a `CREATEROLE` tenant may grant its own role to the marker; both
+/// made `ensure_marker` refuse (`UnsafeServiceRole`, purpose `marker`) until an administrator
+/// undid them. They reach only 0.1.0-marked users (members of the marker), whom the giver could
+/// give the same directly: now logged, not refused. A new user gets none of it.
 #[test]
-#[ignore = "open finding: gifts to the marker role stop user creation (see the doc comment)"]
 fn gifts_to_the_marker_role_do_not_stop_user_creation() {
     for_each_version(VERSIONS, |v| {
         let cluster = start(v, false);
@@ -402,6 +399,25 @@ fn gifts_to_the_marker_role_do_not_stop_user_creation() {
             .unwrap();
             let r = try_new_user(&s, "dave", AccessLevel::ReadOnly).await;
             assert!(r.is_ok(), "{v}: after a tenant's role granted to it: {r:?}");
+            // The gifts reach no user marked now.
+            su(&cluster, rds::APP_DB, "CREATE SCHEMA eve_s AUTHORIZATION eve");
+            try_sql(
+                &eve,
+                "CREATE TABLE eve_s.gift (x int); GRANT USAGE ON SCHEMA eve_s TO rdspg_managed; \
+                 GRANT SELECT ON eve_s.gift TO rdspg_managed",
+            )
+            .await
+            .unwrap();
+            let r = try_new_user(&s, "erin", AccessLevel::ReadOnly).await;
+            assert!(r.is_ok(), "{v}: after privileges given to it: {r:?}");
+            assert_eq!(
+                su(&cluster, rds::APP_DB,
+                    "SELECT has_table_privilege('rdspg_managed', 'eve_s.gift', 'SELECT'), \
+                     has_table_privilege('erin', 'eve_s.gift', 'SELECT'), \
+                     pg_has_role('dave', 't_stuff', 'USAGE'), pg_has_role('dave', 't_stuff', 'MEMBER')"),
+                "t|f|f|f",
+                "{v}"
+            );
         });
     });
 }

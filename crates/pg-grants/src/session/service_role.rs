@@ -138,25 +138,42 @@ impl Session<'_> {
         if !attributes.is_empty() {
             problems.push(format!("it has {}", attributes.join(", ")));
         }
-        // The marker's members matter less: acting as the marker gives nothing (it holds no
-        // privilege and is a member only of users, without INHERIT), and a member that is not
-        // a managed user was made one by an administrator. 0.1.0-marked users are members.
+        // The marker's members matter less: acting as the marker gives nothing (it is a member
+        // only of users, without INHERIT), and a member that is not a managed user was made
+        // one by an administrator. 0.1.0-marked users are members.
         let (member_of, members) = match kind {
             ServiceRole::Holder => (member_of, members),
             _ => (member_of_unmanaged, Vec::new()),
         };
+        let mut gifts = Vec::new();
         if !member_of.is_empty() {
-            problems.push(format!("it is a member of {}", member_of.join(", ")));
+            gifts.push(format!("it is a member of {}", member_of.join(", ")));
         }
         if !members.is_empty() {
             problems.push(format!("{} are members of it", members.join(", ")));
         }
         if has_privileges {
-            problems.push(
+            gifts.push(
                 "it holds privileges on objects of this database or shared objects that no \
                  managed user (or holder) owns (pg_shdepend entries of type 'a')"
                     .to_owned(),
             );
+        }
+        if kind == ServiceRole::Marker {
+            // Gifts to the marker (privileges or default privileges an object's owner gave
+            // it, a role its `CREATEROLE` tenant granted it) reach only whoever inherits from
+            // it: 0.1.0-marked users, whom the giver could give the same directly, and never a
+            // user marked now (the marker is a member of those, not the other way round), the
+            // connector (it neither inherits from nor acts as the marker) or anything the
+            // library runs. Refusing to work would let any login stop every user's creation;
+            // they are logged instead.
+            if !gifts.is_empty() {
+                tracing::warn!(marker = %name, gifts = %gifts.join("; "),
+                    "the marker role received privileges or memberships the library did not give it; \
+                     they reach only users marked by version 0.1.0 (migrate their marks)");
+            }
+        } else {
+            problems.extend(gifts);
         }
         Ok(Some(problems))
     }
