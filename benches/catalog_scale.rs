@@ -21,7 +21,8 @@
 //!   against the two `REVOKE`s);
 //! * `plan_library` (reference): `Session::plan`, the inspections and diff alone;
 //! * on 17 only: `grant_floor_member` and `revoke_floor_member`, floor (b), the membership alone:
-//!   `BEGIN; GRANT <access role> TO r WITH INHERIT TRUE, SET FALSE; COMMIT;` (and `REVOKE`);
+//!   `BEGIN; SET LOCAL ROLE rdspg_grantor; GRANT <access role> TO r WITH INHERIT TRUE, SET
+//!   FALSE; COMMIT;` (and `REVOKE`), as the grantor role, which holds the memberships;
 //!   `first_grant_library`, the grant that creates the access role (it gives the role its 100
 //!   tables, then the membership), against `first_grant_floor`, the same by hand:
 //!   `BEGIN; CREATE ROLE <access role> NOLOGIN; GRANT USAGE …; GRANT SELECT ON TABLE …;
@@ -121,6 +122,16 @@ fn direct_revoke(role: &str) -> String {
         "REVOKE SELECT ON TABLE {} FROM {role}; REVOKE USAGE ON SCHEMA {TARGET} FROM {role};",
         table_list()
     )
+}
+
+/// The grantor role (the library's default name), which grants and revokes memberships in
+/// access roles on 16+.
+const GRANTOR: &str = "\"rdspg_grantor\"";
+
+/// `change` (a membership's `GRANT` or `REVOKE`) run as the grantor role, then back to the
+/// connector: outside a transaction, so `SET ROLE` and `RESET ROLE`.
+fn as_grantor(change: &str) -> String {
+    format!("SET ROLE {GRANTOR}; {change} RESET ROLE;")
 }
 
 /// Drops `role` when it exists, after revoking what it holds on `target` (one `DO` block).
@@ -330,11 +341,24 @@ impl Bench<'_> {
             };
         };
         let ar = ar.quoted().to_string();
+        // Memberships are the grantor role's, as the library grants them (see
+        // `pg_grants::access`, the grantor role): a `REVOKE` run as the connector would not
+        // remove one.
+        let member = |change: &str| as_grantor(change);
         match state {
-            State::Nothing => format!("REVOKE {ar} FROM {r}; {}", direct_revoke(r)),
-            State::Direct => format!("REVOKE {ar} FROM {r}; {}", direct_grant(r)),
+            State::Nothing => format!(
+                "{} {}",
+                member(&format!("REVOKE {ar} FROM {r};")),
+                direct_revoke(r)
+            ),
+            State::Direct => format!(
+                "{} {}",
+                member(&format!("REVOKE {ar} FROM {r};")),
+                direct_grant(r)
+            ),
             State::Member => format!(
-                "GRANT {ar} TO {r} WITH INHERIT TRUE, SET FALSE; {}",
+                "{} {}",
+                member(&format!("GRANT {ar} TO {r} WITH INHERIT TRUE, SET FALSE;")),
                 direct_revoke(r)
             ),
             State::NoAccessRole => format!("{} {}", drop_holder(&ar), direct_revoke(r)),
@@ -412,14 +436,14 @@ impl Bench<'_> {
             }
             Case::GrantFloorMember => {
                 batch(format!(
-                    "BEGIN; GRANT {} TO {r} WITH INHERIT TRUE, SET FALSE; COMMIT;",
+                    "BEGIN; SET LOCAL ROLE {GRANTOR}; GRANT {} TO {r} WITH INHERIT TRUE, SET FALSE; COMMIT;",
                     Ident::new(self.access_role()).expect("name").quoted()
                 ))
                 .await;
             }
             Case::RevokeFloorMember => {
                 batch(format!(
-                    "BEGIN; REVOKE {} FROM {r}; COMMIT;",
+                    "BEGIN; SET LOCAL ROLE {GRANTOR}; REVOKE {} FROM {r}; COMMIT;",
                     Ident::new(self.access_role()).expect("name").quoted()
                 ))
                 .await;
