@@ -200,13 +200,20 @@ impl AccessManager {
                 // As many instances at once as the fan-out (`concurrency`): a serial loop here
                 // took 28 s for 218 instances after a 6 s fan-out (BENCHMARKS.md, fleet_scale).
                 let (role, targets) = (&role, &targets);
-                let results: Vec<(InstanceId, Result<(), AccessError>)> =
-                    futures_util::stream::iter(found.iter().filter_map(|(name, f)| match f {
-                        Found::Existing { kept, .. } => Some((name, kept)),
+                // Owned pairs: a stream over a closure that borrows them made `grant`'s future
+                // not `Send` (rustc cannot prove the closure general over their lifetimes), so
+                // callers could not `tokio::spawn` a grant (tests/send_futures.rs).
+                let existing: Vec<(InstanceId, Option<PasswordKept>)> = found
+                    .iter()
+                    .filter_map(|(name, f)| match f {
+                        Found::Existing { kept, .. } => Some((name.clone(), kept.clone())),
                         Found::Created => None,
-                    }))
+                    })
+                    .collect();
+                let results: Vec<(InstanceId, Result<(), AccessError>)> =
+                    futures_util::stream::iter(existing)
                     .map(|(name, kept)| async move {
-                        let result = match (kept, targets.get(name)) {
+                        let result = match (&kept, targets.get(&name)) {
                             (Some(PasswordKept::InUse), _) => Err(AccessError::PasswordInUse {
                                 instance: name.clone(),
                                 user: role.to_string(),
@@ -216,7 +223,7 @@ impl AccessManager {
                             }
                             (_, None) => Ok(()),
                         };
-                        (name.clone(), result)
+                        (name, result)
                     })
                     .buffer_unordered(self.inner.options.concurrency.max(1))
                     .collect()
@@ -261,11 +268,14 @@ impl AccessManager {
                     }
                 })
                 .collect();
-            // Bounded like the fan-out; `buffered` keeps the order of `changed`.
-            let results: Vec<Result<_, AccessError>> =
-                futures_util::stream::iter(changed.iter().map(|(target, created)| {
-                    self.undo_grant(target, &role, &request_id, *created)
-                }))
+            // Bounded like the fan-out; `buffered` keeps the order of `changed`. The futures
+            // are built first (they start when polled): a stream mapping borrowed pairs made
+            // `grant`'s future not `Send`, as above.
+            let undos: Vec<_> = changed
+                .iter()
+                .map(|(target, created)| self.undo_grant(target, &role, &request_id, *created))
+                .collect();
+            let results: Vec<Result<_, AccessError>> = futures_util::stream::iter(undos)
                 .buffered(self.inner.options.concurrency.max(1))
                 .collect()
                 .await;
