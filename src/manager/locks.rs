@@ -74,6 +74,24 @@ impl LockSession {
         Ok(squatters)
     }
 
+    /// Tries the per-role operation lock of `role` without waiting: [`JobLock::Taken`]
+    /// (release it with [`LockSession::unlock_role`]), [`JobLock::Busy`] when a connector
+    /// holds it (an operation on the role is in flight), or [`JobLock::Squatted`] when only
+    /// sessions without `CREATEROLE` hold it.
+    pub(crate) async fn try_lock_role(&self, role: &Ident) -> Result<JobLock, GrantsError> {
+        let locks = AdvisoryLocks::new(self.connection.client());
+        let key = AdvisoryKey::new(ROLE_LOCK, role);
+        if locks.try_lock(&key).await? {
+            return Ok(JobLock::Taken);
+        }
+        let squatters = locks.squatters(&key).await?;
+        Ok(if squatters.is_empty() {
+            JobLock::Busy
+        } else {
+            JobLock::Squatted(squatters)
+        })
+    }
+
     /// Releases the per-role operation lock of `role`.
     pub(crate) async fn unlock_role(&self, role: &Ident) -> Result<(), GrantsError> {
         AdvisoryLocks::new(self.connection.client())
@@ -83,7 +101,7 @@ impl LockSession {
     }
 }
 
-/// The outcome of [`LockSession::job_lock`].
+/// The outcome of [`LockSession::job_lock`] and [`LockSession::try_lock_role`].
 #[derive(Debug)]
 pub(crate) enum JobLock {
     /// This session holds it.

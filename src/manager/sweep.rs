@@ -51,9 +51,14 @@ impl AccessManager {
     }
 
     /// Disables the login of every expired managed role on `target` that can still log in,
-    /// each on its own, taking no lock (see [`Session::disable_login`]); failures are logged
-    /// (the sweep that holds the instance's job lock reports them).
-    pub(super) async fn disable_expired_logins(&self, target: &Target, now: OffsetDateTime) {
+    /// each on its own (see [`AccessManager::disable_if_expired`]); failures are logged (the
+    /// sweep that holds the instance's job lock reports them).
+    pub(super) async fn disable_expired_logins(
+        &self,
+        target: &Target,
+        locks: &super::LockSession,
+        now: OffsetDateTime,
+    ) {
         let home = self.inner.integration.database().as_str();
         let result = async {
             let connection = self.connect(target, home).await?;
@@ -61,7 +66,9 @@ impl AccessManager {
             for role in session.managed_roles().await? {
                 if role.can_login
                     && role.record.is_expired(now)
-                    && let Err(error) = session.disable_login(&role.name).await
+                    && let Err(error) = self
+                        .disable_if_expired(target, locks, &session, &role.name, now)
+                        .await
                 {
                     tracing::error!(instance = %target.name, user = %role.name, error = %crate::error_chain(&error),
                         "could not disable the login of an expired user");
@@ -73,6 +80,47 @@ impl AccessManager {
         if let Err(error) = result {
             tracing::error!(instance = %target.name, error = %crate::error_chain(&error),
                 "could not disable the logins of expired users");
+        }
+    }
+
+    /// Disables the login of `role`, which a list read a moment ago found expired, unless it is
+    /// active again: a grant may have come in since the list was read, and a login disabled
+    /// after that stayed disabled with the grant active (tests/sweep_races.rs). Its per-role
+    /// lock is taken without waiting and the role read again under it: disabled only if still
+    /// expired; `Ok(None)` when it is not. A connector holding the lock is an operation on the
+    /// role in flight (a grant, a revocation, the sweep that holds the job lock), which decides
+    /// for itself: nothing is done here (`Ok(None)`). When only sessions without `CREATEROLE`
+    /// hold it (squatted: any login may take the public key), the login is disabled without
+    /// the lock, as a grantee must not keep its login by holding the key. Returns the sessions
+    /// ended.
+    pub(super) async fn disable_if_expired(
+        &self,
+        target: &Target,
+        locks: &super::LockSession,
+        session: &Session<'_>,
+        role: &pg_grants::quote::Ident,
+        now: OffsetDateTime,
+    ) -> Result<Option<u64>, GrantsError> {
+        match locks.try_lock_role(role).await? {
+            JobLock::Busy => Ok(None),
+            JobLock::Squatted(squatters) => {
+                tracing::warn!(instance = %target.name, user = %role,
+                    squatters = %super::locks::names(&squatters),
+                    "disabling an expired login without the per-role lock, which sessions without CREATEROLE hold");
+                session.disable_login(role).await.map(Some)
+            }
+            JobLock::Taken => {
+                let result = match session.managed_role(role).await {
+                    Ok(current) if current.can_login && current.record.is_expired(now) => {
+                        session.disable_login(role).await.map(Some)
+                    }
+                    Ok(_) | Err(GrantsError::RoleNotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                // The lock also ends with the connection.
+                let _ = locks.unlock_role(role).await;
+                result
+            }
         }
     }
 
@@ -233,7 +281,7 @@ impl AccessManager {
                         // Whoever holds the lock (another replica, or a role that only looks
                         // like one, or a prepared transaction nobody can end), no expired user
                         // keeps its login meanwhile: disabling a login takes no lock.
-                        self.disable_expired_logins(&target, now).await;
+                        self.disable_expired_logins(&target, &locks, now).await;
                         return Ok(SweepReport {
                             skipped: true,
                             swept: Vec::new(),
@@ -285,13 +333,22 @@ impl AccessManager {
                 // First, quickly, no expired user logs in any more (IAM users do not check
                 // VALID UNTIL); then each is revoked on its own: one that cannot be revoked is
                 // reported and the sweep goes on with the next.
+                // Each under its lock, read again (see `disable_if_expired`): a sweep stopped
+                // before it reaches a user leaves no active one disabled.
                 let mut disabled: BTreeMap<String, Result<u64, GrantsError>> = BTreeMap::new();
                 for (role, _) in todo
                     .iter()
                     .filter(|(r, t)| *t == Todo::EndUser && r.can_login)
                 {
-                    let result = session.disable_login(&role.name).await;
-                    disabled.insert(role.name.to_string(), result);
+                    match self
+                        .disable_if_expired(&target, &locks, &session, &role.name, now)
+                        .await
+                    {
+                        Ok(None) => {}
+                        result => {
+                            disabled.insert(role.name.to_string(), result.map(Option::unwrap_or_default));
+                        }
+                    }
                 }
                 let mut swept = Vec::new();
                 let mut failed = Vec::new();
