@@ -54,14 +54,39 @@ const OP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Slack on both sides of an operation's window when deciding whether a grant had expired
 /// (records keep whole seconds).
 const SLACK: f64 = 1.5;
-/// The resources the mix grants on (database `appdb` of the test cluster).
-const RESOURCES: [&str; 5] = [
+/// The resources the mix grants on (database `appdb` of the test cluster), as the owner fix
+/// allows: on 15 the connector is a member of the master (sales, appdb) and of app_owner
+/// (inventory); on 16+, where the master administers the connector, of app_owner only.
+const RESOURCES_15: [&str; 5] = [
     "appdb/sales",
     "appdb/sales/orders",
     "appdb/inventory",
     "appdb/inventory/items",
     "appdb",
 ];
+const RESOURCES_16: [&str; 3] = [
+    "appdb/inventory",
+    "appdb/inventory/items",
+    "appdb/inventory/movements",
+];
+
+fn resources(version: u32) -> &'static [&'static str] {
+    if version >= 16 {
+        &RESOURCES_16
+    } else {
+        &RESOURCES_15
+    }
+}
+
+/// The owner fix `rdspg check` asks an administrator to run for [`resources`].
+fn owner_fix(version: u32) -> &'static str {
+    if version >= 16 {
+        "GRANT app_owner TO apono_connector"
+    } else {
+        "GRANT postgres TO apono_connector; GRANT app_owner TO apono_connector"
+    }
+}
+
 const LEVELS: [AccessLevel; 3] = [
     AccessLevel::ReadOnly,
     AccessLevel::ReadWrite,
@@ -204,6 +229,7 @@ struct Op {
 /// shared by the clients) make several clients work on one user at once.
 struct Mix {
     users: usize,
+    resources: &'static [&'static str],
     rng: Rng,
     /// Request ids granted so far per user (shared: any client may revoke or extend them).
     granted: Arc<Mutex<HashMap<String, Vec<String>>>>,
@@ -232,12 +258,12 @@ impl Mix {
         let roll = self.rng.below(100);
         let kind = if roll < 45 {
             let level = LEVELS[self.rng.below(LEVELS.len())];
-            let first = self.rng.below(RESOURCES.len());
-            let mut resources = vec![RESOURCES[first]];
+            let first = self.rng.below(self.resources.len());
+            let mut resources = vec![self.resources[first]];
             if self.rng.below(3) == 0 {
-                let second = self.rng.below(RESOURCES.len());
+                let second = self.rng.below(self.resources.len());
                 if second != first {
-                    resources.push(RESOURCES[second]);
+                    resources.push(self.resources[second]);
                 }
             }
             let duration = match self.rng.below(100) {
@@ -732,13 +758,8 @@ async fn four_replicas_and_four_clients_under_load_match_the_model() {
                 pg_testkit::install_hint(version)
             )
         });
-    // What `rdspg check` asks an administrator to run for these resources: the master owns
-    // sales and appdb, app_owner owns inventory.
     cluster
-        .sql(
-            "postgres",
-            "GRANT postgres TO apono_connector; GRANT app_owner TO apono_connector",
-        )
+        .sql("postgres", owner_fix(version))
         .expect("owner fixes");
     let dir = tempfile::tempdir().expect("dir");
     let text = format!(
@@ -767,7 +788,7 @@ async fn four_replicas_and_four_clients_under_load_match_the_model() {
     let oracle_manager = manager(&oracle_audit, None);
     let mut oracle: HashMap<(AccessLevel, &str), Vec<bool>> = HashMap::new();
     for (li, level) in LEVELS.iter().enumerate() {
-        for (ri, resource) in RESOURCES.iter().enumerate() {
+        for (ri, resource) in resources(version).iter().enumerate() {
             let user = format!("oracle{li}x{ri}");
             let res = run_op(
                 &oracle_manager,
@@ -814,6 +835,7 @@ async fn four_replicas_and_four_clients_under_load_match_the_model() {
         );
         let mut mix = Mix {
             users,
+            resources: resources(version),
             rng: Rng(seed.wrapping_mul(1_000_003).wrapping_add(client as u64)),
             granted: granted.clone(),
             counter: counter.clone(),
