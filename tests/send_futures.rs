@@ -27,8 +27,7 @@ async fn every_operation_can_be_spawned() {
     cluster
         .sql("postgres", "GRANT postgres TO apono_connector")
         .expect("owner fix");
-    let integration =
-        common::fixed_endpoint_integration(&cluster, "local", "database = \"appdb\"");
+    let integration = common::fixed_endpoint_integration(&cluster, "local", "database = \"appdb\"");
     let manager: AccessManager = common::cluster_manager(&cluster, integration);
     let request = common::access_request(
         &manager,
@@ -41,7 +40,9 @@ async fn every_operation_can_be_spawned() {
 
     let m = manager.clone();
     let r = request.clone();
-    let planned = spawned(async move { m.plan(&r).await }).await.expect("task");
+    let planned = spawned(async move { m.plan(&r).await })
+        .await
+        .expect("task");
     assert!(planned.expect("plan").all_ok());
     let m = manager.clone();
     let granted = spawned(async move { m.grant(&request).await })

@@ -212,22 +212,22 @@ impl AccessManager {
                     .collect();
                 let results: Vec<(InstanceId, Result<(), AccessError>)> =
                     futures_util::stream::iter(existing)
-                    .map(|(name, kept)| async move {
-                        let result = match (&kept, targets.get(&name)) {
-                            (Some(PasswordKept::InUse), _) => Err(AccessError::PasswordInUse {
-                                instance: name.clone(),
-                                user: role.to_string(),
-                            }),
-                            (_, Some(target)) => {
-                                self.set_password_on(target, role, password, now).await
-                            }
-                            (_, None) => Ok(()),
-                        };
-                        (name, result)
-                    })
-                    .buffer_unordered(self.inner.options.concurrency.max(1))
-                    .collect()
-                    .await;
+                        .map(|(name, kept)| async move {
+                            let result = match (&kept, targets.get(&name)) {
+                                (Some(PasswordKept::InUse), _) => Err(AccessError::PasswordInUse {
+                                    instance: name.clone(),
+                                    user: role.to_string(),
+                                }),
+                                (_, Some(target)) => {
+                                    self.set_password_on(target, role, password, now).await
+                                }
+                                (_, None) => Ok(()),
+                            };
+                            (name, result)
+                        })
+                        .buffer_unordered(self.inner.options.concurrency.max(1))
+                        .collect()
+                        .await;
                 for (name, result) in results {
                     if let Err(e) = result {
                         instances.results.insert(name, Err(e));
@@ -345,15 +345,16 @@ impl AccessManager {
             let disable = async {
                 let connection = self.connect(target, home).await?;
                 let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-                let current = session.managed_role(role).await?;
-                // Only a user holding nothing but this request's grant loses its login.
-                if current
-                    .record
-                    .grants
-                    .iter()
-                    .all(|g| g.request_id == request_id)
-                {
-                    session.disable_login(role).await?;
+                // Only a user holding nothing but this request's grant loses its login, as
+                // read again under its lock: another request's grant may have come in since
+                // this one failed (see `disable_login_if`).
+                let only_ours = |r: &pg_grants::ManagedRole| {
+                    r.can_login && r.record.grants.iter().all(|g| g.request_id == request_id)
+                };
+                if only_ours(&session.managed_role(role).await?) {
+                    let locks = self.lock_session(target).await?;
+                    self.disable_login_if(target, &locks, &session, role, &only_ours)
+                        .await?;
                 }
                 Ok::<_, AccessError>(())
             };

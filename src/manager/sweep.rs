@@ -51,7 +51,8 @@ impl AccessManager {
     }
 
     /// Disables the login of every expired managed role on `target` that can still log in,
-    /// each on its own (see [`AccessManager::disable_if_expired`]); failures are logged (the
+    /// each on its own, only if still expired under its lock (see
+    /// [`AccessManager::disable_login_if`]); failures are logged (the
     /// sweep that holds the instance's job lock reports them).
     pub(super) async fn disable_expired_logins(
         &self,
@@ -67,7 +68,9 @@ impl AccessManager {
                 if role.can_login
                     && role.record.is_expired(now)
                     && let Err(error) = self
-                        .disable_if_expired(target, locks, &session, &role.name, now)
+                        .disable_login_if(target, locks, &session, &role.name, &|r| {
+                            r.can_login && r.record.is_expired(now)
+                        })
                         .await
                 {
                     tracing::error!(instance = %target.name, user = %role.name, error = %crate::error_chain(&error),
@@ -80,47 +83,6 @@ impl AccessManager {
         if let Err(error) = result {
             tracing::error!(instance = %target.name, error = %crate::error_chain(&error),
                 "could not disable the logins of expired users");
-        }
-    }
-
-    /// Disables the login of `role`, which a list read a moment ago found expired, unless it is
-    /// active again: a grant may have come in since the list was read, and a login disabled
-    /// after that stayed disabled with the grant active (tests/sweep_races.rs). Its per-role
-    /// lock is taken without waiting and the role read again under it: disabled only if still
-    /// expired; `Ok(None)` when it is not. A connector holding the lock is an operation on the
-    /// role in flight (a grant, a revocation, the sweep that holds the job lock), which decides
-    /// for itself: nothing is done here (`Ok(None)`). When only sessions without `CREATEROLE`
-    /// hold it (squatted: any login may take the public key), the login is disabled without
-    /// the lock, as a grantee must not keep its login by holding the key. Returns the sessions
-    /// ended.
-    pub(super) async fn disable_if_expired(
-        &self,
-        target: &Target,
-        locks: &super::LockSession,
-        session: &Session<'_>,
-        role: &pg_grants::quote::Ident,
-        now: OffsetDateTime,
-    ) -> Result<Option<u64>, GrantsError> {
-        match locks.try_lock_role(role).await? {
-            JobLock::Busy => Ok(None),
-            JobLock::Squatted(squatters) => {
-                tracing::warn!(instance = %target.name, user = %role,
-                    squatters = %super::locks::names(&squatters),
-                    "disabling an expired login without the per-role lock, which sessions without CREATEROLE hold");
-                session.disable_login(role).await.map(Some)
-            }
-            JobLock::Taken => {
-                let result = match session.managed_role(role).await {
-                    Ok(current) if current.can_login && current.record.is_expired(now) => {
-                        session.disable_login(role).await.map(Some)
-                    }
-                    Ok(_) | Err(GrantsError::RoleNotFound { .. }) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                // The lock also ends with the connection.
-                let _ = locks.unlock_role(role).await;
-                result
-            }
         }
     }
 
@@ -333,7 +295,7 @@ impl AccessManager {
                 // First, quickly, no expired user logs in any more (IAM users do not check
                 // VALID UNTIL); then each is revoked on its own: one that cannot be revoked is
                 // reported and the sweep goes on with the next.
-                // Each under its lock, read again (see `disable_if_expired`): a sweep stopped
+                // Each under its lock, read again (see `disable_login_if`): a sweep stopped
                 // before it reaches a user leaves no active one disabled.
                 let mut disabled: BTreeMap<String, Result<u64, GrantsError>> = BTreeMap::new();
                 for (role, _) in todo
@@ -341,7 +303,9 @@ impl AccessManager {
                     .filter(|(r, t)| *t == Todo::EndUser && r.can_login)
                 {
                     match self
-                        .disable_if_expired(&target, &locks, &session, &role.name, now)
+                        .disable_login_if(&target, &locks, &session, &role.name, &|r| {
+                            r.can_login && r.record.is_expired(now)
+                        })
                         .await
                     {
                         Ok(None) => {}
