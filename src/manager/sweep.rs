@@ -242,7 +242,9 @@ impl AccessManager {
                     JobLock::Busy => {
                         // Whoever holds the lock (another replica, or a role that only looks
                         // like one, or a prepared transaction nobody can end), no expired user
-                        // keeps its login meanwhile: disabling a login takes no lock.
+                        // keeps its login meanwhile: disabling a login never waits for a lock
+                        // (each user's is tried; one a connector holds is an operation on it in
+                        // flight, which decides, and one only a squatter holds is ignored).
                         self.disable_expired_logins(&target, &locks, now).await;
                         return Ok(SweepReport {
                             skipped: true,
