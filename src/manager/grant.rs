@@ -200,27 +200,34 @@ impl AccessManager {
                 // As many instances at once as the fan-out (`concurrency`): a serial loop here
                 // took 28 s for 218 instances after a 6 s fan-out (BENCHMARKS.md, fleet_scale).
                 let (role, targets) = (&role, &targets);
-                let results: Vec<(InstanceId, Result<(), AccessError>)> =
-                    futures_util::stream::iter(found.iter().filter_map(|(name, f)| match f {
-                        Found::Existing { kept, .. } => Some((name, kept)),
+                // Owned pairs: a stream over a closure that borrows them made `grant`'s future
+                // not `Send` (rustc cannot prove the closure general over their lifetimes), so
+                // callers could not `tokio::spawn` a grant (tests/send_futures.rs).
+                let existing: Vec<(InstanceId, Option<PasswordKept>)> = found
+                    .iter()
+                    .filter_map(|(name, f)| match f {
+                        Found::Existing { kept, .. } => Some((name.clone(), kept.clone())),
                         Found::Created => None,
-                    }))
-                    .map(|(name, kept)| async move {
-                        let result = match (kept, targets.get(name)) {
-                            (Some(PasswordKept::InUse), _) => Err(AccessError::PasswordInUse {
-                                instance: name.clone(),
-                                user: role.to_string(),
-                            }),
-                            (_, Some(target)) => {
-                                self.set_password_on(target, role, password, now).await
-                            }
-                            (_, None) => Ok(()),
-                        };
-                        (name.clone(), result)
                     })
-                    .buffer_unordered(self.inner.options.concurrency.max(1))
-                    .collect()
-                    .await;
+                    .collect();
+                let results: Vec<(InstanceId, Result<(), AccessError>)> =
+                    futures_util::stream::iter(existing)
+                        .map(|(name, kept)| async move {
+                            let result = match (&kept, targets.get(&name)) {
+                                (Some(PasswordKept::InUse), _) => Err(AccessError::PasswordInUse {
+                                    instance: name.clone(),
+                                    user: role.to_string(),
+                                }),
+                                (_, Some(target)) => {
+                                    self.set_password_on(target, role, password, now).await
+                                }
+                                (_, None) => Ok(()),
+                            };
+                            (name, result)
+                        })
+                        .buffer_unordered(self.inner.options.concurrency.max(1))
+                        .collect()
+                        .await;
                 for (name, result) in results {
                     if let Err(e) = result {
                         instances.results.insert(name, Err(e));
@@ -261,11 +268,14 @@ impl AccessManager {
                     }
                 })
                 .collect();
-            // Bounded like the fan-out; `buffered` keeps the order of `changed`.
-            let results: Vec<Result<_, AccessError>> =
-                futures_util::stream::iter(changed.iter().map(|(target, created)| {
-                    self.undo_grant(target, &role, &request_id, *created)
-                }))
+            // Bounded like the fan-out; `buffered` keeps the order of `changed`. The futures
+            // are built first (they start when polled): a stream mapping borrowed pairs made
+            // `grant`'s future not `Send`, as above.
+            let undos: Vec<_> = changed
+                .iter()
+                .map(|(target, created)| self.undo_grant(target, &role, &request_id, *created))
+                .collect();
+            let results: Vec<Result<_, AccessError>> = futures_util::stream::iter(undos)
                 .buffered(self.inner.options.concurrency.max(1))
                 .collect()
                 .await;
@@ -335,15 +345,16 @@ impl AccessManager {
             let disable = async {
                 let connection = self.connect(target, home).await?;
                 let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
-                let current = session.managed_role(role).await?;
-                // Only a user holding nothing but this request's grant loses its login.
-                if current
-                    .record
-                    .grants
-                    .iter()
-                    .all(|g| g.request_id == request_id)
-                {
-                    session.disable_login(role).await?;
+                // Only a user holding nothing but this request's grant loses its login, as
+                // read again under its lock: another request's grant may have come in since
+                // this one failed (see `disable_login_if`).
+                let only_ours = |r: &pg_grants::ManagedRole| {
+                    r.can_login && r.record.grants.iter().all(|g| g.request_id == request_id)
+                };
+                if only_ours(&session.managed_role(role).await?) {
+                    let locks = self.lock_session(target).await?;
+                    self.disable_login_if(target, &locks, &session, role, &only_ours)
+                        .await?;
                 }
                 Ok::<_, AccessError>(())
             };

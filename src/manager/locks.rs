@@ -74,6 +74,24 @@ impl LockSession {
         Ok(squatters)
     }
 
+    /// Tries the per-role operation lock of `role` without waiting: [`JobLock::Taken`]
+    /// (release it with [`LockSession::unlock_role`]), [`JobLock::Busy`] when a connector
+    /// holds it (an operation on the role is in flight), or [`JobLock::Squatted`] when only
+    /// sessions without `CREATEROLE` hold it.
+    pub(crate) async fn try_lock_role(&self, role: &Ident) -> Result<JobLock, GrantsError> {
+        let locks = AdvisoryLocks::new(self.connection.client());
+        let key = AdvisoryKey::new(ROLE_LOCK, role);
+        if locks.try_lock(&key).await? {
+            return Ok(JobLock::Taken);
+        }
+        let squatters = locks.squatters(&key).await?;
+        Ok(if squatters.is_empty() {
+            JobLock::Busy
+        } else {
+            JobLock::Squatted(squatters)
+        })
+    }
+
     /// Releases the per-role operation lock of `role`.
     pub(crate) async fn unlock_role(&self, role: &Ident) -> Result<(), GrantsError> {
         AdvisoryLocks::new(self.connection.client())
@@ -83,7 +101,7 @@ impl LockSession {
     }
 }
 
-/// The outcome of [`LockSession::job_lock`].
+/// The outcome of [`LockSession::job_lock`] and [`LockSession::try_lock_role`].
 #[derive(Debug)]
 pub(crate) enum JobLock {
     /// This session holds it.
@@ -130,6 +148,45 @@ impl LockedHome {
 }
 
 impl AccessManager {
+    /// Disables the login of `role`, which a read a moment ago found due (`due`: an expired
+    /// user for a sweep, a user holding nothing but a failed request's grant for its undo),
+    /// unless it changed since: a grant may have come in after that read, and a login disabled
+    /// then stayed disabled with the grant active (tests/sweep_races.rs). Its per-role lock is
+    /// taken without waiting and the role read again under it: disabled only if still `due`
+    /// (`Ok(None)` otherwise). A connector holding the lock is an operation on the role in
+    /// flight (a grant, a revocation, a sweep), which decides for itself: nothing is done here
+    /// (`Ok(None)`; the caller's own locked step follows). When only sessions without
+    /// `CREATEROLE` hold it (squatted: any login may take the public key), the login is
+    /// disabled without the lock, as before, so that a grantee cannot keep its login by
+    /// holding the key. Returns the sessions ended.
+    pub(crate) async fn disable_login_if(
+        &self,
+        target: &Target,
+        locks: &LockSession,
+        session: &pg_grants::Session<'_>,
+        role: &Ident,
+        due: &(dyn Fn(&pg_grants::ManagedRole) -> bool + Sync),
+    ) -> Result<Option<u64>, GrantsError> {
+        match locks.try_lock_role(role).await? {
+            JobLock::Busy => Ok(None),
+            JobLock::Squatted(squatters) => {
+                tracing::warn!(instance = %target.name, user = %role, squatters = %names(&squatters),
+                    "disabling a login without the per-role lock, which sessions without CREATEROLE hold");
+                session.disable_login(role).await.map(Some)
+            }
+            JobLock::Taken => {
+                let result = match session.managed_role(role).await {
+                    Ok(current) if due(&current) => session.disable_login(role).await.map(Some),
+                    Ok(_) | Err(GrantsError::RoleNotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                // The lock also ends with the connection.
+                let _ = locks.unlock_role(role).await;
+                result
+            }
+        }
+    }
+
     /// Opens a [`LockSession`] on `target`'s lock database with the connector's credential.
     pub(crate) async fn lock_session(&self, target: &Target) -> Result<LockSession, AccessError> {
         let source = self.inner.credentials.source_for(target)?;

@@ -51,9 +51,15 @@ impl AccessManager {
     }
 
     /// Disables the login of every expired managed role on `target` that can still log in,
-    /// each on its own, taking no lock (see [`Session::disable_login`]); failures are logged
-    /// (the sweep that holds the instance's job lock reports them).
-    pub(super) async fn disable_expired_logins(&self, target: &Target, now: OffsetDateTime) {
+    /// each on its own, only if still expired under its lock (see
+    /// [`AccessManager::disable_login_if`]); failures are logged (the
+    /// sweep that holds the instance's job lock reports them).
+    pub(super) async fn disable_expired_logins(
+        &self,
+        target: &Target,
+        locks: &super::LockSession,
+        now: OffsetDateTime,
+    ) {
         let home = self.inner.integration.database().as_str();
         let result = async {
             let connection = self.connect(target, home).await?;
@@ -61,7 +67,11 @@ impl AccessManager {
             for role in session.managed_roles().await? {
                 if role.can_login
                     && role.record.is_expired(now)
-                    && let Err(error) = session.disable_login(&role.name).await
+                    && let Err(error) = self
+                        .disable_login_if(target, locks, &session, &role.name, &|r| {
+                            r.can_login && r.record.is_expired(now)
+                        })
+                        .await
                 {
                     tracing::error!(instance = %target.name, user = %role.name, error = %crate::error_chain(&error),
                         "could not disable the login of an expired user");
@@ -232,8 +242,10 @@ impl AccessManager {
                     JobLock::Busy => {
                         // Whoever holds the lock (another replica, or a role that only looks
                         // like one, or a prepared transaction nobody can end), no expired user
-                        // keeps its login meanwhile: disabling a login takes no lock.
-                        self.disable_expired_logins(&target, now).await;
+                        // keeps its login meanwhile: disabling a login never waits for a lock
+                        // (each user's is tried; one a connector holds is an operation on it in
+                        // flight, which decides, and one only a squatter holds is ignored).
+                        self.disable_expired_logins(&target, &locks, now).await;
                         return Ok(SweepReport {
                             skipped: true,
                             swept: Vec::new(),
@@ -285,13 +297,24 @@ impl AccessManager {
                 // First, quickly, no expired user logs in any more (IAM users do not check
                 // VALID UNTIL); then each is revoked on its own: one that cannot be revoked is
                 // reported and the sweep goes on with the next.
+                // Each under its lock, read again (see `disable_login_if`): a sweep stopped
+                // before it reaches a user leaves no active one disabled.
                 let mut disabled: BTreeMap<String, Result<u64, GrantsError>> = BTreeMap::new();
                 for (role, _) in todo
                     .iter()
                     .filter(|(r, t)| *t == Todo::EndUser && r.can_login)
                 {
-                    let result = session.disable_login(&role.name).await;
-                    disabled.insert(role.name.to_string(), result);
+                    match self
+                        .disable_login_if(&target, &locks, &session, &role.name, &|r| {
+                            r.can_login && r.record.is_expired(now)
+                        })
+                        .await
+                    {
+                        Ok(None) => {}
+                        result => {
+                            disabled.insert(role.name.to_string(), result.map(Option::unwrap_or_default));
+                        }
+                    }
                 }
                 let mut swept = Vec::new();
                 let mut failed = Vec::new();
