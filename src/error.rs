@@ -169,3 +169,47 @@ pub enum AccessError {
     #[error("loading the AWS configuration")]
     AwsConfig(#[source] DiscoveryError),
 }
+
+impl AccessError {
+    /// What the failed operation had done on the instance when it failed (see
+    /// [`Applied`](pg_grants::Applied)): [`Applied::No`](pg_grants::Applied::No) for refusals
+    /// before any change (settings, flows, discovery, the lock database, a grant undone, the
+    /// documented "nothing was changed" errors); [`Applied::Partly`](pg_grants::Applied::Partly)
+    /// for a revocation that stopped part way; [`Applied::Unknown`](pg_grants::Applied::Unknown) when a
+    /// connection was lost, a statement failed or the instance timed out in the middle of the
+    /// operation. Whatever it says, running the operation again is safe and completes it.
+    ///
+    /// ```
+    /// use rds_pg_access::{AccessError, Applied};
+    /// use rds_pg_access::integration_model::InstanceId;
+    /// let instance: InstanceId = "db-1".parse()?;
+    /// let timeout = AccessError::Timeout { instance, seconds: 120 };
+    /// assert_eq!(timeout.applied(), Applied::Unknown);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn applied(&self) -> pg_grants::Applied {
+        use pg_grants::Applied;
+        match self {
+            Self::Grants(e) => e.applied(),
+            // A connection failing part way through an operation: earlier steps on other
+            // connections may have committed.
+            Self::Auth(_) | Self::Timeout { .. } => Applied::Unknown,
+            // Whether the sweep disabled its login first is `SweptFailure::login_disabled`.
+            Self::SweepFailed { revoke, .. } => revoke.applied(),
+            Self::Model(_)
+            | Self::Discovery(_)
+            | Self::NotAllowed(_)
+            | Self::UnknownInstance { .. }
+            | Self::NoEndpoint { .. }
+            | Self::InvalidAwsName { .. }
+            | Self::Policy(_)
+            | Self::LockDatabase { .. }
+            | Self::GrantUndone { .. }
+            | Self::PasswordInUse { .. }
+            | Self::GrantNotHeld { .. }
+            | Self::RevocationStarted { .. }
+            | Self::ExtendNotAllowed { .. }
+            | Self::AwsConfig(_) => Applied::No,
+        }
+    }
+}
