@@ -75,7 +75,9 @@ pub enum AccessError {
     Policy(#[source] iam_policy::BuildError),
     /// The connector could not connect to the instance's lock database
     /// ([`Integration::lock_database`](integration_model::Integration::lock_database)), where
-    /// it takes its job and per-role advisory locks; nothing was changed on the instance.
+    /// it takes its job and per-role advisory locks. Nothing was changed on the instance,
+    /// except by a revocation, which disables the role's login before it takes the lock
+    /// (see [`AccessError::applied`]).
     #[error(
         "instance {instance}: cannot connect to the lock database {database:?} (setting \
          `lock_database`), where the connector takes its job and per-role locks; give the \
@@ -173,8 +175,8 @@ pub enum AccessError {
 impl AccessError {
     /// What the failed operation had done on the instance when it failed (see
     /// [`Applied`](pg_grants::Applied)): [`Applied::No`](pg_grants::Applied::No) for refusals
-    /// before any change (settings, flows, discovery, the lock database, a grant undone, the
-    /// documented "nothing was changed" errors); [`Applied::Partly`](pg_grants::Applied::Partly)
+    /// before any change (settings, flows, discovery, a grant undone, the documented "nothing
+    /// was changed" errors); [`Applied::Partly`](pg_grants::Applied::Partly)
     /// for a revocation that stopped part way; [`Applied::Unknown`](pg_grants::Applied::Unknown) when a
     /// connection was lost, a statement failed or the instance timed out in the middle of the
     /// operation. Whatever it says, running the operation again is safe and completes it.
@@ -194,6 +196,9 @@ impl AccessError {
             // A connection failing part way through an operation: earlier steps on other
             // connections may have committed.
             Self::Auth(_) | Self::Timeout { .. } => Applied::Unknown,
+            // A revocation disables the login first, before any lock (found by
+            // tests/faults.rs: revoke cut while connecting to the lock database).
+            Self::LockDatabase { .. } => Applied::Unknown,
             // Whether the sweep disabled its login first is `SweptFailure::login_disabled`.
             Self::SweepFailed { revoke, .. } => revoke.applied(),
             Self::Model(_)
@@ -203,7 +208,6 @@ impl AccessError {
             | Self::NoEndpoint { .. }
             | Self::InvalidAwsName { .. }
             | Self::Policy(_)
-            | Self::LockDatabase { .. }
             | Self::GrantUndone { .. }
             | Self::PasswordInUse { .. }
             | Self::GrantNotHeld { .. }
