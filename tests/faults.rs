@@ -526,9 +526,19 @@ impl Op {
         lab.rt.block_on(async {
             match self {
                 Op::Grant => match m.grant(&grant_request(m, USER)).await {
+                    // What a failed grant says it left: after its undo (`GrantOutcome::applied`).
                     Ok(out) => Ran {
                         complete: out.is_complete(),
-                        failures: failures(out.instances.failures().map(|(_, e)| e)),
+                        failures: out
+                            .instances
+                            .failures()
+                            .map(|(_, e)| {
+                                (
+                                    rds_pg_access::error_chain(e),
+                                    out.applied().unwrap_or(Applied::Unknown),
+                                )
+                            })
+                            .collect(),
                         credential: out.password.is_some(),
                     },
                     Err(e) => Ran {
@@ -628,14 +638,15 @@ impl Op {
     /// state is such a checkpoint when, against "before" and "wanted":
     ///
     /// - nothing is lost: every table's row count is as before;
-    /// - it fails closed: every revoked user still there is `NOLOGIN`;
+    /// - it fails closed: every revoked user still there is `NOLOGIN`, or untouched yet (its
+    ///   role as before: a sweep revokes one user after the other);
     /// - nothing the operation keeps changed: no line of both "before" and "wanted" is gone;
     /// - every new line (in neither) is one of the steps: the user's role `NOLOGIN`, its record
     ///   (comment), the connector a member of the user or of a holder, a holder role, or an ACL
     ///   holding a subset of its entries before, the missing ones the revoked users'.
     ///
-    /// Returns how many revoked users are gone and how many are at a checkpoint, or `None`
-    /// for a third state.
+    /// Returns how many revoked users are gone, at a checkpoint and untouched, or `None` for
+    /// a third state.
     fn checkpoint(self, before: &str, wanted: &str, after: &str) -> Option<String> {
         let users: Vec<&str> = match self {
             Op::Revoke => vec![USER],
@@ -664,14 +675,18 @@ impl Op {
             Some((l[..open].to_owned(), entries))
         };
         let holder = "rdspg_holder_<h>";
-        let mut nologin = 0;
+        let (mut nologin, mut untouched) = (0, 0);
         for user in &users {
             let role = format!("role {user} ");
             if let Some(line) = a.iter().find(|l| l.starts_with(&role)) {
-                if !line.contains(" login=f ") {
+                if b.contains(line) {
+                    // Not reached yet (a sweep revokes one user after the other).
+                    untouched += 1;
+                } else if line.contains(" login=f ") {
+                    nologin += 1;
+                } else {
                     return None;
                 }
-                nologin += 1;
             }
         }
         for line in a.iter().filter(|l| !b.contains(*l) && !w.contains(*l)) {
@@ -697,8 +712,8 @@ impl Op {
             }
         }
         Some(format!(
-            "{} of {} users gone, {nologin} at a checkpoint",
-            users.len() - nologin,
+            "{} of {} users gone, {nologin} at a checkpoint, {untouched} untouched",
+            users.len() - nologin - untouched,
             users.len()
         ))
     }
@@ -1004,8 +1019,8 @@ fn a_first_grant_whose_commit_answer_is_lost_leaves_the_instance_as_it_was() {
         let ran = Op::Grant.run(&lab, &lab.proxied(Op::Grant.at(&lab)));
         assert!(!ran.complete && !ran.credential, "COMMIT {k}: {ran:?}");
         assert!(
-            ran.failures.iter().all(|(_, a)| *a == Applied::Unknown),
-            "COMMIT {k}: the answer was lost, so the error cannot know: {ran:?}"
+            ran.failures.iter().all(|(_, a)| *a == Applied::No),
+            "COMMIT {k}: undone, so nothing changed: {ran:?}"
         );
         let after = lab.snapshot();
         assert!(
