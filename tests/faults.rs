@@ -747,6 +747,9 @@ struct Tally {
     wanted: usize,
     reruns: usize,
     outcomes: std::collections::BTreeMap<String, usize>,
+    /// Sweeps re-run more than once: the first re-run found the job lock still held by the
+    /// cut session.
+    skipped_reruns: usize,
     /// Revocation checkpoints (see [`Op::checkpoint`]): revoke and sweep only.
     checkpoints: usize,
     checkpoint_kinds: std::collections::BTreeMap<String, usize>,
@@ -870,7 +873,19 @@ fn every_round_trip(lab: &Lab, op: Op, first_grant: bool) -> Tally {
             lab.secret_logs_in();
             // Again without faults: completes, and the catalog is the wanted one.
             lab.proxy.reset();
-            let again = op.run(lab, &lab.proxied(op.at(lab)));
+            let mut again = op.run(lab, &lab.proxied(op.at(lab)));
+            // A sweep whose job lock was taken by the cut session reports itself skipped
+            // ("another replica is sweeping") until the server has ended that session: the
+            // re-run comes again, as the scheduler's next round would.
+            let mut tries = 1;
+            while op == Op::Sweep && !again.complete && again.failures.is_empty() && tries < 50 {
+                std::thread::sleep(Duration::from_millis(100));
+                again = op.run(lab, &lab.proxied(op.at(lab)));
+                tries += 1;
+            }
+            if tries > 1 {
+                tally.skipped_reruns += 1;
+            }
             let end = lab.snapshot();
             if end != wanted {
                 tally.problems.push(format!(
@@ -920,8 +935,8 @@ fn run_all(ops: &[(Op, bool)]) {
                 started.elapsed().as_secs_f64()
             );
             eprintln!(
-                "RESULT   checkpoints {} {:?}",
-                tally.checkpoints, tally.checkpoint_kinds
+                "RESULT   checkpoints {} {:?}, re-runs skipped first {}",
+                tally.checkpoints, tally.checkpoint_kinds, tally.skipped_reruns
             );
             assert!(
                 tally.problems.is_empty(),
@@ -950,7 +965,7 @@ fn extend_cut_at_every_round_trip() {
 }
 
 #[test]
-fn sweep_of_three_expired_users_cut_at_every_round_trip() {
+fn sweep_of_expired_users_cut_at_every_round_trip() {
     run_all(&[(Op::Sweep, false)]);
 }
 
