@@ -75,7 +75,9 @@ pub enum AccessError {
     Policy(#[source] iam_policy::BuildError),
     /// The connector could not connect to the instance's lock database
     /// ([`Integration::lock_database`](integration_model::Integration::lock_database)), where
-    /// it takes its job and per-role advisory locks; nothing was changed on the instance.
+    /// it takes its job and per-role advisory locks. Nothing was changed on the instance,
+    /// except by a revocation, which disables the role's login before it takes the lock
+    /// (see [`AccessError::applied`]).
     #[error(
         "instance {instance}: cannot connect to the lock database {database:?} (setting \
          `lock_database`), where the connector takes its job and per-role locks; give the \
@@ -168,4 +170,50 @@ pub enum AccessError {
     /// The AWS configuration could not be loaded.
     #[error("loading the AWS configuration")]
     AwsConfig(#[source] DiscoveryError),
+}
+
+impl AccessError {
+    /// What the failed operation had done on the instance when it failed (see
+    /// [`Applied`](pg_grants::Applied)): [`Applied::No`](pg_grants::Applied::No) for refusals
+    /// before any change (settings, flows, discovery, a grant undone, the documented "nothing
+    /// was changed" errors); [`Applied::Partly`](pg_grants::Applied::Partly)
+    /// for a revocation that stopped part way; [`Applied::Unknown`](pg_grants::Applied::Unknown) when a
+    /// connection was lost, a statement failed or the instance timed out in the middle of the
+    /// operation. Whatever it says, running the operation again is safe and completes it.
+    ///
+    /// ```
+    /// use rds_pg_access::{AccessError, Applied};
+    /// use rds_pg_access::integration_model::InstanceId;
+    /// let instance: InstanceId = "db-1".parse()?;
+    /// let timeout = AccessError::Timeout { instance, seconds: 120 };
+    /// assert_eq!(timeout.applied(), Applied::Unknown);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn applied(&self) -> pg_grants::Applied {
+        use pg_grants::Applied;
+        match self {
+            Self::Grants(e) => e.applied(),
+            // A connection failing part way through an operation: earlier steps on other
+            // connections may have committed.
+            Self::Auth(_) | Self::Timeout { .. } => Applied::Unknown,
+            // A revocation disables the login first, before any lock (found by
+            // tests/faults.rs: revoke cut while connecting to the lock database).
+            Self::LockDatabase { .. } => Applied::Unknown,
+            // Whether the sweep disabled its login first is `SweptFailure::login_disabled`.
+            Self::SweepFailed { revoke, .. } => revoke.applied(),
+            Self::Model(_)
+            | Self::Discovery(_)
+            | Self::NotAllowed(_)
+            | Self::UnknownInstance { .. }
+            | Self::NoEndpoint { .. }
+            | Self::InvalidAwsName { .. }
+            | Self::Policy(_)
+            | Self::GrantUndone { .. }
+            | Self::PasswordInUse { .. }
+            | Self::GrantNotHeld { .. }
+            | Self::RevocationStarted { .. }
+            | Self::ExtendNotAllowed { .. }
+            | Self::AwsConfig(_) => Applied::No,
+        }
+    }
 }

@@ -67,6 +67,7 @@ pub use error::{AccessError, error_chain};
 pub use files::{MAX_SETTINGS_FILE_SIZE, SettingsFileError, load_settings, read_text_file};
 pub use manager::{AccessManager, ExtendRequest, ManagerOptions};
 pub use manager::{CheckItem, CheckReport};
+pub use pg_grants::Applied;
 pub use report::{
     DatabasePlan, EndedGrant, FleetObserver, FleetReport, GrantOutcome, GrantRevocation,
     InstanceOutcome, IntegrationPolicies, InventoryCounts, InventoryEntry, PasswordKept,

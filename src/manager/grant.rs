@@ -27,8 +27,9 @@ pub(super) const UNDO_DISABLE_BUDGET: Duration = Duration::from_secs(30);
 /// What a grant found on one instance.
 #[derive(Debug)]
 pub(super) enum Found {
-    /// This request created the role.
-    Created,
+    /// This request created the role (or may have: its COMMIT's answer was lost), and with
+    /// it the marker role when `marker` (the instance's first managed user).
+    Created { marker: bool },
     /// The user existed: its record before this grant, the grant's expiry there (a re-run
     /// keeps the one it has), and whether the password is kept (`None`: it gets the request's
     /// new password).
@@ -189,9 +190,12 @@ impl AccessManager {
         // is in use by another active grant, which fails the request (two passwords for one
         // user cannot be handed out). Set only once every instance is granted: a failed
         // request leaves the earlier passwords in place.
-        let needs_new = found
-            .values()
-            .any(|f| matches!(f, Found::Created | Found::Existing { kept: None, .. }));
+        let needs_new = found.values().any(|f| {
+            matches!(
+                f,
+                Found::Created { .. } | Found::Existing { kept: None, .. }
+            )
+        });
         let mut password_kept = None;
         if let Some(password) = &password
             && instances.all_ok()
@@ -207,7 +211,7 @@ impl AccessManager {
                     .iter()
                     .filter_map(|(name, f)| match f {
                         Found::Existing { kept, .. } => Some((name.clone(), kept.clone())),
-                        Found::Created => None,
+                        Found::Created { .. } => None,
                     })
                     .collect();
                 let results: Vec<(InstanceId, Result<(), AccessError>)> =
@@ -239,7 +243,7 @@ impl AccessManager {
                     .values()
                     .filter_map(|f| match f {
                         Found::Existing { kept, .. } => kept.clone(),
-                        Found::Created => None,
+                        Found::Created { .. } => None,
                     })
                     .min_by_key(|k| match k {
                         PasswordKept::InUse => None,
@@ -254,17 +258,19 @@ impl AccessManager {
                 .map(|(name, _)| name.to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
-            let changed: Vec<(&Target, bool)> = found
+            // Per instance: `Some(marker)` for a user this request created (and the marker
+            // with it), `None` for one that existed.
+            let changed: Vec<(&Target, Option<bool>)> = found
                 .iter()
                 .filter_map(|(name, f)| {
                     let target = targets.get(name)?;
                     match f {
-                        Found::Created => Some((target, true)),
+                        Found::Created { marker } => Some((target, Some(*marker))),
                         // A re-run of a request the user held added nothing to undo.
                         Found::Existing { before, .. } => before
                             .grant(&request_id)
                             .is_none()
-                            .then_some((target, false)),
+                            .then_some((target, None)),
                     }
                 })
                 .collect();
@@ -306,7 +312,7 @@ impl AccessManager {
             .values()
             .map(|f| match f {
                 Found::Existing { expires_at, .. } => *expires_at,
-                Found::Created => expires_at,
+                Found::Created { .. } => expires_at,
             })
             .min()
             .unwrap_or(expires_at);
@@ -332,14 +338,19 @@ impl AccessManager {
     /// grant is removed (as a revoke does), its login disabled first, on its own time budget
     /// and before any lock (whose public key anybody may hold), so that whatever happens next,
     /// nobody logs in with it. A user that existed and holds no other active grant is revoked
-    /// as the integration's settings say (it had none before either).
+    /// as the integration's settings say (it had none before either). `created` is
+    /// `Some(marker)` for a user this request created (or may have: a COMMIT whose answer was
+    /// lost), `marker` when it created the instance's marker role with it: once the user is
+    /// gone, a marker nobody holds goes too, so that the instance is as it was.
     pub(super) async fn undo_grant(
         &self,
         target: &Target,
         role: &Ident,
         request_id: &str,
-        created: bool,
+        created: Option<bool>,
     ) -> Result<(), AccessError> {
+        let marker = created == Some(true);
+        let created = created.is_some();
         let home = self.inner.integration.database().as_str();
         if created {
             let disable = async {
@@ -360,8 +371,10 @@ impl AccessManager {
             };
             let budget = self.inner.options.instance_timeout.min(UNDO_DISABLE_BUDGET);
             match tokio::time::timeout(budget, disable).await {
-                // Gone already: nothing to undo.
-                Ok(Err(AccessError::Grants(GrantsError::RoleNotFound { .. }))) => return Ok(()),
+                // Gone already (or never created): nothing to undo but the marker.
+                Ok(Err(AccessError::Grants(GrantsError::RoleNotFound { .. }))) => {
+                    return self.drop_unused_marker(target, marker).await;
+                }
                 Ok(Err(e)) => {
                     tracing::error!(instance = %target.name, user = %role, error = %crate::error_chain(&e),
                         "could not disable the login of a failed grant's role; removing it anyway");
@@ -382,12 +395,27 @@ impl AccessManager {
         let undo = self.end_grants_on(target, role, &ours, end);
         let timeout = self.inner.options.instance_timeout;
         match tokio::time::timeout(timeout, undo).await {
-            Ok(result) => result.map(|_| ()),
-            Err(_) => Err(AccessError::Timeout {
-                instance: target.name.clone(),
-                seconds: timeout.as_secs(),
-            }),
+            Ok(result) => result.map(|_| ())?,
+            Err(_) => {
+                return Err(AccessError::Timeout {
+                    instance: target.name.clone(),
+                    seconds: timeout.as_secs(),
+                });
+            }
         }
+        self.drop_unused_marker(target, marker).await
+    }
+
+    /// When `marker` (the failed grant created it), drops the marker role if no user holds it.
+    async fn drop_unused_marker(&self, target: &Target, marker: bool) -> Result<(), AccessError> {
+        if !marker {
+            return Ok(());
+        }
+        let home = self.inner.integration.database().as_str();
+        let connection = self.connect(target, home).await?;
+        let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+        session.drop_unused_marker().await?;
+        Ok(())
     }
 
     pub(super) async fn set_password_on(
@@ -509,13 +537,52 @@ impl AccessManager {
             Some(p) => LoginAuth::Password(p),
             None => LoginAuth::Iam,
         };
+        let existing = match session.managed_role(role).await {
+            Ok(existing) => Some(existing),
+            Err(GrantsError::RoleNotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        // A new user on an instance without the marker creates it too; should that fail with
+        // the outcome unknown, the undo removes the marker again (when no user holds it).
+        let marker_before = match existing {
+            None => session.marker_exists().await?,
+            Some(_) => true,
+        };
+        let record_before = existing.as_ref().map(|e| e.record.clone());
+        let created = session
+            .create_or_add_to(&NewRole::new(role.clone(), auth, record), existing, now)
+            .await;
         let RoleOnInstance {
             outcome,
             role: mut managed,
+            marker_created,
             ..
-        } = session
-            .create_or_add(&NewRole::new(role.clone(), auth, record), now)
-            .await?;
+        } = match created {
+            Ok(created) => created,
+            Err(e) => {
+                // The outcome unknown (a `COMMIT` sent, its answer lost): the role may have
+                // been created, or the grant added, so the failed request undoes it as if it
+                // had been (the undo reads the role and removes only this request's grant;
+                // a user holding another active grant is kept).
+                if e.applied() != pg_grants::Applied::No {
+                    let maybe = match record_before {
+                        None => Found::Created {
+                            marker: !marker_before,
+                        },
+                        Some(before) => Found::Existing {
+                            expires_at: now,
+                            kept: None,
+                            before,
+                        },
+                    };
+                    found
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(target.name.clone(), maybe);
+                }
+                return Err(e.into());
+            }
+        };
         let mut touched = BTreeSet::new();
         let this = match outcome {
             CreateOutcome::AlreadyExists(before) => {
@@ -534,7 +601,9 @@ impl AccessManager {
                     before,
                 }
             }
-            _ => Found::Created,
+            _ => Found::Created {
+                marker: marker_created,
+            },
         };
         found
             .lock()

@@ -146,6 +146,47 @@ impl GrantOutcome {
     pub fn is_complete(&self) -> bool {
         self.instances.all_ok()
     }
+
+    /// What a grant that is not complete left on the instances (`None` when it is complete):
+    /// [`Applied::No`](pg_grants::Applied::No) when every instance is as it was (nothing
+    /// changed there, or what the request changed was undone, [`GrantOutcome::undone`]);
+    /// [`Applied::Unknown`](pg_grants::Applied::Unknown) when an instance failed with its
+    /// outcome unknown and nothing was undone there (a re-run completing an earlier one) or its
+    /// undo failed; otherwise [`Applied::Partly`](pg_grants::Applied::Partly). A failed grant
+    /// hands out no password whatever this says; running it again completes it.
+    ///
+    /// ```no_run
+    /// # async fn demo(manager: rds_pg_access::AccessManager,
+    /// #     request: rds_pg_access::integration_model::AccessRequest) -> Result<(), rds_pg_access::AccessError> {
+    /// use rds_pg_access::Applied;
+    /// let outcome = manager.grant(&request).await?;
+    /// match outcome.applied() {
+    ///     None => println!("granted"),
+    ///     Some(Applied::No) => println!("nothing changed: fix the error and grant again"),
+    ///     Some(_) => println!("grant again to complete it"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn applied(&self) -> Option<pg_grants::Applied> {
+        use pg_grants::Applied;
+        if self.is_complete() {
+            return None;
+        }
+        let mut all = Applied::No;
+        for (instance, error) in self.instances.failures() {
+            let here = match self.undone.get(instance) {
+                Some(Ok(())) => Applied::No,
+                Some(Err(_)) => Applied::Unknown,
+                None => error.applied(),
+            };
+            all = match (all, here) {
+                (Applied::Unknown, _) | (_, Applied::Unknown) => Applied::Unknown,
+                (Applied::No, Applied::No) => Applied::No,
+                _ => Applied::Partly,
+            };
+        }
+        Some(all)
+    }
 }
 
 /// One item of an inventory, as [`AccessManager::inventory`](crate::AccessManager::inventory)

@@ -362,6 +362,49 @@ pub enum GrantsError {
     },
 }
 
+/// What a failed operation had done to the database when it failed, as far as the library can
+/// tell: [`GrantsError::applied`], and the facade's `AccessError::applied`.
+///
+/// Every operation of this library can be run again after any failure: a re-run completes what
+/// is missing or finds it done (plans diff against the catalogs; revocations and retirements
+/// go on where they stopped). So the answer only tells what state the database may be in now,
+/// never whether a re-run is safe.
+///
+/// ```
+/// use pg_grants::{Applied, GrantsError};
+/// let refused = GrantsError::RoleNotFound { role: "alice".into() };
+/// assert_eq!(refused.applied(), Applied::No);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Applied {
+    /// Nothing was changed: the failure came before the first change, or the server refused
+    /// the change and rolled its transaction back (or the operation undid it).
+    No,
+    /// Part of the change was made and committed (the error says which part, e.g. a
+    /// revocation that left the role `NOLOGIN`); running the operation again completes it.
+    Partly,
+    /// Unknown: the connection was lost or the time ran out while a change may have been on
+    /// its way; a `COMMIT` may have been committed with its answer lost. The database holds
+    /// either the state before or a state on the operation's way to done; running the
+    /// operation again completes it (or finds it done).
+    Unknown,
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::No => "nothing was changed",
+            Self::Partly => "part of the change was made; run it again to complete it",
+            Self::Unknown => {
+                "the outcome is unknown (the connection was lost while a change may have been \
+                 committed); run it again to complete it"
+            }
+        })
+    }
+}
+
 /// Reads column `idx` of a catalog row without panicking on an unexpected type.
 pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a tokio_postgres::Row,
@@ -391,6 +434,42 @@ impl GrantsError {
             code,
             message,
             source,
+        }
+    }
+
+    /// What the failed call had done to the database (see [`Applied`]).
+    ///
+    /// Refusals found before the first change are [`Applied::No`]; a revocation or retirement
+    /// that stopped part way is [`Applied::Partly`] (the role is `NOLOGIN`); a statement that
+    /// failed, or a connection lost, is [`Applied::Unknown`]: the call may have committed an
+    /// earlier transaction, or its last `COMMIT` may have been committed with the answer lost.
+    pub fn applied(&self) -> Applied {
+        match self {
+            Self::Database { .. } | Self::Connect { .. } | Self::SessionRoleChanged { .. } => {
+                Applied::Unknown
+            }
+            Self::RevokeIncomplete { .. }
+            | Self::TriggersNotDisabled { .. }
+            | Self::UnsafeServiceRole { .. }
+            | Self::MembershipsNotRemoved { .. } => Applied::Partly,
+            Self::Quote(_)
+            | Self::Password(_)
+            | Self::UnsupportedServer { .. }
+            | Self::NothingHappened { .. }
+            | Self::NotManaged { .. }
+            | Self::RequestConflict { .. }
+            | Self::RequestExpired { .. }
+            | Self::TooManyGrants { .. }
+            | Self::RoleNotFound { .. }
+            | Self::InvalidRecord { .. }
+            | Self::OwnerMembershipMissing { .. }
+            | Self::CannotGrantRole { .. }
+            | Self::CannotAdministerRole { .. }
+            | Self::InvalidGrant { .. }
+            | Self::CannotFollowNewTables { .. }
+            | Self::ObjectNotFound { .. }
+            | Self::ReservedRoleName { .. }
+            | Self::ReasonTooLong { .. } => Applied::No,
         }
     }
 

@@ -162,7 +162,7 @@ pub mod statement;
 pub mod version;
 
 pub use access::{AccessKey, AccessRole};
-pub use error::{GrantsError, OwnerFix};
+pub use error::{Applied, GrantsError, OwnerFix};
 pub use integration_model::AccessLevel;
 pub use marker::{GrantRecord, ManagedRecord, ServiceRole, UserState};
 pub use privilege::{Grant, LevelPolicy, ObjectKind, Privilege, PrivilegeSet, Scope};

@@ -197,6 +197,12 @@ pub(crate) const SERVICE_ROLE_CHECK_PARAMS: &[Type] = &[Type::NAME, Type::BOOL];
 /// object, default privileges): they only reach what that user owned, and a hostile user could
 /// otherwise grant one to block every grant or revocation on the instance. Objects are matched
 /// to their owner through `pg_shdepend`'s owner entries, whatever their catalog.
+/// Members of role `$1` other than the session's login (on 16+ the connector holds an ADMIN
+/// membership in every role it created).
+pub(crate) const OTHER_MEMBERS: &str = "SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m \
+     WHERE m.roleid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1) \
+     AND m.member <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)";
+
 pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
     "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
        pg_catalog.array_remove(ARRAY[

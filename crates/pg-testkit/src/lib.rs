@@ -11,6 +11,8 @@
 //!   SDK configuration that points at it ([`MotoServer::sdk_config`]).
 //! - [`MotoFleet`]: two clusters standing for two tagged RDS instances of a moto server, with the
 //!   connector's password in its Secrets Manager (the end-to-end fleet fixture).
+//! - [`FaultProxy`]: a TCP proxy in front of a cluster that counts the protocol's round trips
+//!   and cuts, loses the answer of, resets or stalls the one a test chooses.
 //! - [`fetch`]: the server download used when no PostgreSQL is installed.
 //!
 //! # Binaries
@@ -64,6 +66,7 @@ pub mod fetch;
 mod fleet;
 mod moto;
 mod os_user;
+mod proxy;
 mod psql;
 pub mod rds;
 mod template;
@@ -80,6 +83,7 @@ pub use fleet::{
     FLEET_INSTANCE_A, FLEET_INSTANCE_B, FLEET_SECRET, FLEET_TEAM, MotoFleet, MotoFleetBuilder,
 };
 pub use moto::MotoServer;
+pub use proxy::{Action, At, Fault, FaultProxy, Fired, RequestKind, RoundTrip};
 pub use versions::{
     ALL_VERSIONS, TLS_VERSIONS, VERSIONS_ENV, VersionSelection, for_each_version, selected_versions,
 };
@@ -88,6 +92,7 @@ pub use versions::{
 const _: fn() = || {
     fn is_send_sync<T: Send + Sync>() {}
     is_send_sync::<TestCluster>();
+    is_send_sync::<FaultProxy>();
     is_send_sync::<MotoServer>();
     is_send_sync::<TestkitError>();
 };

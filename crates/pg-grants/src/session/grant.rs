@@ -15,7 +15,7 @@
 use time::OffsetDateTime;
 
 use crate::error::{GrantsError, col};
-use crate::marker::ManagedRecord;
+use crate::marker::{ManagedRecord, ServiceRole};
 use crate::privilege::Grant;
 use crate::role::{self, LoginAuth, NewRole};
 use crate::sql;
@@ -32,6 +32,8 @@ pub struct RoleOnInstance {
     pub outcome: CreateOutcome,
     /// The role, its marks checked, with its record as it is now.
     pub role: ManagedRole,
+    /// The marker role was created with it (the instance's first managed user).
+    pub marker_created: bool,
 }
 
 impl Session<'_> {
@@ -71,10 +73,37 @@ impl Session<'_> {
                 reason: "a grant's record holds no grant".to_owned(),
             });
         }
-        match self.managed_role(&new.name).await {
-            Ok(existing) => return self.add_grant(existing, new, now).await,
-            Err(GrantsError::RoleNotFound { .. }) => {}
+        let existing = match self.managed_role(&new.name).await {
+            Ok(existing) => Some(existing),
+            Err(GrantsError::RoleNotFound { .. }) => None,
             Err(e) => return Err(e),
+        };
+        self.create_or_add_to(new, existing, now).await
+    }
+
+    /// [`Session::create_or_add`] for a caller that read the role first
+    /// ([`Session::managed_role`]: `Some` for the managed user of that name, `None` when no role
+    /// has it), so that it knows what was there should this call fail with its outcome
+    /// unknown ([`GrantsError::applied`]): a lost `COMMIT` may have created the role, or added
+    /// the grant, and the caller then undoes it. The caller holds the role's operation lock
+    /// from that read on.
+    ///
+    /// # Errors
+    /// As [`Session::create_or_add`].
+    pub async fn create_or_add_to(
+        &self,
+        new: &NewRole,
+        existing: Option<ManagedRole>,
+        now: OffsetDateTime,
+    ) -> Result<RoleOnInstance, GrantsError> {
+        if new.record.grants.is_empty() {
+            return Err(GrantsError::InvalidRecord {
+                role: new.name.to_string(),
+                reason: "a grant's record holds no grant".to_owned(),
+            });
+        }
+        if let Some(existing) = existing {
+            return self.add_grant(existing, new, now).await;
         }
         if let Some(service) = self.settings.reserved(&new.name) {
             return Err(GrantsError::ReservedRoleName {
@@ -87,12 +116,44 @@ impl Session<'_> {
         {
             return Err(self.cannot_grant(&self.settings.names.iam));
         }
-        self.ensure_marker().await?;
         let stmts = role::create_role(new, &self.settings.names, &self.rules)?;
-        match self
-            .run_locked(&format!("creating role {}", new.name), &new.name, &stmts)
-            .await
+        let action = format!("creating role {}", new.name);
+        let marker = &self.settings.names.marker;
+        // The instance's first user: the marker is created in the user's own transaction, so
+        // that a failure before its COMMIT leaves neither, and a caller undoing a failed grant
+        // (whose COMMIT may have been lost) finds both to remove (`drop_unused_marker`).
+        let mut marker_created = false;
+        let mut created = Err(None);
+        if self
+            .service_role_problems(marker, ServiceRole::Marker, None)
+            .await?
+            .is_none()
         {
+            let mut both = role::create_service_role(marker, ServiceRole::Marker)?;
+            both.extend(stmts.iter().cloned());
+            created = match self.run_locked(&action, &new.name, &both).await {
+                Ok(n) => {
+                    marker_created = true;
+                    Ok(n)
+                }
+                // Another replica created the marker (or the user) meanwhile: as before,
+                // the marker on its own first.
+                Err(e) if e.sqlstate() == Some("42710") => {
+                    self.rollback().await;
+                    Err(None)
+                }
+                Err(e) => Err(Some(e)),
+            };
+        }
+        let created = match created {
+            Err(None) => {
+                self.ensure_marker().await?;
+                self.run_locked(&action, &new.name, &stmts).await
+            }
+            Err(Some(e)) => Err(e),
+            Ok(n) => Ok(n),
+        };
+        match created {
             Ok(_) => Ok(RoleOnInstance {
                 outcome: CreateOutcome::Created,
                 role: ManagedRole {
@@ -101,6 +162,7 @@ impl Session<'_> {
                     can_login: true,
                     legacy_mark: false,
                 },
+                marker_created,
             }),
             // Another replica created it between the check and the lock.
             Err(e) if e.sqlstate() == Some("42710") => match self.managed_role(&new.name).await {
@@ -151,6 +213,7 @@ impl Session<'_> {
             return Ok(RoleOnInstance {
                 outcome: CreateOutcome::AlreadyExists(existing.record.clone()),
                 role: existing,
+                marker_created: false,
             });
         }
         self.ensure_can_administer(name, "grant access to").await?;
@@ -200,6 +263,7 @@ impl Session<'_> {
                 can_login: true,
                 ..existing
             },
+            marker_created: false,
         })
     }
 

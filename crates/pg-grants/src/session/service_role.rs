@@ -21,6 +21,73 @@ impl Session<'_> {
         }
     }
 
+    /// Whether the marker role exists (fit or not).
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn marker_exists(&self) -> Result<bool, GrantsError> {
+        let marker = &self.settings.names.marker;
+        Ok(self
+            .service_role_problems(marker, ServiceRole::Marker, None)
+            .await?
+            .is_some())
+    }
+
+    /// Drops the marker role when no role but the connector is its member and it is exactly
+    /// the rightless role the library creates: what undoing a failed grant that created the
+    /// instance's first managed user (and the marker with it) leaves to remove. Under the
+    /// marker's advisory lock, in one transaction; returns whether it was dropped (a marker
+    /// with members, one unfit, or none at all is left as it is).
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn drop_unused_marker(&self) -> Result<bool, GrantsError> {
+        let marker = &self.settings.names.marker;
+        let action = format!("dropping the unused marker role {marker}");
+        let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(marker)?);
+        self.execute_locking(&sql, Some(marker))
+            .await
+            .map_err(|e| GrantsError::db(action.as_str(), e))?;
+        let result = async {
+            match self
+                .service_role_problems(marker, ServiceRole::Marker, None)
+                .await?
+            {
+                Some(problems) if problems.is_empty() => {}
+                _ => return Ok(false),
+            }
+            let row = self
+                .client
+                .query_one(sql::OTHER_MEMBERS, &[&marker.as_str()])
+                .await
+                .map_err(|e| GrantsError::db(action.as_str(), e))?;
+            let members: i64 = col(&row, 0, &action)?;
+            if members > 0 {
+                return Ok(false);
+            }
+            self.client
+                .batch_execute(&format!("DROP ROLE {};", marker.quoted()))
+                .await
+                .map_err(|e| GrantsError::db(action.as_str(), e))?;
+            Ok(true)
+        }
+        .await;
+        match result {
+            Ok(true) => {
+                self.commit(&action).await?;
+                Ok(true)
+            }
+            Ok(false) => {
+                self.rollback().await;
+                Ok(false)
+            }
+            Err(e) => {
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
     /// Creates the service role `name` of `kind` when it is missing (under an advisory lock, so
     /// that two replicas do not both create it), then fails unless it is exactly the rightless
     /// role the library relies on ([`Session::service_role_problems`]). A holder is the holder
