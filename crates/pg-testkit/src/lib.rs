@@ -56,6 +56,7 @@
 //! # Ok::<(), pg_testkit::TestkitError>(())
 //! ```
 
+mod aws_fault_proxy;
 mod binaries;
 mod cluster;
 mod credentials;
@@ -72,6 +73,7 @@ mod trust;
 mod versions;
 mod watchdog;
 
+pub use aws_fault_proxy::{AwsFaultProxy, Fault};
 pub use binaries::{bin_env_var, install_hint};
 pub use cluster::{ClusterBuilder, DEFAULT_VERSION, HbaPreset, START_TIMEOUT_ENV, TestCluster};
 pub use credentials::Credentials;
@@ -89,5 +91,6 @@ const _: fn() = || {
     fn is_send_sync<T: Send + Sync>() {}
     is_send_sync::<TestCluster>();
     is_send_sync::<MotoServer>();
+    is_send_sync::<AwsFaultProxy>();
     is_send_sync::<TestkitError>();
 };
