@@ -137,15 +137,11 @@ impl AccessManager {
         };
         let resolution = self.targets().await?;
         let by_instance = self.group_resources(request.resources(), &resolution)?;
-        let targets: BTreeMap<InstanceId, Target> = resolution
+        let mut targets: BTreeMap<InstanceId, Target> = resolution
             .targets
             .iter()
             .filter(|t| by_instance.contains_key(&t.name))
             .map(|t| (t.name.clone(), t.clone()))
-            .collect();
-        let endpoints = targets
-            .iter()
-            .map(|(name, t)| (name.clone(), t.connect_to.clone()))
             .collect();
         let role = Ident::from(request.grantee());
         let mut record = ManagedRecord::new(
@@ -169,6 +165,7 @@ impl AccessManager {
         // existed (with its record before). Filled as it happens, so that an instance that
         // times out after changing the role is still undone.
         let found = std::sync::Mutex::new(BTreeMap::<InstanceId, Found>::new());
+        let failovers_before = self.failovers();
         let mut instances = self
             .fan_out(resolution, Some(&by_instance), |target, _| {
                 let role = role.clone();
@@ -184,6 +181,21 @@ impl AccessManager {
         let found = found
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // After a failover the instances' writers are where discovery points now: the steps
+        // below (passwords, logins, undo) and the answer's endpoints go there.
+        if self.failovers() != failovers_before
+            && let Ok(fresh) = self.targets().await
+        {
+            for target in fresh.targets {
+                if let Some(slot) = targets.get_mut(&target.name) {
+                    *slot = target;
+                }
+            }
+        }
+        let endpoints = targets
+            .iter()
+            .map(|(name, t)| (name.clone(), t.connect_to.clone()))
+            .collect();
         // One password for the request: handed out when any instance needs a new one (a new
         // user, or one whose password is due); then every instance gets it, except where it
         // is in use by another active grant, which fails the request (two passwords for one
@@ -238,6 +250,37 @@ impl AccessManager {
                         PasswordKept::InUse => None,
                         PasswordKept::NotDue { rotates_on, .. } => Some(*rotates_on),
                     });
+            }
+        }
+        // Logins last: a user this request created was created NOLOGIN and can log in only
+        // once every instance is granted (and has its password). A failure before this point,
+        // even one that keeps the undo from reaching the server (a restart, a failover),
+        // leaves no login behind.
+        if instances.all_ok() {
+            let (role, targets) = (&role, &targets);
+            let results: Vec<(InstanceId, Result<(), AccessError>)> = futures_util::stream::iter(
+                found
+                    .iter()
+                    .filter(|(_, f)| matches!(f, Found::Created))
+                    .filter_map(|(name, _)| targets.get(name)),
+            )
+            .map(|target| async move {
+                let enable = |target: Target, _| async move {
+                    self.enable_login_on(&target, role, now).await
+                };
+                (
+                    target.name.clone(),
+                    self.with_failover(target.clone(), Vec::new(), &enable)
+                        .await,
+                )
+            })
+            .buffer_unordered(self.inner.options.concurrency.max(1))
+            .collect()
+            .await;
+            for (name, result) in results {
+                if let Err(e) = result {
+                    instances.results.insert(name, Err(e));
+                }
             }
         }
         let mut undone = BTreeMap::new();
@@ -394,6 +437,22 @@ impl AccessManager {
         Ok(session.set_password_at(role, password, at).await?)
     }
 
+    /// Enables the login of `role`, created `NOLOGIN` by this grant, on `target`.
+    async fn enable_login_on(
+        &self,
+        target: &Target,
+        role: &Ident,
+        now: OffsetDateTime,
+    ) -> Result<(), AccessError> {
+        let _role_lock = self.role_lock(target, role).await?;
+        let connection = self
+            .pooled(target, self.inner.integration.database().as_str())
+            .await?;
+        let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+        session.enable_login(role, now).await?;
+        Ok(())
+    }
+
     /// Checks `request` against the integration's access flows (none configured: allowed).
     ///
     /// # Errors
@@ -508,7 +567,7 @@ impl AccessManager {
             role: mut managed,
             ..
         } = session
-            .create_or_add(&NewRole::new(role.clone(), auth, record), now)
+            .create_or_add(&NewRole::new(role.clone(), auth, record).login_later(), now)
             .await?;
         let mut touched = BTreeSet::new();
         let this = match outcome {
@@ -530,10 +589,17 @@ impl AccessManager {
             }
             _ => Found::Created,
         };
-        found
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(target.name.clone(), this);
+        {
+            let mut found = found
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A rerun after a failover finds the role an earlier attempt created: it stays
+            // "created by this request" (to be removed if the request fails).
+            let created_before = matches!(found.get(&target.name), Some(Found::Created));
+            if !created_before {
+                found.insert(target.name.clone(), this);
+            }
+        }
         self.apply_record(target, &session, &mut managed, &touched, now)
             .await
     }
