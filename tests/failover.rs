@@ -400,7 +400,11 @@ async fn grants_under_load_through_a_restart_and_an_outage_complete_or_leave_no_
         (after_restart, after_outage)
     };
     let (_, (after_restart, after_outage)) = tokio::join!(load, control);
-    let cluster = cluster.lock().expect("lock");
+    let cluster = Arc::try_unwrap(cluster)
+        .map_err(|_| "the cluster is still shared")
+        .expect("sole owner")
+        .into_inner()
+        .expect("lock");
     let outcomes = outcomes.lock().expect("lock").clone();
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.3.is_err()).collect();
     println!(

@@ -104,13 +104,13 @@ for i in range({FLEET}):
                 }
                 _ => panic!("page {page}, {fault:?}: unexpected {err:?}"),
             }
-            if let DiscoveryError::Incomplete { source, .. } = &err {
-                if fault == Fault::Throttle {
-                    assert!(
-                        matches!(**source, DiscoveryError::Throttled { .. }),
-                        "{source:?}"
-                    );
-                }
+            if let DiscoveryError::Incomplete { source, .. } = &err
+                && fault == Fault::Throttle
+            {
+                assert!(
+                    matches!(**source, DiscoveryError::Throttled { .. }),
+                    "{source:?}"
+                );
             }
         }
     }
@@ -130,7 +130,13 @@ for i in range({FLEET}):
         .await
         .expect_err("throttled three times");
     assert!(
-        matches!(err, DiscoveryError::Throttled { action: "rds:DescribeDBInstances", .. }),
+        matches!(
+            err,
+            DiscoveryError::Throttled {
+                action: "rds:DescribeDBInstances",
+                ..
+            }
+        ),
         "{err:?}"
     );
     proxy.clear();
