@@ -166,6 +166,9 @@ impl AccessManager {
         // times out after changing the role is still undone.
         let found = std::sync::Mutex::new(BTreeMap::<InstanceId, Found>::new());
         let failovers_before = self.failovers();
+        // One instance: a new user's login is enabled at the end of its work, in the same
+        // session (no second session, no second read of its marks).
+        let single = targets.len() == 1;
         let mut instances = self
             .fan_out(resolution, Some(&by_instance), |target, _| {
                 let role = role.clone();
@@ -173,7 +176,7 @@ impl AccessManager {
                 let password = password.clone();
                 let found = &found;
                 async move {
-                    self.grant_on(&target, &role, record, password, now, found)
+                    self.grant_on(&target, &role, record, password, now, (found, single))
                         .await
                 }
             })
@@ -261,7 +264,7 @@ impl AccessManager {
             let results: Vec<(InstanceId, Result<(), AccessError>)> = futures_util::stream::iter(
                 found
                     .iter()
-                    .filter(|(_, f)| matches!(f, Found::Created))
+                    .filter(|(_, f)| !single && matches!(f, Found::Created))
                     .filter_map(|(name, _)| targets.get(name)),
             )
             .map(|target| async move {
@@ -543,7 +546,9 @@ impl AccessManager {
         record: ManagedRecord,
         password: Option<Password>,
         now: OffsetDateTime,
-        found: &std::sync::Mutex<BTreeMap<InstanceId, Found>>,
+        // What each instance found so far, and whether a new user's login is enabled here
+        // (a grant on one instance) rather than after every instance is granted.
+        (found, enable_login_here): (&std::sync::Mutex<BTreeMap<InstanceId, Found>>, bool),
     ) -> Result<Vec<DatabasePlan>, AccessError> {
         // No other grant, extension or revocation of this role on this instance interleaves,
         // whatever the home database of the integration running it.
@@ -589,6 +594,7 @@ impl AccessManager {
             }
             _ => Found::Created,
         };
+        let created;
         {
             let mut found = found
                 .lock()
@@ -596,11 +602,17 @@ impl AccessManager {
             // A rerun after a failover finds the role an earlier attempt created: it stays
             // "created by this request" (to be removed if the request fails).
             let created_before = matches!(found.get(&target.name), Some(Found::Created));
+            created = created_before || matches!(this, Found::Created);
             if !created_before {
                 found.insert(target.name.clone(), this);
             }
         }
-        self.apply_record(target, &session, &mut managed, &touched, now)
-            .await
+        let plans = self
+            .apply_record(target, &session, &mut managed, &touched, now)
+            .await?;
+        if enable_login_here && created {
+            session.enable_created_login(&mut managed).await?;
+        }
+        Ok(plans)
     }
 }

@@ -115,6 +115,13 @@ impl ManagerOptions {
 
     /// Sets how many times an instance's work is retried after meeting a read-only server,
     /// and the wait before the first retry (doubled for each next one).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rds_pg_access::ManagerOptions;
+    /// let options = ManagerOptions::default().failover(3, Duration::from_secs(1));
+    /// assert_eq!((options.failover_retries, options.failover_delay), (3, Duration::from_secs(1)));
+    /// ```
     #[must_use]
     pub fn failover(mut self, retries: u32, delay: Duration) -> Self {
         self.failover_retries = retries;

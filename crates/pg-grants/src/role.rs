@@ -100,6 +100,21 @@ impl NewRole {
     /// whose later steps fail, even where the server then cannot be reached to undo it (a
     /// restart, a failover), leaves a role nobody can log in as, rather than a login with
     /// part of its privileges.
+    ///
+    /// ```
+    /// use pg_grants::{AccessLevel, ManagedRecord, ServerRules, ServerVersion};
+    /// use pg_grants::quote::Ident;
+    /// use pg_grants::role::{self, LoginAuth, NewRole};
+    /// use time::macros::datetime;
+    ///
+    /// let rules = ServerRules::new(ServerVersion::from_num(170_002)?);
+    /// let record = ManagedRecord::new("req-1", AccessLevel::ReadOnly,
+    ///     datetime!(2026-11-24 18:00 UTC), "apono_connector");
+    /// let new = NewRole::new(Ident::new("alice")?, LoginAuth::Iam, record).login_later();
+    /// let sql = role::create_role(&new, &role::RoleNames::default(), &rules)?;
+    /// assert!(sql[0].to_string().starts_with(r#"CREATE ROLE "alice" WITH NOLOGIN "#));
+    /// # Ok::<(), pg_grants::GrantsError>(())
+    /// ```
     #[must_use]
     pub fn login_later(mut self) -> Self {
         self.login_later = true;

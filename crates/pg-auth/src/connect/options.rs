@@ -47,6 +47,17 @@ pub enum TargetSessionAttrs {
     /// `in_hot_standby` and `default_transaction_read_only` parameters the server reports at
     /// startup (PostgreSQL 14 and later, no extra round trip), otherwise by
     /// `SHOW transaction_read_only` (13).
+    ///
+    /// ```
+    /// use pg_auth::{ConnectOptions, TargetSessionAttrs};
+    /// let writer = ConnectOptions::builder("db.example.com").build()?;
+    /// assert_eq!(writer.target_session_attrs(), TargetSessionAttrs::ReadWrite);
+    /// let reader = ConnectOptions::builder("reader.example.com")
+    ///     .target_session_attrs(TargetSessionAttrs::Any)
+    ///     .build()?;
+    /// assert_eq!(reader.target_session_attrs().as_str(), "any");
+    /// # Ok::<(), pg_auth::AuthError>(())
+    /// ```
     #[default]
     ReadWrite,
 }
