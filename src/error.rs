@@ -217,3 +217,28 @@ impl AccessError {
         }
     }
 }
+
+/// Whether `error` says the server was read-only (a standby or reader where the writer was
+/// expected): [`AuthError::ReadOnlyServer`] or SQLSTATE 25006 anywhere in its chain, also
+/// behind this crate's transparent variants (whose `source` skips the wrapped error itself).
+pub(crate) fn is_read_only(error: &AccessError) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if pg_auth::is_read_only_failure(e) {
+            return true;
+        }
+        let inner = e.downcast_ref::<AccessError>().or_else(|| {
+            e.downcast_ref::<Box<AccessError>>()
+                .map(std::convert::AsRef::as_ref)
+        });
+        match inner {
+            Some(AccessError::Auth(auth)) if auth.is_read_only_server() => return true,
+            Some(AccessError::Grants(grants)) if pg_auth::is_read_only_failure(grants) => {
+                return true;
+            }
+            _ => {}
+        }
+        current = e.source();
+    }
+    false
+}

@@ -133,6 +133,19 @@ impl AccessManager {
         before - pools.len()
     }
 
+    /// Closes and forgets every pool of `instance` (after a failover its connections may
+    /// point at a server that is no longer the writer); connections in use are closed when
+    /// they are returned.
+    pub(super) fn drop_pools_of(&self, instance: &InstanceId) {
+        self.lock_pools().retain(|(name, _), entry| {
+            let keep = name != instance;
+            if !keep {
+                entry.pool.close();
+            }
+            keep
+        });
+    }
+
     /// How many instance-and-database pools are open.
     pub fn open_pools(&self) -> usize {
         self.lock_pools().len()

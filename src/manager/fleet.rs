@@ -70,7 +70,12 @@ impl AccessManager {
                 if let Some(observer) = observer {
                     observer.instance_started(&name);
                 }
-                let outcome = match tokio::time::timeout(timeout, work(target, resources)).await {
+                let outcome = match tokio::time::timeout(
+                    timeout,
+                    self.with_failover(target, resources, work),
+                )
+                .await
+                {
                     Ok(outcome) => outcome,
                     Err(_) => Err(AccessError::Timeout {
                         instance: name.clone(),
@@ -90,6 +95,81 @@ impl AccessManager {
             results.insert(name, outcome);
         }
         FleetReport { results }
+    }
+
+    /// Runs `work` on `target`; when it meets a read-only server (the endpoint points at a
+    /// standby or reader: a failover), drops the instance's pools, waits, resolves the
+    /// instance afresh and runs `work` again, at most `failover_retries` times. Safe because
+    /// what failed there changed nothing: a read-only server refuses every write (SQLSTATE
+    /// 25006, rolling back its transaction) and a connection refused as read-only sent
+    /// nothing; every operation completes what an earlier attempt did on the writer.
+    pub(super) async fn with_failover<T, F, Fut>(
+        &self,
+        mut target: Target,
+        resources: Vec<ResourceRef>,
+        work: &F,
+    ) -> Result<T, AccessError>
+    where
+        F: Fn(Target, Vec<ResourceRef>) -> Fut,
+        Fut: Future<Output = Result<T, AccessError>>,
+    {
+        let options = &self.inner.options;
+        let mut attempt: u32 = 0;
+        loop {
+            let error = match work(target.clone(), resources.clone()).await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if attempt >= options.failover_retries || !crate::error::is_read_only(&error) {
+                return Err(error);
+            }
+            attempt += 1;
+            tracing::warn!(
+                instance = %target.name,
+                endpoint = %target.connect_to,
+                attempt,
+                error = %crate::error_chain(&error),
+                "failover: the instance answered as a read-only server; retrying on its writer"
+            );
+            self.inner
+                .failovers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(observer) = self.inner.observer.as_deref() {
+                observer.instance_failover(&target.name, attempt, &error);
+            }
+            self.drop_pools_of(&target.name);
+            let wait = options
+                .failover_delay
+                .saturating_mul(1 << (attempt - 1).min(16));
+            tokio::time::sleep(wait).await;
+            let resolution = match self.targets().await {
+                Ok(resolution) => resolution,
+                Err(resolve_error) => {
+                    tracing::warn!(
+                        instance = %target.name,
+                        error = %crate::error_chain(&resolve_error),
+                        "failover: discovery failed; keeping the read-only error"
+                    );
+                    return Err(error);
+                }
+            };
+            match resolution
+                .targets
+                .into_iter()
+                .find(|t| t.name == target.name)
+            {
+                Some(fresh) => target = fresh,
+                None => return Err(error),
+            }
+        }
+    }
+
+    /// How many times this manager (and its clones) has run an instance's work again after
+    /// meeting a read-only server (a failover), since it was built: a counter for metrics.
+    pub fn failovers(&self) -> u64 {
+        self.inner
+            .failovers
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Splits resources by instance; refuses a resource whose instance the integration does not

@@ -138,15 +138,11 @@ impl AccessManager {
         };
         let resolution = self.targets().await?;
         let by_instance = self.group_resources(request.resources(), &resolution)?;
-        let targets: BTreeMap<InstanceId, Target> = resolution
+        let mut targets: BTreeMap<InstanceId, Target> = resolution
             .targets
             .iter()
             .filter(|t| by_instance.contains_key(&t.name))
             .map(|t| (t.name.clone(), t.clone()))
-            .collect();
-        let endpoints = targets
-            .iter()
-            .map(|(name, t)| (name.clone(), t.connect_to.clone()))
             .collect();
         let role = Ident::from(request.grantee());
         let mut record = ManagedRecord::new(
@@ -170,6 +166,10 @@ impl AccessManager {
         // existed (with its record before). Filled as it happens, so that an instance that
         // times out after changing the role is still undone.
         let found = std::sync::Mutex::new(BTreeMap::<InstanceId, Found>::new());
+        let failovers_before = self.failovers();
+        // One instance: a new user's login is enabled at the end of its work, in the same
+        // session (no second session, no second read of its marks).
+        let single = targets.len() == 1;
         let mut instances = self
             .fan_out(resolution, Some(&by_instance), |target, _| {
                 let role = role.clone();
@@ -177,7 +177,7 @@ impl AccessManager {
                 let password = password.clone();
                 let found = &found;
                 async move {
-                    self.grant_on(&target, &role, record, password, now, found)
+                    self.grant_on(&target, &role, record, password, now, (found, single))
                         .await
                 }
             })
@@ -185,6 +185,21 @@ impl AccessManager {
         let found = found
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // After a failover the instances' writers are where discovery points now: the steps
+        // below (passwords, logins, undo) and the answer's endpoints go there.
+        if self.failovers() != failovers_before
+            && let Ok(fresh) = self.targets().await
+        {
+            for target in fresh.targets {
+                if let Some(slot) = targets.get_mut(&target.name) {
+                    *slot = target;
+                }
+            }
+        }
+        let endpoints = targets
+            .iter()
+            .map(|(name, t)| (name.clone(), t.connect_to.clone()))
+            .collect();
         // One password for the request: handed out when any instance needs a new one (a new
         // user, or one whose password is due); then every instance gets it, except where it
         // is in use by another active grant, which fails the request (two passwords for one
@@ -249,6 +264,40 @@ impl AccessManager {
                         PasswordKept::InUse => None,
                         PasswordKept::NotDue { rotates_on, .. } => Some(*rotates_on),
                     });
+            }
+        }
+        // Logins last: a user this request created was created NOLOGIN and can log in only
+        // once every instance is granted (and has its password). A failure before this point,
+        // even one that keeps the undo from reaching the server (a restart, a failover),
+        // leaves no login behind.
+        if instances.all_ok() {
+            let role = &role;
+            // Owned targets: a stream over a closure borrowing them made `grant`'s future not
+            // `Send` (tests/send_futures.rs).
+            let created: Vec<Target> = found
+                .iter()
+                .filter(|(_, f)| !single && matches!(f, Found::Created { .. }))
+                .filter_map(|(name, _)| targets.get(name).cloned())
+                .collect();
+            let results: Vec<(InstanceId, Result<(), AccessError>)> =
+                futures_util::stream::iter(created)
+                    .map(|target| async move {
+                        let enable = |target: Target, _| async move {
+                            self.enable_login_on(&target, role, now).await
+                        };
+                        (
+                            target.name.clone(),
+                            self.with_failover(target.clone(), Vec::new(), &enable)
+                                .await,
+                        )
+                    })
+                    .buffer_unordered(self.inner.options.concurrency.max(1))
+                    .collect()
+                    .await;
+            for (name, result) in results {
+                if let Err(e) = result {
+                    instances.results.insert(name, Err(e));
+                }
             }
         }
         let mut undone = BTreeMap::new();
@@ -430,6 +479,22 @@ impl AccessManager {
         Ok(session.set_password_at(role, password, at).await?)
     }
 
+    /// Enables the login of `role`, created `NOLOGIN` by this grant, on `target`.
+    async fn enable_login_on(
+        &self,
+        target: &Target,
+        role: &Ident,
+        now: OffsetDateTime,
+    ) -> Result<(), AccessError> {
+        let _role_lock = self.role_lock(target, role).await?;
+        let connection = self
+            .pooled(target, self.inner.integration.database().as_str())
+            .await?;
+        let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+        session.enable_login(role, now).await?;
+        Ok(())
+    }
+
     /// Checks `request` against the integration's access flows (none configured: allowed).
     ///
     /// # Errors
@@ -520,7 +585,9 @@ impl AccessManager {
         record: ManagedRecord,
         password: Option<Password>,
         now: OffsetDateTime,
-        found: &std::sync::Mutex<BTreeMap<InstanceId, Found>>,
+        // What each instance found so far, and whether a new user's login is enabled here
+        // (a grant on one instance) rather than after every instance is granted.
+        (found, enable_login_here): (&std::sync::Mutex<BTreeMap<InstanceId, Found>>, bool),
     ) -> Result<Vec<DatabasePlan>, AccessError> {
         // No other grant, extension or revocation of this role on this instance interleaves,
         // whatever the home database of the integration running it.
@@ -550,7 +617,11 @@ impl AccessManager {
         };
         let record_before = existing.as_ref().map(|e| e.record.clone());
         let created = session
-            .create_or_add_to(&NewRole::new(role.clone(), auth, record), existing, now)
+            .create_or_add_to(
+                &NewRole::new(role.clone(), auth, record).login_later(),
+                existing,
+                now,
+            )
             .await;
         let RoleOnInstance {
             outcome,
@@ -605,11 +676,25 @@ impl AccessManager {
                 marker: marker_created,
             },
         };
-        found
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(target.name.clone(), this);
-        self.apply_record(target, &session, &mut managed, &touched, now)
-            .await
+        let created;
+        {
+            let mut found = found
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A rerun after a failover finds the role an earlier attempt created: it stays
+            // "created by this request" (to be removed if the request fails).
+            let created_before = matches!(found.get(&target.name), Some(Found::Created { .. }));
+            created = created_before || matches!(this, Found::Created { .. });
+            if !created_before {
+                found.insert(target.name.clone(), this);
+            }
+        }
+        let plans = self
+            .apply_record(target, &session, &mut managed, &touched, now)
+            .await?;
+        if enable_login_here && created {
+            session.enable_created_login(&mut managed).await?;
+        }
+        Ok(plans)
     }
 }

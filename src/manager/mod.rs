@@ -59,6 +59,15 @@ pub struct ManagerOptions {
     /// A pool unused this long is closed by [`AccessManager::close_idle_pools`] as the
     /// scheduler calls it (default 5 minutes).
     pub pool_idle: Duration,
+    /// How many times an instance's work is run again after it met a read-only server (a
+    /// standby or reader where the writer was expected: an Aurora failover, a promoted
+    /// replica), each time after discovery runs afresh (default 2). The work that failed
+    /// changed nothing on that server (PostgreSQL refuses writes there, SQLSTATE 25006, or the
+    /// connection was refused before any statement); every operation completes on a rerun.
+    pub failover_retries: u32,
+    /// The wait before the first such retry, doubled for each next one (default 2 s: Aurora
+    /// moves its cluster endpoint to the new writer within seconds).
+    pub failover_delay: Duration,
 }
 
 impl Default for ManagerOptions {
@@ -69,6 +78,8 @@ impl Default for ManagerOptions {
             connect_timeout: Duration::from_secs(10),
             pool_size: 4,
             pool_idle: Duration::from_secs(300),
+            failover_retries: 2,
+            failover_delay: Duration::from_secs(2),
         }
     }
 }
@@ -99,6 +110,22 @@ impl ManagerOptions {
     #[must_use]
     pub fn pool_idle(mut self, idle: Duration) -> Self {
         self.pool_idle = idle;
+        self
+    }
+
+    /// Sets how many times an instance's work is retried after meeting a read-only server,
+    /// and the wait before the first retry (doubled for each next one).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rds_pg_access::ManagerOptions;
+    /// let options = ManagerOptions::default().failover(3, Duration::from_secs(1));
+    /// assert_eq!((options.failover_retries, options.failover_delay), (3, Duration::from_secs(1)));
+    /// ```
+    #[must_use]
+    pub fn failover(mut self, retries: u32, delay: Duration) -> Self {
+        self.failover_retries = retries;
+        self.failover_delay = delay;
         self
     }
 
@@ -163,6 +190,8 @@ struct Inner {
     observer: Option<Arc<dyn FleetObserver>>,
     /// One pool per instance and database, created when first needed, closed when idle.
     pools: std::sync::Mutex<HashMap<(InstanceId, String), PoolEntry>>,
+    /// Failover retries so far (see [`AccessManager::failovers`]).
+    failovers: std::sync::atomic::AtomicU64,
 }
 
 impl AccessManager {
@@ -249,6 +278,7 @@ impl AccessManager {
                 audit: None,
                 observer: None,
                 pools: std::sync::Mutex::new(HashMap::new()),
+                failovers: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -314,6 +344,7 @@ impl AccessManager {
                 audit: shared.audit.clone(),
                 observer: shared.observer.clone(),
                 pools: std::sync::Mutex::new(HashMap::new()),
+                failovers: std::sync::atomic::AtomicU64::new(0),
             },
         };
         change(&mut inner);

@@ -50,6 +50,13 @@ pub trait FleetObserver: Send + Sync + std::fmt::Debug {
 
     /// `instance` finished, successfully or with `Err(error)`.
     fn instance_finished(&self, instance: &InstanceId, outcome: Result<(), &AccessError>);
+
+    /// The work on `instance` met a read-only server (a failover) and runs again, for the
+    /// `attempt`-th time, after discovery has run afresh; `error` is what the last attempt
+    /// met. Does nothing unless implemented.
+    fn instance_failover(&self, instance: &InstanceId, attempt: u32, error: &AccessError) {
+        let _ = (instance, attempt, error);
+    }
 }
 
 /// The SQL run (or to run) in one database.

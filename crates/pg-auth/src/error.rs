@@ -200,6 +200,26 @@ pub enum AuthError {
         timeout: Duration,
     },
 
+    /// The server accepts only read-only sessions (a hot standby, an Aurora reader, or
+    /// `default_transaction_read_only = on`) while the connection must write
+    /// ([`TargetSessionAttrs::ReadWrite`](crate::TargetSessionAttrs)); the connection was
+    /// closed before anything was sent on it. After a failover the writer's endpoint points
+    /// at another server within seconds: retrying finds it.
+    #[error(
+        "server at {host}:{port} is read-only ({reason}): it is a standby or reader, not the \
+         writer (a failover may be in progress: retry, or point the integration at the writer \
+         or cluster endpoint)"
+    )]
+    ReadOnlyServer {
+        /// Host connected to.
+        host: String,
+        /// Port connected to.
+        port: u16,
+        /// What said so (`in_hot_standby = on`, `default_transaction_read_only = on`,
+        /// `transaction_read_only = on`).
+        reason: &'static str,
+    },
+
     /// A query on an established connection failed.
     #[error("query failed: {context}")]
     Query {
@@ -226,4 +246,49 @@ impl AuthError {
     pub fn is_authentication_failure(&self) -> bool {
         matches!(self, Self::AuthenticationFailed { .. })
     }
+
+    /// True when the connection reached a read-only server ([`AuthError::ReadOnlyServer`], or
+    /// a query refused with SQLSTATE 25006): the writer is elsewhere now.
+    pub fn is_read_only_server(&self) -> bool {
+        is_read_only_failure(self)
+    }
+}
+
+/// Whether `error`, or any error in its [`source`](std::error::Error::source) chain, says the
+/// server was read-only: [`AuthError::ReadOnlyServer`] (found at connect or when a pooled
+/// connection was checked), or a statement refused with SQLSTATE 25006
+/// (`read_only_sql_transaction`: a write in a read-only transaction, as on a standby after a
+/// failover). Such a statement changed nothing (PostgreSQL refuses it before it runs, and
+/// the transaction it was in is rolled back), so the operation may be retried on the writer.
+///
+/// ```
+/// use pg_auth::{AuthError, is_read_only_failure};
+/// let error = AuthError::ReadOnlyServer {
+///     host: "db".into(),
+///     port: 5432,
+///     reason: "in_hot_standby = on",
+/// };
+/// assert!(is_read_only_failure(&error));
+/// let other = AuthError::TlsNotSupported;
+/// assert!(!is_read_only_failure(&other));
+/// ```
+pub fn is_read_only_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        // A boxed `AuthError` (the pool's source) is its own type to `downcast_ref`.
+        let auth = e
+            .downcast_ref::<AuthError>()
+            .or_else(|| e.downcast_ref::<Box<AuthError>>().map(AsRef::as_ref));
+        if matches!(auth, Some(AuthError::ReadOnlyServer { .. })) {
+            return true;
+        }
+        if e.downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::code)
+            == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }

@@ -73,10 +73,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use connect::{
     ConnectOptions, ConnectOptionsBuilder, Connection, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT,
-    PingReport, SESSION_SEARCH_PATH, connect, ping,
+    PingReport, SESSION_SEARCH_PATH, TargetSessionAttrs, connect, ping,
 };
 pub use credential::Credential;
-pub use error::AuthError;
+pub use error::{AuthError, is_read_only_failure};
 pub use pool::{
     Pool, PoolManager, PoolObject, PoolOptions, PoolOptionsBuilder, PoolStatus, PooledConnection,
     RecycleCheck, SESSION_STATE_CHECK,

@@ -30,8 +30,8 @@ pub enum RecycleCheck {
     Query,
 }
 
-/// The query that decides whether a returned connection may be reused: four booleans, all
-/// true for a clean session.
+/// The query that decides whether a returned connection may be reused: five booleans, all
+/// true for a clean session on a writer.
 ///
 /// - `transaction_timestamp() = statement_timestamp()` holds only for the first statement of a
 ///   transaction, i.e. when this query is not run inside a transaction left open (PostgreSQL
@@ -42,6 +42,11 @@ pub enum RecycleCheck {
 ///   use settings sent at startup, so any such setting is state we did not put there.
 /// - `current_user = session_user`: no `SET ROLE` is in force (`role` is hidden from
 ///   `pg_settings`).
+/// - `transaction_read_only` is `off`: the server still accepts writes. A writer demoted to a
+///   standby, or set `default_transaction_read_only` after the connection was opened, makes
+///   it `on`; with [`TargetSessionAttrs::ReadWrite`](crate::TargetSessionAttrs) (the
+///   default) the connection is then discarded and the pool connects anew, to wherever the
+///   endpoint points now (a failover).
 ///
 /// Sent with the simple protocol (one statement, one implicit transaction); every name and
 /// operator is schema-qualified, so a changed `search_path` cannot redirect it.
@@ -52,7 +57,8 @@ pub const SESSION_STATE_CHECK: &str = "SELECT \
         AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()), \
     NOT EXISTS (SELECT FROM pg_catalog.pg_settings \
         WHERE source OPERATOR(pg_catalog.=) 'session'), \
-    CURRENT_USER OPERATOR(pg_catalog.=) SESSION_USER";
+    CURRENT_USER OPERATOR(pg_catalog.=) SESSION_USER, \
+    pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.=) 'off'";
 
 /// Pool settings. Built with [`PoolOptions::builder`].
 #[derive(Debug, Clone)]
@@ -255,6 +261,18 @@ impl managed::Manager for PoolManager {
                 tracing::debug!(reason, "discarding a pooled connection");
                 return Err(RecycleError::message(*reason));
             }
+        }
+        if self.options.target_session_attrs() == crate::TargetSessionAttrs::ReadWrite
+            && row.get(reasons.len()) != Some("t")
+        {
+            tracing::warn!(
+                host = %self.options.host(),
+                port = self.options.port(),
+                "a pooled connection's server is read-only now (failover?); discarding it"
+            );
+            return Err(RecycleError::message(
+                "the server is read-only now (a standby after a failover)",
+            ));
         }
         Ok(())
     }

@@ -78,6 +78,9 @@ pub struct NewRole {
     pub record: ManagedRecord,
     /// `CONNECTION LIMIT`, none when `None`.
     pub connection_limit: Option<u32>,
+    /// Created `NOLOGIN`, its login enabled later once the caller's other work has
+    /// succeeded (see [`NewRole::login_later`]).
+    pub login_later: bool,
 }
 
 impl NewRole {
@@ -88,7 +91,34 @@ impl NewRole {
             auth,
             record,
             connection_limit: None,
+            login_later: false,
         }
+    }
+
+    /// Creates the role `NOLOGIN`; the caller enables its login with
+    /// [`Session::enable_login`](crate::Session::enable_login) as its last step. A grant
+    /// whose later steps fail, even where the server then cannot be reached to undo it (a
+    /// restart, a failover), leaves a role nobody can log in as, rather than a login with
+    /// part of its privileges.
+    ///
+    /// ```
+    /// use pg_grants::{AccessLevel, ManagedRecord, ServerRules, ServerVersion};
+    /// use pg_grants::quote::Ident;
+    /// use pg_grants::role::{self, LoginAuth, NewRole};
+    /// use time::macros::datetime;
+    ///
+    /// let rules = ServerRules::new(ServerVersion::from_num(170_002)?);
+    /// let record = ManagedRecord::new("req-1", AccessLevel::ReadOnly,
+    ///     datetime!(2026-11-24 18:00 UTC), "apono_connector");
+    /// let new = NewRole::new(Ident::new("alice")?, LoginAuth::Iam, record).login_later();
+    /// let sql = role::create_role(&new, &role::RoleNames::default(), &rules)?;
+    /// assert!(sql[0].to_string().starts_with(r#"CREATE ROLE "alice" WITH NOLOGIN "#));
+    /// # Ok::<(), pg_grants::GrantsError>(())
+    /// ```
+    #[must_use]
+    pub fn login_later(mut self) -> Self {
+        self.login_later = true;
+        self
     }
 
     /// Sets `CONNECTION LIMIT`.
@@ -233,8 +263,9 @@ pub fn create_role(
         .map(|n| format!(" CONNECTION LIMIT {n}"))
         .unwrap_or_default();
     let until = Literal::new(rfc3339(role.record.expires_at()))?;
+    let login = if role.login_later { "NOLOGIN" } else { "LOGIN" };
     let head = format!(
-        "CREATE ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS{limit}",
+        "CREATE ROLE {} WITH {login} NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS{limit}",
         role.name.quoted()
     );
     let tail = format!(" VALID UNTIL {};", until.quoted());

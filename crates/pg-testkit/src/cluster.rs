@@ -22,6 +22,8 @@ use crate::tls::{self, TlsFiles};
 use crate::versions::TLS_VERSIONS;
 use crate::watchdog::{self, StopSignal};
 
+mod standby;
+
 /// Major version used when the builder is not told otherwise.
 pub const DEFAULT_VERSION: u32 = 15;
 /// Environment variable: seconds to wait for a server to accept connections (default 10).
@@ -356,6 +358,7 @@ impl TestCluster {
             "# pg-testkit: written at creation\n\
              # TYPE  DATABASE USER ADDRESS METHOD\n\
              local   all {su} trust\n\
+             local   replication {su} trust\n\
              local   all all scram-sha-256\n\
              {host} all all 127.0.0.1/32 scram-sha-256\n\
              {host} all all ::1/128 scram-sha-256\n",
@@ -658,6 +661,19 @@ impl TestCluster {
     /// As [`stop`](Self::stop), or when the server does not come back (e.g. the port was taken).
     pub fn restart(&mut self) -> Result<(), TestkitError> {
         self.stop()?;
+        self.start_server().map_err(StartError::into_inner)
+    }
+
+    /// Starts a server that [`stop`](Self::stop) stopped, on the same port with the same data
+    /// (a server that is down for a while, then back). Does nothing when it runs.
+    ///
+    /// # Errors
+    /// When the server does not come back (e.g. the port was taken meanwhile).
+    pub fn start_again(&mut self) -> Result<(), TestkitError> {
+        if self.is_running() {
+            return Ok(());
+        }
+        self.child = None;
         self.start_server().map_err(StartError::into_inner)
     }
 

@@ -58,6 +58,7 @@
 //! # Ok::<(), pg_testkit::TestkitError>(())
 //! ```
 
+mod aws_fault_proxy;
 mod binaries;
 mod cluster;
 mod credentials;
@@ -75,6 +76,7 @@ mod trust;
 mod versions;
 mod watchdog;
 
+pub use aws_fault_proxy::{AwsFault, AwsFaultProxy};
 pub use binaries::{bin_env_var, install_hint};
 pub use cluster::{ClusterBuilder, DEFAULT_VERSION, HbaPreset, START_TIMEOUT_ENV, TestCluster};
 pub use credentials::Credentials;
@@ -94,5 +96,6 @@ const _: fn() = || {
     is_send_sync::<TestCluster>();
     is_send_sync::<FaultProxy>();
     is_send_sync::<MotoServer>();
+    is_send_sync::<AwsFaultProxy>();
     is_send_sync::<TestkitError>();
 };

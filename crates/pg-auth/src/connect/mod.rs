@@ -16,7 +16,7 @@ mod options;
 pub use options::{
     ConnectOptions, ConnectOptionsBuilder, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT,
-    SESSION_SEARCH_PATH,
+    SESSION_SEARCH_PATH, TargetSessionAttrs,
 };
 
 /// An open connection: the tokio-postgres client (its connection task runs in the background)
@@ -209,14 +209,93 @@ pub(crate) async fn connect_with(
             }
         }
     };
-    result.map_err(|failed| match failed {
+    let (connection, writable) = result.map_err(|failed| match failed {
         None => AuthError::Timeout {
             host: options.host.clone(),
             port: options.port,
             timeout: options.connect_timeout,
         },
         Some(failed) => classify(options, credential, failed),
-    })
+    })?;
+    if options.target_session_attrs == TargetSessionAttrs::ReadWrite {
+        let read_only = match writable {
+            Writable::Yes => None,
+            Writable::No(reason) => Some(reason),
+            Writable::Unknown => read_only_by_query(options, &connection).await?,
+        };
+        if let Some(reason) = read_only {
+            // Dropping the connection closes it: nothing is sent to a read-only server.
+            tracing::warn!(
+                host = %options.host,
+                port = options.port,
+                reason,
+                "connected to a read-only server (standby or reader: failover?); closing it"
+            );
+            return Err(AuthError::ReadOnlyServer {
+                host: options.host.clone(),
+                port: options.port,
+                reason,
+            });
+        }
+    }
+    Ok(connection)
+}
+
+/// Whether a server accepts writes, from what it reported at startup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writable {
+    Yes,
+    /// Read-only, and which parameter says so.
+    No(&'static str),
+    /// The server does not report `in_hot_standby` (PostgreSQL 13 and older).
+    Unknown,
+}
+
+impl Writable {
+    /// libpq's decision for `target_session_attrs=read-write` on PostgreSQL 14+: both
+    /// `in_hot_standby` and `default_transaction_read_only` are `GUC_REPORT` parameters, sent
+    /// with the startup answer, so the check costs no round trip.
+    fn reported<'a>(parameter: impl Fn(&str) -> Option<&'a str>) -> Self {
+        let Some(hot) = parameter("in_hot_standby") else {
+            return Self::Unknown;
+        };
+        if hot == "on" {
+            return Self::No("in_hot_standby = on");
+        }
+        if parameter("default_transaction_read_only") == Some("on") {
+            return Self::No("default_transaction_read_only = on");
+        }
+        Self::Yes
+    }
+}
+
+/// libpq's fallback for servers that do not report `in_hot_standby`: one query.
+async fn read_only_by_query(
+    options: &ConnectOptions,
+    connection: &Connection,
+) -> Result<Option<&'static str>, AuthError> {
+    let messages = connection
+        .client
+        .simple_query("SHOW transaction_read_only")
+        .await
+        .map_err(|source| AuthError::Query {
+            context: "SHOW transaction_read_only (is the server a writer?)",
+            source,
+        })?;
+    let value = messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
+        _ => None,
+    });
+    match value {
+        Some("off") => Ok(None),
+        Some(_) => Ok(Some("transaction_read_only = on")),
+        None => Err(AuthError::Connect {
+            host: options.host.clone(),
+            port: options.port,
+            detail: "SHOW transaction_read_only returned no row".to_owned(),
+            source: Box::new(std::io::Error::other("no row")),
+        }),
+    }
 }
 
 /// One physical attempt. `Err(None)` means the attempt timed out.
@@ -228,7 +307,7 @@ async fn attempt(
     options: &ConnectOptions,
     credential: &Credential,
     how: Attempt,
-) -> Result<Connection, Option<Failed>> {
+) -> Result<(Connection, Writable), Option<Failed>> {
     let mut config = tokio_postgres::Config::new();
     config
         .host(&options.host)
@@ -280,7 +359,8 @@ async fn attempt(
                 match config.connect_raw(socket, tls).await {
                     Ok((client, connection)) => {
                         let tls = started(&flag);
-                        Ok((client, spawn_connection(connection), tls))
+                        let writable = Writable::reported(|name| connection.parameter(name));
+                        Ok((client, spawn_connection(connection), tls, writable))
                     }
                     Err(error) => Err(failed(error)),
                 }
@@ -291,7 +371,10 @@ async fn attempt(
                     .connect_raw(Guarded::new(socket, allow), tokio_postgres::NoTls)
                     .await
                 {
-                    Ok((client, connection)) => Ok((client, spawn_connection(connection), false)),
+                    Ok((client, connection)) => {
+                        let writable = Writable::reported(|name| connection.parameter(name));
+                        Ok((client, spawn_connection(connection), false, writable))
+                    }
                     Err(error) => Err(Failed {
                         error: AttemptError::Postgres(error),
                         tls_started: false,
@@ -302,12 +385,15 @@ async fn attempt(
         }
     };
     match tokio::time::timeout(options.connect_timeout, run).await {
-        Ok(Ok((client, task, tls))) => Ok(Connection {
-            client,
-            task,
-            tls,
-            user: credential.user().to_owned(),
-        }),
+        Ok(Ok((client, task, tls, writable))) => Ok((
+            Connection {
+                client,
+                task,
+                tls,
+                user: credential.user().to_owned(),
+            },
+            writable,
+        )),
         Ok(Err(failed)) => Err(Some(failed)),
         Err(_elapsed) => Err(None),
     }

@@ -32,6 +32,46 @@ pub const SESSION_SEARCH_PATH: &str = "pg_catalog, pg_temp";
 /// PostgreSQL's largest value of a millisecond setting (`int` GUC).
 const MAX_SETTING_MS: u128 = i32::MAX as u128;
 
+/// Which servers a connection accepts, as libpq's `target_session_attrs`.
+///
+/// The default here is [`ReadWrite`](Self::ReadWrite), not libpq's `any`: the connector's
+/// work is writes (roles, grants, passwords) and advisory locks, which a standby refuses
+/// half-way with SQLSTATE 25006; refusing the server at connect says at once what happened
+/// ([`AuthError::ReadOnlyServer`]) and sends nothing to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TargetSessionAttrs {
+    /// Any server, writer or standby.
+    Any,
+    /// Only a server that accepts writes. Decided as libpq decides it: from the
+    /// `in_hot_standby` and `default_transaction_read_only` parameters the server reports at
+    /// startup (PostgreSQL 14 and later, no extra round trip), otherwise by
+    /// `SHOW transaction_read_only` (13).
+    ///
+    /// ```
+    /// use pg_auth::{ConnectOptions, TargetSessionAttrs};
+    /// let writer = ConnectOptions::builder("db.example.com").build()?;
+    /// assert_eq!(writer.target_session_attrs(), TargetSessionAttrs::ReadWrite);
+    /// let reader = ConnectOptions::builder("reader.example.com")
+    ///     .target_session_attrs(TargetSessionAttrs::Any)
+    ///     .build()?;
+    /// assert_eq!(reader.target_session_attrs().as_str(), "any");
+    /// # Ok::<(), pg_auth::AuthError>(())
+    /// ```
+    #[default]
+    ReadWrite,
+}
+
+impl TargetSessionAttrs {
+    /// libpq's spelling (`any`, `read-write`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Any => "any",
+            Self::ReadWrite => "read-write",
+        }
+    }
+}
+
 /// Where and how to connect: endpoint, database, SSL mode and root certificates.
 ///
 /// Built with [`ConnectOptions::builder`]; validated once in [`ConnectOptionsBuilder::build`].
@@ -59,6 +99,7 @@ pub struct ConnectOptions {
     pub(super) application_name: Option<String>,
     pub(super) session: SessionSettings,
     pub(super) allow_unverified_password: bool,
+    pub(super) target_session_attrs: TargetSessionAttrs,
     pub(super) policy: TlsPolicy,
 }
 
@@ -136,6 +177,7 @@ impl fmt::Debug for ConnectOptions {
                 &self.session.idle_in_transaction_timeout,
             )
             .field("allow_unverified_password", &self.allow_unverified_password)
+            .field("target_session_attrs", &self.target_session_attrs)
             .finish()
     }
 }
@@ -154,13 +196,15 @@ pub struct ConnectOptionsBuilder {
     statement_timeout: Duration,
     idle_in_transaction_timeout: Duration,
     allow_unverified_password: bool,
+    target_session_attrs: TargetSessionAttrs,
 }
 
 impl ConnectOptions {
     /// Starts options for `host` (DNS name or IP literal); defaults: port 5432, database
     /// `postgres`, `sslmode=prefer` (libpq's default), 10 s connect timeout,
     /// [`DEFAULT_LOCK_TIMEOUT`], [`DEFAULT_STATEMENT_TIMEOUT`],
-    /// [`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`], and no password to an unverified server.
+    /// [`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`], no password to an unverified server, and only
+    /// a server that accepts writes ([`TargetSessionAttrs::ReadWrite`]).
     pub fn builder(host: impl Into<String>) -> ConnectOptionsBuilder {
         ConnectOptionsBuilder {
             host: host.into(),
@@ -174,7 +218,13 @@ impl ConnectOptions {
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             idle_in_transaction_timeout: DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
             allow_unverified_password: false,
+            target_session_attrs: TargetSessionAttrs::ReadWrite,
         }
+    }
+
+    /// Which servers a connection accepts (see [`TargetSessionAttrs`]).
+    pub fn target_session_attrs(&self) -> TargetSessionAttrs {
+        self.target_session_attrs
     }
 
     /// Host.
@@ -296,6 +346,14 @@ impl ConnectOptionsBuilder {
         self
     }
 
+    /// Which servers a connection accepts (default [`TargetSessionAttrs::ReadWrite`]):
+    /// [`TargetSessionAttrs::Any`] to read from a standby.
+    #[must_use]
+    pub fn target_session_attrs(mut self, attrs: TargetSessionAttrs) -> Self {
+        self.target_session_attrs = attrs;
+        self
+    }
+
     /// Validates the options.
     pub fn build(self) -> Result<ConnectOptions, AuthError> {
         if self.host.is_empty() || self.host.contains(['/', ' ', '?', '#', '@']) {
@@ -360,6 +418,7 @@ impl ConnectOptionsBuilder {
                 idle_in_transaction_timeout: self.idle_in_transaction_timeout,
             },
             allow_unverified_password: self.allow_unverified_password,
+            target_session_attrs: self.target_session_attrs,
             policy,
         })
     }

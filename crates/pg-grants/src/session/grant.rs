@@ -159,7 +159,7 @@ impl Session<'_> {
                 role: ManagedRole {
                     name: new.name.clone(),
                     record: new.record.clone(),
-                    can_login: true,
+                    can_login: !new.login_later,
                     legacy_mark: false,
                 },
                 marker_created,

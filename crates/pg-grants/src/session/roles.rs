@@ -372,6 +372,28 @@ impl Session<'_> {
         self.stop_logins(role).await
     }
 
+    /// Enables the login of `role`, which this session created `NOLOGIN`
+    /// ([`NewRole::login_later`](crate::role::NewRole::login_later)), as
+    /// [`Session::create_or_add`] returned it: its marks were checked then, so they are not
+    /// read again. Does nothing when it can log in already.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn enable_created_login(&self, role: &mut ManagedRole) -> Result<(), GrantsError> {
+        if role.can_login {
+            return Ok(());
+        }
+        let stmts = role::reenable(&role.name, &role.record, None)?;
+        self.run_locked(
+            &format!("enabling the login of {}", role.name),
+            &role.name,
+            &stmts,
+        )
+        .await?;
+        role.can_login = true;
+        Ok(())
+    }
+
     /// Lets the managed user `role` log in again when its record holds a grant active at `now` and
     /// it was not revoked (a sweep that found it expired disabled its login just as a grant
     /// came in); returns whether it changed anything. A user without active grants, or revoked
