@@ -9,7 +9,8 @@
 /// (`session_user`), read once per [`Session`](crate::Session).
 pub(crate) const SESSION_START: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, \
      current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text, \
-     session_user::pg_catalog.text";
+     session_user::pg_catalog.text, \
+     pg_catalog.has_database_privilege(pg_catalog.current_database(), 'TEMPORARY')";
 
 /// Managed roles and their marks: one definition for looking one role up
 /// ([`Session::managed_role`](crate::Session::managed_role), `$4` its name, a row whenever it

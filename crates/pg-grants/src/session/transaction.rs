@@ -91,8 +91,10 @@ impl Session<'_> {
     }
 
     /// `BEGIN`, the lock and `stmts` in one round trip, except that a statement setting a
-    /// password is preceded by binding its verifier as a parameter (see [`Statement`]): one
-    /// more round trip, and the verifier is in no statement text.
+    /// password is preceded by sending its verifier apart (see [`Statement`]): as `COPY` data
+    /// into a temporary table where the connector may create one (no server log records
+    /// `COPY` data, even with `log_statement = 'all'`), else as a bound parameter (which that
+    /// setting logs); the verifier is in no statement text either way.
     async fn send_batch(
         &self,
         role: &Ident,
@@ -105,15 +107,25 @@ impl Session<'_> {
         let mut locking = Some(role);
         for stmt in stmts {
             if let Some(bound) = stmt.bound_verifier() {
-                self.execute_locking(&batch, locking.take()).await?;
-                batch.clear();
                 let role_name = bound.role.as_ref().map_or("", Ident::as_str);
-                self.client
-                    .execute(
-                        role::BIND_VERIFIER_SQL,
-                        &[&RedactedText(&bound.verifier), &role_name],
-                    )
-                    .await?;
+                if self.temp {
+                    batch.push('\n');
+                    batch.push_str(role::VERIFIER_TABLE_SQL);
+                    self.execute_locking(&batch, locking.take()).await?;
+                    batch.clear();
+                    self.copy_verifier(&bound.verifier, role_name).await?;
+                    batch.push_str(role::LOAD_VERIFIER_SQL);
+                    batch.push('\n');
+                } else {
+                    self.execute_locking(&batch, locking.take()).await?;
+                    batch.clear();
+                    self.client
+                        .execute(
+                            role::BIND_VERIFIER_SQL,
+                            &[&RedactedText(&bound.verifier), &role_name],
+                        )
+                        .await?;
+                }
                 batch.push_str(stmt.sql());
                 batch.push('\n');
                 batch.push_str(role::CLEAR_VERIFIER_SQL);
@@ -123,6 +135,19 @@ impl Session<'_> {
             }
         }
         self.execute_locking(&batch, locking).await
+    }
+
+    /// Sends `verifier` and `role` as the one row of [`role::COPY_VERIFIER_SQL`].
+    async fn copy_verifier(&self, verifier: &str, role: &str) -> Result<(), tokio_postgres::Error> {
+        use futures_util::SinkExt as _;
+        let sink = self
+            .client
+            .copy_in::<_, bytes::Bytes>(role::COPY_VERIFIER_SQL)
+            .await?;
+        let mut sink = std::pin::pin!(sink);
+        sink.send(bytes::Bytes::from(role::copy_row(&[verifier, role])))
+            .await?;
+        sink.as_mut().finish().await.map(|_| ())
     }
 
     /// Runs `batch` (as `batch_execute`). With `locking`, the batch holds the [`lock_stmt`] of
