@@ -250,6 +250,27 @@ async fn no_secret_of_a_full_flow_appears_in_any_log_output_audit_record_or_metr
         "Debug of the current secret version",
         format!("{current:?}"),
     );
+    // The credential types themselves.
+    let source = rds_pg_access::pg_auth::SecretsManagerSource::new(&aws, SECRET)
+        .expect("source")
+        .with_user("apono_connector");
+    let credential = rds_pg_access::pg_auth::CredentialSource::credential(&source)
+        .await
+        .expect("credential");
+    captures.add(
+        "Debug of a Secrets Manager source, its credential and secret",
+        format!(
+            "{source:?} {credential:?} {:?}",
+            source.secret().await.expect("secret")
+        ),
+    );
+    captures.add(
+        "Debug of StaticPassword",
+        format!(
+            "{:?}",
+            StaticPassword::new("apono_connector", old_connector.clone().into())
+        ),
+    );
     secrets.push(secret("the connector's rotated password", &new_connector));
     secrets.extend(verifier_secrets(&cluster, "apono_connector"));
 

@@ -374,7 +374,8 @@ pub fn reenable(
     Ok(out)
 }
 
-/// Sets a new password (as its SCRAM verifier, bound as a parameter: see [`Statement`]).
+/// Sets a new password (as its SCRAM verifier, sent apart from the statement: see
+/// [`Statement`]).
 ///
 /// # Errors
 /// Only [`GrantsError::Quote`].
@@ -388,8 +389,8 @@ pub fn set_password(role: &Ident, password: &Password) -> Result<Statement, Gran
 }
 
 /// Sets the session's own password (as its SCRAM verifier): `ALTER ROLE CURRENT_USER WITH
-/// PASSWORD '<verifier>'`, run by a constant `DO` block with the verifier bound as a parameter
-/// (see [`Statement`]). PostgreSQL lets any role change its own password, without
+/// PASSWORD '<verifier>'`, run by a constant `DO` block with the verifier sent apart (see
+/// [`Statement`]). PostgreSQL lets any role change its own password, without
 /// `CREATEROLE` (<https://www.postgresql.org/docs/current/sql-alterrole.html>), so the connector
 /// rotates its own password with it.
 ///
