@@ -54,6 +54,7 @@ struct ReadmeDoctests;
 
 pub mod audit;
 mod credentials;
+pub mod death;
 pub mod document;
 mod error;
 mod files;

@@ -144,7 +144,11 @@ async fn three_replicas_one_killed_mid_sweep_revoke_every_user_exactly_once() {
         let text = std::fs::read_to_string(&audit_path).ok()?;
         let on_b = text
             .lines()
-            .filter(|l| l.contains("\"action\":\"sweep\"") && l.contains("\"orders-b\""))
+            .filter(|l| {
+                l.contains("\"action\":\"sweep\"")
+                    && l.contains("\"orders-b\"")
+                    && !l.contains("\"outcome\":\"pending\"")
+            })
             .count();
         (on_b == USERS.len()).then_some(())
     });
@@ -225,6 +229,22 @@ async fn three_replicas_one_killed_mid_sweep_revoke_every_user_exactly_once() {
             assert_eq!(dropped, 1, "{instance}/{user}: {text}");
         }
     }
+    // The killed replica's intent (r2 on a) was resolved by another one: every intent has an
+    // outcome (issue 15).
+    for intent in records.iter().filter(|r| r["outcome"] == "pending") {
+        assert!(
+            records
+                .iter()
+                .any(|r| r["id"] == intent["id"] && r["outcome"] != "pending"),
+            "intent without outcome: {intent}"
+        );
+    }
+    assert!(
+        records
+            .iter()
+            .any(|r| r["recovered"] == true && r["user"] == "r2" && r["outcome"] == "interrupted"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,7 +228,8 @@ async fn sweep_report_and_audit(version: u32) {
     let of = |user: &str| {
         lines
             .iter()
-            .find(|l| l["user"] == user && l["action"] == "sweep")
+            // The outcome (its intent, `pending`, comes first).
+            .find(|l| l["user"] == user && l["action"] == "sweep" && l["outcome"] != "pending")
             .unwrap_or_else(|| panic!("no sweep record of {user}: {audit}"))
             .clone()
     };

@@ -74,6 +74,7 @@ impl AccessManager {
                         if matches!(locks.job_lock(&target.name, job).await?, JobLock::Busy) {
                             return Ok(None);
                         }
+                        crate::death::point("sync:locked").await;
                         Some(locks)
                     }
                     None => None,

@@ -29,6 +29,7 @@ mod inspect;
 mod inventory;
 mod locks;
 mod policies;
+mod recover;
 mod revoke;
 mod rotate;
 mod sweep;

@@ -35,28 +35,71 @@ impl AccessManager {
     /// the secret changed under it, an environment-variable password); per-instance
     /// failures give [`RotateOutcome::Incomplete`].
     pub async fn rotate(&self, force: bool) -> Result<RotateOutcome, RotateError> {
-        let outcome = self.rotate_unaudited(force).await;
-        if let Ok(outcome) = &outcome {
-            self.audit().rotate(outcome);
+        let mut intents = BTreeMap::new();
+        let outcome = self.rotate_unaudited(force, &mut intents).await;
+        if matches!(
+            outcome,
+            Ok(RotateOutcome::Rotated(_) | RotateOutcome::Incomplete(_))
+        ) {
+            crate::death::point("rotate:after-finish").await;
+        }
+        match &outcome {
+            Ok(outcome) => self.audit().rotate(outcome, &intents),
+            // Every intent gets its outcome, also when the rotation failed as a whole.
+            Err(error) => {
+                for intent in intents.values() {
+                    self.audit().failed(intent, error);
+                }
+            }
         }
         outcome
     }
 
-    async fn rotate_unaudited(&self, force: bool) -> Result<RotateOutcome, RotateError> {
+    async fn rotate_unaudited(
+        &self,
+        force: bool,
+        intents: &mut BTreeMap<InstanceId, crate::audit::AuditRecord>,
+    ) -> Result<RotateOutcome, RotateError> {
         let status = match self.rotation_status().await {
             Err(RotateError::NothingToRotate { reason }) if self.is_iam() => {
                 return Ok(RotateOutcome::NothingToRotate { reason });
             }
             other => other?,
         };
-        if !force && !status.is_due(self.now()) {
+        // Not due: nothing to do, unless a process that died left rotation intents to resolve
+        // (under the rotation locks, below).
+        if !force && !status.is_due(self.now()) && !self.has_open_rotation_intents() {
             return Ok(RotateOutcome::NotDue {
                 last_rotated: status.last_rotated,
                 due_at: status.due_at,
             });
         }
         let mut rotation = self.rotation().await?;
-        match rotation.run().await {
+        if rotation.busy.is_empty() && rotation.failures().next().is_none() {
+            // Under every instance's rotation lock: no other process is rotating. Read the
+            // stages again: a rotation that finished while these locks were being taken moved
+            // the secret, and its work is not done twice.
+            let stages = self
+                .secret_rotation()?
+                .describe()
+                .await
+                .map_err(AccessError::from)?;
+            if stages.current() != Some(rotation.current.version_id.as_str())
+                || stages.pending() != rotation.pending.as_ref().map(|p| p.version_id.as_str())
+            {
+                drop(rotation); // releases the locks
+                rotation = self.rotation().await?;
+            }
+            self.recover_rotation_intents(&rotation.stages, &rotation.results);
+            if !force && rotation.pending.is_none() && !rotation.status().is_due(self.now()) {
+                let status = rotation.status();
+                return Ok(RotateOutcome::NotDue {
+                    last_rotated: status.last_rotated,
+                    due_at: status.due_at,
+                });
+            }
+        }
+        match rotation.run(intents).await {
             Ok(()) => Ok(RotateOutcome::Rotated(rotation.finish().await?)),
             Err(RotateError::Busy { instance }) => Ok(RotateOutcome::Busy { instance }),
             Err(RotateError::InstancesFailed { .. }) => {
@@ -528,6 +571,7 @@ impl Rotation {
                     .promote(&new, current)
                     .await
                     .map_err(AccessError::from)?;
+                crate::death::point("rotate:after-promote").await;
             }
             other => {
                 return Err(self.changed(format!(
@@ -547,10 +591,32 @@ impl Rotation {
         Ok(report)
     }
 
-    /// Runs steps 1 to 3.
-    async fn run(&mut self) -> Result<(), RotateError> {
+    /// Runs steps 1 to 3, writing an intent record per locked instance between steps 1 and 2
+    /// (the version is known, no password is set yet).
+    async fn run(
+        &mut self,
+        intents: &mut BTreeMap<InstanceId, crate::audit::AuditRecord>,
+    ) -> Result<(), RotateError> {
         self.begin().await?;
+        let version = self.pending.as_ref().map(|p| p.version_id.clone());
+        let audit = self.manager.audit();
+        let connector = self.manager.integration().connector_user().to_string();
+        for name in self.slots.keys() {
+            intents.insert(
+                name.clone(),
+                audit.intent(
+                    crate::audit::AuditAction::Rotate,
+                    name,
+                    crate::audit::AuditChange::SetPassword,
+                    &connector,
+                    version.as_deref(),
+                    None,
+                ),
+            );
+        }
+        crate::death::point("rotate:before-change").await;
         self.set_in_databases().await?;
+        crate::death::point("rotate:after-set").await;
         self.test_logins().await?;
         self.ensure_all_ok()
     }

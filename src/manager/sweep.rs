@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use pg_grants::{GrantRecord, GrantsError, ManagedRole, RevokeReport, Session, UserState};
 use time::OffsetDateTime;
 
+use crate::audit::{AuditAction, AuditChange};
 use crate::error::AccessError;
 use crate::report::{EndedGrant, FleetReport, SweepReport, SweptFailure, SweptRole};
 use crate::target::Target;
@@ -262,6 +263,9 @@ impl AccessManager {
                 let home = self.inner.integration.database().as_str();
                 let connection = self.connect(&target, home).await?;
                 let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+                // The intents a process that died left on this instance, resolved from what
+                // the database says now (under the job lock and each role's lock).
+                self.recover_sweep_intents(&target, &locks, &session).await;
                 // Before PostgreSQL 16 a user marked the 0.1.0 way may SET ROLE to the marker:
                 // re-mark every such user first (each on its own; failures are logged).
                 match session.migrate_marks().await {
@@ -333,14 +337,32 @@ impl AccessManager {
                             lock_squatters.push(squatter);
                         }
                     }
+                    // The intent, on disk before the change (see `audit`): a process killed
+                    // before the outcome leaves it for the next sweep to resolve.
+                    let latest = role.record.latest_grant();
+                    let intent = self.audit().intent(
+                        AuditAction::Sweep,
+                        &target.name,
+                        match what {
+                            Todo::EndUser => AuditChange::RevokeUser,
+                            Todo::EndGrants => AuditChange::EndGrants,
+                            Todo::Delete => AuditChange::DeleteUser,
+                        },
+                        role.name.as_str(),
+                        latest
+                            .filter(|_| what != Todo::EndGrants)
+                            .map(|g| g.request_id.as_str()),
+                        Some(role.record.expires_at()),
+                    );
+                    crate::death::point("sweep:before-change").await;
                     let result = self.sweep_role(&target, &session, &role, what, now).await;
-                    // The lock also ends with the connection; a failure to release it changes
-                    // nothing.
-                    if held {
-                        let _ = locks.unlock_role(&role.name).await;
+                    if matches!(result, Ok(Swept::Grants(_) | Swept::User(_))) {
+                        crate::death::point("sweep:after-change").await;
                     }
+                    // The outcome is written before the role's lock is released: recovery
+                    // (which takes it) never finds an intent whose process is still at work.
                     match result {
-                        Ok(Swept::Nothing) => {}
+                        Ok(Swept::Nothing) => self.audit().no_change(&intent),
                         Ok(Swept::Grants(ended)) => {
                             for grant in ended {
                                 let ended = EndedGrant {
@@ -348,7 +370,7 @@ impl AccessManager {
                                     request_id: grant.request_id,
                                     expired_at: grant.expires_at,
                                 };
-                                self.audit().grant_ended(&target.name, &ended);
+                                self.audit().grant_ended(Some(&intent), &target.name, &ended);
                                 ended_grants.push(ended);
                             }
                         }
@@ -372,11 +394,11 @@ impl AccessManager {
                             };
                             // As each role goes: a replica that dies mid-sweep has recorded
                             // its part.
-                            self.audit().swept(&target.name, &role);
+                            self.audit().swept(Some(&intent), &target.name, &role);
                             swept.push(role);
                         }
                         Err(error) => {
-                            self.audit().sweep_failed(&target.name, &role, &error);
+                            self.audit().sweep_failed(Some(&intent), &target.name, &role, &error);
                             tracing::error!(instance = %target.name, user = %role.name,
                                 error = %crate::error_chain(&error), "an expired user could not be revoked");
                             // Whether it can still log in, as the server says now.
@@ -400,6 +422,11 @@ impl AccessManager {
                                 },
                             });
                         }
+                    }
+                    // The lock also ends with the connection; a failure to release it changes
+                    // nothing.
+                    if held {
+                        let _ = locks.unlock_role(&role.name).await;
                     }
                 }
                 // Last, under the job lock: access roles left without members age, and go

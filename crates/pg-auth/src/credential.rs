@@ -13,6 +13,9 @@ pub struct Credential {
     user: String,
     secret: SecretString,
     expires_at: Option<SystemTime>,
+    /// Where the source took it from (a Secrets Manager stage), for
+    /// [`CredentialSource::on_rejected`](crate::CredentialSource::on_rejected).
+    origin: Option<&'static str>,
 }
 
 impl Credential {
@@ -22,7 +25,19 @@ impl Credential {
             user: user.into(),
             secret,
             expires_at: None,
+            origin: None,
         }
+    }
+
+    /// Marks where the source took it from (its Secrets Manager stage).
+    pub(crate) fn with_origin(mut self, origin: &'static str) -> Self {
+        self.origin = Some(origin);
+        self
+    }
+
+    /// Where the source took it from, if it said.
+    pub(crate) fn origin(&self) -> Option<&'static str> {
+        self.origin
     }
 
     /// Sets when the secret stops being accepted (IAM tokens).

@@ -20,6 +20,9 @@ struct Cached {
     fetched_at: SystemTime,
 }
 
+/// The origin of a credential of the configured stage.
+const CONFIGURED: &str = "configured";
+
 /// What the source remembers between calls.
 #[derive(Default)]
 struct State {
@@ -233,13 +236,15 @@ impl CredentialSource for SecretsManagerSource {
         let mut state = self.cached.lock().await;
         if state.use_pending && self.falls_back() {
             if let Some(secret) = self.pending(&mut state).await? {
-                return Ok(Credential::new(secret.username, secret.password));
+                return Ok(
+                    Credential::new(secret.username, secret.password).with_origin(AWSPENDING)
+                );
             }
             // No rotation under way any more: back to AWSCURRENT.
             state.use_pending = false;
         }
         let secret = self.configured(&mut state).await?;
-        Ok(Credential::new(secret.username, secret.password))
+        Ok(Credential::new(secret.username, secret.password).with_origin(CONFIGURED))
     }
 
     async fn on_auth_failure(&self) -> bool {
@@ -250,6 +255,21 @@ impl CredentialSource for SecretsManagerSource {
         // under way; AWSPENDING rejected: a fresh AWSCURRENT (the rotation may have finished
         // or been undone).
         state.use_pending = self.falls_back() && !state.use_pending;
+        true
+    }
+
+    async fn on_rejected(&self, rejected: &Credential) -> bool {
+        let Some(origin) = rejected.origin() else {
+            return self.on_auth_failure().await;
+        };
+        let mut state = self.cached.lock().await;
+        state.configured = None;
+        state.pending = None;
+        // From what was rejected, not from a flag flipped at each rejection: two connections
+        // rejected at once with AWSCURRENT must both go on with AWSPENDING (flipping twice
+        // sent the second back to AWSCURRENT, rejected again, while the database had the
+        // pending password of a rotation whose process died).
+        state.use_pending = self.falls_back() && origin != AWSPENDING;
         true
     }
 }

@@ -22,6 +22,16 @@ pub trait CredentialSource: Send + Sync + fmt::Debug {
     async fn on_auth_failure(&self) -> bool {
         false
     }
+
+    /// Called after the server rejected `rejected`, a credential this source handed out
+    /// ([`connect`](crate::connect) calls this one). A source that hands out more than one
+    /// kind of credential decides from `rejected` itself, not from what it handed out last:
+    /// connections fail concurrently, and the last one handed out may be another. The default
+    /// calls [`CredentialSource::on_auth_failure`].
+    async fn on_rejected(&self, rejected: &Credential) -> bool {
+        let _ = rejected;
+        self.on_auth_failure().await
+    }
 }
 
 #[async_trait]
@@ -31,6 +41,9 @@ impl<T: CredentialSource + ?Sized> CredentialSource for std::sync::Arc<T> {
     }
     async fn on_auth_failure(&self) -> bool {
         (**self).on_auth_failure().await
+    }
+    async fn on_rejected(&self, rejected: &Credential) -> bool {
+        (**self).on_rejected(rejected).await
     }
 }
 

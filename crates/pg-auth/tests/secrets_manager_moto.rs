@@ -187,3 +187,35 @@ async fn rotated_secret_is_picked_up_after_authentication_failure() {
         "rotated-Secret-9"
     );
 }
+
+/// Regression (found by tests/process_death.rs, `rotate:after-set`): a rotation's process died
+/// with the `AWSPENDING` password set in the database and `AWSCURRENT` still the old one; the
+/// restarted service's sweep and sync connected at once, both were refused with `AWSCURRENT`,
+/// and the second rejection flipped the source's fallback back to `AWSCURRENT`, so that
+/// connection failed again. What was rejected now decides: both go on with `AWSPENDING`.
+#[tokio::test]
+async fn two_connections_refused_with_awscurrent_at_once_both_fall_back_to_awspending() {
+    let moto = moto();
+    let config = moto.sdk_config();
+    create_secret(&moto, "mid-rotation", RDS_JSON);
+    moto.boto3(&format!(
+        "secrets.put_secret_value(SecretId='mid-rotation', SecretString={:?}, VersionStages=['AWSPENDING'])",
+        RDS_JSON.replace("pw-one", "pending-pw")
+    ))
+    .unwrap();
+    let source = SecretsManagerSource::new(&config, "mid-rotation").unwrap();
+    // Both connections take AWSCURRENT before either is refused.
+    let first = source.credential().await.unwrap();
+    let second = source.credential().await.unwrap();
+    assert_eq!(first.secret().expose_secret(), "pw-one");
+    assert!(source.on_rejected(&first).await);
+    assert!(source.on_rejected(&second).await);
+    let retry = source.credential().await.unwrap();
+    assert_eq!(retry.secret().expose_secret(), "pending-pw");
+    // AWSPENDING refused too (the rotation was undone): back to a fresh AWSCURRENT.
+    assert!(source.on_rejected(&retry).await);
+    assert_eq!(
+        source.credential().await.unwrap().secret().expose_secret(),
+        "pw-one"
+    );
+}

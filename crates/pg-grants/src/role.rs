@@ -196,6 +196,44 @@ pub fn comment(role: &Ident, record: &ManagedRecord) -> Result<Statement, Grants
 pub(crate) const BIND_VERIFIER_SQL: &str = "SELECT pg_catalog.set_config('rdspg.verifier', $1, true), \
      pg_catalog.set_config('rdspg.role', $2, true)";
 
+/// Makes the table the verifier is copied into (see [`COPY_VERIFIER_SQL`]): the session's own,
+/// gone at the end of the transaction.
+pub(crate) const VERIFIER_TABLE_SQL: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS \
+     pg_temp.rdspg_verifier (verifier pg_catalog.text, role pg_catalog.text) ON COMMIT DROP;";
+
+/// Receives the verifier and the role name as `COPY` data: with `log_statement = 'all'` the
+/// server logs a bound parameter (`DETAIL: parameters: $1 = '…'`) but never `COPY` data, so
+/// the verifier reaches no log.
+pub(crate) const COPY_VERIFIER_SQL: &str = "COPY pg_temp.rdspg_verifier FROM STDIN";
+
+/// Moves the copied verifier and role name to the settings [`SET_PASSWORD_SQL`] reads, and
+/// empties the table (another password of the same transaction is copied after it).
+pub(crate) const LOAD_VERIFIER_SQL: &str = "SELECT pg_catalog.set_config('rdspg.verifier', verifier, true), \
+     pg_catalog.set_config('rdspg.role', role, true) FROM pg_temp.rdspg_verifier;\n\
+     DELETE FROM pg_temp.rdspg_verifier;";
+
+/// One row of `COPY … FROM STDIN` (text format): the fields escaped (backslash, tab, line
+/// breaks), tab-separated, ending in a newline.
+pub(crate) fn copy_row(fields: &[&str]) -> String {
+    let mut row = String::new();
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            row.push('\t');
+        }
+        for c in field.chars() {
+            match c {
+                '\\' => row.push_str("\\\\"),
+                '\t' => row.push_str("\\t"),
+                '\n' => row.push_str("\\n"),
+                '\r' => row.push_str("\\r"),
+                c => row.push(c),
+            }
+        }
+    }
+    row.push('\n');
+    row
+}
+
 /// Clears the settings of [`BIND_VERIFIER_SQL`] right after use, in the same transaction.
 pub(crate) const CLEAR_VERIFIER_SQL: &str = "SELECT pg_catalog.set_config('rdspg.verifier', '', true), \
      pg_catalog.set_config('rdspg.role', '', true);";
@@ -367,7 +405,8 @@ pub fn reenable(
     Ok(out)
 }
 
-/// Sets a new password (as its SCRAM verifier, bound as a parameter: see [`Statement`]).
+/// Sets a new password (as its SCRAM verifier, sent apart from the statement: see
+/// [`Statement`]).
 ///
 /// # Errors
 /// Only [`GrantsError::Quote`].
@@ -381,8 +420,8 @@ pub fn set_password(role: &Ident, password: &Password) -> Result<Statement, Gran
 }
 
 /// Sets the session's own password (as its SCRAM verifier): `ALTER ROLE CURRENT_USER WITH
-/// PASSWORD '<verifier>'`, run by a constant `DO` block with the verifier bound as a parameter
-/// (see [`Statement`]). PostgreSQL lets any role change its own password, without
+/// PASSWORD '<verifier>'`, run by a constant `DO` block with the verifier sent apart (see
+/// [`Statement`]). PostgreSQL lets any role change its own password, without
 /// `CREATEROLE` (<https://www.postgresql.org/docs/current/sql-alterrole.html>), so the connector
 /// rotates its own password with it.
 ///

@@ -28,7 +28,8 @@ pub(crate) const TEXT_PARAM: &[Type] = &[Type::TEXT];
 /// (`session_user`), read once per [`Session`](crate::Session).
 pub(crate) const SESSION_START: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, \
      current_user::pg_catalog.text, pg_catalog.current_database()::pg_catalog.text, \
-     session_user::pg_catalog.text";
+     session_user::pg_catalog.text, \
+     pg_catalog.has_database_privilege(pg_catalog.current_database(), 'TEMPORARY')";
 
 /// The parameter types of [`MANAGED_ROLES`].
 pub(crate) const MANAGED_ROLES_PARAMS: &[Type] = &[Type::NAME, Type::BOOL, Type::NAME, Type::TEXT];

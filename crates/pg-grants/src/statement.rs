@@ -16,7 +16,10 @@ use crate::quote::Ident;
 /// A statement that sets a password never carries the verifier in its text (tokio-postgres logs
 /// statement text at `DEBUG`): its SQL reads the verifier from the transaction-local setting
 /// `rdspg.verifier`, which [`Session`](crate::Session) sets right before it, in the same
-/// transaction, from a bound parameter whose `Debug` is `[redacted]`, and clears right after.
+/// transaction, and clears right after. The verifier reaches the server as `COPY` data into a
+/// session temporary table (no server log records `COPY` data, even with `log_statement =
+/// 'all'`), or, where the connector may not create temporary tables, as a bound parameter
+/// whose `Debug` is `[redacted]` (which that server setting logs).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Statement {
     sql: String,

@@ -703,7 +703,10 @@ impl Usage {
                     let after_cast = i >= 1 && punct(i - 1, "::");
                     let alias = i >= 1 && word(i - 1) == Some("as");
                     let qualified = i >= 2 && punct(i - 1, ".");
-                    if !after_cast && !alias {
+                    // The session's own temporary schema (the verifier's table, `CREATE
+                    // TEMPORARY TABLE pg_temp.x (…)`): nobody else can create anything there.
+                    let own_temp = qualified && word(i - 2) == Some("pg_temp");
+                    if !after_cast && !alias && !own_temp {
                         self.functions.insert(w.clone());
                         if !(qualified && word(i - 2) == Some("pg_catalog")) {
                             self.flag(format!("function {w}()"), sql);
@@ -742,9 +745,14 @@ impl Usage {
                     self.operators.insert("=".into());
                     self.flag(format!("operator = ({})", w.to_uppercase()), sql);
                 }
-                Tok::Word(w) if matches!(w.as_str(), "from" | "join") && !utility => {
+                // `COPY … FROM STDIN` reads the client's data, no relation.
+                Tok::Word(w)
+                    if matches!(w.as_str(), "from" | "join") && !utility && first != "copy" =>
+                {
                     if let Some(name) = word(i + 1) {
-                        if punct(i + 2, ".") {
+                        if name == "pg_temp" {
+                            // The session's own temporary schema: nothing can be planted there.
+                        } else if punct(i + 2, ".") {
                             if let Some(rel) = word(i + 3).filter(|_| !punct(i + 4, "(")) {
                                 self.relations.insert(rel.to_owned());
                                 if name != "pg_catalog" {

@@ -67,9 +67,21 @@ fn password_role_logs_in_and_the_plaintext_never_reaches_the_server_log() {
             log.contains("CREATE ROLE"),
             "statement logging must be on for this test to mean anything"
         );
+        // The server stored a verifier, and it travelled as COPY data: in no log line, not
+        // even as a bound parameter (issue 15, secret hygiene).
+        let stored = su(
+            &cluster,
+            "postgres",
+            "SELECT rolpassword FROM pg_authid WHERE rolname = 'Alice \"the analyst\"; --'",
+        );
+        assert!(stored.trim().starts_with("SCRAM-SHA-256$4096:"), "{stored}");
         assert!(
-            log.contains("SCRAM-SHA-256$4096:"),
-            "the verifier is what the server saw"
+            log.contains("COPY pg_temp.rdspg_verifier FROM STDIN"),
+            "the verifier went as COPY data"
+        );
+        assert!(
+            !log.contains(stored.trim()) && !log.contains("SCRAM-SHA-256$"),
+            "a verifier in the server log"
         );
         assert!(
             !log.contains(&plain),
@@ -107,12 +119,15 @@ fn rotated_passwords_work_and_never_reach_the_server_log() {
             vec![old, new_pw]
         });
         let log = cluster.server_log().unwrap();
-        // The verifier travels as a bound parameter (logged by the server as one), never in
-        // the statement text.
+        // The verifier travels as COPY data (which no server log records), never in the
+        // statement text nor as a bound parameter.
         assert!(
-            log.contains("pg_catalog.set_config('rdspg.verifier', $1, true)")
-                && log.contains("$1 = 'SCRAM-SHA-256$"),
+            log.contains("COPY pg_temp.rdspg_verifier FROM STDIN"),
             "statement logging is on"
+        );
+        assert!(
+            !log.contains("SCRAM-SHA-256$"),
+            "a verifier in the server log"
         );
         assert!(
             !log.contains("WITH PASSWORD 'SCRAM-SHA-256$"),
@@ -312,5 +327,76 @@ fn awkward_names_reach_the_server_exactly() {
         });
         // 64 bytes never reaches the server.
         assert!(Ident::new("a".repeat(64)).is_err());
+    });
+}
+
+/// Where the connector may not create temporary tables (`REVOKE TEMPORARY … FROM PUBLIC`), the
+/// verifier falls back to a bound parameter: the password is still set and works; the server
+/// logs that parameter under `log_statement = 'all'` (the one case where it does: give the
+/// connector `TEMPORARY` on the database to avoid it).
+#[test]
+fn without_temporary_tables_the_verifier_is_bound_and_the_password_works() {
+    for_each_version(&[15], |v| {
+        let cluster = start(v, true);
+        su(
+            &cluster,
+            "postgres",
+            &format!("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC", rds::APP_DB),
+        );
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default()).await.unwrap();
+            let pw = Password::generate();
+            let new = NewRole::new(
+                id("tmpless"),
+                LoginAuth::Password(pw.clone()),
+                record("req-3", datetime!(2099-01-01 0:00 UTC)),
+            );
+            assert_eq!(s.create_role(&new).await.unwrap(), CreateOutcome::Created);
+            try_connect(
+                &cluster,
+                "tmpless",
+                pw.expose().expose_secret(),
+                rds::APP_DB,
+            )
+            .await
+            .unwrap();
+        });
+        let log = cluster.server_log().unwrap();
+        assert!(
+            !log.contains("COPY pg_temp.rdspg_verifier"),
+            "no temporary table"
+        );
+        assert!(log.contains("pg_catalog.set_config('rdspg.verifier', $1, true)"));
+    });
+}
+
+#[test]
+fn a_copy_row_escapes_what_copy_text_format_reads_specially() {
+    // Through the public behaviour: a role whose name holds a tab, a backslash and a line
+    // break gets its password (the name travels in the same COPY row).
+    for_each_version(&[15], |v| {
+        let cluster = start(v, false);
+        runtime().block_on(async {
+            let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
+            let s = Session::new(&c.client, Settings::default()).await.unwrap();
+            let name = "tab\there back\\slash\nline \\.";
+            let pw = Password::generate();
+            let new = NewRole::new(
+                id(name),
+                LoginAuth::Password(pw.clone()),
+                record("req-4", datetime!(2099-01-01 0:00 UTC)),
+            );
+            assert_eq!(s.create_role(&new).await.unwrap(), CreateOutcome::Created);
+            let rotated = s.rotate_password(&id(name)).await.unwrap();
+            try_connect(
+                &cluster,
+                name,
+                rotated.expose().expose_secret(),
+                rds::APP_DB,
+            )
+            .await
+            .unwrap();
+        });
     });
 }

@@ -75,7 +75,7 @@ pub struct PingReport {
 /// Connects once with a credential from `source`, following the SSL mode.
 ///
 /// When the server rejects the credential and the source says a fresh one may differ
-/// ([`CredentialSource::on_auth_failure`]), the source is asked again and the connection is
+/// ([`CredentialSource::on_rejected`]), the source is asked again and the connection is
 /// retried once, so a rotated secret is picked up.
 pub async fn connect(
     options: &ConnectOptions,
@@ -91,7 +91,7 @@ pub async fn connect(
     async {
         let credential = source.credential().await?;
         let result = match connect_with(options, &credential).await {
-            Err(e) if e.is_authentication_failure() && source.on_auth_failure().await => {
+            Err(e) if e.is_authentication_failure() && source.on_rejected(&credential).await => {
                 tracing::info!(user = %credential.user(), "credential rejected; asking the source again");
                 let credential = source.credential().await?;
                 connect_with(options, &credential).await

@@ -200,6 +200,9 @@ pub struct Session<'c> {
     database: String,
     settings: Settings,
     notices: Option<NoticeLog>,
+    /// Whether the connector may create temporary tables in this database: then a password's
+    /// verifier travels as `COPY` data (see `send_batch`).
+    temp: bool,
 }
 
 impl<'c> Session<'c> {
@@ -239,6 +242,7 @@ impl<'c> Session<'c> {
             database: col(&row, 2, action)?,
             settings,
             notices: None,
+            temp: col(&row, 4, action)?,
         })
     }
 

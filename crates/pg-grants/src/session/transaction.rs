@@ -91,65 +91,67 @@ impl Session<'_> {
         }
     }
 
-    /// `BEGIN`, the lock and `stmts` in one round trip. A statement setting a password is
-    /// preceded by binding its verifier as a parameter (see [`Statement`]), so that the
-    /// verifier is in no statement text: a request of its own, pipelined with the batches
-    /// around it (still one round trip).
+    /// `BEGIN`, the lock and `stmts` in one round trip, except that a statement setting a
+    /// password is preceded by sending its verifier apart (see [`Statement`]): as `COPY` data
+    /// into a temporary table where the connector may create one (no server log records
+    /// `COPY` data, even with `log_statement = 'all'`), else as a bound parameter (which that
+    /// setting logs); the verifier is in no statement text either way.
     async fn send_batch(
         &self,
         role: &Ident,
         stmts: &[Statement],
     ) -> Result<(), tokio_postgres::Error> {
-        // The parts, in order: batches of statements, and before each statement setting a
-        // password, the binding of its verifier.
-        enum Part<'s> {
-            Batch(String),
-            Bind(&'s crate::statement::BoundVerifier),
-        }
-        let mut parts = vec![Part::Batch(format!(
+        let mut batch = format!(
             "BEGIN;\n{SET_STANDARD_STRINGS}\n{}",
             lock_stmt(role).unwrap_or_default()
-        ))];
+        );
+        let mut locking = Some(role);
         for stmt in stmts {
             if let Some(bound) = stmt.bound_verifier() {
-                parts.push(Part::Bind(bound));
-                parts.push(Part::Batch(format!(
-                    "{}\n{}",
-                    stmt.sql(),
-                    role::CLEAR_VERIFIER_SQL
-                )));
-            } else if let Some(Part::Batch(batch)) = parts.last_mut() {
+                let role_name = bound.role.as_ref().map_or("", Ident::as_str);
+                if self.temp {
+                    batch.push('\n');
+                    batch.push_str(role::VERIFIER_TABLE_SQL);
+                    self.execute_locking(&batch, locking.take()).await?;
+                    batch.clear();
+                    self.copy_verifier(&bound.verifier, role_name).await?;
+                    batch.push_str(role::LOAD_VERIFIER_SQL);
+                    batch.push('\n');
+                } else {
+                    self.execute_locking(&batch, locking.take()).await?;
+                    batch.clear();
+                    self.client
+                        .query_typed(
+                            role::BIND_VERIFIER_SQL,
+                            &[
+                                (&RedactedText(&bound.verifier), Type::TEXT),
+                                (&role_name, Type::TEXT),
+                            ],
+                        )
+                        .await?;
+                }
+                batch.push_str(stmt.sql());
+                batch.push('\n');
+                batch.push_str(role::CLEAR_VERIFIER_SQL);
+            } else {
                 batch.push('\n');
                 batch.push_str(stmt.sql());
             }
         }
-        // All sent at once, in order (each request goes out on its future's first poll, and
-        // `try_join_all` polls them in order): one round trip. The server runs them in order;
-        // after a failure the rest fail in the aborted transaction, and the first error
-        // (answers come back in order) is the one returned.
-        let mut locking = Some(role);
-        let sends = parts.iter().map(|part| {
-            let locking = locking.take();
-            async move {
-                match part {
-                    Part::Batch(batch) => self.execute_locking(batch, locking).await,
-                    Part::Bind(bound) => {
-                        let role_name = bound.role.as_ref().map_or("", Ident::as_str);
-                        self.client
-                            .query_typed(
-                                role::BIND_VERIFIER_SQL,
-                                &[
-                                    (&RedactedText(&bound.verifier), Type::TEXT),
-                                    (&role_name, Type::TEXT),
-                                ],
-                            )
-                            .await
-                            .map(drop)
-                    }
-                }
-            }
-        });
-        futures_util::future::try_join_all(sends).await.map(drop)
+        self.execute_locking(&batch, locking).await
+    }
+
+    /// Sends `verifier` and `role` as the one row of [`role::COPY_VERIFIER_SQL`].
+    async fn copy_verifier(&self, verifier: &str, role: &str) -> Result<(), tokio_postgres::Error> {
+        use futures_util::SinkExt as _;
+        let sink = self
+            .client
+            .copy_in::<_, bytes::Bytes>(role::COPY_VERIFIER_SQL)
+            .await?;
+        let mut sink = std::pin::pin!(sink);
+        sink.send(bytes::Bytes::from(role::copy_row(&[verifier, role])))
+            .await?;
+        sink.as_mut().finish().await.map(|_| ())
     }
 
     /// Runs `batch` (as `batch_execute`). With `locking`, the batch holds the [`lock_stmt`] of

@@ -40,8 +40,18 @@
 //!
 //! The lock is held while the run lasts, not for the whole interval: a replica whose clock
 //! is late, or that reaches the round after another one has finished, runs the job again.
-//! Every job is idempotent (a second sweep finds nothing expired, a second rotation finds it
-//! not due), so that costs a little work and never a conflict.
+//! Every job is idempotent (a second sweep finds nothing expired, and writes no second
+//! outcome for a role another replica revoked; a second rotation finds it not due, from the
+//! secret's stages read again under its locks), so that costs a little work and never a
+//! conflict.
+//!
+//! # Process death
+//!
+//! A replica killed inside a change (`kill -9`) leaves the database and the secret in states
+//! the next run finishes, and its audit intent open; the next sweep of the instance, or the
+//! next rotation, from any replica, resolves the intent from the database or secret state and
+//! writes the missing outcome (see [`rds_pg_access::audit`]). `tests/process_death.rs`
+//! kills `rdspg serve` inside each job.
 //!
 //! # Shutdown
 //!
