@@ -198,11 +198,14 @@ pub(crate) const SERVICE_ROLE_CHECK_PARAMS: &[Type] = &[Type::NAME, Type::BOOL];
 /// object, default privileges): they only reach what that user owned, and a hostile user could
 /// otherwise grant one to block every grant or revocation on the instance. Objects are matched
 /// to their owner through `pg_shdepend`'s owner entries, whatever their catalog.
-/// Members of role `$1` other than the session's login (on 16+ the connector holds an ADMIN
-/// membership in every role it created).
+/// Memberships that tie role `$1` to any role but the session's login (on 16+ the connector
+/// holds an ADMIN membership in every role it created): its members, and the roles it is a
+/// member of. For the marker the latter are its marks (the marker is a member of each managed
+/// user): dropping a marker that still marks a user would leave that user unmanaged.
 pub(crate) const OTHER_MEMBERS: &str = "SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m \
-     WHERE m.roleid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1) \
-     AND m.member <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)";
+     WHERE (m.roleid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1) \
+     AND m.member <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)) \
+     OR m.member = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1)";
 
 pub(crate) const SERVICE_ROLE_CHECK: &str = concat!(
     "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'),
