@@ -1009,6 +1009,11 @@ mod tests {
             ),
             ("ROLE_OID", super::ROLE_OID.into(), text(super::NAME_PARAM)),
             (
+                "OTHER_MEMBERS",
+                super::OTHER_MEMBERS.into(),
+                text(super::NAME_PARAM),
+            ),
+            (
                 "HAS_PRIVILEGES_OF",
                 super::HAS_PRIVILEGES_OF.into(),
                 text(super::TEXT_PARAM),

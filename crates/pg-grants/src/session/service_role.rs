@@ -58,7 +58,10 @@ impl Session<'_> {
             }
             let row = self
                 .client
-                .query_one(sql::OTHER_MEMBERS, &[&marker.as_str()])
+                .query_typed_one(
+                    sql::OTHER_MEMBERS,
+                    &sql::typed(&[&marker.as_str()], sql::NAME_PARAM),
+                )
                 .await
                 .map_err(|e| GrantsError::db(action.as_str(), e))?;
             let members: i64 = col(&row, 0, &action)?;
