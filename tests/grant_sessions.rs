@@ -17,20 +17,11 @@ const MARK_READ: &str = "SELECT r.rolname::pg_catalog.text, r.rolcanlogin, pg_ca
 const SESSION_START: &str = "current_setting('server_version_num')::pg_catalog.int4, \
      current_user::pg_catalog.text";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grant_on_two_databases_opens_one_session_each_and_reads_the_mark_once() {
-    let cluster = TestCluster::builder()
-        .version(15)
-        .log_statements(true)
-        .start()
-        .expect("start a cluster with the RDS emulation");
-    // The master owns sales (appdb) and reports (analytics).
-    cluster
-        .sql("postgres", "GRANT postgres TO apono_connector")
-        .expect("owner fix");
+/// A manager of one integration reaching `cluster` directly, with `extra` settings lines.
+fn manager(cluster: &TestCluster, extra: &str) -> AccessManager {
     let text = format!(
         "name = \"local\"\nregion = \"us-east-1\"\nauth = \"password\"\n\
-         ssl_mode = \"disable\"\ndatabase = \"appdb\"\n[secret]\nenv = \"RDSPG_CONNECTOR_PASSWORD\"\n\
+         ssl_mode = \"disable\"\n{extra}[secret]\nenv = \"RDSPG_CONNECTOR_PASSWORD\"\n\
          [endpoint]\nhost = \"127.0.0.1\"\nport = {}\n",
         cluster.port()
     );
@@ -42,12 +33,26 @@ async fn a_grant_on_two_databases_opens_one_session_each_and_reads_the_mark_once
         "apono_connector",
         SecretString::from(cluster.connector().password.clone()),
     )));
-    let manager = AccessManager::new(
+    AccessManager::new(
         integration,
         Arc::new(StaticDirectory::new()),
         Arc::new(credentials),
     )
-    .expect("manager");
+    .expect("manager")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_on_two_databases_opens_one_session_each_and_reads_the_mark_once() {
+    let cluster = TestCluster::builder()
+        .version(15)
+        .log_statements(true)
+        .start()
+        .expect("start a cluster with the RDS emulation");
+    // The master owns sales (appdb) and reports (analytics).
+    cluster
+        .sql("postgres", "GRANT postgres TO apono_connector")
+        .expect("owner fix");
+    let manager = manager(&cluster, "database = \"appdb\"\n");
     let mut request = AccessRequest::builder(
         "counted".parse().expect("user"),
         AccessLevel::ReadOnly,
@@ -131,27 +136,11 @@ async fn the_per_role_lock_connection_also_does_the_home_database_work() {
     cluster
         .sql("postgres", "GRANT postgres TO apono_connector")
         .expect("owner fix");
-    let text = format!(
-        "name = \"local\"\nregion = \"us-east-1\"\nauth = \"password\"\n\
-         ssl_mode = \"disable\"\n[secret]\nenv = \"RDSPG_CONNECTOR_PASSWORD\"\n\
-         [endpoint]\nhost = \"127.0.0.1\"\nport = {}\n",
-        cluster.port()
+    let manager = manager(&cluster, "");
+    assert_eq!(
+        manager.integration().database(),
+        manager.integration().lock_database()
     );
-    let integration = Settings::from_toml_str(&text)
-        .expect("settings")
-        .integrations()[0]
-        .clone();
-    assert_eq!(integration.database(), integration.lock_database());
-    let credentials = IntegrationCredentials::shared(Arc::new(StaticPassword::new(
-        "apono_connector",
-        SecretString::from(cluster.connector().password.clone()),
-    )));
-    let manager = AccessManager::new(
-        integration,
-        Arc::new(StaticDirectory::new()),
-        Arc::new(credentials),
-    )
-    .expect("manager");
     let request = AccessRequest::builder(
         "twice".parse().expect("user"),
         AccessLevel::ReadOnly,
