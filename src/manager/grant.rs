@@ -328,7 +328,9 @@ impl AccessManager {
             // `grant`'s future not `Send`, as above.
             let undos: Vec<_> = changed
                 .iter()
-                .map(|(target, created)| self.undo_grant(target, &role, &request_id, *created))
+                .map(|(target, created)| {
+                    self.undo_grant(target, &role, &record, &request_id, *created)
+                })
                 .collect();
             let results: Vec<Result<_, AccessError>> = futures_util::stream::iter(undos)
                 .buffered(self.inner.options.concurrency.max(1))
@@ -390,11 +392,14 @@ impl AccessManager {
     /// as the integration's settings say (it had none before either). `created` is
     /// `Some(marker)` for a user this request created (or may have: a COMMIT whose answer was
     /// lost), `marker` when it created the instance's marker role with it: once the user is
-    /// gone, a marker nobody holds goes too, so that the instance is as it was.
+    /// gone, a marker nobody holds goes too, so that the instance is as it was. So do the
+    /// access roles of the request's grants (`record`) that nobody holds and the grantor role
+    /// when it is left administering none (16+): the request may have created them.
     pub(super) async fn undo_grant(
         &self,
         target: &Target,
         role: &Ident,
+        record: &ManagedRecord,
         request_id: &str,
         created: Option<bool>,
     ) -> Result<(), AccessError> {
@@ -420,8 +425,9 @@ impl AccessManager {
             };
             let budget = self.inner.options.instance_timeout.min(UNDO_DISABLE_BUDGET);
             match tokio::time::timeout(budget, disable).await {
-                // Gone already (or never created): nothing to undo but the marker.
+                // Gone already (or never created): nothing to undo but the service roles.
                 Ok(Err(AccessError::Grants(GrantsError::RoleNotFound { .. }))) => {
+                    self.drop_unheld_access_roles(target, role, record).await?;
                     return self.drop_unused_marker(target, marker).await;
                 }
                 Ok(Err(e)) => {
@@ -452,7 +458,48 @@ impl AccessManager {
                 });
             }
         }
+        self.drop_unheld_access_roles(target, role, record).await?;
         self.drop_unused_marker(target, marker).await
+    }
+
+    /// The undo's last step on 16+: in each database of the failed request's grants
+    /// (`record`), the access roles of those grants that nobody holds (not idle-marked: the
+    /// request's first use of the scope created them, or a revoke emptied them just now,
+    /// which only brings the sweep's drop forward); then, when any went, the grantor role if
+    /// it administers none.
+    async fn drop_unheld_access_roles(
+        &self,
+        target: &Target,
+        role: &Ident,
+        record: &ManagedRecord,
+    ) -> Result<(), AccessError> {
+        let mut dropped = false;
+        for (database, grants) in wanted_on(role, record, &target.name, None)? {
+            if grants.is_empty() {
+                continue;
+            }
+            let connection = self.connect(target, database.as_str()).await?;
+            let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+            if !session.uses_access_roles() {
+                return Ok(());
+            }
+            let gone = session.drop_unheld_access_roles(&grants).await?;
+            if !gone.is_empty() {
+                tracing::info!(instance = %target.name, %database, user = %role, roles = ?gone,
+                    "a failed grant's access roles dropped (nobody holds them)");
+                dropped = true;
+            }
+        }
+        if dropped {
+            let home = self.inner.integration.database().as_str();
+            let connection = self.connect(target, home).await?;
+            let session = Session::new(connection.client(), self.inner.grants.clone()).await?;
+            if session.drop_unused_grantor().await? {
+                tracing::info!(instance = %target.name, user = %role,
+                    "a failed grant's grantor role dropped (it administers no access role)");
+            }
+        }
+        Ok(())
     }
 
     /// When `marker` (the failed grant created it), drops the marker role if no user holds it.

@@ -201,7 +201,8 @@ pub(crate) const SERVICE_ROLE_CHECK_PARAMS: &[Type] = &[Type::NAME, Type::BOOL];
 /// Memberships that tie role `$1` to any role but the session's login (on 16+ the connector
 /// holds an ADMIN membership in every role it created): its members, and the roles it is a
 /// member of. For the marker the latter are its marks (the marker is a member of each managed
-/// user): dropping a marker that still marks a user would leave that user unmanaged.
+/// user): dropping a marker that still marks a user would leave that user unmanaged; for the
+/// grantor role, the access roles it administers.
 pub(crate) const OTHER_MEMBERS: &str = "SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m \
      WHERE (m.roleid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1) \
      AND m.member <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)) \

@@ -167,7 +167,13 @@ impl Planned {
         for a in &self.access {
             let before = body.len();
             match &a.check {
-                None => body.extend(create_access_role(&a.role, grantor)?),
+                None => {
+                    body.extend(create_access_role(&a.role, grantor)?);
+                    // The grantor role's lock whenever it is given an access role: the undo of
+                    // a failed grant drops a grantor role that administers none under that lock
+                    // (`Session::drop_unused_grantor`), so never while one is being given it.
+                    locks.extend(grantor);
+                }
                 Some(c) => {
                     if c.idle_since.is_some() {
                         body.push(comment_stmt(&a.role, None)?);
@@ -176,6 +182,7 @@ impl Planned {
                         && let Some(g) = grantor
                     {
                         body.push(grantor_admin_stmt(&a.role, g));
+                        locks.insert(g);
                     }
                 }
             }
@@ -674,6 +681,35 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Drops the access roles of `grants` in this database (16+; nothing before) that exist, are
+    /// fit, have no member and are not marked idle: what the undo of a failed grant leaves when
+    /// that grant created them (its first use of the scope) and its last `COMMIT`'s answer was
+    /// lost, so that the instance is as it was. Each under its lock, re-checked under it (a
+    /// grant joining it meanwhile keeps it); an idle-marked role existed before any grant now
+    /// running and is left to the sweep's grace period. Returns those dropped.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`]; [`GrantsError::Quote`] for a prefix leaving no room.
+    pub async fn drop_unheld_access_roles(
+        &self,
+        grants: &[Grant],
+    ) -> Result<Vec<Ident>, GrantsError> {
+        let mut dropped = Vec::new();
+        if !self.uses_access_roles() {
+            return Ok(dropped);
+        }
+        for (role, _) in self.access_roles_of(grants)? {
+            let unheld = self
+                .access_role_problems(&role)
+                .await?
+                .is_some_and(|c| c.problems.is_empty() && c.members == 0 && c.idle_since.is_none());
+            if unheld && self.drop_access_role(&role).await? {
+                dropped.push(role.name);
+            }
+        }
+        Ok(dropped)
     }
 
     /// Drops the idle access role `role` of this database, which the caller has just found fit

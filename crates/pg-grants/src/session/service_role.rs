@@ -43,24 +43,56 @@ impl Session<'_> {
     /// [`GrantsError::Database`].
     pub async fn drop_unused_marker(&self) -> Result<bool, GrantsError> {
         let marker = &self.settings.names.marker;
-        let action = format!("dropping the unused marker role {marker}");
-        let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(marker)?);
-        self.execute_locking(&sql, Some(marker))
+        self.drop_unused(marker, "marker", async {
+            Ok(self
+                .service_role_problems(marker, ServiceRole::Marker, None)
+                .await?
+                .is_some_and(|problems| problems.is_empty()))
+        })
+        .await
+    }
+
+    /// Drops the grantor role (16+) when it administers no access role, has no member but the
+    /// connector and is exactly the role the library creates: what undoing a failed grant that
+    /// created the server's first access role (and the grantor role with it) leaves once that
+    /// access role is gone ([`Session::drop_unheld_access_roles`]). Under the grantor role's
+    /// advisory lock, which every transaction giving it an access role takes, in one
+    /// transaction; returns whether it was dropped.
+    ///
+    /// # Errors
+    /// [`GrantsError::Database`].
+    pub async fn drop_unused_grantor(&self) -> Result<bool, GrantsError> {
+        let grantor = &self.settings.names.grantor;
+        self.drop_unused(grantor, "grantor", async {
+            let check = self.grantor_problems().await?;
+            Ok(check.administered && check.problems.is_some_and(|p| p.is_empty()))
+        })
+        .await
+    }
+
+    /// Drops the service role `name` when `fit` (run under its lock) says it is exactly the
+    /// role the library creates and no role but the connector is tied to it by a membership
+    /// either way (`sql::OTHER_MEMBERS`): in one transaction under its advisory lock.
+    async fn drop_unused(
+        &self,
+        name: &Ident,
+        kind: &str,
+        fit: impl Future<Output = Result<bool, GrantsError>>,
+    ) -> Result<bool, GrantsError> {
+        let action = format!("dropping the unused {kind} role {name}");
+        let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(name)?);
+        self.execute_locking(&sql, Some(name))
             .await
             .map_err(|e| GrantsError::db(action.as_str(), e))?;
         let result = async {
-            match self
-                .service_role_problems(marker, ServiceRole::Marker, None)
-                .await?
-            {
-                Some(problems) if problems.is_empty() => {}
-                _ => return Ok(false),
+            if !fit.await? {
+                return Ok(false);
             }
             let row = self
                 .client
                 .query_typed_one(
                     sql::OTHER_MEMBERS,
-                    &sql::typed(&[&marker.as_str()], sql::NAME_PARAM),
+                    &sql::typed(&[&name.as_str()], sql::NAME_PARAM),
                 )
                 .await
                 .map_err(|e| GrantsError::db(action.as_str(), e))?;
@@ -69,7 +101,7 @@ impl Session<'_> {
                 return Ok(false);
             }
             self.client
-                .batch_execute(&format!("DROP ROLE {};", marker.quoted()))
+                .batch_execute(&format!("DROP ROLE {};", name.quoted()))
                 .await
                 .map_err(|e| GrantsError::db(action.as_str(), e))?;
             Ok(true)
