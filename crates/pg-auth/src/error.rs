@@ -220,6 +220,26 @@ pub enum AuthError {
         reason: &'static str,
     },
 
+    /// The pool did not try to connect: its last attempts found the server unreachable or not
+    /// accepting connections, and it is backing off (see
+    /// [`ConnectBackoff`](crate::ConnectBackoff)). Nothing was sent.
+    #[error(
+        "connection to server at {host}:{port} not attempted: the last {failures} attempt(s) \
+         failed ({last}); the pool tries again in {retry_in:?}"
+    )]
+    Backoff {
+        /// Host the pool connects to.
+        host: String,
+        /// Port the pool connects to.
+        port: u16,
+        /// Consecutive failed attempts.
+        failures: u32,
+        /// How long until the pool tries again.
+        retry_in: Duration,
+        /// The last failure's message.
+        last: String,
+    },
+
     /// A query on an established connection failed.
     #[error("query failed: {context}")]
     Query {

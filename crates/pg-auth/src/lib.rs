@@ -78,8 +78,8 @@ pub use connect::{
 pub use credential::Credential;
 pub use error::{AuthError, is_read_only_failure};
 pub use pool::{
-    Pool, PoolManager, PoolObject, PoolOptions, PoolOptionsBuilder, PoolStatus, PooledConnection,
-    RecycleCheck, SESSION_STATE_CHECK,
+    ConnectBackoff, Pool, PoolManager, PoolObject, PoolOptions, PoolOptionsBuilder, PoolStatus,
+    PooledConnection, RecycleCheck, SESSION_STATE_CHECK,
 };
 #[cfg(feature = "aws")]
 pub use rotation::{SecretStages, SecretVersion, SecretsManagerRotation};

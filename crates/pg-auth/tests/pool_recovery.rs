@@ -115,6 +115,8 @@ fn kind(error: &AuthError) -> (String, bool) {
     match error {
         AuthError::Connect { .. } => ("Connect".into(), true),
         AuthError::Timeout { .. } => ("Timeout".into(), true),
+        // The pool backing off a server it could not reach (nothing sent).
+        AuthError::Backoff { .. } => ("Backoff".into(), true),
         AuthError::Pool { detail, .. } => (format!("Pool({detail})"), true),
         // The server is starting up or shutting down (57P03 cannot_connect_now).
         AuthError::Rejected { source, .. } => (
@@ -146,7 +148,13 @@ async fn one_operation(pool: &Pool, load: &Load, task: usize) {
                 "task {task}: unexpected pool error {kind}: {error}"
             );
             load.fail(kind);
-            load.record_attempt(task, false);
+            if matches!(error, AuthError::Backoff { .. }) {
+                // Nothing was tried: not an attempt. A caller told to come back later pauses
+                // (as the facade's callers and the scheduler do) rather than spin.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            } else {
+                load.record_attempt(task, false);
+            }
             return;
         }
     };
@@ -304,6 +312,20 @@ async fn a_busy_pool_recovers_from_restarts_outages_and_terminated_backends() {
         "pool above max_size"
     );
     assert!(!failures.is_empty(), "the faults must have been felt");
+    // The pool backs off a server it cannot reach (`ConnectBackoff`, 100 ms doubling to 2 s,
+    // one probe at a time): per outage of 2.5 s a handful of refused connections, not one per
+    // caller and retry (28,202 in two outages before it). A bound on attempts, not on time: a
+    // slower machine makes fewer.
+    let refused = failures.get("Connect").copied().unwrap_or(0)
+        + failures.get("Timeout").copied().unwrap_or(0);
+    assert!(
+        refused <= 40 * rounds,
+        "{refused} connection attempts failed in {rounds} rounds: the pool did not back off"
+    );
+    assert!(
+        failures.get("Backoff").copied().unwrap_or(0) > 0,
+        "callers during the outage were told the pool is backing off"
+    );
     assert!(pool.status().size <= MAX_SIZE);
     // The same pool object still works.
     pool.get()
