@@ -188,6 +188,19 @@ async fn a_grant_that_meets_a_standby_is_retried_on_the_writer() {
     assert!(seen[0].2.contains("read-only"), "{}", seen[0].2);
     assert!(directory.lookups.load(Ordering::SeqCst) >= 2);
     assert_eq!(manager.failovers(), 1);
+    // `rdspg serve` exports the count: a scheduler running this manager shows it on /metrics.
+    let scheduler = rds_pg_access_service::Scheduler::builder()
+        .integration(manager.clone())
+        .build()
+        .expect("scheduler");
+    let text = rds_pg_access_service::metrics::encode(&scheduler.state()).expect("metrics");
+    let name = manager.integration().name().to_string();
+    assert!(
+        text.contains(&format!(
+            "rdspg_failovers_total{{integration=\"{name}\"}} 1\n"
+        )),
+        "{text}"
+    );
     // The answer names the writer's endpoint, where the retry went.
     assert_eq!(
         outcome.endpoints[&INSTANCE.parse::<InstanceId>().expect("id")],

@@ -13,6 +13,7 @@
 //! | `rdspg_job_instance_last_count` | integration, job, instance, count | what the last run did |
 //! | `rdspg_disappeared_instance_active_grants` | integration, job, instance | vanished instances |
 //! | `rdspg_active_grants` | integration, instance | managed users with active access |
+//! | `rdspg_failovers_total` | integration | instance work run again after meeting a read-only server |
 //!
 //! ```
 //! # async fn demo(state: &rds_pg_access_service::ServiceState) -> Result<(), std::fmt::Error> {
@@ -53,6 +54,12 @@ pub fn encode(state: &ServiceState) -> Result<String, std::fmt::Error> {
     let counts_of = Family::<Labels, Gauge>::default();
     let active = Family::<Labels, Gauge>::default();
     let disappeared = Family::<Labels, Gauge>::default();
+    let failovers = Family::<Labels, Counter>::default();
+    for (integration, n) in state.failovers() {
+        failovers
+            .get_or_create(&vec![("integration", integration)])
+            .inc_by(n);
+    }
     for job in state.jobs() {
         let labels: Labels = vec![
             ("integration", job.integration.clone()),
@@ -156,6 +163,12 @@ pub fn encode(state: &ServiceState) -> Result<String, std::fmt::Error> {
         "active_grants",
         "Managed users whose access is active, as the last sweep here counted them",
         active,
+    );
+    registry.register(
+        "failovers",
+        "Times an instance's work was run again on the writer after meeting a read-only server \
+         (a failover), per integration",
+        failovers,
     );
     let mut text = String::new();
     encode_text(&mut text, &registry)?;

@@ -266,7 +266,7 @@ impl SchedulerBuilder {
                 return Err(SchedulerError::DuplicateIntegration(name));
             }
         }
-        let state = Arc::new(ServiceState::new(SystemTime::now()));
+        let state = Arc::new(ServiceState::new(SystemTime::now()).with_managers(&self.managers));
         let mut jobs = Vec::new();
         for manager in self.managers {
             for &kind in &kinds {

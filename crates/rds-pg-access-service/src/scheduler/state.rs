@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use rds_pg_access::AccessManager;
+
 use super::run::{RunResult, Runs};
 use super::{Job, JobKind};
 
@@ -177,6 +179,8 @@ impl Health {
 pub struct ServiceState {
     started: SystemTime,
     jobs: Mutex<BTreeMap<(String, JobKind), JobStatus>>,
+    /// Each integration's manager, for the counters it keeps itself (failovers).
+    managers: Vec<(String, AccessManager)>,
 }
 
 impl ServiceState {
@@ -184,7 +188,28 @@ impl ServiceState {
         Self {
             started,
             jobs: Mutex::new(BTreeMap::new()),
+            managers: Vec::new(),
         }
+    }
+
+    /// The state of a scheduler running `managers`: their own counters are read on each call
+    /// of [`ServiceState::failovers`].
+    pub(super) fn with_managers(mut self, managers: &[AccessManager]) -> Self {
+        self.managers = managers
+            .iter()
+            .map(|m| (m.integration().name().to_string(), m.clone()))
+            .collect();
+        self
+    }
+
+    /// Per integration, how many times an instance's work was run again after meeting a
+    /// read-only server (a failover: see `ManagerOptions::failover`) since the service started,
+    /// by every job and call of its manager.
+    pub fn failovers(&self) -> Vec<(String, u64)> {
+        self.managers
+            .iter()
+            .map(|(name, m)| (name.clone(), m.failovers()))
+            .collect()
     }
 
     pub(super) fn register(&self, job: &Job) {
