@@ -1101,3 +1101,56 @@ fn first_grant_with_a_lost_commit_answer(version: u32) {
             .unwrap_or_else(|e| panic!("COMMIT {k}: the re-run's password logs in: {e}"));
     }
 }
+
+/// Regression (found by the enumeration on PostgreSQL 17): a sweep cut while it aged the access
+/// roles left without members (its last step, `sweep_access_roles`) reported itself complete:
+/// the lost connection was filed as one database's roles "not swept" beside a clean result.
+/// Now a server that stops answering fails the instance's sweep (its users' revocations stay
+/// reported in the audit), and the next sweep finishes the aging.
+#[test]
+fn a_sweep_cut_while_aging_access_roles_says_it_did_not_finish() {
+    let lab = Lab::start(17);
+    let run = |lab: &Lab| Op::Sweep.run(lab, &lab.proxied(Op::Sweep.at(lab)));
+    lab.restore();
+    Op::Sweep.setup(&lab);
+    lab.proxy.reset();
+    let clean = run(&lab);
+    assert!(clean.complete, "{clean:?}");
+    let wanted = lab.snapshot();
+    // The aging's transaction is the sweep's last: its COMMIT is the last round trip.
+    let last_commit = lab
+        .proxy
+        .trace()
+        .iter()
+        .rev()
+        .find(|r| r.statement.as_deref() == Some("COMMIT"))
+        .map(|r| r.index)
+        .expect("a COMMIT");
+    for action in [Action::Cut, Action::LoseAnswer] {
+        lab.restore();
+        Op::Sweep.setup(&lab);
+        lab.proxy.reset();
+        lab.proxy
+            .arm(Fault::new(At::RoundTrip(last_commit), action));
+        let ran = run(&lab);
+        lab.proxy.disarm();
+        let after = lab.snapshot();
+        if action == Action::Cut {
+            assert!(
+                !ran.complete,
+                "{action:?}: a sweep whose last step was cut reported itself complete"
+            );
+            assert!(
+                ran.failures.iter().all(|(_, a)| *a != Applied::No),
+                "{action:?}: the users were revoked, so not `No`: {ran:?}"
+            );
+            assert_ne!(after, wanted, "{action:?}: the cut step did not run");
+        }
+        // Whatever it said, the next sweep finishes it.
+        lab.proxy.reset();
+        let again = run(&lab);
+        assert!(again.complete, "{action:?}: {again:?}");
+        let end = lab.snapshot();
+        assert!(end == wanted, "{action:?}:\n{}", diff(&wanted, &end));
+    }
+}

@@ -120,8 +120,13 @@ impl AccessManager {
                     out.unfit.extend(swept.unfit);
                     out.blocked.extend(swept.blocked);
                 }
+                // The server stopped answering (a connection lost, not established, timed
+                // out): the instance's sweep did not finish, and says so (the scheduler's next
+                // round does the rest). Found by tests/faults.rs on PostgreSQL 17: a sweep cut
+                // while aging access roles reported itself complete.
+                Err(error) if lost_connection(&error) => return Err(error),
                 // One database that cannot be swept (dropped or renamed since its access roles
-                // were made, not answering) never stops the others: its roles are named.
+                // were made, refused by the server) never stops the others: its roles are named.
                 Err(error) => {
                     let reason = format!(
                         "sweeping the access roles of database {database:?}: {}",
@@ -454,5 +459,22 @@ impl AccessManager {
                 })
             })
             .await)
+    }
+}
+
+/// Whether `error` is the server not answering (a connection lost mid-way, or not made: refused,
+/// timed out, the pool backing off), rather than its answer refusing something.
+fn lost_connection(error: &AccessError) -> bool {
+    match error {
+        AccessError::Grants(pg_grants::GrantsError::Database { code, .. }) => code.is_none(),
+        AccessError::Auth(auth) => matches!(
+            auth,
+            pg_auth::AuthError::Connect { .. }
+                | pg_auth::AuthError::Timeout { .. }
+                | pg_auth::AuthError::Backoff { .. }
+                | pg_auth::AuthError::Query { .. }
+        ),
+        AccessError::Timeout { .. } => true,
+        _ => false,
     }
 }
