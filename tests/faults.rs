@@ -1154,3 +1154,116 @@ fn a_sweep_cut_while_aging_access_roles_says_it_did_not_finish() {
         assert!(end == wanted, "{action:?}:\n{}", diff(&wanted, &end));
     }
 }
+
+/// The fault kinds the enumeration does not use, on a real operation (PostgreSQL 15, a first
+/// grant): connections refused; a reset (RST) at each `COMMIT`; and each of the last two
+/// `COMMIT`s (the privileges, the login's enabling) stalled past the instance's time budget
+/// and delivered to the server after the grant gave up, while its undo runs. Each time: no
+/// password handed out by a failed grant, no `No` for a change, once the stall is over the
+/// catalog is as it was or as wanted, and a re-run completes with a password that logs in.
+#[test]
+fn a_grant_meets_refused_connections_resets_and_stalls() {
+    let lab = Lab::start(15);
+    lab.restore();
+    lab.proxy.reset();
+    let clean = Op::Grant.run(&lab, &lab.proxied(Op::Grant.at(&lab)));
+    assert!(clean.complete, "{clean:?}");
+    let wanted = lab.snapshot();
+    let commits: Vec<usize> = lab
+        .proxy
+        .trace()
+        .iter()
+        .filter(|r| r.statement.as_deref() == Some("COMMIT"))
+        .map(|r| r.index)
+        .collect();
+    assert!(commits.len() >= 2, "{commits:?}");
+    let budget = Duration::from_secs(3);
+    let stall = Duration::from_secs(5);
+    let check = |what: &str, ran: &Ran| {
+        let after = lab.snapshot();
+        let state = if after == lab.pristine {
+            "before"
+        } else if after == wanted {
+            "wanted"
+        } else {
+            panic!(
+                "{what}: a third state ({ran:?}):\n{}",
+                diff(&wanted, &after)
+            );
+        };
+        if ran.complete {
+            assert_eq!(state, "wanted", "{what}");
+            assert!(ran.credential, "{what}: {ran:?}");
+        } else {
+            assert!(
+                !ran.credential,
+                "{what}: a failed grant handed out a password"
+            );
+            assert!(
+                !ran.failures.is_empty(),
+                "{what}: incomplete without an error"
+            );
+            if state != "before" {
+                assert!(
+                    ran.failures.iter().all(|(_, a)| *a != Applied::No),
+                    "{what}: the catalog changed, the error says it did not: {ran:?}"
+                );
+            }
+        }
+        // Again, without faults: complete, and the password logs in.
+        lab.proxy.reset();
+        let m = lab.proxied(Op::Grant.at(&lab));
+        let out = lab
+            .rt
+            .block_on(m.grant(&grant_request(&m, USER)))
+            .expect("grant");
+        assert!(out.is_complete(), "{what}: the re-run: {out:?}");
+        let end = lab.snapshot();
+        assert!(
+            end == wanted,
+            "{what}: the re-run left:\n{}",
+            diff(&wanted, &end)
+        );
+        let password = common::password_of(&out);
+        lab.cluster
+            .sql_as(&common::as_user(USER, &password), "appdb", "SELECT 1")
+            .unwrap_or_else(|e| panic!("{what}: the re-run's password logs in: {e}"));
+        state
+    };
+    // Refused connections: nothing is tried, nothing changes, the error says so.
+    lab.restore();
+    lab.proxy.reset();
+    lab.proxy.refuse_connections(true);
+    let ran = Op::Grant.run(&lab, &lab.proxied(Op::Grant.at(&lab)));
+    lab.proxy.refuse_connections(false);
+    assert!(lab.proxy.refused() > 0);
+    assert!(!ran.complete, "{ran:?}");
+    assert_eq!(check("refused connections", &ran), "before");
+    for &k in &commits {
+        lab.restore();
+        lab.proxy.reset();
+        lab.proxy.arm(Fault::new(At::RoundTrip(k), Action::Reset));
+        let ran = Op::Grant.run(&lab, &lab.proxied(Op::Grant.at(&lab)));
+        lab.proxy.disarm();
+        let state = check(&format!("reset at COMMIT {k}"), &ran);
+        eprintln!("reset at COMMIT {k}: {state}, {ran:?}");
+    }
+    for &k in commits.iter().rev().take(2) {
+        lab.restore();
+        lab.proxy.reset();
+        lab.proxy
+            .arm(Fault::new(At::RoundTrip(k), Action::Stall(stall)));
+        let m = lab.proxied(Op::Grant.at(&lab)).with_options(
+            ManagerOptions::default()
+                .connect_timeout(Duration::from_secs(5))
+                .instance_timeout(budget),
+        );
+        let started = Instant::now();
+        let ran = Op::Grant.run(&lab, &m);
+        // The stalled COMMIT reaches the server in the end: judge the catalog after it.
+        std::thread::sleep((stall + Duration::from_secs(1)).saturating_sub(started.elapsed()));
+        lab.proxy.disarm();
+        let state = check(&format!("COMMIT {k} stalled {stall:?}"), &ran);
+        eprintln!("COMMIT {k} stalled: {state}, {ran:?}");
+    }
+}
