@@ -267,26 +267,195 @@ pub struct PoolManager {
     unreachable: Mutex<Unreachable>,
 }
 
-/// The [`ConnectBackoff`] state: consecutive failed attempts, until when no attempt is made,
-/// and the last failure's message (for [`AuthError::Backoff`]).
+/// The [`ConnectBackoff`] state, a small state machine kept apart from the clock (its methods
+/// take `now`) so that its rules are tested on their own: consecutive failed attempts, until
+/// when none is made, whether a probe is in flight, and the last failure (for
+/// [`AuthError::Backoff`]).
 #[derive(Debug, Default)]
 struct Unreachable {
     failures: u32,
     until: Option<Instant>,
+    probing: bool,
+    /// Incremented whenever the server is found reachable: a failure of an attempt started
+    /// before that is stale and ignored.
+    generation: u64,
     last: String,
 }
 
-/// Whether `error` says the server could not be reached or is not accepting connections now
-/// (what [`ConnectBackoff`] backs off).
-fn is_unreachable(error: &AuthError) -> bool {
+/// An attempt [`Unreachable::before`] let go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ticket {
+    probe: bool,
+    generation: u64,
+    started: Instant,
+}
+
+/// What an attempt found, for [`Unreachable::after`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The server answered (a session, or a refusal of its own: a password, a database, a
+    /// read-only server).
+    Answered,
+    /// The server was not reached or does not accept connections now.
+    Unreachable,
+    /// Nothing about the server (a credential source, local settings).
+    Local,
+    /// The attempt was abandoned (its future dropped) before it ended.
+    Abandoned,
+}
+
+impl Unreachable {
+    /// Before an attempt: the wait left while backing off (or while another caller's probe is
+    /// in flight); otherwise a ticket (a probe when a backoff was on).
+    fn before(&mut self, backoff: &ConnectBackoff, now: Instant) -> Result<Ticket, Duration> {
+        let probe = match self.until {
+            None => false,
+            Some(until) if now < until || self.probing => {
+                return Err(until.saturating_duration_since(now));
+            }
+            Some(_) => {
+                self.probing = true;
+                self.until = Some(now + backoff.wait_after(self.failures));
+                true
+            }
+        };
+        Ok(Ticket {
+            probe,
+            generation: self.generation,
+            started: now,
+        })
+    }
+
+    /// After an attempt; `abandon_after`: how long an abandoned attempt must have waited to
+    /// count as a failure (the connect timeout: a caller giving up sooner says nothing of the
+    /// server). `message`: the failure's, for [`AuthError::Backoff`].
+    fn after(
+        &mut self,
+        backoff: &ConnectBackoff,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: Instant,
+        abandon_after: Duration,
+        message: impl FnOnce() -> String,
+    ) {
+        if ticket.probe {
+            self.probing = false;
+        }
+        let failed = match outcome {
+            Outcome::Answered => {
+                *self = Unreachable {
+                    generation: self.generation.wrapping_add(1),
+                    ..Unreachable::default()
+                };
+                return;
+            }
+            Outcome::Local => false,
+            Outcome::Unreachable => true,
+            Outcome::Abandoned => now.saturating_duration_since(ticket.started) >= abandon_after,
+        };
+        // A failure of an attempt started before the server was last found reachable is
+        // stale: that success stands.
+        if failed && ticket.generation == self.generation {
+            self.failures = self.failures.saturating_add(1);
+            self.until = Some(now + backoff.wait_after(self.failures));
+            self.last = message();
+        }
+    }
+}
+
+/// What `error` says about the server (see [`Outcome`]).
+fn outcome_of(error: &AuthError) -> Outcome {
     use tokio_postgres::error::SqlState;
     match error {
-        AuthError::Connect { .. } | AuthError::Timeout { .. } => true,
-        AuthError::Rejected { source, .. } => matches!(
-            source.code(),
-            Some(c) if *c == SqlState::CANNOT_CONNECT_NOW || *c == SqlState::TOO_MANY_CONNECTIONS
-        ),
-        _ => false,
+        AuthError::Connect { .. } | AuthError::Timeout { .. } => Outcome::Unreachable,
+        AuthError::Rejected { source, .. } => match source.code() {
+            Some(c)
+                if *c == SqlState::CANNOT_CONNECT_NOW || *c == SqlState::TOO_MANY_CONNECTIONS =>
+            {
+                Outcome::Unreachable
+            }
+            _ => Outcome::Answered,
+        },
+        // A TLS handshake the peer cut (reset, closed) is the network, not a certificate.
+        AuthError::Tls { .. } if io_failure_in(error) => Outcome::Unreachable,
+        AuthError::Tls { .. }
+        | AuthError::TlsNotSupported
+        | AuthError::AuthenticationFailed { .. }
+        | AuthError::UnverifiedServer { .. }
+        | AuthError::ReadOnlyServer { .. }
+        | AuthError::Query { .. } => Outcome::Answered,
+        _ => Outcome::Local,
+    }
+}
+
+/// Whether a connection-level I/O failure (refused, reset, aborted, closed early, timed out) is
+/// in `error`'s source chain.
+fn io_failure_in(error: &AuthError) -> bool {
+    use std::io::ErrorKind;
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::UnexpectedEof
+                    | ErrorKind::TimedOut
+                    | ErrorKind::BrokenPipe
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// `error` with its sources, `: `-joined (none of this crate's errors holds a secret).
+fn chain(error: &AuthError) -> String {
+    let mut out = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
+}
+
+/// An attempt in flight: if its future is dropped before it ends, [`Outcome::Abandoned`].
+struct Attempt<'a> {
+    manager: &'a PoolManager,
+    ticket: Option<Ticket>,
+}
+
+impl Attempt<'_> {
+    fn end(mut self, result: &Result<crate::Connection, AuthError>) {
+        let Some(ticket) = self.ticket.take() else {
+            return;
+        };
+        let outcome = match result {
+            Ok(_) => Outcome::Answered,
+            Err(e) => outcome_of(e),
+        };
+        self.manager.ended(ticket, outcome, || match result {
+            Err(e) => chain(e),
+            Ok(_) => String::new(),
+        });
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.manager.ended(ticket, Outcome::Abandoned, || {
+                "the attempt was abandoned".to_owned()
+            });
+        }
     }
 }
 
@@ -297,56 +466,51 @@ impl PoolManager {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Before an attempt: `Err` while backing off; otherwise the attempt may go, and while it
-    /// runs the others keep failing fast (its wait is taken again for it).
-    fn may_attempt(&self) -> Result<(), AuthError> {
+    /// Before an attempt: [`AuthError::Backoff`] while backing off.
+    fn attempt(&self) -> Result<Attempt<'_>, AuthError> {
         let Some(backoff) = self.backoff else {
-            return Ok(());
+            return Ok(Attempt {
+                manager: self,
+                ticket: None,
+            });
         };
         let mut state = self.unreachable();
-        let now = Instant::now();
-        match state.until {
-            Some(until) if now < until => Err(AuthError::Backoff {
+        match state.before(&backoff, Instant::now()) {
+            Ok(ticket) => Ok(Attempt {
+                manager: self,
+                ticket: Some(ticket),
+            }),
+            Err(retry_in) => Err(AuthError::Backoff {
                 host: self.options.host().to_owned(),
                 port: self.options.port(),
                 failures: state.failures,
-                retry_in: until - now,
+                retry_in,
                 last: state.last.clone(),
             }),
-            Some(_) => {
-                // This caller probes; the others fail fast until its outcome.
-                state.until = Some(now + backoff.wait_after(state.failures));
-                Ok(())
-            }
-            None => Ok(()),
         }
     }
 
-    /// After an attempt.
-    fn attempted(&self, result: &Result<crate::Connection, AuthError>) {
+    fn ended(&self, ticket: Ticket, outcome: Outcome, message: impl FnOnce() -> String) {
         let Some(backoff) = self.backoff else {
             return;
         };
         let mut state = self.unreachable();
-        match result {
-            Ok(_) => {
-                if state.failures > 0 {
-                    tracing::info!(host = %self.options.host(), port = self.options.port(),
-                        failures = state.failures, "server reachable again");
-                }
-                *state = Unreachable::default();
-            }
-            Err(e) if is_unreachable(e) => {
-                state.failures = state.failures.saturating_add(1);
-                let wait = backoff.wait_after(state.failures);
-                state.until = Some(Instant::now() + wait);
-                state.last = e.to_string();
-                tracing::debug!(host = %self.options.host(), port = self.options.port(),
-                    failures = state.failures, ?wait, error = %e,
-                    "connection attempt failed; backing off");
-            }
-            // Not about reaching the server: no backoff (and no reason to end one either).
-            Err(_) => {}
+        let failures = state.failures;
+        state.after(
+            &backoff,
+            ticket,
+            outcome,
+            Instant::now(),
+            self.options.connect_timeout(),
+            message,
+        );
+        if state.failures > failures {
+            tracing::debug!(host = %self.options.host(), port = self.options.port(),
+                failures = state.failures, last = %state.last,
+                "connection attempt failed; backing off");
+        } else if failures > 0 && state.failures == 0 {
+            tracing::info!(host = %self.options.host(), port = self.options.port(), failures,
+                "server reachable again");
         }
     }
 }
@@ -368,9 +532,9 @@ impl managed::Manager for PoolManager {
     type Error = AuthError;
 
     async fn create(&self) -> Result<PooledConnection, AuthError> {
-        self.may_attempt()?;
+        let attempt = self.attempt()?;
         let connection = connect(&self.options, self.source.as_ref()).await;
-        self.attempted(&connection);
+        attempt.end(&connection);
         let connection = connection?;
         let tls = connection.is_tls();
         let (client, task) = connection.into_parts();
@@ -573,5 +737,160 @@ fn pool_failure(error: &managed::PoolError<AuthError>) -> &'static str {
         PoolError::NoRuntimeSpecified => "the pool's timeouts need the tokio runtime",
         PoolError::PostCreateHook(_) => "a post-create hook failed",
         PoolError::Backend(_) => "opening a connection failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn backoff() -> ConnectBackoff {
+        ConnectBackoff::new(100 * MS, 2000 * MS)
+    }
+
+    fn fail(state: &mut Unreachable, ticket: Ticket, now: Instant) {
+        state.after(
+            &backoff(),
+            ticket,
+            Outcome::Unreachable,
+            now,
+            10 * MS,
+            || "refused".to_owned(),
+        );
+    }
+
+    #[test]
+    fn failures_back_off_doubling_and_one_probe_goes_at_a_time() {
+        let (b, t0) = (backoff(), Instant::now());
+        let mut s = Unreachable::default();
+        // No backoff yet: attempts go, none is a probe.
+        let a = s.before(&b, t0).expect("goes");
+        let c = s.before(&b, t0).expect("goes too");
+        assert!(!a.probe && !c.probe);
+        fail(&mut s, a, t0);
+        assert_eq!(s.before(&b, t0 + 50 * MS), Err(50 * MS));
+        // The late failure of an attempt started at the same time counts (same generation).
+        fail(&mut s, c, t0);
+        assert_eq!(s.failures, 2);
+        assert_eq!(s.before(&b, t0 + 100 * MS), Err(100 * MS));
+        // The wait over: one probe; the others wait for its outcome, even past its wait.
+        let probe = s.before(&b, t0 + 200 * MS).expect("probe");
+        assert!(probe.probe);
+        assert!(s.before(&b, t0 + 201 * MS).is_err());
+        assert!(
+            s.before(&b, t0 + 900 * MS).is_err(),
+            "the probe is still in flight"
+        );
+        fail(&mut s, probe, t0 + 900 * MS);
+        assert_eq!(s.failures, 3);
+        assert_eq!(s.before(&b, t0 + 900 * MS), Err(400 * MS));
+        // Up to the maximum.
+        for _ in 0..10 {
+            let generation = s.generation;
+            let ticket = Ticket {
+                probe: false,
+                generation,
+                started: t0,
+            };
+            fail(&mut s, ticket, t0);
+        }
+        assert_eq!(s.before(&b, t0), Err(2000 * MS));
+        assert_eq!(s.last, "refused");
+    }
+
+    #[test]
+    fn an_answer_ends_the_backoff_and_makes_older_failures_stale() {
+        let (b, t0) = (backoff(), Instant::now());
+        let mut s = Unreachable::default();
+        let early = s.before(&b, t0).expect("goes");
+        let first = s.before(&b, t0).expect("goes");
+        fail(&mut s, first, t0);
+        let probe = s.before(&b, t0 + 100 * MS).expect("probe");
+        // The server answers the probe, even with a refusal of its own (a read-only server):
+        // reachable, no backoff.
+        s.after(
+            &b,
+            probe,
+            Outcome::Answered,
+            t0 + 110 * MS,
+            10 * MS,
+            String::new,
+        );
+        assert_eq!(s.failures, 0);
+        assert!(s.before(&b, t0 + 110 * MS).is_ok());
+        // An attempt started before that answer, failing late, is stale: ignored.
+        fail(&mut s, early, t0 + 120 * MS);
+        assert_eq!(s.failures, 0);
+        assert!(s.before(&b, t0 + 120 * MS).is_ok());
+        // Local failures (a credential source) neither start nor end a backoff.
+        let t = s.before(&b, t0).expect("goes");
+        s.after(&b, t, Outcome::Local, t0, 10 * MS, String::new);
+        assert_eq!(s.failures, 0);
+    }
+
+    #[test]
+    fn an_abandoned_probe_lets_the_next_caller_probe_and_counts_only_after_a_connect_timeout() {
+        let (b, t0) = (backoff(), Instant::now());
+        let mut s = Unreachable::default();
+        let first = s.before(&b, t0).expect("goes");
+        fail(&mut s, first, t0);
+        let probe = s.before(&b, t0 + 100 * MS).expect("probe");
+        // Dropped quickly (the caller gave up): says nothing of the server.
+        s.after(
+            &b,
+            probe,
+            Outcome::Abandoned,
+            t0 + 101 * MS,
+            10 * MS,
+            || "gone".into(),
+        );
+        assert_eq!(s.failures, 1);
+        assert!(!s.probing);
+        let next = s.before(&b, t0 + 200 * MS).expect("the next caller probes");
+        assert!(next.probe);
+        // Abandoned after a whole connect timeout: the server did not answer in time.
+        s.after(&b, next, Outcome::Abandoned, t0 + 300 * MS, 10 * MS, || {
+            "gone".into()
+        });
+        assert_eq!(s.failures, 2);
+        assert_eq!(s.last, "gone");
+    }
+
+    #[test]
+    fn errors_are_classified_by_what_they_say_of_the_server() {
+        let connect = AuthError::Connect {
+            host: "h".into(),
+            port: 5432,
+            detail: "could not open a TCP connection".into(),
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        };
+        assert_eq!(outcome_of(&connect), Outcome::Unreachable);
+        assert!(chain(&connect).contains("could not open a TCP connection: "));
+        let cut_tls = AuthError::Tls {
+            host: "h".into(),
+            port: 5432,
+            detail: "the TLS handshake failed (certificate or protocol)".into(),
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+        };
+        assert_eq!(outcome_of(&cut_tls), Outcome::Unreachable);
+        let bad_cert = AuthError::Tls {
+            host: "h".into(),
+            port: 5432,
+            detail: "the TLS handshake failed (certificate or protocol)".into(),
+            source: Box::new(std::io::Error::other("certificate verify failed")),
+        };
+        assert_eq!(outcome_of(&bad_cert), Outcome::Answered);
+        let read_only = AuthError::ReadOnlyServer {
+            host: "h".into(),
+            port: 5432,
+            reason: "in_hot_standby = on",
+        };
+        assert_eq!(outcome_of(&read_only), Outcome::Answered);
+        let env = AuthError::EnvVarMissing {
+            name: "PGPASSWORD".into(),
+        };
+        assert_eq!(outcome_of(&env), Outcome::Local);
     }
 }

@@ -150,7 +150,8 @@ async fn one_operation(pool: &Pool, load: &Load, task: usize) {
             load.fail(kind);
             if matches!(error, AuthError::Backoff { .. }) {
                 // Nothing was tried: not an attempt. A caller told to come back later pauses
-                // (as the facade's callers and the scheduler do) rather than spin.
+                // rather than spin (the library's own callers fail the operation, and the
+                // scheduler's next round comes after its interval).
                 tokio::time::sleep(Duration::from_millis(20)).await;
             } else {
                 load.record_attempt(task, false);
