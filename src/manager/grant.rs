@@ -427,8 +427,7 @@ impl AccessManager {
             match tokio::time::timeout(budget, disable).await {
                 // Gone already (or never created): nothing to undo but the service roles.
                 Ok(Err(AccessError::Grants(GrantsError::RoleNotFound { .. }))) => {
-                    self.drop_unheld_access_roles(target, role, record).await?;
-                    return self.drop_unused_marker(target, marker).await;
+                    return self.drop_service_roles(target, role, record, marker).await;
                 }
                 Ok(Err(e)) => {
                     tracing::error!(instance = %target.name, user = %role, error = %crate::error_chain(&e),
@@ -458,8 +457,34 @@ impl AccessManager {
                 });
             }
         }
-        self.drop_unheld_access_roles(target, role, record).await?;
-        self.drop_unused_marker(target, marker).await
+        self.drop_service_roles(target, role, record, marker).await
+    }
+
+    /// The undo's last steps, within the instance's time budget: the access roles and the
+    /// grantor role nobody holds ([`AccessManager::drop_unheld_access_roles`]), then the
+    /// marker when the request created it. One failing does not keep the other; the first
+    /// error is returned.
+    async fn drop_service_roles(
+        &self,
+        target: &Target,
+        role: &Ident,
+        record: &ManagedRecord,
+        marker: bool,
+    ) -> Result<(), AccessError> {
+        let timeout = self.inner.options.instance_timeout;
+        let steps = async {
+            let access = self.drop_unheld_access_roles(target, role, record).await;
+            let marker = self.drop_unused_marker(target, marker).await;
+            access.and(marker)
+        };
+        tokio::time::timeout(timeout, steps)
+            .await
+            .unwrap_or_else(|_| {
+                Err(AccessError::Timeout {
+                    instance: target.name.clone(),
+                    seconds: timeout.as_secs(),
+                })
+            })
     }
 
     /// The undo's last step on 16+: in each database of the failed request's grants

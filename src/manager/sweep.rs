@@ -462,19 +462,32 @@ impl AccessManager {
     }
 }
 
-/// Whether `error` is the server not answering (a connection lost mid-way, or not made: refused,
-/// timed out, the pool backing off), rather than its answer refusing something.
+/// Whether `error` is the server not serving this instance's writes now (a connection lost
+/// mid-way or not made: refused, timed out, the pool backing off or closed; the server
+/// starting, stopping or full, SQLSTATE classes 08 and 57 and 53300; read-only after a failover,
+/// 25006, which the failover retry acts on), rather than its answer refusing something.
 fn lost_connection(error: &AccessError) -> bool {
+    use pg_auth::AuthError;
+    let unavailable = |code: &str| {
+        code.starts_with("08") || code.starts_with("57") || code == "53300" || code == "25006"
+    };
     match error {
-        AccessError::Grants(pg_grants::GrantsError::Database { code, .. }) => code.is_none(),
-        AccessError::Auth(auth) => matches!(
-            auth,
-            pg_auth::AuthError::Connect { .. }
-                | pg_auth::AuthError::Timeout { .. }
-                | pg_auth::AuthError::Backoff { .. }
-                | pg_auth::AuthError::Query { .. }
-        ),
+        AccessError::Grants(GrantsError::Database { code, .. }) => {
+            code.as_deref().is_none_or(unavailable)
+        }
+        AccessError::Auth(auth) => match auth {
+            AuthError::Connect { .. }
+            | AuthError::Timeout { .. }
+            | AuthError::Backoff { .. }
+            | AuthError::Query { .. }
+            | AuthError::Pool { .. }
+            | AuthError::ReadOnlyServer { .. } => true,
+            AuthError::Rejected { source, .. } => {
+                source.code().is_some_and(|c| unavailable(c.code()))
+            }
+            _ => false,
+        },
         AccessError::Timeout { .. } => true,
-        _ => false,
+        _ => crate::error::is_read_only(error),
     }
 }

@@ -587,9 +587,15 @@ impl Session<'_> {
             // privileges for it or a policy naming it in another database, a privilege a
             // tenant granted it) or that cannot be repaired (a member's own table in its
             // scope, its schema dropped) is named, never the end of the sweep: the others
-            // still age and go. A failure without a server answer (the connection) ends it.
+            // still age and go. A server not serving writes ends it: no answer (the
+            // connection), or one saying so for every statement alike (SQLSTATE classes 08 and
+            // 57, 53300, and 25006: read-only after a failover).
             if let Err(e) = self.sweep_access_role(&state, now, &mut out).await {
-                if matches!(e, GrantsError::Database { code: None, .. }) {
+                if let GrantsError::Database { code, .. } = &e
+                    && code.as_deref().is_none_or(|c| {
+                        c.starts_with("08") || c.starts_with("57") || c == "53300" || c == "25006"
+                    })
+                {
                     return Err(e);
                 }
                 let reason = match &e {
@@ -700,16 +706,38 @@ impl Session<'_> {
         if !self.uses_access_roles() {
             return Ok(dropped);
         }
+        let mut first_error = None;
         for (role, _) in self.access_roles_of(grants)? {
-            let unheld = self
-                .access_role_problems(&role)
-                .await?
-                .is_some_and(|c| c.problems.is_empty() && c.members == 0 && c.idle_since.is_none());
-            if unheld && self.drop_access_role(&role).await? {
-                dropped.push(role.name);
+            let dropped_one = async {
+                let unheld = self.access_role_problems(&role).await?.is_some_and(|c| {
+                    c.problems.is_empty() && c.members == 0 && c.idle_since.is_none()
+                });
+                Ok::<_, GrantsError>(unheld && self.drop_access_role(&role).await?)
+            };
+            match dropped_one.await {
+                Ok(true) => dropped.push(role.name),
+                Ok(false) => {}
+                // Something else depends on it (a privilege or policy a tenant gave it): it
+                // stays, harmless without members; the sweep names it.
+                Err(e) if e.sqlstate() == Some("2BP01") => {
+                    tracing::warn!(database = %self.database, role = %role.name, error = %e,
+                        "an access role nobody holds is kept: something depends on it");
+                }
+                // One role that fails does not keep the others.
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(dropped)
+        match first_error {
+            Some(e) if dropped.is_empty() => Err(e),
+            Some(e) => {
+                tracing::warn!(database = %self.database, error = %e,
+                    "an access role nobody holds could not be dropped");
+                Ok(dropped)
+            }
+            None => Ok(dropped),
+        }
     }
 
     /// Drops the idle access role `role` of this database, which the caller has just found fit
@@ -721,8 +749,18 @@ impl Session<'_> {
         let literal = Literal::new(role.name.as_str())?;
         let name = role.name.quoted();
         let stmts = [
-            // Under the lock, in the same transaction: fails (and rolls back) when a member
-            // came since the check.
+            // The connector takes the role's privileges (it holds ADMIN, not INHERIT), so that
+            // `DROP OWNED` may revoke everything granted to it here and on shared objects, and
+            // remove default privileges a member set *for* it; it owns nothing (checked above).
+            Statement::new(format!(
+                "GRANT {name} TO CURRENT_USER WITH INHERIT TRUE, SET FALSE;"
+            )),
+            // Under the lock, in the same transaction, after the `GRANT` above (which takes
+            // PostgreSQL's lock on the role, so that no membership can be added until the
+            // transaction ends, and which waits for one being added): fails (and rolls back)
+            // when a member came since the check. Before the `GRANT`, a membership granted by a
+            // transaction still open (one that went on without the advisory lock, held by a
+            // squatter) was not seen, and `DROP ROLE` removed it once it committed.
             Statement::new(format!(
                 "DO $rdspg$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m \
                  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) m.roleid \
@@ -735,12 +773,6 @@ impl Session<'_> {
                  END IF; END $rdspg$;",
                 lit = literal.quoted(),
                 grantor = Literal::new(self.settings.names.grantor.as_str())?.quoted()
-            )),
-            // The connector takes the role's privileges (it holds ADMIN, not INHERIT), so that
-            // `DROP OWNED` may revoke everything granted to it here and on shared objects, and
-            // remove default privileges a member set *for* it; it owns nothing (checked above).
-            Statement::new(format!(
-                "GRANT {name} TO CURRENT_USER WITH INHERIT TRUE, SET FALSE;"
             )),
             Statement::new(format!("DROP OWNED BY {name};")),
             Statement::new(format!("DROP ROLE {name};")),
