@@ -771,6 +771,27 @@ struct Tally {
     checkpoint_kinds: std::collections::BTreeMap<String, usize>,
     /// Third states and failed re-runs, each described (must stay empty).
     problems: Vec<String>,
+    /// One line per cut point, for `RDSPG_FAULT_REPORT` (see [`report_points`]).
+    points: Vec<String>,
+}
+
+/// Appends `tally`'s cut points to the file `RDSPG_FAULT_REPORT` names, when set: one
+/// Markdown table row per cut point (version, operation, round trip, connection, request,
+/// fault, the catalog's state after it, what the error said, whether the re-run completed),
+/// the listing RELIABILITY.md points to.
+fn report_points(tally: &Tally) {
+    let Some(path) = std::env::var_os("RDSPG_FAULT_REPORT") else {
+        return;
+    };
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("RDSPG_FAULT_REPORT {}: {e}", path.to_string_lossy()));
+    for line in &tally.points {
+        writeln!(file, "{line}").expect("writing the fault report");
+    }
 }
 
 /// Runs `op` clean, then cut at every round trip with each action; returns the tally.
@@ -903,6 +924,29 @@ fn every_round_trip(lab: &Lab, op: Op, first_grant: bool) -> Tally {
                 tally.skipped_reruns += 1;
             }
             let end = lab.snapshot();
+            let rt = &trace[k - 1];
+            let said: Vec<String> = ran.failures.iter().map(|(_, a)| format!("{a:?}")).collect();
+            tally.points.push(format!(
+                "| {} | {}{} | {k} | {} | {:?} `{}` | {action:?} | {state} | {} | {} |",
+                lab.cluster.version(),
+                op.name(),
+                if first_grant { " (first)" } else { "" },
+                rt.connection,
+                rt.kind,
+                rt.statement
+                    .as_deref()
+                    .unwrap_or("")
+                    .replace(['\n', '|'], " ")
+                    .chars()
+                    .take(48)
+                    .collect::<String>(),
+                if ran.complete {
+                    "complete".to_owned()
+                } else {
+                    said.join(", ")
+                },
+                if end == wanted { "yes" } else { "no" },
+            ));
             if end != wanted {
                 tally.problems.push(format!(
                     "{at}: the re-run did not reach the wanted state ({again:?}):\n{}",
@@ -927,6 +971,7 @@ fn every_round_trip(lab: &Lab, op: Op, first_grant: bool) -> Tally {
     for p in &tally.problems {
         eprintln!("PROBLEM {p}");
     }
+    report_points(&tally);
     tally
 }
 
