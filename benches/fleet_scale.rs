@@ -329,6 +329,10 @@ struct Timeline(Mutex<Vec<(Instant, AuditAction)>>);
 impl AuditSink for Timeline {
     fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
         let now = Instant::now();
+        // Outcomes only: a revocation also writes an intent record before its change.
+        if record.is_intent() {
+            return Ok(());
+        }
         if let Ok(mut seen) = self.0.lock() {
             seen.push((now, record.action));
         }

@@ -432,10 +432,7 @@ objs AS (
    WHERE p.prokind OPERATOR(pg_catalog.=) ANY ('{{f,p}}'::pg_catalog."char"[]) AND {NOT_SYSTEM}
 )
 SELECT o.kind, o.schema, o.name, o.args, pg_catalog.pg_get_userbyid(o.owner)::pg_catalog.text AS owner,
-       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a, r
-              WHERE a.grantee OPERATOR(pg_catalog.=) r.oid) AS role_has,
-       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
-              WHERE a.grantee OPERATOR(pg_catalog.=) 0) AS public_has,
+       e.role_has, e.public_has,
        -- The connector's own objects answered at once: asking PostgreSQL whether the
        -- connector is a member of a role walks all its memberships (on 16+ one per role it
        -- created) after every change of pg_auth_members (see version::member_expr).
@@ -443,14 +440,29 @@ SELECT o.kind, o.schema, o.name, o.args, pg_catalog.pg_get_userbyid(o.owner)::pg
                                                  WHERE u.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
             THEN true ELSE pg_catalog.pg_has_role(current_user, o.owner, 'USAGE') END AS can_act,
        o.owned_by_schema, o.owned_by_table,
-       ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(o.acl) a
-              WHERE a.is_grantable AND a.grantee OPERATOR(pg_catalog.<>) 0
-                AND pg_catalog.pg_has_role(current_user, a.grantee, 'USAGE')) AS connector_grantable,
+       e.connector_grantable,
        o.owner OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT d.oid FROM conn_down d))
          OR COALESCE((SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.oid OPERATOR(pg_catalog.=) o.owner), false)
          AS owner_in_connector
   FROM objs o
- WHERE o.in_scope OR EXISTS (SELECT 1 FROM pg_catalog.aclexplode(o.acl) a, r WHERE a.grantee OPERATOR(pg_catalog.=) r.oid)
+  -- Each object's ACL exploded once, for all it is read for: an ACL has an entry per grantee
+  -- (a table granted to 1,000 users one by one has 1,000), and exploding it once per column
+  -- made each inspection four times its cost, growing with the users (BENCHMARKS.md,
+  -- fleet_scale).
+  CROSS JOIN LATERAL (
+    SELECT COALESCE(pg_catalog.array_agg(a.privilege_type)
+                      FILTER (WHERE a.grantee OPERATOR(pg_catalog.=) (SELECT r.oid FROM r)),
+                    ARRAY[]::pg_catalog.text[]) AS role_has,
+           COALESCE(pg_catalog.array_agg(a.privilege_type)
+                      FILTER (WHERE a.grantee OPERATOR(pg_catalog.=) 0),
+                    ARRAY[]::pg_catalog.text[]) AS public_has,
+           COALESCE(pg_catalog.array_agg(a.privilege_type)
+                      FILTER (WHERE a.is_grantable AND a.grantee OPERATOR(pg_catalog.<>) 0
+                                AND pg_catalog.pg_has_role(current_user, a.grantee, 'USAGE')),
+                    ARRAY[]::pg_catalog.text[]) AS connector_grantable
+      FROM pg_catalog.aclexplode(o.acl) a
+  ) e
+ WHERE o.in_scope OR pg_catalog.cardinality(e.role_has) OPERATOR(pg_catalog.>) 0
 UNION ALL
 SELECT 'default_acl', n.nspname::pg_catalog.text, d.defaclobjtype::pg_catalog.text, NULL,
        pg_catalog.pg_get_userbyid(d.defaclrole)::pg_catalog.text,
@@ -941,6 +953,16 @@ pub(crate) const ACCESS_ROLES: &str = "SELECT r.rolname::pg_catalog.text, d.desc
 #[cfg(test)]
 mod tests {
     use tokio_postgres::types::Type;
+
+    /// The inspection explodes each object's ACL once, for the three arrays and the filter it
+    /// reads from it: an ACL has one entry per grantee, and exploding it per column made the
+    /// inspection four times its cost, growing with the users granted directly (BENCHMARKS.md,
+    /// fleet_scale: 1,000 grants 130 s → 77 s, the last tenth 273 → 138 ms per grant).
+    #[test]
+    fn the_inspection_explodes_each_acl_once() {
+        let sql = super::inspect_sql();
+        assert_eq!(sql.matches("aclexplode(o.acl)").count(), 1, "{sql}");
+    }
 
     /// Every read sent with `query_typed`, with the parameter types it declares: the server,
     /// preparing the same SQL, must infer exactly those (on the oldest and a 16+ server), so
