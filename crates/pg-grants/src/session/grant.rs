@@ -124,11 +124,10 @@ impl Session<'_> {
         // (whose COMMIT may have been lost) finds both to remove (`drop_unused_marker`).
         let mut marker_created = false;
         let mut created = Err(None);
-        if self
+        let marker_found = self
             .service_role_problems(marker, ServiceRole::Marker, None)
-            .await?
-            .is_none()
-        {
+            .await?;
+        if marker_found.is_none() {
             let mut both = role::create_service_role(marker, ServiceRole::Marker)?;
             both.extend(stmts.iter().cloned());
             created = match self.run_locked(&action, &new.name, &both).await {
@@ -147,7 +146,15 @@ impl Session<'_> {
         }
         let created = match created {
             Err(None) => {
-                self.ensure_marker().await?;
+                match marker_found {
+                    // Found fit just now: only whether the connector may grant it is left to
+                    // ask (the full check again would be one more round trip for nothing).
+                    Some(problems) if problems.is_empty() => match self.can_grant(marker).await? {
+                        Some(true) => {}
+                        _ => return Err(self.cannot_grant(marker)),
+                    },
+                    _ => self.ensure_marker().await?,
+                }
                 self.run_locked(&action, &new.name, &stmts).await
             }
             Err(Some(e)) => Err(e),

@@ -143,11 +143,8 @@ impl Session<'_> {
         kind: ServiceRole,
         holds_for: Option<&str>,
     ) -> Result<(), GrantsError> {
-        if self
-            .service_role_problems(name, kind, holds_for)
-            .await?
-            .is_none()
-        {
+        let mut found = self.service_role_problems(name, kind, holds_for).await?;
+        if found.is_none() {
             let sql = format!("BEGIN;\n{SET_STANDARD_STRINGS}\n{}", lock_stmt(name)?);
             self.execute_locking(&sql, Some(name))
                 .await
@@ -175,8 +172,11 @@ impl Session<'_> {
                     return Err(e);
                 }
             }
+            // Checked again as it is now (made here or by another replica); a role found at
+            // first was checked just now (one check, not two: each is a round trip).
+            found = self.service_role_problems(name, kind, holds_for).await?;
         }
-        match self.service_role_problems(name, kind, holds_for).await? {
+        match found {
             Some(problems) if problems.is_empty() => Ok(()),
             Some(problems) => Err(GrantsError::UnsafeServiceRole {
                 role: name.to_string(),
