@@ -99,7 +99,7 @@ fn a_gift_to_the_grantor_role_keeps_it_without_failing_the_undo() {
         let dropped = s.drop_unheld_access_roles(&ro).await.expect("access roles");
         assert_eq!(
             dropped.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            [holder.clone()]
+            std::slice::from_ref(&holder)
         );
         assert!(
             !s.drop_unused_grantor().await.expect("kept, not an error"),
