@@ -72,7 +72,7 @@ pub use pg_grants::Applied;
 pub use report::{
     DatabasePlan, EndedGrant, FleetObserver, FleetReport, GrantOutcome, GrantRevocation,
     InstanceOutcome, IntegrationPolicies, InventoryCounts, InventoryEntry, PasswordKept,
-    SweepReport, SweptFailure, SweptRole, UserStatus,
+    SweepReport, SweptFailure, SweptRole, UnchangedRole, UserStatus,
 };
 pub use rotate::{
     AcceptedStage, InstanceRotation, RotateError, RotateOutcome, Rotation, RotationReport,

@@ -1089,13 +1089,14 @@ fn a_first_grant_through_an_access_role_whose_commit_answer_is_lost_leaves_the_i
     first_grant_with_a_lost_commit_answer(17);
 }
 
-fn first_grant_with_a_lost_commit_answer(version: u32) {
-    let lab = Lab::start(version);
+/// A first grant on the pristine cluster through the proxy, clean: the catalog it leaves
+/// ("wanted") and the round trips of its `COMMIT`s (the user's creation, its privileges, its
+/// login), where the tests below put their faults.
+fn clean_first_grant(lab: &Lab) -> (String, Vec<usize>) {
     lab.restore();
     lab.proxy.reset();
-    let clean = Op::Grant.run(&lab, &lab.proxied(Op::Grant.at(&lab)));
+    let clean = Op::Grant.run(lab, &lab.proxied(Op::Grant.at(lab)));
     assert!(clean.complete, "{clean:?}");
-    let wanted = lab.snapshot();
     let commits: Vec<usize> = lab
         .proxy
         .trace()
@@ -1103,7 +1104,16 @@ fn first_grant_with_a_lost_commit_answer(version: u32) {
         .filter(|r| r.statement.as_deref() == Some("COMMIT"))
         .map(|r| r.index)
         .collect();
-    assert!(commits.len() >= 2, "the user's creation and its privileges");
+    assert!(
+        commits.len() >= 2,
+        "the user's creation and its privileges: {commits:?}"
+    );
+    (lab.snapshot(), commits)
+}
+
+fn first_grant_with_a_lost_commit_answer(version: u32) {
+    let lab = Lab::start(version);
+    let (wanted, commits) = clean_first_grant(&lab);
     for k in commits {
         lab.restore();
         lab.proxy.reset();
@@ -1209,19 +1219,7 @@ fn a_sweep_cut_while_aging_access_roles_says_it_did_not_finish() {
 #[test]
 fn a_grant_meets_refused_connections_resets_and_stalls() {
     let lab = Lab::start(15);
-    lab.restore();
-    lab.proxy.reset();
-    let clean = Op::Grant.run(&lab, &lab.proxied(Op::Grant.at(&lab)));
-    assert!(clean.complete, "{clean:?}");
-    let wanted = lab.snapshot();
-    let commits: Vec<usize> = lab
-        .proxy
-        .trace()
-        .iter()
-        .filter(|r| r.statement.as_deref() == Some("COMMIT"))
-        .map(|r| r.index)
-        .collect();
-    assert!(commits.len() >= 2, "{commits:?}");
+    let (wanted, commits) = clean_first_grant(&lab);
     let budget = Duration::from_secs(3);
     let stall = Duration::from_secs(5);
     let check = |what: &str, ran: &Ran| {

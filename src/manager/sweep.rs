@@ -262,6 +262,7 @@ impl AccessManager {
                             lock_squatters: Vec::new(),
                             refused: Vec::new(),
                             access_roles: pg_grants::AccessSweep::default(),
+                            unchanged: Vec::new(),
                         });
                     }
                 };
@@ -328,6 +329,7 @@ impl AccessManager {
                 let mut swept = Vec::new();
                 let mut failed = Vec::new();
                 let mut ended_grants = Vec::new();
+                let mut unchanged = Vec::new();
                 for (role, what) in todo {
                     if stop.is_some_and(tokio_util::sync::CancellationToken::is_cancelled) {
                         break;
@@ -367,7 +369,16 @@ impl AccessManager {
                     // The outcome is written before the role's lock is released: recovery
                     // (which takes it) never finds an intent whose process is still at work.
                     match result {
-                        Ok(Swept::Nothing) => self.audit().no_change(&intent),
+                        Ok(Swept::Nothing) => {
+                            self.audit().no_change(&intent);
+                            unchanged.push(crate::report::UnchangedRole {
+                                user: role.name.to_string(),
+                                request_id: latest
+                                    .filter(|_| what != Todo::EndGrants)
+                                    .map(|g| g.request_id.clone())
+                                    .unwrap_or_default(),
+                            });
+                        }
                         Ok(Swept::Grants(ended)) => {
                             for grant in ended {
                                 let ended = EndedGrant {
@@ -456,6 +467,7 @@ impl AccessManager {
                     lock_squatters,
                     refused,
                     access_roles,
+                    unchanged,
                 })
             })
             .await)

@@ -272,6 +272,21 @@ pub struct SweepReport {
     /// ([`pg_grants::AccessSweep::blocked`]: something depends on them that the connector cannot
     /// remove, or their database could not be swept), are also in [`SweepReport::refused`].
     pub access_roles: pg_grants::AccessSweep,
+    /// Expired users the sweep found, then, read again under their lock, had nothing left to
+    /// do for (another replica or a request handled them meanwhile): the audit has a
+    /// `no_change` record for each.
+    pub unchanged: Vec<UnchangedRole>,
+}
+
+/// A user a sweep found expired and, under its lock, no longer due ([`SweepReport::unchanged`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnchangedRole {
+    /// The user.
+    pub user: String,
+    /// The request its audit record names (the latest grant the sweep saw; empty when the sweep
+    /// was ending some of its grants, not the user).
+    pub request_id: String,
 }
 
 impl SweepReport {

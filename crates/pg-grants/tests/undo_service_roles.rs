@@ -11,6 +11,18 @@ use common::*;
 use pg_grants::{AccessLevel, Session, Settings};
 use pg_testkit::rds;
 
+/// `ro`'s access role as a failed first grant's undo finds it: alice was granted (which made it)
+/// and her grant ended, so it has no member and is not idle-marked. Its name.
+async fn unheld_access_role(s: &Session<'_>, ro: &[pg_grants::Grant]) -> String {
+    new_user(s, "alice", AccessLevel::ReadOnly).await;
+    s.apply(&id("alice"), ro).await.expect("alice's grant");
+    let holder = grantee(s, "alice", &ro[0]);
+    s.apply(&id("alice"), &[])
+        .await
+        .expect("alice's grant ends");
+    holder
+}
+
 /// Before the fix the drop's member check ran before its `GRANT … TO CURRENT_USER`: a
 /// membership granted by a transaction still open was not seen, the drop waited on that
 /// transaction's lock, and once it committed `DROP ROLE` removed the new member's membership
@@ -23,15 +35,8 @@ fn an_access_role_being_joined_is_not_dropped_by_the_undo() {
         let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
         let s = owner_fixed_session(&cluster, &c).await;
         let ro = [sales_ro()];
-        new_user(&s, "alice", AccessLevel::ReadOnly).await;
         new_user(&s, "bob", AccessLevel::ReadOnly).await;
-        s.apply(&id("alice"), &ro).await.expect("alice's grant");
-        let holder = grantee(&s, "alice", &ro[0]);
-        // Alice's grant ends: the access role has no member, and is not idle-marked (what a
-        // failed first grant's undo finds).
-        s.apply(&id("alice"), &[])
-            .await
-            .expect("alice's grant ends");
+        let holder = unheld_access_role(&s, &ro).await;
         // Another replica's grant to bob, its transaction open, without the advisory lock.
         let other = connect(&cluster, cluster.connector(), rds::APP_DB).await;
         other
@@ -79,12 +84,7 @@ fn a_gift_to_the_grantor_role_keeps_it_without_failing_the_undo() {
         let c = connect(&cluster, cluster.connector(), rds::APP_DB).await;
         let s = owner_fixed_session(&cluster, &c).await;
         let ro = [sales_ro()];
-        new_user(&s, "alice", AccessLevel::ReadOnly).await;
-        s.apply(&id("alice"), &ro).await.expect("alice's grant");
-        let holder = grantee(&s, "alice", &ro[0]);
-        s.apply(&id("alice"), &[])
-            .await
-            .expect("alice's grant ends");
+        let holder = unheld_access_role(&s, &ro).await;
         // The application's owner gives the grantor role a privilege on its own table.
         su(
             &cluster,
