@@ -229,6 +229,8 @@ pub struct FaultProxy {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Incremented by each [`FaultProxy::reset`]; a connection keeps the one it was accepted in.
+    epoch: u64,
     round_trips: usize,
     messages: usize,
     connections: usize,
@@ -325,8 +327,10 @@ impl FaultProxy {
     pub fn reset(&self) {
         let mut state = self.shared.state();
         let open = std::mem::take(&mut state.open);
+        let epoch = state.epoch.wrapping_add(1);
         *state = State {
             open,
+            epoch,
             ..State::default()
         };
         self.shared.refuse.store(false, Ordering::SeqCst);
@@ -415,10 +419,10 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         }
         let Ok(client) = stream else { continue };
         let _ = client.set_nodelay(true);
-        let number = {
+        let (number, epoch) = {
             let mut state = shared.state();
             state.connections += 1;
-            state.connections
+            (state.connections, state.epoch)
         };
         if shared.refuse.load(Ordering::SeqCst) {
             shared.state().refused += 1;
@@ -457,6 +461,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         };
         let conn = Arc::new(Conn {
             number,
+            epoch,
             client,
             upstream,
             dead: AtomicBool::new(false),
@@ -494,6 +499,11 @@ fn reset_now(stream: &TcpStream) {
 #[derive(Debug)]
 struct Conn {
     number: usize,
+    /// The epoch it was accepted in: its client messages count (for [`At::ClientMessage`])
+    /// only in that epoch, so that a connection of an earlier epoch still sending (a client's
+    /// late `Terminate`) cannot take the message number a new client's first message should
+    /// have.
+    epoch: u64,
     client: TcpStream,
     upstream: TcpStream,
     dead: AtomicBool,
@@ -693,7 +703,10 @@ fn client_to_server(
             let (fault, round_trip) = {
                 let mut state = shared.state();
                 let mut cs = conn.state();
-                state.messages += 1;
+                let this_epoch = conn.epoch == state.epoch;
+                if this_epoch {
+                    state.messages += 1;
+                }
                 cs.messages += 1;
                 let (global_msg, conn_msg) = (state.messages, cs.messages);
                 let round_trip = kind.map(|kind| {
@@ -715,7 +728,7 @@ fn client_to_server(
                 });
                 let number = conn.number;
                 let fault = take_fault(&mut state, |at| match at {
-                    At::ClientMessage(k) => k == global_msg,
+                    At::ClientMessage(k) => this_epoch && k == global_msg,
                     At::ConnectionMessage {
                         connection,
                         message,
