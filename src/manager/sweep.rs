@@ -373,10 +373,7 @@ impl AccessManager {
                             self.audit().no_change(&intent);
                             unchanged.push(crate::report::UnchangedRole {
                                 user: role.name.to_string(),
-                                request_id: latest
-                                    .filter(|_| what != Todo::EndGrants)
-                                    .map(|g| g.request_id.clone())
-                                    .unwrap_or_default(),
+                                request_id: intent.request_id.clone().unwrap_or_default(),
                             });
                         }
                         Ok(Swept::Grants(ended)) => {
@@ -480,13 +477,8 @@ impl AccessManager {
 /// 25006, which the failover retry acts on), rather than its answer refusing something.
 fn lost_connection(error: &AccessError) -> bool {
     use pg_auth::AuthError;
-    let unavailable = |code: &str| {
-        code.starts_with("08") || code.starts_with("57") || code == "53300" || code == "25006"
-    };
     match error {
-        AccessError::Grants(GrantsError::Database { code, .. }) => {
-            code.as_deref().is_none_or(unavailable)
-        }
+        AccessError::Grants(grants) => grants.server_unavailable(),
         AccessError::Auth(auth) => match auth {
             AuthError::Connect { .. }
             | AuthError::Timeout { .. }
@@ -494,9 +486,9 @@ fn lost_connection(error: &AccessError) -> bool {
             | AuthError::Query { .. }
             | AuthError::Pool { .. }
             | AuthError::ReadOnlyServer { .. } => true,
-            AuthError::Rejected { source, .. } => {
-                source.code().is_some_and(|c| unavailable(c.code()))
-            }
+            AuthError::Rejected { source, .. } => source
+                .code()
+                .is_some_and(|c| pg_grants::error::unavailable_sqlstate(c.code())),
             _ => false,
         },
         AccessError::Timeout { .. } => true,

@@ -414,7 +414,25 @@ pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
     row.try_get(idx).map_err(|e| GrantsError::db(action, e))
 }
 
+/// Whether SQLSTATE `code` says the server is not serving writes now (class 08 connection,
+/// class 57 operator intervention, 53300 too many connections, 25006 read-only), whatever the
+/// statement: see [`GrantsError::server_unavailable`].
+pub fn unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57") || code == "53300" || code == "25006"
+}
+
 impl GrantsError {
+    /// Whether the server is not serving writes now rather than refusing this statement: no
+    /// answer (the connection), or SQLSTATE class 08 (connection) or 57 (operator
+    /// intervention, shutting down), 53300 (too many connections) or 25006 (read-only: a
+    /// standby after a failover). Such a failure ends a multi-step job; a refusal does not.
+    pub fn server_unavailable(&self) -> bool {
+        match self {
+            Self::Database { code, .. } => code.as_deref().is_none_or(unavailable_sqlstate),
+            _ => false,
+        }
+    }
+
     pub(crate) fn db(action: impl Into<String>, source: tokio_postgres::Error) -> Self {
         let (code, message) = match source.as_db_error() {
             Some(db) => (

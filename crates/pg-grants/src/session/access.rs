@@ -591,11 +591,7 @@ impl Session<'_> {
             // connection), or one saying so for every statement alike (SQLSTATE classes 08 and
             // 57, 53300, and 25006: read-only after a failover).
             if let Err(e) = self.sweep_access_role(&state, now, &mut out).await {
-                if let GrantsError::Database { code, .. } = &e
-                    && code.as_deref().is_none_or(|c| {
-                        c.starts_with("08") || c.starts_with("57") || c == "53300" || c == "25006"
-                    })
-                {
+                if e.server_unavailable() {
                     return Err(e);
                 }
                 let reason = match &e {
