@@ -64,7 +64,9 @@ pub struct Settings {
     /// [`revoke`](crate::revoke)). It is never the connector or any role the library did not
     /// create.
     pub reassign_to: Ident,
-    /// Attempts for a transaction that hits a serialization failure or deadlock (at least 1).
+    /// Attempts for a transaction that hits a serialization failure, a deadlock or `tuple
+    /// concurrently updated` (at least 1; default 8, waiting a random, growing time between
+    /// them: at most about 2.5 s in all).
     pub max_attempts: u32,
     /// The prefix of access role names on PostgreSQL 16+ (see [`access`](crate::access)):
     /// [`DEFAULT_ACCESS_PREFIX`](crate::access::DEFAULT_ACCESS_PREFIX) by default, at most 46
@@ -78,7 +80,7 @@ impl Default for Settings {
             names: RoleNames::default(),
             policy: LevelPolicy::default(),
             reassign_to: Ident::known_valid(DEFAULT_HOLDER_ROLE),
-            max_attempts: 5,
+            max_attempts: 8,
             access_prefix: Ident::known_valid(crate::access::DEFAULT_ACCESS_PREFIX),
         }
     }

@@ -54,6 +54,19 @@ pub(crate) fn is_retryable(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// How long to wait after failed attempt `n` (1, 2, ...) before the next: a random time
+/// between a quarter of and the whole of 20 ms × 2^(n-1), at most 1.28 s.
+///
+/// Random, because the failures retried are collisions: two transactions granting on the
+/// same schema or table at once (`tuple concurrently updated`), a serialization failure, a
+/// deadlock. With a fixed schedule the transactions that collided retry at the same moment
+/// and collide again; under load (tests/load_replicas.rs: four replicas and four clients on
+/// 500 users) a grant lost all five attempts that way. Growing, so a busy object gets room.
+pub(crate) fn retry_delay(n: u32) -> Duration {
+    let ceiling = 20u64 << n.saturating_sub(1).min(6);
+    Duration::from_millis(rand::random_range(ceiling / 4..=ceiling))
+}
+
 /// The statement taking the transaction-level lock of `role` ([`AdvisoryKey::role`]) unless
 /// only squatters hold it ([`sql::xact_lock_unless_squatted`]): its one row is `NULL` when
 /// the lock is held (taken, or waited for while a connector held it), else the squatters'
@@ -227,14 +240,14 @@ impl Session<'_> {
             match attempt(n).await {
                 Ok(done) => return Ok(done),
                 Err(Attempt::Sql(e)) if is_retryable(&e) && n < max => {
-                    tokio::time::sleep(Duration::from_millis(20 * u64::from(n))).await;
+                    tokio::time::sleep(retry_delay(n)).await;
                 }
                 Err(Attempt::Sql(e)) => return Err(GrantsError::db(action, e)),
                 Err(Attempt::Transient(e))
                     if n < max
                         && matches!(&e, GrantsError::Database { source, .. } if is_retryable(source)) =>
                 {
-                    tokio::time::sleep(Duration::from_millis(20 * u64::from(n))).await;
+                    tokio::time::sleep(retry_delay(n)).await;
                 }
                 Err(Attempt::Transient(e)) => return Err(e),
                 Err(Attempt::Failed(e)) => return Err(e),
@@ -246,6 +259,23 @@ impl Session<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_wait_a_random_growing_time() {
+        for n in 1..=12 {
+            let ceiling = 20u64 << (n - 1).min(6);
+            let waits: Vec<u64> = (0..200)
+                .map(|_| u64::try_from(retry_delay(n).as_millis()).unwrap_or(u64::MAX))
+                .collect();
+            assert!(
+                waits.iter().all(|w| (ceiling / 4..=ceiling).contains(w)),
+                "attempt {n}: {waits:?}"
+            );
+            // Two transactions that collided do not retry in step.
+            let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+            assert!(distinct.len() > 3, "attempt {n}: {waits:?}");
+        }
+    }
 
     #[test]
     fn lock_key_is_a_quoted_literal() {
