@@ -74,6 +74,10 @@ pub enum AuditAction {
     Sweep,
     /// A credential was rotated.
     Rotate,
+    /// A call to the connector's access API (`rds-pg-access-service`), whatever it asked:
+    /// [`AuditRecord::call`] says which, [`AuditRecord::actor`] who. The changes it made are
+    /// recorded apart, under their own actions and the same actor.
+    ApiCall,
 }
 
 /// How it ended.
@@ -94,6 +98,9 @@ pub enum AuditOutcome {
     NoChange,
     /// The change failed; [`AuditRecord::error`] says why.
     Failure,
+    /// A call refused before anything ran (authentication, scope, bad input):
+    /// [`AuditRecord::error`] says why.
+    Refused,
 }
 
 /// The change an intent announces (and its outcome reports).
@@ -154,6 +161,66 @@ pub struct AuditRecord {
     /// writing it.
     #[serde(default)]
     pub recovered: bool,
+    /// Who asked for it, when a caller did: the access API's authenticated caller, or
+    /// whatever name the code around the operation gave with [`acting_as`]. `None` for the
+    /// scheduler's own jobs and direct library calls (then absent from the JSON line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// With [`AuditAction::ApiCall`]: the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<ApiCall>,
+}
+
+/// A call to the access API, as its [`AuditRecord`] names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ApiCall {
+    /// The HTTP method.
+    pub method: String,
+    /// The path (without the query).
+    pub path: String,
+    /// The answer's HTTP status.
+    pub status: u16,
+}
+
+impl ApiCall {
+    /// A call of `method` on `path` answered with `status`.
+    pub fn new(method: impl Into<String>, path: impl Into<String>, status: u16) -> Self {
+        Self {
+            method: method.into(),
+            path: path.into(),
+            status,
+        }
+    }
+}
+
+tokio::task_local! {
+    static ACTOR: String;
+}
+
+/// Runs `operation` with `actor` as the [`AuditRecord::actor`] of every record it writes
+/// (a task-local value: it reaches everything `operation` awaits in this task, not tasks it
+/// spawns). The access API wraps each caller's operation in it.
+///
+/// ```
+/// use rds_pg_access::audit::{acting_as, current_actor};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(current_actor(), None);
+/// let seen = acting_as("portal", async { current_actor() }).await;
+/// assert_eq!(seen.as_deref(), Some("portal"));
+/// # }
+/// ```
+pub async fn acting_as<F: std::future::Future>(
+    actor: impl Into<String>,
+    operation: F,
+) -> F::Output {
+    ACTOR.scope(actor.into(), operation).await
+}
+
+/// The actor [`acting_as`] set for the running task, if any.
+pub fn current_actor() -> Option<String> {
+    ACTOR.try_with(Clone::clone).ok()
 }
 
 impl AuditRecord {
@@ -182,6 +249,8 @@ impl AuditRecord {
             error: None,
             change: None,
             recovered: false,
+            actor: None,
+            call: None,
         }
     }
 
@@ -412,7 +481,9 @@ impl<'a> Emitter<'a> {
     }
 
     fn record(&self, action: AuditAction, instance: &str, outcome: AuditOutcome) -> AuditRecord {
-        AuditRecord::new(self.time, action, self.integration, instance, outcome)
+        let mut record = AuditRecord::new(self.time, action, self.integration, instance, outcome);
+        record.actor = current_actor();
+        record
     }
 
     /// A record for `action`, under `intent`'s id and change when there is one.

@@ -57,6 +57,7 @@ impl fmt::Display for PlanDocument {
 /// An object a revoked user owned, now its holder role's.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct MovedObject {
     /// Its database.
     pub database: String,
@@ -73,6 +74,7 @@ pub struct MovedObject {
 /// What a revocation did on one instance.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Revoked {
     /// The role was dropped here (`false`: it did not exist, or it was kept).
     pub dropped: bool,
@@ -129,6 +131,7 @@ impl From<&RevokeReport> for Revoked {
 /// What [`AccessManager::revoke`](crate::AccessManager::revoke) did, per instance.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct RevokeDocument {
     /// The database user.
     pub user: String,
@@ -200,6 +203,7 @@ impl fmt::Display for RevokeDocument {
 /// One privilege-bearing row of an inspection.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct PrivilegeRow {
     /// The instance.
     pub instance: String,
@@ -220,6 +224,7 @@ pub struct PrivilegeRow {
 /// What [`AccessManager::inspect`](crate::AccessManager::inspect) found the user holds.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct InspectDocument {
     /// The database user.
     pub user: String,
@@ -356,6 +361,7 @@ impl fmt::Display for UsersDocument {
 /// instance.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct RevokeRequestDocument {
     /// The database user.
     pub user: String,
@@ -446,6 +452,7 @@ impl fmt::Display for InspectDocument {
 /// Whether the extended user was found on an instance.
 #[derive(Debug, Clone, Copy, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Found {
     /// It exists there (and now expires at the new time).
     pub found: bool,
@@ -454,6 +461,7 @@ pub struct Found {
 /// What [`AccessManager::extend`](crate::AccessManager::extend) did.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ExtendDocument {
     /// The database user.
     pub user: String,

@@ -20,6 +20,42 @@ impl Serialize for CheckItem {
     }
 }
 
+/// `{instance, item, ok, detail, fix}`.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for CheckItem {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("CheckItem")
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "properties": {
+                "instance": { "type": ["string", "null"] },
+                "item": { "type": "string" },
+                "ok": { "type": "boolean" },
+                "detail": { "type": "string" },
+                "fix": { "type": ["string", "null"] }
+            },
+            "required": ["instance", "item", "ok", "detail", "fix"],
+            "additionalProperties": false
+        })
+    }
+}
+
+/// The list of items.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for CheckReport {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("CheckReport")
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let item = generator.subschema_for::<CheckItem>();
+        schemars::json_schema!({ "type": "array", "items": item })
+    }
+}
+
 /// The list of items.
 impl Serialize for CheckReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

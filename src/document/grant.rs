@@ -30,6 +30,22 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A string.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Secret")
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.expose())
@@ -39,6 +55,7 @@ impl Serialize for Secret {
 /// Where and how the user connects on one instance.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct InstanceAccess {
     /// The instance.
     pub instance: String,
@@ -55,6 +72,7 @@ pub struct InstanceAccess {
 /// Whether a role a failed grant had created was removed again.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Undone {
     /// It was removed.
     pub removed: bool,
@@ -81,6 +99,7 @@ pub struct Undone {
 /// ```
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct GrantDocument {
     /// The database user.
     pub user: String,

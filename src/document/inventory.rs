@@ -12,6 +12,7 @@ use crate::report::InventoryEntry;
 /// ...}` (one object per line), or a text line.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct InventoryLine {
     /// The instance.
     pub instance: String,

@@ -31,6 +31,8 @@ pub struct ExtendRequest {
     pub approved_by: Option<String>,
     /// The grant to extend (its request id); `None`: every active grant of the user.
     pub request_id: Option<String>,
+    /// The access flows that may allow it (default: every flow of the integration).
+    pub flows: integration_model::FlowScope,
 }
 
 impl ExtendRequest {
@@ -41,6 +43,7 @@ impl ExtendRequest {
             until,
             approved_by: None,
             request_id: None,
+            flows: integration_model::FlowScope::Any,
         }
     }
 
@@ -82,6 +85,25 @@ impl ExtendRequest {
     #[must_use]
     pub fn approved_by(mut self, approver: impl Into<String>) -> Self {
         self.approved_by = Some(approver.into());
+        self
+    }
+
+    /// Only the access flows within `scope` may allow the extension (a caller limited to some
+    /// flows, as the access API's tokens are): see
+    /// [`check_flows_within`](integration_model::check_flows_within).
+    ///
+    /// ```
+    /// use rds_pg_access::ExtendRequest;
+    /// use rds_pg_access::integration_model::FlowScope;
+    /// let until = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    /// let request = ExtendRequest::new("alice".parse()?, until)
+    ///     .within(FlowScope::from_names(["analysts"]));
+    /// assert!(!request.flows.allows("admins"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn within(mut self, scope: integration_model::FlowScope) -> Self {
+        self.flows = scope;
         self
     }
 }
@@ -169,7 +191,7 @@ impl AccessManager {
         now: OffsetDateTime,
     ) -> Result<(), AccessError> {
         let flows = self.inner.integration.access_flows();
-        if flows.is_empty() {
+        if flows.is_empty() && request.flows == integration_model::FlowScope::Any {
             return Ok(());
         }
         let refuse = |reason: String| AccessError::ExtendNotAllowed {
@@ -205,7 +227,7 @@ impl AccessManager {
             as_grant = as_grant.approved_by(approver);
         }
         let as_grant = as_grant.build()?;
-        integration_model::check_flows(flows, &as_grant)
+        integration_model::check_flows_within(flows, &request.flows, &as_grant)
             .map(|_| ())
             .map_err(|refusal| refuse(refusal.to_string()))
     }

@@ -117,6 +117,7 @@ pub struct GrantOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum PasswordKept {
     /// Another request's grant of the user is active: its password is never changed under it
     /// (the next request after its access ends gets a new one when it is due).
@@ -125,9 +126,11 @@ pub enum PasswordKept {
     NotDue {
         /// When it was set.
         #[serde(with = "time::serde::rfc3339")]
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         set_at: OffsetDateTime,
         /// From when a request gets a new one.
         #[serde(with = "time::serde::rfc3339")]
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         rotates_on: OffsetDateTime,
     },
 }
@@ -320,6 +323,7 @@ pub enum GrantRevocation {
 /// [`AccessManager::users`]: crate::AccessManager::users
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct UserStatus {
     /// The database user.
     pub user: String,
@@ -333,9 +337,11 @@ pub struct UserStatus {
     pub grants: Vec<pg_grants::GrantRecord>,
     /// When the library last set its password (password users).
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<String>"))]
     pub password_set_at: Option<OffsetDateTime>,
     /// For a user revoked and kept: when a sweep deletes it.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<String>"))]
     pub deletes_on: Option<OffsetDateTime>,
 }
 

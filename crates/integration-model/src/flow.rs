@@ -283,6 +283,103 @@ pub fn check_flows<'a>(
     Err(FlowRefusal { refusals })
 }
 
+/// Which access flows a caller may use: every flow, or only those named (a caller of the
+/// access API is limited to the flows its token lists). See [`check_flows_within`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlowScope {
+    /// Every flow of the integration (and, when it has none, any request).
+    #[default]
+    Any,
+    /// Only the flows of these names.
+    Only(Vec<String>),
+}
+
+impl FlowScope {
+    /// The scope of a list of flow names, where `*` names every flow.
+    ///
+    /// ```
+    /// use integration_model::FlowScope;
+    /// assert_eq!(FlowScope::from_names(["*"]), FlowScope::Any);
+    /// assert_eq!(FlowScope::from_names(["analysts"]), FlowScope::Only(vec!["analysts".into()]));
+    /// ```
+    pub fn from_names<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        if names.iter().any(|n| n == "*") {
+            Self::Any
+        } else {
+            Self::Only(names)
+        }
+    }
+
+    /// Whether the flow named `name` is within the scope.
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// [`check_flows`] over the flows within `scope` only. With [`FlowScope::Only`], a request is
+/// refused when none of the integration's flows is within the scope (also when the
+/// integration has no flows at all: a limited caller never gets the unchecked path).
+///
+/// ```
+/// use integration_model::{AccessFlow, AccessRequest, FlowScope, check_flows_within};
+/// let flow = AccessFlow::new(
+///     "analysts",
+///     vec!["*".parse()?],
+///     vec!["**".parse()?],
+///     vec!["read-only".parse()?],
+///     "8h".parse()?,
+///     false,
+/// );
+/// let request = AccessRequest::builder("alice".parse()?, "read-only".parse()?, "1h".parse()?)
+///     .resource("db-1/appdb".parse()?)
+///     .build()?;
+/// let flows = [flow];
+/// assert!(check_flows_within(&flows, &FlowScope::Any, &request).is_ok());
+/// assert!(check_flows_within(&flows, &FlowScope::from_names(["analysts"]), &request).is_ok());
+/// assert!(check_flows_within(&flows, &FlowScope::from_names(["admins"]), &request).is_err());
+/// assert!(check_flows_within(&[], &FlowScope::from_names(["admins"]), &request).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`FlowRefusal`] when no flow within the scope allows the request.
+pub fn check_flows_within<'a>(
+    flows: &'a [AccessFlow],
+    scope: &FlowScope,
+    request: &AccessRequest,
+) -> Result<Option<&'a AccessFlow>, FlowRefusal> {
+    let FlowScope::Only(names) = scope else {
+        return check_flows(flows, request);
+    };
+    let mut refusals = Vec::new();
+    for flow in flows {
+        if !scope.allows(&flow.name) {
+            refusals.push((
+                flow.name.clone(),
+                "not one of the caller's flows".to_owned(),
+            ));
+            continue;
+        }
+        match flow.refusal(request) {
+            None => return Ok(Some(flow)),
+            Some(reason) => refusals.push((flow.name.clone(), reason)),
+        }
+    }
+    if flows.is_empty() {
+        refusals.push((
+            names.join(","),
+            "the caller may use only these flows, and the integration has no access flows"
+                .to_owned(),
+        ));
+    }
+    Err(FlowRefusal { refusals })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,7 +144,7 @@ pub use aws::{AwsEndpointUrl, AwsProfile, AwsSettings};
 pub use duration::{AccessDuration, CleanupPeriod, RotationPeriod};
 pub use endpoint::{Endpoint, Host};
 pub use error::{ModelError, error_chain, one_line};
-pub use flow::{AccessFlow, FlowRefusal, Pattern, check_flows};
+pub use flow::{AccessFlow, FlowRefusal, FlowScope, Pattern, check_flows, check_flows_within};
 pub use integration::{
     DEFAULT_CONNECTOR_USER, DEFAULT_DATABASE, DEFAULT_HOLDER_ROLE, DEFAULT_LOCK_DATABASE,
     InstanceSelector, Integration, IntegrationBuilder, MAX_HOLDER_PREFIX_BYTES,

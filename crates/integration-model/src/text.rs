@@ -141,6 +141,18 @@ macro_rules! keyword_enum {
                 text.parse().map_err(<D::Error as ::serde::de::Error>::custom)
             }
         }
+
+        /// One of the keywords.
+        #[cfg(feature = "schemars")]
+        impl ::schemars::JsonSchema for $ty {
+            fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed(stringify!($ty))
+            }
+
+            fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
+                ::schemars::json_schema!({ "type": "string", "enum": [$($text),+] })
+            }
+        }
     };
 }
 

@@ -175,6 +175,7 @@ pub const MAX_GRANTS: usize = 64;
 /// One access request a managed user holds (see [the module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct GrantRecord {
     /// The access request.
     pub request_id: String,
@@ -182,6 +183,7 @@ pub struct GrantRecord {
     pub level: AccessLevel,
     /// When this grant ends (UTC, whole seconds).
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "schemars", schemars(with = "String"))]
     pub expires_at: OffsetDateTime,
     /// The request's resources (`INSTANCE/DATABASE[/SCHEMA[/TABLE]]`, every instance of the
     /// request): what the grant covers, and what an extension is checked against.
@@ -234,23 +236,27 @@ impl GrantRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum UserState {
     /// At least one grant is active; access ends at `until` (the latest expiry).
     Active {
         /// The latest expiry of its grants.
         #[serde(with = "time::serde::rfc3339")]
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         until: OffsetDateTime,
     },
     /// Every grant has ended and the user is not revoked yet: the next sweep revokes it.
     Expired {
         /// When its last grant ended.
         #[serde(with = "time::serde::rfc3339")]
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         since: OffsetDateTime,
     },
     /// Revoked and kept, unable to log in and without privileges, until its cleanup.
     Disabled {
         /// When it was revoked.
         #[serde(with = "time::serde::rfc3339")]
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         since: OffsetDateTime,
     },
 }
