@@ -6,7 +6,10 @@
 //! | [`scheduler`] | every integration's sweep, sync and rotation on their intervals, with a [`ServiceState`] |
 //! | [`health`] | the `/healthz` document ([`HealthDocument`]) |
 //! | [`metrics`] | the state as OpenMetrics text ([`metrics::encode`]) |
-//! | [`http`] | `/healthz` and `/metrics` over HTTP/1.1 ([`http::serve`]) |
+//! | [`http`] | `/healthz`, `/metrics` and the access API over HTTP/1.1 ([`http::serve`], [`http::serve_with_api`]) |
+//! | [`api`] | the access API: grant, inspect, extend, revoke, inventory, check for authenticated callers ([`api::Api`]) |
+//! | [`tls`] | TLS for the access API (rustls), reloaded on SIGHUP and file change; mutual TLS |
+//! | [`status`] | the status page at `/` (server-rendered HTML, no script) |
 //! | [`service`] | the whole service in one call ([`run`], [`ServiceConfig`]), the audit target, shutdown on signals |
 //!
 //! Why a crate of its own and not a feature of the facade: the service is the only part of
@@ -29,14 +32,17 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod scheduler;
 pub mod service;
+pub mod status;
+pub mod tls;
 
 pub use health::HealthDocument;
 pub use scheduler::{CancellationToken, Intervals, JobKind, Scheduler, ServiceState};
-pub use service::{AuditTarget, ServiceConfig, ServiceError, run, shutdown_on_signals};
+pub use service::{ApiConfig, AuditTarget, ServiceConfig, ServiceError, run, shutdown_on_signals};
 
 pub use rds_pg_access;

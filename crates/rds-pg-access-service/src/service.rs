@@ -11,7 +11,47 @@ use rds_pg_access::audit::{AppendFileSink, AuditError, AuditSink, StdoutSink};
 use rds_pg_access::integration_model::Settings;
 use rds_pg_access::{AccessError, AccessManager};
 
+use crate::api::{Api, Callers};
 use crate::scheduler::{CancellationToken, Intervals, Scheduler, SchedulerError};
+
+/// The access API of the service ([`crate::api`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ApiConfig {
+    /// Who may call it.
+    pub callers: Callers,
+    /// A listener of its own; `None`: the API is served on the health listener, under `/v1/`.
+    /// Without TLS it must be a loopback address.
+    pub listen: Option<SocketAddr>,
+    /// TLS on the API's own listener (then any address may be given), with mutual TLS when a
+    /// client CA is set.
+    pub tls: Option<crate::tls::TlsSettings>,
+}
+
+impl ApiConfig {
+    /// The API for `callers`, on the health listener.
+    pub fn new(callers: Callers) -> Self {
+        Self {
+            callers,
+            listen: None,
+            tls: None,
+        }
+    }
+
+    /// Serves the API over TLS (on its own listener, [`ApiConfig::listen`]).
+    #[must_use]
+    pub fn tls(mut self, tls: crate::tls::TlsSettings) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Serves the API on a listener of its own.
+    #[must_use]
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+}
 
 /// Where audit records go, as a setting reads it: `stdout` (JSON lines) or a file path
 /// (appended to).
@@ -75,6 +115,8 @@ pub struct ServiceConfig {
     /// with its own signal handling leaves it off and cancels `shutdown` itself: tokio never
     /// gives a signal back to its default action once it has listened for it.
     pub handle_signals: bool,
+    /// The access API, when it is served (default: not).
+    pub api: Option<ApiConfig>,
 }
 
 impl ServiceConfig {
@@ -86,7 +128,15 @@ impl ServiceConfig {
             audit: Arc::new(StdoutSink::new()),
             shutdown: CancellationToken::new(),
             handle_signals: false,
+            api: None,
         }
+    }
+
+    /// Serves the access API ([`crate::api`]).
+    #[must_use]
+    pub fn api(mut self, api: ApiConfig) -> Self {
+        self.api = Some(api);
+        self
     }
 
     /// Makes [`run`] stop on SIGTERM or SIGINT as well (see
@@ -111,16 +161,24 @@ impl ServiceConfig {
         self
     }
 
-    /// Checks what can be checked before anything runs: the listen address is loopback.
+    /// Checks what can be checked before anything runs: the listen addresses are loopback.
     ///
     /// # Errors
-    /// [`ServiceError::NotLoopback`].
+    /// [`ServiceError::NotLoopback`], [`ServiceError::ApiNeedsTls`].
     pub fn validate(&self) -> Result<(), ServiceError> {
-        if self.listen.ip().is_loopback() {
-            Ok(())
-        } else {
-            Err(ServiceError::NotLoopback(self.listen))
+        if !self.listen.ip().is_loopback() {
+            return Err(ServiceError::NotLoopback(self.listen));
         }
+        if let Some(api) = &self.api {
+            match (api.listen, &api.tls) {
+                (None, Some(_)) => return Err(ServiceError::ApiTlsNeedsListener),
+                (Some(addr), None) if !addr.ip().is_loopback() => {
+                    return Err(ServiceError::ApiNeedsTls(addr));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Uses this shutdown token (e.g. a child of the application's own).
@@ -142,6 +200,19 @@ pub enum ServiceError {
          to expose it"
     )]
     NotLoopback(SocketAddr),
+    /// The access API would listen off loopback without TLS.
+    #[error(
+        "API listen address {0}: without TLS the access API listens only on loopback (127.0.0.1 \
+         or ::1), where bearer tokens do not cross a network; give it a certificate and key \
+         (--api-tls-cert, --api-tls-key) to listen elsewhere"
+    )]
+    ApiNeedsTls(SocketAddr),
+    /// TLS for the API without a listener of its own (the health listener stays plain).
+    #[error("the access API's TLS needs a listener of its own: give its address (--api-listen)")]
+    ApiTlsNeedsListener,
+    /// The API's TLS material could not be used.
+    #[error("the access API's TLS")]
+    Tls(#[from] crate::tls::TlsError),
     /// An empty audit target.
     #[error("audit target is empty: give `stdout` or a file path")]
     EmptyAuditTarget,
@@ -188,25 +259,80 @@ pub async fn run(settings: &Settings, config: ServiceConfig) -> Result<(), Servi
     let mut builder = Scheduler::builder()
         .intervals(config.intervals)
         .shutdown(shutdown.clone());
+    let mut api = config
+        .api
+        .as_ref()
+        .map(|a| Api::new(a.callers.clone()).audit(Arc::clone(&config.audit)));
     for integration in settings.integrations() {
         let manager = AccessManager::from_integration(integration.clone())
             .await
             .map_err(|source| ServiceError::Integration {
                 integration: integration.name().to_string(),
                 source: Box::new(source),
-            })?;
-        builder = builder.integration(manager.with_audit(Arc::clone(&config.audit)));
+            })?
+            .with_audit(Arc::clone(&config.audit));
+        // The API and the scheduler share the manager, and so its pools.
+        api = api.map(|a| a.integration(manager.clone()));
+        builder = builder.integration(manager);
     }
     let scheduler = builder.build()?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServiceError::Listen {
-            addr: config.listen,
-            source,
-        })?;
-    tokio::spawn(crate::http::serve(listener, scheduler.state(), shutdown));
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServiceError::Listen { addr, source })
+    };
+    let tls = match config.api.as_ref().and_then(|a| a.tls.clone()) {
+        Some(settings) => Some(Arc::new(crate::tls::ApiTls::new(settings)?)),
+        None => None,
+    };
+    let listener = bind(config.listen).await?;
+    let api = api.map(Arc::new);
+    let api_listen = config.api.as_ref().and_then(|a| a.listen);
+    match (&api, api_listen) {
+        (Some(api), Some(addr)) => {
+            let api_listener = bind(addr).await?;
+            tokio::spawn(crate::http::serve(
+                listener,
+                scheduler.state(),
+                shutdown.clone(),
+            ));
+            match tls {
+                Some(tls) => {
+                    tokio::spawn(Arc::clone(&tls).watch(shutdown.clone()));
+                    tokio::spawn(crate::http::serve_tls(
+                        api_listener,
+                        scheduler.state(),
+                        Arc::clone(api),
+                        tls,
+                        shutdown.clone(),
+                    ));
+                }
+                None => {
+                    tokio::spawn(crate::http::serve_with_api(
+                        api_listener,
+                        scheduler.state(),
+                        Some(Arc::clone(api)),
+                        shutdown.clone(),
+                    ));
+                }
+            }
+            tracing::info!(listen = %addr, "serving the access API");
+        }
+        (api, _) => {
+            tokio::spawn(crate::http::serve_with_api(
+                listener,
+                scheduler.state(),
+                api.clone(),
+                shutdown.clone(),
+            ));
+        }
+    }
     tracing::info!(listen = %config.listen, jobs = scheduler.jobs().count(), "serving");
     scheduler.run().await;
+    if let Some(api) = &api {
+        // Grants, extensions and revocations that calls started finish (or are undone).
+        api.finish().await;
+    }
     tracing::info!("stopped: every run in flight finished");
     drop(signals);
     Ok(())
