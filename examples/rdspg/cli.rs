@@ -313,6 +313,18 @@ pub(crate) struct QuickstartArgs {
     /// PostgreSQL major version of the throwaway server (15, 17 or 18; 18 has no TLS here).
     #[arg(long, default_value_t = 15)]
     pub(crate) pg_version: u32,
+    /// After the walk-through, keep the server up and serve the access API and the status
+    /// page on `--listen`, printing a token for them, until Ctrl-C.
+    #[arg(long)]
+    pub(crate) serve: bool,
+    /// Loopback address of the access API with `--serve`.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:9187",
+        requires = "serve",
+        value_name = "ADDR"
+    )]
+    pub(crate) listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -353,4 +365,21 @@ pub(crate) struct ServeArgs {
     /// Where audit records go: `stdout` (JSON lines) or a file, appended to.
     #[arg(long, default_value = "stdout", value_name = "stdout|FILE")]
     pub(crate) audit: String,
+    /// Serve the access API under `/v1/` for the callers of this TOML file (each with the
+    /// SHA-256 of its bearer token, its integrations, actions and access flows).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) api_callers: Option<PathBuf>,
+    /// An address of its own for the access API (default: the `--listen` one); off loopback
+    /// only with TLS.
+    #[arg(long, requires = "api_callers", value_name = "ADDR")]
+    pub(crate) api_listen: Option<std::net::SocketAddr>,
+    /// The access API's TLS certificate chain (PEM), reloaded on SIGHUP and when it changes.
+    #[arg(long, requires_all = ["api_listen", "api_tls_key"], value_name = "FILE")]
+    pub(crate) api_tls_cert: Option<PathBuf>,
+    /// The access API's TLS private key (PEM).
+    #[arg(long, requires = "api_tls_cert", value_name = "FILE")]
+    pub(crate) api_tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) of client certificates that identify callers (mutual TLS).
+    #[arg(long, requires = "api_tls_cert", value_name = "FILE")]
+    pub(crate) api_client_ca: Option<PathBuf>,
 }

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use integration_model::Interval;
-use rds_pg_access_service::{AuditTarget, Intervals, ServiceConfig};
+use rds_pg_access_service::api::Callers;
+use rds_pg_access_service::tls::TlsSettings;
+use rds_pg_access_service::{ApiConfig, AuditTarget, Intervals, ServiceConfig};
 
 use crate::cli::ServeArgs;
 use crate::config::load_settings;
@@ -35,10 +37,44 @@ fn init_logs() {
     };
 }
 
+/// The access API's settings from `--api-callers` and `--api-listen`, if asked for.
+fn api_config(args: &ServeArgs) -> Result<Option<ApiConfig>, Failure> {
+    let Some(path) = &args.api_callers else {
+        return Ok(None);
+    };
+    let text = rds_pg_access::read_text_file(path).map_err(|e| {
+        Failure::usage(format!("--api-callers: {}", rds_pg_access::error_chain(&e)))
+    })?;
+    let callers = Callers::from_toml_str(&text)
+        .map_err(|e| Failure::usage(format!("--api-callers: {}: {e}", path.display())))?;
+    let mut api = ApiConfig::new(callers);
+    if let Some(addr) = args.api_listen {
+        api = api.listen(addr);
+    }
+    if let (Some(cert), Some(key)) = (&args.api_tls_cert, &args.api_tls_key) {
+        let mut tls = TlsSettings::new(cert, key);
+        if let Some(ca) = &args.api_client_ca {
+            tls = tls.client_ca(ca);
+        }
+        // Read now: a bad file is a usage error (exit 2), before anything runs.
+        rds_pg_access_service::tls::ApiTls::new(tls.clone())
+            .map_err(|e| Failure::usage(format!("--api-tls-cert: {e}")))?;
+        api = api.tls(tls);
+    }
+    Ok(Some(api))
+}
+
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, Failure> {
     ServiceConfig::new(args.listen)
         .validate()
         .map_err(|e| Failure::usage(format!("--listen: {e}")))?;
+    let api = api_config(args)?;
+    if let Some(api) = &api {
+        ServiceConfig::new(args.listen)
+            .api(api.clone())
+            .validate()
+            .map_err(|e| Failure::usage(format!("--api-listen: {e}")))?;
+    }
     let intervals = Intervals::default()
         .sweep(parse_interval("--sweep-every", &args.sweep_every)?)
         .sync(parse_interval("--sync-every", &args.sync_every)?)
@@ -49,10 +85,13 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode, Failure> {
         .parse::<AuditTarget>()
         .and_then(|target| target.open())
         .map_err(|e| Failure::usage(format!("--audit: {}", rds_pg_access::error_chain(&e))))?;
-    let config = ServiceConfig::new(args.listen)
+    let mut config = ServiceConfig::new(args.listen)
         .intervals(intervals)
         .audit(audit)
         .handle_signals(true);
+    if let Some(api) = api {
+        config = config.api(api);
+    }
     init_logs();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

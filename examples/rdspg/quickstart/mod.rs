@@ -6,6 +6,7 @@
 //! in, a refused write, revoke, the refused login); `steps` prints them.
 
 mod access;
+mod serve;
 mod server;
 mod setup;
 mod steps;
@@ -34,6 +35,19 @@ pub(crate) fn run(args: &QuickstartArgs, output: Output) -> Result<ExitCode, Fai
             versions.join(", ")
         )));
     }
+    if args.serve {
+        if output == Output::Json {
+            return Err(Failure::usage(
+                "--serve prints a walk-through for a terminal: leave out --output json",
+            ));
+        }
+        if !args.listen.ip().is_loopback() {
+            return Err(Failure::usage(format!(
+                "--listen {}: give a loopback address (the API has no TLS here)",
+                args.listen
+            )));
+        }
+    }
     let mut steps = Steps::new(output);
     let failure = walk(args, &mut steps).err();
     steps.finish(failure)
@@ -45,6 +59,9 @@ fn walk(args: &QuickstartArgs, steps: &mut Steps) -> Result<(), Failure> {
     let manager = setup::manager(&demo)?;
     setup::prepare(&rt, &demo, &manager, steps)?;
     access::walk(&rt, &demo, &manager, steps)?;
+    if args.serve {
+        serve::run(&rt, &demo, &manager, args.listen, steps)?;
+    }
     steps.run("stop the server", || {
         demo.cluster
             .stop()
