@@ -158,6 +158,9 @@ impl AccessManager {
         if let Some(approver) = request.approved_by() {
             record = record.with_approver(approver);
         }
+        if let Some(requester) = request.requested_by() {
+            record = record.with_requester(requester);
+        }
         if let Some(reason) = request.reason() {
             record = record.with_reason(reason)?;
         }

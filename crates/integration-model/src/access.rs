@@ -103,6 +103,7 @@ pub struct AccessRequest {
     reason: Option<String>,
     request_id: Option<RequestId>,
     approved_by: Option<String>,
+    requested_by: Option<String>,
 }
 
 impl AccessRequest {
@@ -123,6 +124,7 @@ impl AccessRequest {
             reason: None,
             request_id: None,
             approved_by: None,
+            requested_by: None,
         }
     }
 
@@ -160,6 +162,12 @@ impl AccessRequest {
     pub fn request_id(&self) -> Option<&RequestId> {
         self.request_id.as_ref()
     }
+
+    /// Who made the request, when recorded (the access API's caller): only it may repeat the
+    /// request id.
+    pub fn requested_by(&self) -> Option<&str> {
+        self.requested_by.as_deref()
+    }
 }
 
 /// Builds an [`AccessRequest`]; created by [`AccessRequest::builder`].
@@ -173,6 +181,7 @@ pub struct AccessRequestBuilder {
     reason: Option<String>,
     request_id: Option<RequestId>,
     approved_by: Option<String>,
+    requested_by: Option<String>,
 }
 
 impl AccessRequestBuilder {
@@ -197,6 +206,14 @@ impl AccessRequestBuilder {
     /// Sets the caller's request id.
     pub fn request_id(mut self, request_id: RequestId) -> Self {
         self.request_id = Some(request_id);
+        self
+    }
+
+    /// Records who made the request (printable, at most 128 characters, checked by
+    /// [`AccessRequestBuilder::build`]): the grant keeps it, and a re-run of its request id by
+    /// anyone else is refused.
+    pub fn requested_by(mut self, requester: impl Into<String>) -> Self {
+        self.requested_by = Some(requester.into());
         self
     }
 
@@ -239,6 +256,11 @@ impl AccessRequestBuilder {
                 .parse::<RequestId>()
                 .map_err(|e| e.at("approved_by"))?;
         }
+        if let Some(requester) = &self.requested_by {
+            requester
+                .parse::<RequestId>()
+                .map_err(|e| e.at("requested_by"))?;
+        }
         Ok(AccessRequest {
             grantee: self.grantee,
             resources: self.resources,
@@ -247,6 +269,7 @@ impl AccessRequestBuilder {
             reason: self.reason,
             request_id: self.request_id,
             approved_by: self.approved_by,
+            requested_by: self.requested_by,
         })
     }
 }
@@ -297,6 +320,8 @@ struct RequestShape {
     request_id: Option<RequestId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     approved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    requested_by: Option<String>,
 }
 
 impl Serialize for AccessRequest {
@@ -309,6 +334,7 @@ impl Serialize for AccessRequest {
             reason: self.reason.clone(),
             request_id: self.request_id.clone(),
             approved_by: self.approved_by.clone(),
+            requested_by: self.requested_by.clone(),
         }
         .serialize(serializer)
     }
@@ -327,6 +353,9 @@ impl<'de> Deserialize<'de> for AccessRequest {
         }
         if let Some(approver) = shape.approved_by {
             builder = builder.approved_by(approver);
+        }
+        if let Some(requester) = shape.requested_by {
+            builder = builder.requested_by(requester);
         }
         builder.build().map_err(serde::de::Error::custom)
     }

@@ -136,6 +136,22 @@ pub enum GrantsError {
         /// The resources the request holds.
         held_resources: Vec<String>,
     },
+    /// A re-run of a request by another requester than the one who made it (the access API's
+    /// callers): a request id is its requester's; a re-run sets a new password, which only the
+    /// requester that holds the grant may ask for.
+    #[error(
+        "role {role:?} holds request {request_id:?} made by {}: only its requester may repeat \
+         it; use a new request id",
+        held_by.as_deref().map_or_else(|| "a direct caller of the library".to_owned(), |b| format!("{b:?}"))
+    )]
+    RequestOfAnother {
+        /// The role.
+        role: String,
+        /// The reused request id.
+        request_id: String,
+        /// Who made the request the role holds (`None`: no requester was recorded).
+        held_by: Option<String>,
+    },
     /// A re-run of a request whose grant has ended: it grants nothing any more.
     #[error(
         "request {request_id:?} of role {role:?} ended at {expired_at}: ask for access with a new request"
@@ -476,6 +492,7 @@ impl GrantsError {
             | Self::NothingHappened { .. }
             | Self::NotManaged { .. }
             | Self::RequestConflict { .. }
+            | Self::RequestOfAnother { .. }
             | Self::RequestExpired { .. }
             | Self::TooManyGrants { .. }
             | Self::RoleNotFound { .. }

@@ -195,6 +195,10 @@ pub struct GrantRecord {
     /// Why access was requested, when the request said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Who made the request (the access API's caller), when recorded: only it may repeat the
+    /// request ([`GrantsError::RequestOfAnother`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 impl GrantRecord {
@@ -211,6 +215,7 @@ impl GrantRecord {
             resources: Vec::new(),
             approved_by: None,
             reason: None,
+            requested_by: None,
         }
     }
 
@@ -381,6 +386,15 @@ impl ManagedRecord {
         self
     }
 
+    /// Records who made the newest grant's request.
+    #[must_use]
+    pub fn with_requester(mut self, requester: impl Into<String>) -> Self {
+        if let Some(g) = self.last_mut() {
+            g.requested_by = Some(requester.into());
+        }
+        self
+    }
+
     /// Records when the password was set.
     #[must_use]
     pub fn with_password_set_at(mut self, at: OffsetDateTime) -> Self {
@@ -493,6 +507,13 @@ impl ManagedRecord {
             .iter_mut()
             .find(|g| g.request_id == grant.request_id)
         {
+            if held.requested_by != grant.requested_by {
+                return Err(GrantsError::RequestOfAnother {
+                    role: role.to_owned(),
+                    request_id: grant.request_id,
+                    held_by: held.requested_by.clone(),
+                });
+            }
             if !held.same_access(&grant) {
                 return Err(GrantsError::RequestConflict {
                     role: role.to_owned(),
@@ -779,6 +800,23 @@ mod tests {
         let err = two.clone().with_grant("u", other).unwrap_err();
         assert!(matches!(err, GrantsError::RequestConflict { .. }), "{err}");
         assert!(err.to_string().contains("\"b\""), "{err}");
+        // The same request from another requester is refused too, whatever it asks.
+        let mut theirs = b.clone();
+        theirs.requested_by = Some("portal".to_owned());
+        let refused = two.clone().with_grant("u", theirs.clone()).unwrap_err();
+        assert!(
+            matches!(refused, GrantsError::RequestOfAnother { held_by: None, .. }),
+            "{refused}"
+        );
+        let mut held = b.clone();
+        held.request_id = "c".to_owned();
+        held.requested_by = Some("portal".to_owned());
+        let three = two.clone().with_grant("u", held.clone()).unwrap();
+        assert!(three.clone().with_grant("u", held.clone()).is_ok());
+        let mut bot = held;
+        bot.requested_by = Some("bot".to_owned());
+        let refused = three.with_grant("u", bot).unwrap_err();
+        assert!(refused.to_string().contains("\"portal\""), "{refused}");
         // Expiry removes one grant at a time.
         let left = two.clone().without_expired(t0 + Duration::hours(2));
         assert_eq!(left.grants, vec![b]);

@@ -105,7 +105,7 @@ async fn accept_loop(
         let tls = tls.clone();
         tokio::spawn(async move {
             let Some(tls) = tls else {
-                return serve_connection(stream, peer, None, state, api).await;
+                return serve_connection(stream, peer, None, state, api, true).await;
             };
             let handshake = tls.acceptor().accept(stream);
             let stream = match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, handshake).await
@@ -128,7 +128,9 @@ async fn accept_loop(
                 .map(|leaf| ClientCertificate {
                     names: Arc::new(crate::tls::certificate_names(leaf.as_ref())),
                 });
-            serve_connection(stream, peer, certificate, state, api).await;
+            // The TLS listener faces the network: the API and the status page only, not the
+            // health and metrics documents (their errors name instances and roles).
+            serve_connection(stream, peer, certificate, state, api, false).await;
         });
     }
 }
@@ -139,6 +141,7 @@ async fn serve_connection<I>(
     certificate: Option<ClientCertificate>,
     state: Arc<ServiceState>,
     api: Option<Arc<Api>>,
+    health: bool,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -154,7 +157,13 @@ async fn serve_connection<I>(
             let response: Response<ApiBody> = match api {
                 Some(api) if path.starts_with("/v1/") => api.handle(request).await,
                 api if path == "/" => status_page(&state, api.as_deref(), peer, &request).await,
-                _ => respond(path, &state, SystemTime::now()).map(BodyExt::boxed),
+                _ if health => respond(path, &state, SystemTime::now()).map(BodyExt::boxed),
+                _ => response(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "not found: this listener serves / and /v1/\n".to_owned(),
+                )
+                .map(BodyExt::boxed),
             };
             Ok::<_, Infallible>(response)
         }
@@ -198,7 +207,20 @@ async fn status_page(
             return answer.map(BodyExt::boxed);
         }
     };
-    let html = crate::status::render(state, api, SystemTime::now(), visible.as_ref()).await;
+    // A caller limited to some access flows sees only the users those flows cover.
+    let scoped = caller.filter(|_| !peer.ip().is_loopback());
+    let visible_user = |manager: &rds_pg_access::AccessManager,
+                        user: &rds_pg_access::UserStatus| {
+        scoped.is_none_or(|caller| crate::api::covers_user(caller, manager, user))
+    };
+    let html = crate::status::render(
+        state,
+        api,
+        SystemTime::now(),
+        visible.as_ref(),
+        &visible_user,
+    )
+    .await;
     let mut answer = response(StatusCode::OK, "text/html; charset=utf-8", html);
     let headers = answer.headers_mut();
     headers.insert(

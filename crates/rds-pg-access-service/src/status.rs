@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use rds_pg_access::UserStatus;
+use rds_pg_access::{AccessManager, UserStatus};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -67,12 +67,17 @@ th,td{border:1px solid #999;padding:4px 10px;text-align:left;font-size:15px}\
 th{background:#e8e8e8}.bad{color:#a00;font-weight:bold}.ok{color:#060}\
 h1{font-size:24px}h2{font-size:19px;margin-top:1.5em}";
 
-/// The page at `now`, for the integrations `visible` accepts.
+/// The users of an integration a reader may see.
+pub type UserFilter<'a> = &'a (dyn Fn(&AccessManager, &UserStatus) -> bool + Sync);
+
+/// The page at `now`, for the integrations `visible` accepts and the users `visible_user`
+/// accepts.
 pub async fn render(
     state: &ServiceState,
     api: Option<&Api>,
     now: SystemTime,
     visible: &(dyn Fn(&str) -> bool + Sync),
+    visible_user: UserFilter<'_>,
 ) -> String {
     let mut html = String::new();
     let _ = write!(
@@ -83,7 +88,7 @@ pub async fn render(
         when(now),
         when(state.started_at())
     );
-    grants_section(&mut html, state, api, visible).await;
+    grants_section(&mut html, state, api, visible, visible_user).await;
     jobs_section(&mut html, state, visible);
     failing_section(&mut html, state, now, visible);
     html.push_str("</body></html>\n");
@@ -95,6 +100,7 @@ async fn grants_section(
     state: &ServiceState,
     api: Option<&Api>,
     visible: &(dyn Fn(&str) -> bool + Sync),
+    visible_user: UserFilter<'_>,
 ) {
     html.push_str("<h2>Active grants</h2>");
     let Some(api) = api else {
@@ -160,7 +166,7 @@ async fn grants_section(
                     );
                 }
                 Ok(users) => {
-                    for user in users {
+                    for user in users.iter().filter(|u| visible_user(manager, u)) {
                         let _ = write!(
                             html,
                             "<tr><td>{integration}</td><td>{instance}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

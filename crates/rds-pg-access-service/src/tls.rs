@@ -269,7 +269,9 @@ impl ApiTls {
 }
 
 /// The names a verified client certificate carries: its SAN DNS names, e-mail addresses and
-/// URIs, then its subject's common names.
+/// URIs, or, only when it has no subject alternative name, its subject's common names (as
+/// RFC 6125 does for servers: a CA that checks the SANs it signs may not check the CN of a
+/// request, so a CN beside SANs names nobody).
 pub fn certificate_names(der: &[u8]) -> Vec<String> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
         return Vec::new();
@@ -285,9 +287,13 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
             }
         }
     }
-    for cn in cert.subject().iter_common_name() {
-        if let Ok(cn) = cn.as_str() {
-            names.push(cn.to_owned());
+    // A SAN extension, even one that does not parse, rules the common name out.
+    let has_san = !matches!(cert.subject_alternative_name(), Ok(None));
+    if !has_san {
+        for cn in cert.subject().iter_common_name() {
+            if let Ok(cn) = cn.as_str() {
+                names.push(cn.to_owned());
+            }
         }
     }
     names

@@ -26,6 +26,7 @@ const BOT: &str = "bot-token-0123456789abcdef";
 const PLATFORM: &str = "platform-token-0123456789abcdef";
 const STRANGER: &str = "stranger-token-0123456789abcdef";
 const ROOT: &str = "root-token-0123456789abcdef";
+const NARROW_LEAD: &str = "narrow-lead-token-0123456789abcdef";
 
 fn callers() -> Callers {
     let entry = |name: &str, token: &str, integrations: &str, actions: &str, flows: &str| {
@@ -70,6 +71,17 @@ fn callers() -> Callers {
         "[[caller]]\nname = \"certbot\"\nclient_certificate = \"bot.clients.test\"\n\
          integrations = [\"orders\"]\nactions = [\"check\", \"inspect\"]\n"
             .to_owned(),
+        // Named by the common name of the same certificate, which has SANs: never matched.
+        "[[caller]]\nname = \"cn-only\"\nclient_certificate = \"bot\"\n\
+         integrations = [\"orders\"]\nactions = [\"grant\", \"check\"]\n"
+            .to_owned(),
+        entry(
+            "narrow-lead",
+            NARROW_LEAD,
+            "[\"orders\"]",
+            "[\"approve\"]",
+            "flows = [\"analysts\"]",
+        ),
     ]
     .concat();
     Callers::from_toml_str(&text).expect("callers")
@@ -469,7 +481,7 @@ fn callers_stay_in_their_scope_and_never_approve_themselves() {
         STRANGER,
         &grant_body("eve", "read-only", "1h", "S-1"),
     )
-    .problem(403, None);
+    .problem(403, Some("integration"));
     // An action the caller lacks.
     get(f.addr, "/v1/integrations/orders/inventory", BOT).problem(403, None);
     // A level outside the caller's flows.
@@ -520,6 +532,27 @@ fn callers_stay_in_their_scope_and_never_approve_themselves() {
         "a refused call changed the catalog"
     );
 
+    // An approving caller whose own flows do not cover the request.
+    let narrow = bearer(NARROW_LEAD);
+    call(
+        f.addr,
+        "POST",
+        GRANTS,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+            ("Rdspg-Approval", &narrow),
+        ],
+        grant_body("carl", "read-write", "1h", "P-1")
+            .to_string()
+            .as_bytes(),
+    )
+    .problem(403, Some("Rdspg-Approval"));
+    assert_eq!(
+        catalog(&f.cluster),
+        before,
+        "a refused call changed the catalog"
+    );
     // Another caller's token as the approval: granted, and the approver recorded is that
     // caller.
     let lead = bearer(LEAD);
@@ -634,6 +667,20 @@ fn a_replayed_request_id_gives_a_working_credential_and_a_reused_one_is_refused(
         .expect("roles");
     assert_eq!(roles, "1");
     let before = catalog(&f.cluster);
+    // Another caller replaying the id (it could read it from an inspection) gets nothing,
+    // and the user's password stays.
+    post_json(
+        f.addr,
+        GRANTS,
+        PLATFORM,
+        &grant_body("alice", "read-only", "1h", "REQ-7"),
+    )
+    .problem(409, Some("request_id"));
+    assert_eq!(catalog(&f.cluster), before);
+    assert_eq!(
+        sql_as(&f.cluster, "alice", &password, "SELECT 1").as_deref(),
+        Ok("1")
+    );
     // The same id for something else.
     let mut other_resources = grant_body("alice", "read-only", "1h", "REQ-7");
     other_resources["resources"] = serde_json::json!(["appdb/inventory"]);
@@ -907,7 +954,15 @@ fn bad_input_gets_a_problem_naming_it_and_changes_nothing() {
             "/v1/integrations/orders/users/postgres",
             vec![("Authorization", &auth)],
             String::new(),
-            409,
+            404,
+            Some("user"),
+        ),
+        (
+            "DELETE",
+            "/v1/integrations/orders/users/nobody_here",
+            vec![("Authorization", &auth)],
+            String::new(),
+            404,
             Some("user"),
         ),
         (
@@ -950,6 +1005,29 @@ fn bad_input_gets_a_problem_naming_it_and_changes_nothing() {
         PORTAL,
     )
     .problem(404, Some("user"));
+    // Nor another tenant's role, whoever asks and however: the same 404 as no role at all.
+    let bot = bearer(BOT);
+    get(f.addr, "/v1/integrations/orders/users/postgres", BOT).problem(404, Some("user"));
+    call(
+        f.addr,
+        "DELETE",
+        "/v1/integrations/orders/users/postgres",
+        &[("Authorization", &bot)],
+        b"",
+    )
+    .problem(404, Some("user"));
+    post_json(
+        f.addr,
+        "/v1/integrations/orders/users/postgres/extend",
+        PORTAL,
+        &serde_json::json!({"duration": "1h"}),
+    )
+    .problem(404, Some("user"));
+    assert_eq!(
+        catalog(&f.cluster),
+        before,
+        "a refused call changed the catalog"
+    );
 }
 
 #[test]
@@ -1551,13 +1629,20 @@ fn over_tls_callers_use_tokens_or_client_certificates() {
     assert_eq!(status, 200, "{body}");
     // Plain HTTP to the TLS listener gets no answer.
     assert_eq!(call_plain_status(f.addr), None);
+    // The network-facing listener serves the API and the status page, not health or metrics.
+    for path in ["/healthz", "/metrics"] {
+        let (status, _) = curl_tls(f.addr, path, &good.ca, &[]).expect("TLS call");
+        assert_eq!(status, 404, "{path}");
+    }
     // A client certificate of a caller, without a token.
     let cert = good.client_cert.to_str().expect("path");
     let key = good.client_key.to_str().expect("path");
     let (status, body) =
         curl_tls(f.addr, check, &good.ca, &["--cert", cert, "--key", key]).expect("mTLS call");
     assert_eq!(status, 200, "{body}");
-    // ...which may not grant.
+    // ...as the caller its SAN names: the certificate's common name ("bot", another caller's
+    // certificate name) is not one of its names when it has SANs, so this is not ambiguous.
+    // And that caller may not grant.
     let (status, body) = curl_tls(
         f.addr,
         GRANTS,

@@ -443,13 +443,18 @@ impl Callers {
     }
 
     /// The caller whose certificate name is one of `names` (the names of a client
-    /// certificate the TLS layer verified), if any.
+    /// certificate the TLS layer verified), if exactly one caller's is: a certificate naming
+    /// two callers identifies neither.
     pub fn by_certificate(&self, names: &[String]) -> Option<&Caller> {
-        self.callers.iter().find(|c| {
+        let mut found = self.callers.iter().filter(|c| {
             c.certificate
                 .as_ref()
                 .is_some_and(|certificate| names.contains(certificate))
-        })
+        });
+        match (found.next(), found.next()) {
+            (Some(caller), None) => Some(caller),
+            _ => None,
+        }
     }
 
     /// How many callers there are.

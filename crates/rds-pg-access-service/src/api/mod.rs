@@ -73,6 +73,7 @@ use rds_pg_access::integration_model::{
 use rds_pg_access::{AccessError, AccessManager, ExtendRequest, FleetReport};
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use request::{EXTEND_FIELDS, Fields, GRANT_FIELDS, field_of_model_key};
@@ -91,6 +92,12 @@ pub type ApiBody = BoxBody<Bytes, Infallible>;
 /// How long a client has to send a request's body (its head has
 /// [`HEADER_TIMEOUT`](crate::http::HEADER_TIMEOUT)).
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How many inventories stream at once (each holds a connection per instance being read).
+pub const MAX_INVENTORIES: usize = 2;
+
+/// How long an inventory stream waits for its client to take a line before it ends.
+pub const LINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The header that carries the approver's own token.
 pub const APPROVAL_HEADER: &str = "Rdspg-Approval";
@@ -114,6 +121,7 @@ pub struct Api {
     /// Per (integration, request id): held while a grant of that id checks and runs.
     request_locks: Mutex<RequestLocks>,
     tasks: TaskTracker,
+    inventories: Arc<tokio::sync::Semaphore>,
 }
 
 /// Per (integration, request id), the lock a grant of it holds.
@@ -139,6 +147,7 @@ impl Api {
             audit: None,
             request_locks: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
+            inventories: Arc::new(tokio::sync::Semaphore::new(MAX_INVENTORIES)),
         }
     }
 
@@ -251,14 +260,19 @@ impl Api {
         )?;
         facts.caller = Some(caller.name.clone());
         if !caller.may_use(&route.integration) || !caller.may(action) {
-            return Err(Problem::new(
+            let problem = Problem::new(
                 StatusCode::FORBIDDEN,
                 "out-of-scope",
                 format!(
                     "caller {:?} may not {action} on integration {:?}",
                     caller.name, route.integration
                 ),
-            ));
+            );
+            return Err(if caller.may_use(&route.integration) {
+                problem
+            } else {
+                problem.at("integration")
+            });
         }
         let manager = self.managers.get(&route.integration).ok_or_else(|| {
             Problem::new(
@@ -313,7 +327,7 @@ impl Api {
                 }
                 self.revoke(caller, manager, &user, request_id).await
             }
-            (Action::Inventory, _) => Ok(self.inventory(caller, manager)),
+            (Action::Inventory, _) => self.inventory(caller, manager),
             (Action::Check, _) => {
                 let report = acting_as(caller.name.clone(), manager.check())
                     .await
@@ -361,14 +375,16 @@ impl Api {
         Ok(caller)
     }
 
-    /// The approver of a grant or extension by `caller`: see [the module docs](self).
+    /// The approver of a grant or extension by `caller` (see [the module docs](self)), with
+    /// the access flows of an approving caller (`Rdspg-Approval`), which the request must be
+    /// within as well.
     fn approver(
         &self,
         caller: &Caller,
         integration: &str,
         headers: &HeaderMap,
         named: Option<String>,
-    ) -> Result<Option<String>, Problem> {
+    ) -> Result<Option<(String, Option<FlowScope>)>, Problem> {
         let refuse = |field: &str, detail: String| {
             Problem::new(StatusCode::FORBIDDEN, "approval-refused", detail).at(field)
         };
@@ -407,7 +423,7 @@ impl Api {
                     ),
                 ));
             }
-            return Ok(Some(approver.name.clone()));
+            return Ok(Some((approver.name.clone(), Some(approver.flows.clone()))));
         }
         let Some(named) = named else { return Ok(None) };
         if !caller.may(Action::Approve) {
@@ -426,7 +442,7 @@ impl Api {
                 format!("caller {:?} cannot approve its own request", caller.name),
             ));
         }
-        Ok(Some(named))
+        Ok(Some((named, None)))
     }
 
     async fn grant(
@@ -472,14 +488,19 @@ impl Api {
         let reason = fields.string("reason")?;
         let named = fields.string("approver")?;
         let approver = self.approver(caller, &facts.integration, headers, named)?;
+        // The request id is the caller's: a re-run by another caller is refused by the
+        // library (`RequestOfAnother`), so nobody resets a password it was not handed.
         let mut builder = AccessRequest::builder(user.clone(), level, duration)
             .resources(resources)
-            .request_id(request_id);
+            .request_id(request_id)
+            .requested_by(caller.name.clone());
         if let Some(reason) = reason {
             builder = builder.reason(reason);
         }
-        if let Some(approver) = approver {
+        let mut approver_scope = None;
+        if let Some((approver, scope)) = approver {
             builder = builder.approved_by(approver);
+            approver_scope = scope;
         }
         let request = builder.build().map_err(|e| {
             let field = e.key().map(field_of_model_key);
@@ -495,6 +516,18 @@ impl Api {
         .map_err(|refusal| {
             Problem::new(StatusCode::FORBIDDEN, "not-allowed", refusal.to_string())
         })?;
+        if let Some(scope) = &approver_scope {
+            check_flows_within(manager.integration().access_flows(), scope, &request).map_err(
+                |refusal| {
+                    Problem::new(
+                        StatusCode::FORBIDDEN,
+                        "approval-refused",
+                        format!("the approving caller's access flows do not cover it: {refusal}"),
+                    )
+                    .at("Rdspg-Approval")
+                },
+            )?;
+        }
         // One grant of a request id at a time here, from the check that no other user holds
         // it until the grant has run.
         let lock = self.request_lock(&facts.integration, &request_id_text);
@@ -581,7 +614,8 @@ impl Api {
     }
 
     /// For a caller limited to some flows: refuses a user with a grant those flows do not
-    /// cover (level, resources, grantee name), or one that is not managed anywhere.
+    /// cover (level, resources, grantee name), and a role of that name the connector did not
+    /// make (as no user, 404).
     async fn user_in_scope(
         &self,
         caller: &Caller,
@@ -598,6 +632,9 @@ impl Api {
         let flows = manager.integration().access_flows();
         for (instance, result) in &status.results {
             let found = result.as_ref().map_err(|e| {
+                if is_unmanaged(e) {
+                    return not_managed(user);
+                }
                 Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "instance-failed",
@@ -639,19 +676,19 @@ impl Api {
         // Only managed users: the API never describes the connector's or other tenants'
         // roles, so an instance where a role of that name is not managed (or cannot be read)
         // stops the call before anything is inspected.
+        if status.failures().any(|(_, e)| is_unmanaged(e)) {
+            return Err(not_managed(user));
+        }
         if status.failures().next().is_some() {
             let detail = status
                 .failures()
                 .map(|(instance, e)| format!("{instance}: {}", rds_pg_access::error_chain(e)))
                 .collect::<Vec<_>>()
                 .join("; ");
-            let problem = Problem::of_failures(status.failures().map(|(_, e)| e), detail);
-            // A role of that name the connector did not make is, to the API, no user.
-            return Err(if problem.status == StatusCode::CONFLICT.as_u16() {
-                not_managed(user)
-            } else {
-                problem
-            });
+            return Err(Problem::of_failures(
+                status.failures().map(|(_, e)| e),
+                detail,
+            ));
         }
         if status.results.values().all(|r| matches!(r, Ok(None))) {
             return Err(not_managed(user));
@@ -684,7 +721,11 @@ impl Api {
             facts.request_id = Some(id.clone());
         }
         let named = fields.string("approver")?;
-        let approver = self.approver(caller, &facts.integration, headers, named)?;
+        // The approving caller's own flows are not checked on an extension (the library
+        // checks one scope: the requester's); see SECURITY.md's limits.
+        let approver = self
+            .approver(caller, &facts.integration, headers, named)?
+            .map(|(name, _)| name);
         self.user_in_scope(caller, manager, user).await?;
         let mut request =
             ExtendRequest::lasting(user.clone(), duration, time::OffsetDateTime::now_utc())
@@ -706,7 +747,9 @@ impl Api {
             .await
             .map_err(|e| internal(format!("the extension's task failed: {e}")))?
             .map_err(|e| Problem::of(&e))?;
-        if report.all_ok() && report.results.values().all(|r| matches!(r, Ok(None))) {
+        let unmanaged = report.failures().any(|(_, e)| is_unmanaged(e));
+        if unmanaged || (report.all_ok() && report.results.values().all(|r| matches!(r, Ok(None))))
+        {
             return Err(not_managed(user));
         }
         let doc = ExtendDocument::new(user, request.until, &report);
@@ -721,6 +764,17 @@ impl Api {
         request_id: Option<String>,
     ) -> Answer {
         self.user_in_scope(caller, manager, user).await?;
+        // Only managed users, as everywhere: a role the connector did not make, or none of
+        // that name, is no user (404), with nothing run against it.
+        let status = manager
+            .user_status(user)
+            .await
+            .map_err(|e| Problem::of(&e))?;
+        if status.failures().any(|(_, e)| is_unmanaged(e))
+            || (status.all_ok() && status.results.values().all(|r| matches!(r, Ok(None))))
+        {
+            return Err(not_managed(user));
+        }
         let manager = manager.clone();
         let user = user.clone();
         let actor = caller.name.clone();
@@ -754,7 +808,18 @@ impl Api {
     /// channel (on a multi-thread runtime it waits, off the async workers, while the client
     /// reads slowly; on a single-thread one, where nothing else could run meanwhile, the lines
     /// queue) and stops when the client goes away.
-    fn inventory(&self, caller: &Caller, manager: &AccessManager) -> Response<ApiBody> {
+    fn inventory(&self, caller: &Caller, manager: &AccessManager) -> Answer {
+        // Each stream holds a connection per instance being read: a few at a time, and a
+        // client that stops reading for LINE_TIMEOUT loses its stream.
+        let Ok(permit) = Arc::clone(&self.inventories).try_acquire_owned() else {
+            let mut problem = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("{MAX_INVENTORIES} inventories are streaming; try again when one ends"),
+            );
+            problem.retry_after = Some(10);
+            return Err(problem);
+        };
         let (tx, rx) = mpsc::channel::<Bytes>(256);
         let (queued_tx, queued_rx) = mpsc::unbounded_channel::<Bytes>();
         let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
@@ -764,9 +829,15 @@ impl Api {
         let queued_rx = (!multi_thread).then_some(queued_rx);
         let manager = manager.clone();
         let actor = caller.name.clone();
+        let stalled = CancellationToken::new();
         let task = tokio::spawn(async move {
+            let _permit = permit;
             let lines = tx.clone();
+            let stalled_sink = stalled.clone();
             let sink = move |instance: &_, database: &str, entry: &_| {
+                if stalled_sink.is_cancelled() {
+                    return;
+                }
                 let line = InventoryLine::new(instance, database, entry);
                 if let Ok(mut bytes) = serde_json::to_vec(&line) {
                     bytes.push(b'\n');
@@ -776,12 +847,23 @@ impl Api {
                             let _ = queued.send(bytes);
                         }
                         None => {
-                            let _ = tokio::task::block_in_place(|| lines.blocking_send(bytes));
+                            let sent = tokio::task::block_in_place(|| {
+                                tokio::runtime::Handle::current()
+                                    .block_on(lines.send_timeout(bytes, LINE_TIMEOUT))
+                            });
+                            if sent.is_err() {
+                                stalled_sink.cancel();
+                            }
                         }
                     }
                 }
             };
-            let report = acting_as(actor, manager.inventory(sink)).await;
+            let report = tokio::select! {
+                report = acting_as(actor, manager.inventory(sink)) => report,
+                // The client stopped reading (or left): the stream ends without its end line,
+                // and the instances' connections close.
+                () = stalled.cancelled() => return,
+            };
             let end = match report {
                 Ok(report) => InventoryEnd::of(&report),
                 Err(e) => InventoryEnd {
@@ -806,7 +888,7 @@ impl Api {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-ndjson"),
         );
-        response
+        Ok(response)
     }
 }
 
@@ -847,6 +929,24 @@ impl InventoryEnd {
         }
         end
     }
+}
+
+/// Whether `caller` may see `user` of `manager`'s integration: every grant of it within the
+/// caller's access flows (any user for a caller of every flow).
+pub(crate) fn covers_user(
+    caller: &Caller,
+    manager: &AccessManager,
+    user: &rds_pg_access::UserStatus,
+) -> bool {
+    caller.flows == FlowScope::Any
+        || user.grants.iter().all(|grant| {
+            covered(
+                manager.integration().access_flows(),
+                &caller.flows,
+                &user.user,
+                grant,
+            )
+        })
 }
 
 /// Whether a flow within `scope` covers `grant` of `grantee`: its requesters, levels and
@@ -894,6 +994,14 @@ fn fleet_answer<const N: usize>(
         "the operation failed on some instance (see report.errors); running it again is safe",
     )
     .with_report(serde_json::to_value(doc).ok()))
+}
+
+/// Whether `error` says a role of that name exists and the connector did not make it.
+fn is_unmanaged(error: &AccessError) -> bool {
+    matches!(
+        error,
+        AccessError::Grants(rds_pg_access::pg_grants::GrantsError::NotManaged { .. })
+    )
 }
 
 fn not_managed(user: &Identifier) -> Problem {
@@ -1137,6 +1245,9 @@ pub fn problem_response(problem: &Problem) -> Response<ApiBody> {
     }
     if let Some(allow) = problem.allow {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if let Some(seconds) = problem.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }

@@ -45,6 +45,9 @@ pub struct Problem {
     /// For 405: the methods the path takes (sent as `Allow`).
     #[serde(skip)]
     pub allow: Option<&'static str>,
+    /// For 503 when busy: seconds to wait (sent as `Retry-After`).
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
 }
 
 fn urn<S: serde::Serializer>(kind: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
@@ -62,6 +65,7 @@ impl Problem {
             field: None,
             report: None,
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -135,7 +139,9 @@ pub fn classify(error: &AccessError) -> (StatusCode, &'static str, Option<&'stat
             (StatusCode::CONFLICT, "user-state", Some("user"))
         }
         AccessError::Grants(e) => match e {
-            GrantsError::RequestConflict { .. } | GrantsError::RequestExpired { .. } => {
+            GrantsError::RequestConflict { .. }
+            | GrantsError::RequestOfAnother { .. }
+            | GrantsError::RequestExpired { .. } => {
                 (StatusCode::CONFLICT, "request-conflict", Some("request_id"))
             }
             GrantsError::TooManyGrants { .. } => (StatusCode::CONFLICT, "user-state", Some("user")),
