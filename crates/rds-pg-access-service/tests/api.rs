@@ -345,6 +345,24 @@ fn sql_as(cluster: &TestCluster, user: &str, password: &str, sql: &str) -> Resul
         .map_err(|e| e.to_string())
 }
 
+/// Grants through the API as the caller of `token`, which must answer 201: the password.
+fn granted_password(addr: SocketAddr, token: &str, body: &Value) -> String {
+    let granted = post_json(addr, GRANTS, token, body);
+    assert_eq!(granted.status, 201, "{granted:?}");
+    granted.json()["password"]
+        .as_str()
+        .expect("a password")
+        .to_owned()
+}
+
+/// `user` logs in with `password` and reads the sample orders.
+fn assert_reads_orders(cluster: &TestCluster, user: &str, password: &str) {
+    assert_eq!(
+        sql_as(cluster, user, password, "SELECT count(*) FROM sales.orders").as_deref(),
+        Ok("3")
+    );
+}
+
 fn audit_records(path: &PathBuf) -> Vec<AuditRecord> {
     std::fs::read_to_string(path)
         .expect("audit file")
@@ -386,16 +404,7 @@ fn grant_log_in_inspect_extend_and_revoke_through_the_api() {
     assert_eq!(doc["user"], "alice");
     assert_eq!(doc["request_id"], "REQ-1");
     let password = doc["password"].as_str().expect("a password").to_owned();
-    assert_eq!(
-        sql_as(
-            &f.cluster,
-            "alice",
-            &password,
-            "SELECT count(*) FROM sales.orders"
-        )
-        .as_deref(),
-        Ok("3")
-    );
+    assert_reads_orders(&f.cluster, "alice", &password);
     assert!(sql_as(&f.cluster, "alice", &password, "DELETE FROM sales.orders").is_err());
 
     let inspected = get(f.addr, "/v1/integrations/orders/users/alice", PORTAL);
@@ -624,39 +633,18 @@ fn callers_stay_in_their_scope_and_never_approve_themselves() {
 #[test]
 fn a_replayed_request_id_gives_a_working_credential_and_a_reused_one_is_refused() {
     let f = fixture();
-    let first = post_json(
+    let first_password = granted_password(
         f.addr,
-        GRANTS,
         PORTAL,
         &grant_body("alice", "read-only", "1h", "REQ-7"),
     );
-    assert_eq!(first.status, 201, "{first:?}");
-    let first_password = first.json()["password"]
-        .as_str()
-        .expect("password")
-        .to_owned();
     // The answer was lost: the same call again.
-    let replay = post_json(
+    let password = granted_password(
         f.addr,
-        GRANTS,
         PORTAL,
         &grant_body("alice", "read-only", "1h", "REQ-7"),
     );
-    assert_eq!(replay.status, 201, "{replay:?}");
-    let password = replay.json()["password"]
-        .as_str()
-        .expect("password")
-        .to_owned();
-    assert_eq!(
-        sql_as(
-            &f.cluster,
-            "alice",
-            &password,
-            "SELECT count(*) FROM sales.orders"
-        )
-        .as_deref(),
-        Ok("3")
-    );
+    assert_reads_orders(&f.cluster, "alice", &password);
     assert_ne!(password, first_password);
     let roles = f
         .cluster
@@ -729,6 +717,17 @@ fn bad_input_gets_a_problem_naming_it_and_changes_nothing() {
         body.to_string()
     };
     // (method, path, headers, body, status, field)
+    // A malformed grant by the portal: body, status, field.
+    let grant = |body: String, status: u16, field: Option<&'static str>| -> BadCall<'_> {
+        (
+            "POST",
+            GRANTS,
+            vec![("Authorization", auth.as_str()), json],
+            body,
+            status,
+            field,
+        )
+    };
     let cases: Vec<BadCall<'_>> = vec![
         (
             "POST",
@@ -770,106 +769,27 @@ fn bad_input_gets_a_problem_naming_it_and_changes_nothing() {
             415,
             Some("Content-Type"),
         ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            huge,
-            413,
-            None,
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            "{".to_owned(),
-            400,
-            None,
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            "[1]".to_owned(),
-            400,
-            None,
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            "\u{0}".to_owned(),
-            400,
-            None,
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            "{\"user\":\"a\",\"user\":\"b\"}".to_owned(),
-            400,
-            None,
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            with("colour", Value::from(1)),
-            400,
-            Some("colour"),
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            with("user", Value::from(5)),
-            400,
-            Some("user"),
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            long_user,
-            400,
-            Some("user"),
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            with("user", Value::from("postgres")),
-            409,
-            Some("user"),
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            with("level", Value::from("god")),
-            400,
-            Some("level"),
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
+        grant(huge, 413, None),
+        grant("{".to_owned(), 400, None),
+        grant("[1]".to_owned(), 400, None),
+        grant("\u{0}".to_owned(), 400, None),
+        grant("{\"user\":\"a\",\"user\":\"b\"}".to_owned(), 400, None),
+        grant(with("colour", Value::from(1)), 400, Some("colour")),
+        grant(with("user", Value::from(5)), 400, Some("user")),
+        grant(long_user, 400, Some("user")),
+        grant(with("user", Value::from("postgres")), 409, Some("user")),
+        grant(with("level", Value::from("god")), 400, Some("level")),
+        grant(
             with("duration", Value::from("forever")),
             400,
             Some("duration"),
         ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
+        grant(
             with("resources", Value::from("appdb")),
             400,
             Some("resources"),
         ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
+        grant(
             with(
                 "resources",
                 serde_json::json!(["elsewhere/appdb/sales/orders/x"]),
@@ -877,46 +797,23 @@ fn bad_input_gets_a_problem_naming_it_and_changes_nothing() {
             400,
             Some("resources[0]"),
         ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
+        grant(
             with("resources", serde_json::json!(["appdb", "appdb"])),
             400,
             Some("resources[1]"),
         ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
+        grant(
             with("reason", Value::from("x".repeat(2000))),
             400,
             Some("reason"),
         ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
+        grant(
             with("request_id", Value::from("bad\nid")),
             400,
             Some("request_id"),
         ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            without("request_id"),
-            400,
-            Some("request_id"),
-        ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
-            without("user"),
-            400,
-            Some("user"),
-        ),
+        grant(without("request_id"), 400, Some("request_id")),
+        grant(without("user"), 400, Some("user")),
         (
             "GET",
             GRANTS,
@@ -965,10 +862,7 @@ fn bad_input_gets_a_problem_naming_it_and_changes_nothing() {
             404,
             Some("user"),
         ),
-        (
-            "POST",
-            GRANTS,
-            vec![("Authorization", &auth), json],
+        grant(
             with("user", Value::from("rdspg_managed")),
             400,
             Some("user"),
@@ -1055,27 +949,12 @@ fn a_client_that_disconnects_mid_grant_leaves_no_half_grant_and_the_retry_works(
         )
         .expect("alice");
     assert!(state == "t" || state.is_empty(), "half a grant: {state:?}");
-    let retry = post_json(
+    let password = granted_password(
         f.addr,
-        GRANTS,
         PORTAL,
         &grant_body("alice", "read-only", "1h", "REQ-9"),
     );
-    assert_eq!(retry.status, 201, "{retry:?}");
-    let password = retry.json()["password"]
-        .as_str()
-        .expect("password")
-        .to_owned();
-    assert_eq!(
-        sql_as(
-            &f.cluster,
-            "alice",
-            &password,
-            "SELECT count(*) FROM sales.orders"
-        )
-        .as_deref(),
-        Ok("3")
-    );
+    assert_reads_orders(&f.cluster, "alice", &password);
 }
 
 #[test]
@@ -1184,16 +1063,7 @@ fn curl_from_outside_the_process_grants_and_inspects() {
     assert_eq!(code, "201", "{text}");
     let doc: Value = serde_json::from_str(doc).expect("JSON");
     let password = doc["password"].as_str().expect("password");
-    assert_eq!(
-        sql_as(
-            &f.cluster,
-            "alice",
-            password,
-            "SELECT count(*) FROM sales.orders"
-        )
-        .as_deref(),
-        Ok("3")
-    );
+    assert_reads_orders(&f.cluster, "alice", password);
 }
 
 #[test]
