@@ -107,8 +107,20 @@ fn fixture() -> Fixture {
     fixture_with(None)
 }
 
+/// As [`fixture`], with the API built by `configure`.
+fn fixture_configured(configure: impl FnOnce(Api) -> Api) -> Fixture {
+    fixture_full(None, configure)
+}
+
 /// As [`fixture`], the API over TLS with `tls` when given.
 fn fixture_with(tls: Option<rds_pg_access_service::tls::TlsSettings>) -> Fixture {
+    fixture_full(tls, |api| api)
+}
+
+fn fixture_full(
+    tls: Option<rds_pg_access_service::tls::TlsSettings>,
+    configure: impl FnOnce(Api) -> Api,
+) -> Fixture {
     let cluster = TestCluster::start().unwrap_or_else(|e| {
         panic!("PostgreSQL is required (install it, or run .ci/install-postgres-versions): {e}")
     });
@@ -155,7 +167,9 @@ fn fixture_with(tls: Option<rds_pg_access_service::tls::TlsSettings>) -> Fixture
         .integration(manager.clone())
         .build()
         .expect("scheduler");
-    let api = Arc::new(Api::new(callers()).audit(sink).integration(manager));
+    let api = Arc::new(configure(
+        Api::new(callers()).audit(sink).integration(manager),
+    ));
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("listen");
@@ -1043,6 +1057,18 @@ fn inventory_streams_ndjson_and_check_reports() {
             .is_some_and(|items| !items.is_empty()),
         "{check:?}"
     );
+}
+
+#[test]
+fn inventories_beyond_the_limit_are_refused_as_busy() {
+    let f = fixture_configured(|api| api.inventory_limits(0, Duration::from_secs(1)));
+    let reply = get(f.addr, "/v1/integrations/orders/inventory", PORTAL);
+    reply.problem(503, None);
+    assert_eq!(
+        reply.headers.get("retry-after").map(String::as_str),
+        Some("10")
+    );
+    assert_eq!(reply.json()["type"], "urn:rdspg:problem:busy");
 }
 
 #[test]

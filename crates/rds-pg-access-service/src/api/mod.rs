@@ -122,6 +122,8 @@ pub struct Api {
     request_locks: Mutex<RequestLocks>,
     tasks: TaskTracker,
     inventories: Arc<tokio::sync::Semaphore>,
+    max_inventories: usize,
+    line_timeout: std::time::Duration,
 }
 
 /// Per (integration, request id), the lock a grant of it holds.
@@ -148,6 +150,8 @@ impl Api {
             request_locks: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
             inventories: Arc::new(tokio::sync::Semaphore::new(MAX_INVENTORIES)),
+            max_inventories: MAX_INVENTORIES,
+            line_timeout: LINE_TIMEOUT,
         }
     }
 
@@ -156,6 +160,17 @@ impl Api {
     pub fn integration(mut self, manager: AccessManager) -> Self {
         self.managers
             .insert(manager.integration().name().to_string(), manager);
+        self
+    }
+
+    /// At most `streams` inventories stream at once (default [`MAX_INVENTORIES`]; 0 turns
+    /// `GET inventory` off), each ended when its client takes no line for `line_timeout`
+    /// (default [`LINE_TIMEOUT`]).
+    #[must_use]
+    pub fn inventory_limits(mut self, streams: usize, line_timeout: std::time::Duration) -> Self {
+        self.inventories = Arc::new(tokio::sync::Semaphore::new(streams));
+        self.max_inventories = streams;
+        self.line_timeout = line_timeout;
         self
     }
 
@@ -810,12 +825,15 @@ impl Api {
     /// queue) and stops when the client goes away.
     fn inventory(&self, caller: &Caller, manager: &AccessManager) -> Answer {
         // Each stream holds a connection per instance being read: a few at a time, and a
-        // client that stops reading for LINE_TIMEOUT loses its stream.
+        // client that stops reading for the line timeout loses its stream.
         let Ok(permit) = Arc::clone(&self.inventories).try_acquire_owned() else {
             let mut problem = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
-                format!("{MAX_INVENTORIES} inventories are streaming; try again when one ends"),
+                format!(
+                    "{} inventories are streaming; try again when one ends",
+                    self.max_inventories
+                ),
             );
             problem.retry_after = Some(10);
             return Err(problem);
@@ -830,6 +848,7 @@ impl Api {
         let manager = manager.clone();
         let actor = caller.name.clone();
         let stalled = CancellationToken::new();
+        let line_timeout = self.line_timeout;
         let task = tokio::spawn(async move {
             let _permit = permit;
             let lines = tx.clone();
@@ -849,7 +868,7 @@ impl Api {
                         None => {
                             let sent = tokio::task::block_in_place(|| {
                                 tokio::runtime::Handle::current()
-                                    .block_on(lines.send_timeout(bytes, LINE_TIMEOUT))
+                                    .block_on(lines.send_timeout(bytes, line_timeout))
                             });
                             if sent.is_err() {
                                 stalled_sink.cancel();
