@@ -415,14 +415,8 @@ impl Callers {
                 actions,
                 flows,
             };
-            callers = callers.with(caller).map_err(|e| match e {
-                // `with` names the field of the caller it was given; say which entry.
-                CallersError::Invalid { key: inner, reason } => CallersError::Invalid {
-                    key: key(inner.rsplit('.').next().unwrap_or("name")),
-                    reason,
-                },
-                other => other,
-            })?;
+            // `with` names the entry's keys itself: `caller[i]` is the i-th caller added.
+            callers = callers.with(caller)?;
         }
         Ok(callers)
     }

@@ -628,40 +628,41 @@ impl Api {
         Ok(())
     }
 
-    /// For a caller limited to some flows: refuses a user with a grant those flows do not
-    /// cover (level, resources, grantee name), and a role of that name the connector did not
-    /// make (as no user, 404).
-    async fn user_in_scope(
+    /// The managed user `user` on every instance, read once: 404 when a role of that name
+    /// there is not the connector's, or when no instance has it; for a caller limited to some
+    /// access flows, 403 when one of its grants lies outside them, and 503 when an instance
+    /// cannot be read (its grants could not be checked). Other callers get the failures in the
+    /// report.
+    async fn managed_status(
         &self,
         caller: &Caller,
         manager: &AccessManager,
         user: &Identifier,
-    ) -> Result<(), Problem> {
-        if caller.flows == FlowScope::Any {
-            return Ok(());
-        }
+    ) -> Result<FleetReport<Option<rds_pg_access::UserStatus>>, Problem> {
         let status = manager
             .user_status(user)
             .await
             .map_err(|e| Problem::of(&e))?;
-        let flows = manager.integration().access_flows();
-        for (instance, result) in &status.results {
-            let found = result.as_ref().map_err(|e| {
-                if is_unmanaged(e) {
-                    return not_managed(user);
-                }
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "instance-failed",
-                    format!(
-                        "cannot read {user:?} on {instance} to check the caller's scope: {}",
-                        rds_pg_access::error_chain(e)
-                    ),
-                )
-            })?;
-            let Some(found) = found else { continue };
-            for grant in &found.grants {
-                if !covered(flows, &caller.flows, user.as_str(), grant) {
+        // Only managed users: the API never describes or acts on the connector's or another
+        // tenant's roles.
+        if status.failures().any(|(_, e)| is_unmanaged(e)) {
+            return Err(not_managed(user));
+        }
+        if caller.flows != FlowScope::Any {
+            if status.failures().next().is_some() {
+                return Err(failures_problem(
+                    &status,
+                    "to check the caller's access flows",
+                ));
+            }
+            let flows = manager.integration().access_flows();
+            for (instance, found) in &status.results {
+                let Ok(Some(found)) = found else { continue };
+                if let Some(grant) = found
+                    .grants
+                    .iter()
+                    .find(|g| !covered(flows, &caller.flows, user.as_str(), g))
+                {
                     return Err(Problem::new(
                         StatusCode::FORBIDDEN,
                         "out-of-scope",
@@ -674,7 +675,10 @@ impl Api {
                 }
             }
         }
-        Ok(())
+        if status.all_ok() && status.results.values().all(|r| matches!(r, Ok(None))) {
+            return Err(not_managed(user));
+        }
+        Ok(status)
     }
 
     async fn inspect(
@@ -684,35 +688,16 @@ impl Api {
         user: &Identifier,
         database: Option<&Identifier>,
     ) -> Answer {
-        self.user_in_scope(caller, manager, user).await?;
-        let status = acting_as(caller.name.clone(), manager.user_status(user))
-            .await
-            .map_err(|e| Problem::of(&e))?;
-        // Only managed users: the API never describes the connector's or other tenants'
-        // roles, so an instance where a role of that name is not managed (or cannot be read)
-        // stops the call before anything is inspected.
-        if status.failures().any(|(_, e)| is_unmanaged(e)) {
-            return Err(not_managed(user));
-        }
+        let status = self.managed_status(caller, manager, user).await?;
+        // Nothing is inspected unless every instance could say whose the role is there.
         if status.failures().next().is_some() {
-            let detail = status
-                .failures()
-                .map(|(instance, e)| format!("{instance}: {}", rds_pg_access::error_chain(e)))
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(Problem::of_failures(
-                status.failures().map(|(_, e)| e),
-                detail,
-            ));
-        }
-        if status.results.values().all(|r| matches!(r, Ok(None))) {
-            return Err(not_managed(user));
+            return Err(failures_problem(&status, "to inspect it"));
         }
         let report = acting_as(caller.name.clone(), manager.inspect(user, database))
             .await
             .map_err(|e| Problem::of(&e))?;
         let doc = InspectDocument::new(user, &report).with_status(&status);
-        fleet_answer(StatusCode::OK, &doc, [&report.failures_dyn()])
+        fleet_answer(&doc, &report)
     }
 
     async fn extend(
@@ -741,7 +726,9 @@ impl Api {
         let approver = self
             .approver(caller, &facts.integration, headers, named)?
             .map(|(name, _)| name);
-        self.user_in_scope(caller, manager, user).await?;
+        if caller.flows != FlowScope::Any {
+            self.managed_status(caller, manager, user).await?;
+        }
         let mut request =
             ExtendRequest::lasting(user.clone(), duration, time::OffsetDateTime::now_utc())
                 .within(caller.flows.clone());
@@ -768,7 +755,7 @@ impl Api {
             return Err(not_managed(user));
         }
         let doc = ExtendDocument::new(user, request.until, &report);
-        fleet_answer(StatusCode::OK, &doc, [&report.failures_dyn()])
+        fleet_answer(&doc, &report)
     }
 
     async fn revoke(
@@ -778,18 +765,9 @@ impl Api {
         user: &Identifier,
         request_id: Option<String>,
     ) -> Answer {
-        self.user_in_scope(caller, manager, user).await?;
-        // Only managed users, as everywhere: a role the connector did not make, or none of
-        // that name, is no user (404), with nothing run against it.
-        let status = manager
-            .user_status(user)
-            .await
-            .map_err(|e| Problem::of(&e))?;
-        if status.failures().any(|(_, e)| is_unmanaged(e))
-            || (status.all_ok() && status.results.values().all(|r| matches!(r, Ok(None))))
-        {
-            return Err(not_managed(user));
-        }
+        // A role the connector did not make, or none of that name, is no user (404), with
+        // nothing run against it; an instance that cannot be read does not stop the others.
+        self.managed_status(caller, manager, user).await?;
         let manager = manager.clone();
         let user = user.clone();
         let actor = caller.name.clone();
@@ -799,16 +777,12 @@ impl Api {
                     Some(id) => {
                         let report = manager.revoke_request(&user, &id).await?;
                         let doc = RevokeRequestDocument::new(&user, &id, &report);
-                        Ok::<_, AccessError>(fleet_answer(
-                            StatusCode::OK,
-                            &doc,
-                            [&report.failures_dyn()],
-                        ))
+                        Ok::<_, AccessError>(fleet_answer(&doc, &report))
                     }
                     None => {
                         let report = manager.revoke(&user).await?;
                         let doc = RevokeDocument::new(&user, &report);
-                        Ok(fleet_answer(StatusCode::OK, &doc, [&report.failures_dyn()]))
+                        Ok(fleet_answer(&doc, &report))
                     }
                 }
             })
@@ -987,32 +961,30 @@ fn covered(
         })
 }
 
-/// The failures of a report, whatever it holds.
-trait FailuresDyn {
-    fn failures_dyn(&self) -> Vec<&AccessError>;
-}
-
-impl<T> FailuresDyn for FleetReport<T> {
-    fn failures_dyn(&self) -> Vec<&AccessError> {
-        self.failures().map(|(_, e)| e).collect()
-    }
-}
-
-/// `doc` with `status` when nothing failed, else a problem carrying it.
-fn fleet_answer<const N: usize>(
-    status: StatusCode,
-    doc: &impl Serialize,
-    failures: [&Vec<&AccessError>; N],
-) -> Answer {
-    let all: Vec<&AccessError> = failures.iter().flat_map(|f| f.iter().copied()).collect();
-    if all.is_empty() {
-        return Ok(json_response(status, doc));
+/// `doc` (200) when `report` holds no failure, else a problem carrying it.
+fn fleet_answer<T>(doc: &impl Serialize, report: &FleetReport<T>) -> Answer {
+    if report.failures().next().is_none() {
+        return Ok(json_response(StatusCode::OK, doc));
     }
     Err(Problem::of_failures(
-        all.iter().copied(),
+        report.failures().map(|(_, e)| e),
         "the operation failed on some instance (see report.errors); running it again is safe",
     )
     .with_report(serde_json::to_value(doc).ok()))
+}
+
+/// The problem of the instances where `report` failed, `purpose` saying what reading them was
+/// for.
+fn failures_problem<T>(report: &FleetReport<T>, purpose: &str) -> Problem {
+    let detail = report
+        .failures()
+        .map(|(instance, e)| format!("{instance}: {}", rds_pg_access::error_chain(e)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Problem::of_failures(
+        report.failures().map(|(_, e)| e),
+        format!("cannot read the user {purpose}: {detail}"),
+    )
 }
 
 /// Whether `error` says a role of that name exists and the connector did not make it.
