@@ -145,24 +145,9 @@ impl AccessManager {
             .map(|t| (t.name.clone(), t.clone()))
             .collect();
         let role = Ident::from(request.grantee());
-        let mut record = ManagedRecord::new(
-            request_id.as_str(),
-            request.level(),
-            expires_at,
-            self.inner.integration.connector_user().as_str(),
-        )
-        .with_resources(request.resources().iter().map(ToString::to_string));
+        let mut record = self.record_of(request, request_id.as_str(), expires_at)?;
         if password.is_some() {
             record = record.with_password_set_at(now);
-        }
-        if let Some(approver) = request.approved_by() {
-            record = record.with_approver(approver);
-        }
-        if let Some(requester) = request.requested_by() {
-            record = record.with_requester(requester);
-        }
-        if let Some(reason) = request.reason() {
-            record = record.with_reason(reason)?;
         }
         let level = request.level();
         // What each instance found: the role created by this request, or the user that
@@ -570,6 +555,35 @@ impl AccessManager {
         Ok(())
     }
 
+    /// The record a grant of `request` writes (and a plan compares with): its level,
+    /// resources, expiry, approver, requester and reason. One builder for both, so that a plan
+    /// refuses exactly what the grant refuses (a request id of another requester, a reason too
+    /// long).
+    fn record_of(
+        &self,
+        request: &AccessRequest,
+        request_id: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<ManagedRecord, AccessError> {
+        let mut record = ManagedRecord::new(
+            request_id,
+            request.level(),
+            expires_at,
+            self.inner.integration.connector_user().as_str(),
+        )
+        .with_resources(request.resources().iter().map(ToString::to_string));
+        if let Some(approver) = request.approved_by() {
+            record = record.with_approver(approver);
+        }
+        if let Some(requester) = request.requested_by() {
+            record = record.with_requester(requester);
+        }
+        if let Some(reason) = request.reason() {
+            record = record.with_reason(reason)?;
+        }
+        Ok(record)
+    }
+
     /// Checks `request` against the integration's access flows (none configured: allowed).
     ///
     /// # Errors
@@ -598,13 +612,11 @@ impl AccessManager {
         let role = Ident::from(request.grantee());
         let now = self.now();
         let request_id = request_id_of(request);
-        let wanted = ManagedRecord::new(
+        let wanted = self.record_of(
+            request,
             request_id.as_str(),
-            request.level(),
             now + request.duration().as_duration(),
-            self.inner.integration.connector_user().as_str(),
-        )
-        .with_resources(request.resources().iter().map(ToString::to_string));
+        )?;
         let wanted = &wanted;
         Ok(self
             .fan_out(resolution, Some(&by_instance), |target, _| {

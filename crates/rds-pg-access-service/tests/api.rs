@@ -683,6 +683,34 @@ fn a_replayed_request_id_gives_a_working_credential_and_a_reused_one_is_refused(
         sql_as(&f.cluster, "alice", &password, "SELECT 1").as_deref(),
         Ok("1")
     );
+    // A plan of the request says what the grant would: its requester may repeat it, no
+    // one else.
+    let manager = f
+        .api
+        .managers()
+        .next()
+        .expect("the integration's manager")
+        .clone();
+    let plan_as = |requester: &str| {
+        let request = rds_pg_access::integration_model::AccessRequest::builder(
+            "alice".parse().expect("user"),
+            "read-only".parse().expect("level"),
+            "1h".parse().expect("duration"),
+        )
+        .resource(manager.resource_path("appdb/sales").expect("path"))
+        .request_id("REQ-7".parse().expect("id"))
+        .requested_by(requester)
+        .build()
+        .expect("request");
+        f.runtime.block_on(manager.plan(&request)).expect("plan")
+    };
+    assert!(plan_as("portal").all_ok());
+    assert!(plan_as("platform").failures().any(|(_, e)| matches!(
+        e,
+        rds_pg_access::AccessError::Grants(
+            rds_pg_access::pg_grants::GrantsError::RequestOfAnother { .. }
+        )
+    )));
     // The same id for something else.
     let mut other_resources = grant_body("alice", "read-only", "1h", "REQ-7");
     other_resources["resources"] = serde_json::json!(["appdb/inventory"]);
@@ -931,6 +959,15 @@ fn bad_input_gets_a_problem_naming_it_and_changes_nothing() {
         &serde_json::json!({"duration": "1h"}),
     )
     .problem(404, Some("user"));
+    // ...and nothing ran against it: no extension was attempted (none is recorded).
+    assert!(
+        !audit_records(&f.audit).iter().any(|r| {
+            r.call.is_none()
+                && r.user.as_deref() == Some("postgres")
+                && serde_json::to_value(r.action).ok() == Some(Value::from("extend"))
+        }),
+        "an extension ran against a role the connector did not make"
+    );
     assert_eq!(
         catalog(&f.cluster),
         before,

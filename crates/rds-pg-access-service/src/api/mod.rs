@@ -658,18 +658,20 @@ impl Api {
             let flows = manager.integration().access_flows();
             for (instance, found) in &status.results {
                 let Ok(Some(found)) = found else { continue };
-                if let Some(grant) = found
-                    .grants
-                    .iter()
-                    .find(|g| !covered(flows, &caller.flows, user.as_str(), g))
+                if let Err(outside) =
+                    within_flows(flows, &caller.flows, user.as_str(), &found.grants)
                 {
+                    let which = outside.map_or_else(
+                        || "no grant, and is no requester of them".to_owned(),
+                        |g| format!("a grant (request {:?}) outside them", g.request_id),
+                    );
                     return Err(Problem::new(
                         StatusCode::FORBIDDEN,
                         "out-of-scope",
                         format!(
-                            "{user:?} holds a grant on {instance} (request {:?}) outside the access \
-                             flows of caller {:?}",
-                            grant.request_id, caller.name
+                            "{user:?} holds on {instance} {which}: the access flows of caller {:?} \
+                             do not cover it",
+                            caller.name
                         ),
                     ));
                 }
@@ -726,9 +728,10 @@ impl Api {
         let approver = self
             .approver(caller, &facts.integration, headers, named)?
             .map(|(name, _)| name);
-        if caller.flows != FlowScope::Any {
-            self.managed_status(caller, manager, user).await?;
-        }
+        // Checked before anything runs, as for a revocation: an extension runs on every
+        // instance where the user is managed, so a role of that name the connector did not
+        // make elsewhere must stop it first, not be found after the others were extended.
+        self.managed_status(caller, manager, user).await?;
         let mut request =
             ExtendRequest::lasting(user.clone(), duration, time::OffsetDateTime::now_utc())
                 .within(caller.flows.clone());
@@ -868,7 +871,9 @@ impl Api {
             };
             if let Ok(mut bytes) = serde_json::to_vec(&end) {
                 bytes.push(b'\n');
-                let _ = tx.send(Bytes::from(bytes)).await;
+                // The end line waits no longer than a data line: the stream and its permit end
+                // either way.
+                let _ = tx.send_timeout(Bytes::from(bytes), line_timeout).await;
             }
         });
         let body = ChannelBody {
@@ -924,22 +929,44 @@ impl InventoryEnd {
     }
 }
 
-/// Whether `caller` may see `user` of `manager`'s integration: every grant of it within the
-/// caller's access flows (any user for a caller of every flow).
+/// Whether `caller` may see `user` of `manager`'s integration ([`within_flows`]).
 pub(crate) fn covers_user(
     caller: &Caller,
     manager: &AccessManager,
     user: &rds_pg_access::UserStatus,
 ) -> bool {
-    caller.flows == FlowScope::Any
-        || user.grants.iter().all(|grant| {
-            covered(
-                manager.integration().access_flows(),
-                &caller.flows,
-                &user.user,
-                grant,
-            )
-        })
+    within_flows(
+        manager.integration().access_flows(),
+        &caller.flows,
+        &user.user,
+        &user.grants,
+    )
+    .is_ok()
+}
+
+/// Whether the grants of `grantee` all lie within the flows of `scope`: `Err` with the first
+/// that does not. A user without grants (revoked and kept) is within them only when one of
+/// those flows lists it among its requesters: an empty list covers no one.
+fn within_flows<'a>(
+    flows: &[AccessFlow],
+    scope: &FlowScope,
+    grantee: &str,
+    grants: &'a [rds_pg_access::pg_grants::GrantRecord],
+) -> Result<(), Option<&'a rds_pg_access::pg_grants::GrantRecord>> {
+    if *scope == FlowScope::Any {
+        return Ok(());
+    }
+    if grants.is_empty() {
+        let listed = flows
+            .iter()
+            .filter(|f| scope.allows(&f.name))
+            .any(|f| f.requesters.iter().any(|p| p.matches(grantee)));
+        return if listed { Ok(()) } else { Err(None) };
+    }
+    match grants.iter().find(|g| !covered(flows, scope, grantee, g)) {
+        Some(outside) => Err(Some(outside)),
+        None => Ok(()),
+    }
 }
 
 /// Whether a flow within `scope` covers `grant` of `grantee`: its requesters, levels and
@@ -1317,6 +1344,37 @@ mod tests {
         let route = Route::parse("/v1/integrations/orders/grants").expect("route");
         let refused = route.action(&Method::GET).expect_err("GET grants");
         assert_eq!((refused.status, refused.allow), (405, Some("POST")));
+    }
+
+    #[test]
+    fn a_user_without_grants_is_within_only_flows_that_list_it() {
+        let flow = AccessFlow::new(
+            "analysts",
+            vec!["analyst-*".parse().expect("pattern")],
+            vec!["**".parse().expect("pattern")],
+            vec![AccessLevel::ReadOnly],
+            "8h".parse().expect("duration"),
+            false,
+        );
+        let flows = [flow];
+        let scope = FlowScope::from_names(["analysts"]);
+        // Revoked and kept: no grants. An empty list must not cover everyone.
+        assert!(within_flows(&flows, &scope, "admin-bob", &[]).is_err());
+        assert!(within_flows(&flows, &scope, "analyst-1", &[]).is_ok());
+        assert!(within_flows(&flows, &FlowScope::Any, "admin-bob", &[]).is_ok());
+        let grant = rds_pg_access::pg_grants::GrantRecord::new(
+            "r1",
+            AccessLevel::Admin,
+            time::OffsetDateTime::now_utc(),
+        );
+        let mut in_flow = grant.clone();
+        in_flow.level = AccessLevel::ReadOnly;
+        in_flow.resources = vec!["local/appdb".to_owned()];
+        assert!(within_flows(&flows, &scope, "analyst-1", &[in_flow.clone()]).is_ok());
+        assert_eq!(
+            within_flows(&flows, &scope, "analyst-1", &[in_flow, grant.clone()]),
+            Err(Some(&grant))
+        );
     }
 
     #[test]
